@@ -1,0 +1,28 @@
+// The commander program: one file per subcommand registers itself here.
+import { Command, CommanderError } from "commander";
+import { VERSION } from "../version.ts";
+import { registerServe } from "./serve.ts";
+
+export function buildProgram(): Command {
+  const program = new Command("withcache")
+    .description("URL-keyed artifact cache for labs and CI fleets: ccache for HTTP artifacts, without a proxy")
+    .version(VERSION, "-V, --version", "print the version")
+    .showHelpAfterError()
+    .configureOutput({
+      outputError: (str, write) => write(`withcache: error: ${str.replace(/^error: /, "").trimEnd()}\n`),
+    });
+  registerServe(program);
+  return program;
+}
+
+export async function runCli(args: string[]): Promise<void> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(args, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`withcache: error: ${message}\n`);
+    process.exit(1);
+  }
+}
