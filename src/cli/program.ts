@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.ts";
 import { registerServe } from "./serve.ts";
+import { registerHealthcheck } from "./healthcheck.ts";
 
 export function buildProgram(): Command {
   const program = new Command("withcache")
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
       outputError: (str, write) => write(`withcache: error: ${str.replace(/^error: /, "").trimEnd()}\n`),
     });
   registerServe(program);
+  registerHealthcheck(program);
   return program;
 }
 
