@@ -1,0 +1,41 @@
+import { describe, expect, test } from "bun:test";
+import { defaultServeConfig, loadServeConfig } from "./schema.ts";
+
+describe("loadServeConfig", () => {
+  test("defaults", () => {
+    const r = loadServeConfig({ flags: {}, env: {} });
+    expect(r).toMatchObject({ ok: true, config: defaultServeConfig() });
+    if (r.ok) expect(r.sources.port).toBe("default");
+  });
+  test("flags beat env beat file beat defaults, each remembering its source", () => {
+    const r = loadServeConfig({
+      flags: { port: "4000" },
+      env: { WITHCACHE_PORT: "5000", WITHCACHE_WORKERS: "3", WITHCACHE_ADMIN_PASSWORD: "pw" },
+      file: { path: "c.json", text: JSON.stringify({ port: 6000, workers: 7, dataDir: "/srv/wc", curate: true }) },
+    });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config).toMatchObject({ port: 4000, workers: 3, dataDir: "/srv/wc", curate: true, adminPassword: "pw", host: "0.0.0.0" });
+    expect(r.sources).toMatchObject({ port: "flag", workers: "env", dataDir: "file", host: "default", adminPassword: "env" });
+  });
+  test("human units and lists", () => {
+    const r = loadServeConfig({ flags: { fillBackoffMs: "250ms", allowHosts: ["a.com", "*.b.org"], maxArtifactBytes: "2GiB" }, env: {} });
+    expect(r).toMatchObject({ ok: true, config: { fillBackoffMs: 250, allowHosts: ["a.com", "*.b.org"], maxArtifactBytes: 2 * 1024 ** 3 } });
+  });
+  test("invalid values name their source", () => {
+    expect(loadServeConfig({ flags: { workers: "x" }, env: {} })).toEqual({ ok: false, message: '--workers: "x" is not a positive integer' });
+    expect(loadServeConfig({ flags: { workers: "0" }, env: {} })).toEqual({ ok: false, message: '--workers: "0" is not a positive integer' });
+    expect(loadServeConfig({ flags: {}, env: { WITHCACHE_PORT: "99999" } })).toEqual({ ok: false, message: 'WITHCACHE_PORT: "99999" is not a port; expected 0-65535' });
+    expect(loadServeConfig({ flags: { allowHosts: ["a/b"] }, env: {} })).toMatchObject({ ok: false, message: expect.stringContaining("--allow-host") });
+    expect(loadServeConfig({ flags: { drainTimeoutMs: "soon" }, env: {} })).toMatchObject({ ok: false, message: '--drain-timeout: "soon" is not a duration; expected e.g. 30s' });
+  });
+  test("config file: unknown keys and secrets are refused", () => {
+    expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: '{"prot": 1}' } })).toEqual({ ok: false, message: 'c.json: unknown key "prot"'.replace(/^/, "--config: ") });
+    expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: '{"adminPassword": "x"}' } }).ok).toBe(false);
+    expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: "{" } })).toEqual({ ok: false, message: "--config: c.json is not valid json" });
+  });
+  test("blank secrets count as unset", () => {
+    const r = loadServeConfig({ flags: {}, env: { WITHCACHE_SESSION_SECRET: "" } });
+    expect(r.ok && r.config.sessionSecret).toBeUndefined();
+  });
+});

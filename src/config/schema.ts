@@ -1,0 +1,196 @@
+// The serve configuration: one zod schema, four sources. Precedence flags > env > file > defaults,
+// and every value remembers where it came from (so errors and the startup line can say so).
+// Secrets (admin password, session secret) come from the environment only, never from a flag.
+import { z } from "zod";
+import { parseDuration } from "../core/duration.ts";
+import { parseSize } from "../core/size.ts";
+import { validHostPattern } from "../core/address.ts";
+
+export const ServeConfigSchema = z.strictObject({
+  dataDir: z.string().min(1),
+  host: z.string().min(1),
+  port: z.number().int().min(0).max(65535),
+  workers: z.number().int().min(1).max(64),
+  curate: z.boolean(),
+  keepQuery: z.boolean(),
+  allowPrivateOrigins: z.boolean(),
+  allowHosts: z.array(z.string()),
+  trustProxy: z.boolean(),
+  adminPassword: z.string().optional(),
+  sessionSecret: z.string().optional(),
+  /** Redirect hops a fill follows before failing. */
+  maxRedirects: z.number().int().min(0).max(50),
+  /** Attempts per fill for transient errors (connect failure, reset, 5xx, truncation). */
+  fillAttempts: z.number().int().min(1).max(100),
+  fillBackoffMs: z.number().int().min(0),
+  fillBackoffMaxMs: z.number().int().min(0),
+  /** A fill that receives no bytes for this long is treated as a reset. */
+  originIdleTimeoutMs: z.number().int().min(1),
+  /** SIGTERM: how long in-flight client downloads may run before they are cut. */
+  drainTimeoutMs: z.number().int().min(0),
+  /** Largest artifact a fill accepts; 0 = unlimited. */
+  maxArtifactBytes: z.number().int().min(0),
+});
+export type ServeConfig = z.infer<typeof ServeConfigSchema>;
+export type ConfigKey = keyof ServeConfig;
+export type ConfigSource = "flag" | "env" | "file" | "default";
+
+type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size";
+type Field = { key: ConfigKey; kind: Kind; flag: string | null; env: string; min?: number };
+
+/** The table of settings: flag name, env name, kind. Defaults are in defaultServeConfig(). */
+export const FIELDS: readonly Field[] = [
+  { key: "dataDir", kind: "string", flag: "--data-dir", env: "WITHCACHE_DATA_DIR" },
+  { key: "host", kind: "string", flag: "--host", env: "WITHCACHE_HOST" },
+  { key: "port", kind: "port", flag: "--port", env: "WITHCACHE_PORT" },
+  { key: "workers", kind: "count", flag: "--workers", env: "WITHCACHE_WORKERS", min: 1 },
+  { key: "curate", kind: "bool", flag: "--curate", env: "WITHCACHE_CURATE" },
+  { key: "keepQuery", kind: "bool", flag: "--keep-query", env: "WITHCACHE_KEEP_QUERY" },
+  { key: "allowPrivateOrigins", kind: "bool", flag: "--allow-private-origins", env: "WITHCACHE_ALLOW_PRIVATE_ORIGINS" },
+  { key: "allowHosts", kind: "hosts", flag: "--allow-host", env: "WITHCACHE_ALLOW_HOSTS" },
+  { key: "trustProxy", kind: "bool", flag: "--trust-proxy", env: "WITHCACHE_TRUST_PROXY" },
+  { key: "adminPassword", kind: "string", flag: null, env: "WITHCACHE_ADMIN_PASSWORD" },
+  { key: "sessionSecret", kind: "string", flag: null, env: "WITHCACHE_SESSION_SECRET" },
+  { key: "maxRedirects", kind: "count", flag: "--max-redirects", env: "WITHCACHE_MAX_REDIRECTS", min: 0 },
+  { key: "fillAttempts", kind: "count", flag: "--fill-attempts", env: "WITHCACHE_FILL_ATTEMPTS", min: 1 },
+  { key: "fillBackoffMs", kind: "duration", flag: "--fill-backoff", env: "WITHCACHE_FILL_BACKOFF" },
+  { key: "fillBackoffMaxMs", kind: "duration", flag: "--fill-backoff-max", env: "WITHCACHE_FILL_BACKOFF_MAX" },
+  { key: "originIdleTimeoutMs", kind: "duration", flag: "--origin-idle-timeout", env: "WITHCACHE_ORIGIN_IDLE_TIMEOUT" },
+  { key: "drainTimeoutMs", kind: "duration", flag: "--drain-timeout", env: "WITHCACHE_DRAIN_TIMEOUT" },
+  { key: "maxArtifactBytes", kind: "size", flag: "--max-artifact-size", env: "WITHCACHE_MAX_ARTIFACT_SIZE" },
+];
+
+export function defaultServeConfig(): ServeConfig {
+  return {
+    dataDir: "./data",
+    host: "0.0.0.0",
+    port: 3000,
+    workers: 2,
+    curate: false,
+    keepQuery: false,
+    allowPrivateOrigins: false,
+    allowHosts: [],
+    trustProxy: false,
+    maxRedirects: 10,
+    fillAttempts: 5,
+    fillBackoffMs: 1000,
+    fillBackoffMaxMs: 60_000,
+    originIdleTimeoutMs: 60_000,
+    drainTimeoutMs: 30_000,
+    maxArtifactBytes: 0,
+  };
+}
+
+/** A raw value: strings from flags and env, JSON values from the file. */
+type Raw = string | number | boolean | string[];
+
+type Converted = { ok: true; value: unknown } | { ok: false; message: string };
+
+function convert(field: Field, raw: Raw): Converted {
+  const text = Array.isArray(raw) ? raw.join(",") : String(raw);
+  const shown = JSON.stringify(text);
+  switch (field.kind) {
+    case "string":
+      return typeof raw === "string" ? { ok: true, value: raw } : { ok: false, message: `${shown} is not a string` };
+    case "port": {
+      const n = typeof raw === "number" ? raw : /^\d+$/.test(text) ? Number(text) : NaN;
+      return Number.isInteger(n) && n >= 0 && n <= 65535 ? { ok: true, value: n } : { ok: false, message: `${shown} is not a port; expected 0-65535` };
+    }
+    case "count": {
+      const n = typeof raw === "number" ? raw : /^\d+$/.test(text) ? Number(text) : NaN;
+      const min = field.min ?? 0;
+      const what = min >= 1 ? "a positive integer" : "a non-negative integer";
+      return Number.isSafeInteger(n) && n >= min ? { ok: true, value: n } : { ok: false, message: `${shown} is not ${what}` };
+    }
+    case "bool": {
+      if (typeof raw === "boolean") return { ok: true, value: raw };
+      const t = text.trim().toLowerCase();
+      if (["1", "true", "yes", "on"].includes(t)) return { ok: true, value: true };
+      if (["0", "false", "no", "off", ""].includes(t)) return { ok: true, value: false };
+      return { ok: false, message: `${shown} is not a boolean; expected true or false` };
+    }
+    case "hosts": {
+      const list = (Array.isArray(raw) ? raw : text.split(",")).map((s) => s.trim()).filter((s) => s !== "");
+      const bad = list.find((p) => !validHostPattern(p));
+      return bad === undefined ? { ok: true, value: list } : { ok: false, message: `${JSON.stringify(bad)} is not a host pattern; expected e.g. example.com or *.example.com` };
+    }
+    case "duration": {
+      if (typeof raw === "number") return { ok: true, value: raw };
+      const d = parseDuration(text);
+      return d.ok ? { ok: true, value: d.ms } : { ok: false, message: d.message };
+    }
+    case "size": {
+      if (typeof raw === "number") return { ok: true, value: raw };
+      const s = parseSize(text);
+      return s.ok ? { ok: true, value: s.bytes } : { ok: false, message: s.message };
+    }
+  }
+}
+
+const FileSchema = z.strictObject(
+  Object.fromEntries(
+    FIELDS.filter((f) => f.flag !== null).map((f) => [f.key, z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]).optional()]),
+  ),
+);
+
+export type ConfigInput = {
+  /** Parsed flags keyed by config key (commander's camelCase names map onto them). */
+  flags: Partial<Record<ConfigKey, Raw | undefined>>;
+  env: Record<string, string | undefined>;
+  /** Contents of --config FILE (JSON), with its path for messages. */
+  file?: { path: string; text: string } | null;
+};
+
+export type LoadedConfig =
+  | { ok: true; config: ServeConfig; sources: Record<ConfigKey, ConfigSource> }
+  | { ok: false; message: string };
+
+export function loadServeConfig(input: ConfigInput): LoadedConfig {
+  let fileValues: Record<string, unknown> = {};
+  if (input.file) {
+    let json: unknown;
+    try {
+      json = JSON.parse(input.file.text);
+    } catch {
+      return { ok: false, message: `--config: ${input.file.path} is not valid json` };
+    }
+    const parsed = FileSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue && issue.path.length > 0 ? `key ${JSON.stringify(issue.path.join("."))}` : "top level";
+      const what = issue?.code === "unrecognized_keys" ? `unknown key ${JSON.stringify(issue.keys[0])}` : (issue?.message ?? "invalid").toLowerCase();
+      return { ok: false, message: `--config: ${input.file.path}: ${where === "top level" ? what : `${where}: ${what}`}` };
+    }
+    fileValues = parsed.data;
+  }
+  const config: Record<string, unknown> = { ...defaultServeConfig() };
+  const sources = {} as Record<ConfigKey, ConfigSource>;
+  for (const field of FIELDS) {
+    sources[field.key] = "default";
+    const candidates: Array<[ConfigSource, string, Raw | undefined]> = [
+      ["flag", field.flag ?? "", field.flag === null ? undefined : input.flags[field.key]],
+      ["env", field.env, input.env[field.env]],
+      ["file", `${input.file?.path ?? ""}: key ${JSON.stringify(field.key)}`, fileValues[field.key] as Raw | undefined],
+    ];
+    for (const [source, name, raw] of candidates) {
+      if (raw === undefined) continue;
+      if (source === "flag" && Array.isArray(raw) && raw.length === 0) continue;
+      if (source === "env" && raw === "" && field.kind !== "string") continue;
+      const converted = convert(field, raw);
+      if (!converted.ok) return { ok: false, message: `${name}: ${converted.message}` };
+      config[field.key] = converted.value;
+      sources[field.key] = source;
+      break;
+    }
+  }
+  // A blank secret must not weaken anything: treat it as unset.
+  if (config.adminPassword === "") delete config.adminPassword;
+  if (config.sessionSecret === "") delete config.sessionSecret;
+  const final = ServeConfigSchema.safeParse(config);
+  if (!final.success) {
+    const issue = final.error.issues[0];
+    const field = FIELDS.find((f) => f.key === issue?.path[0]);
+    return { ok: false, message: `${field?.flag ?? field?.env ?? "config"}: ${(issue?.message ?? "invalid").toLowerCase()}` };
+  }
+  return { ok: true, config: final.data, sources };
+}

@@ -1,0 +1,49 @@
+import { describe, expect, test } from "bun:test";
+import { decideRange, ifNoneMatchHits, parseContentRange } from "./range.ts";
+
+const v = { sizeBytes: 1000, etag: '"abc"', lastModified: "Wed, 25 Nov 2026 10:00:00 GMT" };
+
+describe("decideRange", () => {
+  test("single ranges", () => {
+    expect(decideRange("bytes=0-9", null, v)).toEqual({ kind: "partial", start: 0, endInclusive: 9 });
+    expect(decideRange("bytes=990-", null, v)).toEqual({ kind: "partial", start: 990, endInclusive: 999 });
+    expect(decideRange("bytes=-5", null, v)).toEqual({ kind: "partial", start: 995, endInclusive: 999 });
+    expect(decideRange("bytes=990-5000", null, v)).toEqual({ kind: "partial", start: 990, endInclusive: 999 });
+    expect(decideRange("bytes=-5000", null, v)).toEqual({ kind: "partial", start: 0, endInclusive: 999 });
+    expect(decideRange("bytes= 0-9", null, v)).toEqual({ kind: "partial", start: 0, endInclusive: 9 });
+  });
+  test("unsatisfiable", () => {
+    expect(decideRange("bytes=1000-", null, v)).toEqual({ kind: "unsatisfiable" });
+    expect(decideRange("bytes=-0", null, v)).toEqual({ kind: "unsatisfiable" });
+    expect(decideRange("bytes=0-", null, { ...v, sizeBytes: 0 })).toEqual({ kind: "unsatisfiable" });
+  });
+  test("ignored: malformed, other units, multiple, inverted", () => {
+    for (const r of ["bytes=abc", "items=0-1", "bytes=0-9,20-29", "bytes=5-2", "bytes=-", "garbage"]) {
+      expect(decideRange(r, null, v)).toEqual({ kind: "full" });
+    }
+  });
+  test("if-range", () => {
+    expect(decideRange("bytes=0-9", '"abc"', v).kind).toBe("partial");
+    expect(decideRange("bytes=0-9", '"zzz"', v).kind).toBe("full");
+    expect(decideRange("bytes=0-9", 'W/"abc"', v).kind).toBe("full");
+    expect(decideRange("bytes=0-9", "Wed, 25 Nov 2026 10:00:00 GMT", v).kind).toBe("partial");
+    expect(decideRange("bytes=0-9", "Thu, 26 Nov 2026 10:00:00 GMT", v).kind).toBe("full");
+    expect(decideRange("bytes=0-9", "garbage", v).kind).toBe("full");
+  });
+});
+
+test("ifNoneMatchHits", () => {
+  expect(ifNoneMatchHits('"abc"', '"abc"')).toBe(true);
+  expect(ifNoneMatchHits('W/"abc", "x"', '"abc"')).toBe(true);
+  expect(ifNoneMatchHits("*", '"abc"')).toBe(true);
+  expect(ifNoneMatchHits('"x"', '"abc"')).toBe(false);
+  expect(ifNoneMatchHits(null, '"abc"')).toBe(false);
+});
+
+test("parseContentRange", () => {
+  expect(parseContentRange("bytes 10-99/100")).toEqual({ start: 10, endInclusive: 99, sizeBytes: 100 });
+  expect(parseContentRange("bytes 10-99/*")).toEqual({ start: 10, endInclusive: 99, sizeBytes: null });
+  expect(parseContentRange("bytes 10-100/100")).toBeNull();
+  expect(parseContentRange("bytes */100")).toBeNull();
+  expect(parseContentRange(null)).toBeNull();
+});
