@@ -1,0 +1,234 @@
+// The probe: HTTP/1.1 HEAD requests to the cache-host over raw non-blocking sockets, all URLs of
+// a command at once, within a connect timeout and a total budget. 200 → hit, 404 → miss,
+// anything else (refused, timeout, other status, garbage) → down (treated as unreachable).
+const std = @import("std");
+const linux = std.os.linux;
+const limits = @import("limits.zig");
+const sys = @import("sys.zig");
+
+pub const Outcome = enum { hit, miss, down };
+
+pub const Address = union(enum) {
+    v4: linux.sockaddr.in,
+    v6: linux.sockaddr.in6,
+
+    pub fn fromIp(ip: std.Io.net.IpAddress) Address {
+        return switch (ip) {
+            .ip4 => |a| .{ .v4 = .{ .port = std.mem.nativeToBig(u16, a.port), .addr = @bitCast(a.bytes) } },
+            .ip6 => |a| .{ .v6 = .{
+                .port = std.mem.nativeToBig(u16, a.port),
+                .flowinfo = a.flow,
+                .addr = a.bytes,
+                .scope_id = a.interface.index,
+            } },
+        };
+    }
+
+    fn family(a: *const Address) u32 {
+        return switch (a.*) {
+            .v4 => linux.AF.INET,
+            .v6 => linux.AF.INET6,
+        };
+    }
+
+    fn connectTo(a: *const Address, fd: i32) usize {
+        return switch (a.*) {
+            .v4 => |*in| linux.connect(fd, in, @sizeOf(linux.sockaddr.in)),
+            .v6 => |*in6| linux.connect(fd, in6, @sizeOf(linux.sockaddr.in6)),
+        };
+    }
+};
+
+pub const Budget = struct {
+    /// How long one connect may take before the next address (or giving up).
+    connect_timeout_ms: i64,
+    /// Absolute monotonic deadline for every probe of the command.
+    deadline_ms: i64,
+};
+
+const State = enum { connecting, sending, reading, done };
+
+const Slot = struct {
+    fd: i32 = -1,
+    state: State = .connecting,
+    address_index: usize = 0,
+    connect_started_ms: i64 = 0,
+    sent_bytes: usize = 0,
+    head: [limits.response_head_bytes_max]u8 = undefined,
+    head_len: usize = 0,
+    outcome: Outcome = .down,
+};
+
+/// Probes every request (complete HTTP request bytes) against `addresses` (tried in order on
+/// connect failure) and writes one outcome per request. Never takes longer than the budget.
+pub fn probeAll(addresses: []const Address, requests: []const []const u8, outcomes: []Outcome, budget: Budget) void {
+    std.debug.assert(requests.len == outcomes.len);
+    std.debug.assert(requests.len <= limits.url_count_max);
+    var slots: [limits.url_count_max]Slot = undefined;
+    const active = slots[0..requests.len];
+    for (active) |*slot| {
+        slot.* = .{};
+        if (addresses.len == 0) slot.state = .done else startConnect(slot, addresses);
+    }
+    var pollfds: [limits.url_count_max]linux.pollfd = undefined;
+    var owners: [limits.url_count_max]usize = undefined;
+    while (true) {
+        const now_ms = sys.nowMs();
+        var count: usize = 0;
+        var wait_ms: i64 = budget.deadline_ms - now_ms;
+        for (active, 0..) |*slot, i| {
+            if (slot.state == .connecting) {
+                const connect_deadline_ms = slot.connect_started_ms + budget.connect_timeout_ms;
+                if (now_ms >= connect_deadline_ms) {
+                    nextAddress(slot, addresses);
+                    if (slot.state == .done) continue;
+                }
+                wait_ms = @min(wait_ms, slot.connect_started_ms + budget.connect_timeout_ms - now_ms);
+            }
+            if (slot.state == .done) continue;
+            pollfds[count] = .{
+                .fd = slot.fd,
+                .events = if (slot.state == .reading) linux.POLL.IN else linux.POLL.OUT,
+                .revents = 0,
+            };
+            owners[count] = i;
+            count += 1;
+        }
+        if (count == 0 or now_ms >= budget.deadline_ms) break;
+        const rc = linux.poll(&pollfds, count, @intCast(@max(wait_ms, 0)));
+        if (linux.errno(rc) != .SUCCESS) {
+            if (linux.errno(rc) == .INTR) continue;
+            break;
+        }
+        for (pollfds[0..count], owners[0..count]) |pfd, i| {
+            if (pfd.revents != 0) advance(&active[i], requests[i], addresses);
+        }
+    }
+    for (active, outcomes) |*slot, *outcome| {
+        if (slot.fd >= 0) _ = linux.close(slot.fd);
+        outcome.* = if (slot.state == .done) slot.outcome else .down;
+    }
+}
+
+fn startConnect(slot: *Slot, addresses: []const Address) void {
+    while (slot.address_index < addresses.len) : (slot.address_index += 1) {
+        const address = &addresses[slot.address_index];
+        const rc = linux.socket(address.family(), linux.SOCK.STREAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
+        if (linux.errno(rc) != .SUCCESS) continue;
+        slot.fd = @intCast(rc);
+        slot.connect_started_ms = sys.nowMs();
+        const crc = address.connectTo(slot.fd);
+        switch (linux.errno(crc)) {
+            .SUCCESS => {
+                slot.state = .sending;
+                return;
+            },
+            .INPROGRESS, .INTR => {
+                slot.state = .connecting;
+                return;
+            },
+            else => {
+                _ = linux.close(slot.fd);
+                slot.fd = -1;
+            },
+        }
+    }
+    slot.state = .done;
+    slot.outcome = .down;
+}
+
+fn nextAddress(slot: *Slot, addresses: []const Address) void {
+    if (slot.fd >= 0) _ = linux.close(slot.fd);
+    slot.fd = -1;
+    slot.address_index += 1;
+    startConnect(slot, addresses);
+}
+
+fn finish(slot: *Slot, outcome: Outcome) void {
+    if (slot.fd >= 0) _ = linux.close(slot.fd);
+    slot.fd = -1;
+    slot.state = .done;
+    slot.outcome = outcome;
+}
+
+fn advance(slot: *Slot, request: []const u8, addresses: []const Address) void {
+    switch (slot.state) {
+        .connecting => {
+            var err: u32 = 0;
+            var len: linux.socklen_t = @sizeOf(u32);
+            const rc = linux.getsockopt(slot.fd, linux.SOL.SOCKET, linux.SO.ERROR, @ptrCast(&err), &len);
+            if (linux.errno(rc) != .SUCCESS or err != 0) return nextAddress(slot, addresses);
+            slot.state = .sending;
+            advance(slot, request, addresses);
+        },
+        .sending => {
+            const rest = request[slot.sent_bytes..];
+            const rc = linux.sendto(slot.fd, rest.ptr, rest.len, linux.MSG.NOSIGNAL, null, 0);
+            switch (linux.errno(rc)) {
+                .SUCCESS => slot.sent_bytes += rc,
+                .AGAIN, .INTR => return,
+                else => return finish(slot, .down),
+            }
+            if (slot.sent_bytes == request.len) slot.state = .reading;
+        },
+        .reading => {
+            const room = slot.head[slot.head_len..];
+            const rc = linux.read(slot.fd, room.ptr, room.len);
+            switch (linux.errno(rc)) {
+                .SUCCESS => {},
+                .AGAIN, .INTR => return,
+                else => return finish(slot, .down),
+            }
+            slot.head_len += rc;
+            const head = slot.head[0..slot.head_len];
+            if (std.mem.indexOfScalar(u8, head, '\n') != null or rc == 0 or slot.head_len == slot.head.len) {
+                finish(slot, outcomeOf(head));
+            }
+        },
+        .done => {},
+    }
+}
+
+/// Maps a response's first bytes to an outcome by its status line.
+pub fn outcomeOf(head: []const u8) Outcome {
+    const line_end = std.mem.indexOfScalar(u8, head, '\n') orelse return .down;
+    const line = std.mem.trimEnd(u8, head[0..line_end], "\r");
+    if (!std.mem.startsWith(u8, line, "HTTP/1.")) return .down;
+    if (line.len < 12 or line[8] != ' ') return .down;
+    if (line.len > 12 and line[12] != ' ') return .down;
+    const status = line[9..12];
+    if (std.mem.eql(u8, status, "200")) return .hit;
+    if (std.mem.eql(u8, status, "404")) return .miss;
+    return .down;
+}
+
+test "outcomeOf reads the status line" {
+    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"));
+    try std.testing.expectEqual(Outcome.miss, outcomeOf("HTTP/1.1 404 Not Found\r\n"));
+    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.0 200\r\n"));
+    try std.testing.expectEqual(Outcome.down, outcomeOf("HTTP/1.1 500 Internal\r\n"));
+    try std.testing.expectEqual(Outcome.down, outcomeOf("HTTP/1.1 2000 x\r\n"));
+    try std.testing.expectEqual(Outcome.down, outcomeOf("HTTP/1.1 200 OK"));
+    try std.testing.expectEqual(Outcome.down, outcomeOf("SSH-2.0-OpenSSH\r\n"));
+    try std.testing.expectEqual(Outcome.down, outcomeOf(""));
+}
+
+test "probeAll against a closed port is down, quickly" {
+    // Bind a socket to an ephemeral port, learn it, close it: nothing listens there now.
+    const fd: i32 = @intCast(linux.socket(linux.AF.INET, linux.SOCK.STREAM, 0));
+    var sa: linux.sockaddr.in = .{ .port = 0, .addr = @bitCast([4]u8{ 127, 0, 0, 1 }) };
+    _ = linux.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in));
+    var len: linux.socklen_t = @sizeOf(linux.sockaddr.in);
+    _ = linux.getsockname(fd, @ptrCast(&sa), &len);
+    _ = linux.close(fd);
+    const addresses = [_]Address{.{ .v4 = sa }};
+    var outcomes: [2]Outcome = .{ .hit, .hit };
+    const start_ms = sys.nowMs();
+    probeAll(&addresses, &.{ "HEAD / HTTP/1.1\r\n\r\n", "HEAD / HTTP/1.1\r\n\r\n" }, &outcomes, .{
+        .connect_timeout_ms = 250,
+        .deadline_ms = start_ms + 1000,
+    });
+    try std.testing.expectEqual(Outcome.down, outcomes[0]);
+    try std.testing.expectEqual(Outcome.down, outcomes[1]);
+    try std.testing.expect(sys.nowMs() - start_ms < 500);
+}
