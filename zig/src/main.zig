@@ -79,6 +79,7 @@ test {
     _ = which;
     _ = @import("token.zig");
     _ = @import("probe.zig");
+    _ = @import("resolve.zig");
 }
 
 test "toolFromArgv0 looks at the basename" {

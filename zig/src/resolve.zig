@@ -1,0 +1,206 @@
+// Host name → addresses for the probe, without libc: IP literals, /etc/hosts, then one DNS
+// A query over UDP to the first nameserver of /etc/resolv.conf, inside the probe's budget.
+const std = @import("std");
+const linux = std.os.linux;
+const Address = @import("probe.zig").Address;
+const sys = @import("sys.zig");
+
+pub const addresses_max = 4;
+/// /etc/hosts and /etc/resolv.conf beyond this are read only this far.
+const config_file_bytes_max = 64 * 1024;
+/// DNS messages over UDP without EDNS are at most 512 bytes (RFC 1035 §4.2.1).
+const dns_message_bytes_max = 512;
+const dns_name_bytes_max = 253;
+
+/// Fills `out` with the addresses of `host` (brackets allowed around IPv6) and returns how many.
+pub fn resolve(host_raw: []const u8, port: u16, out: *[addresses_max]Address, deadline_ms: i64) usize {
+    const host = if (host_raw.len >= 2 and host_raw[0] == '[' and host_raw[host_raw.len - 1] == ']')
+        host_raw[1 .. host_raw.len - 1]
+    else
+        host_raw;
+    if (std.Io.net.IpAddress.parse(host, port)) |ip| {
+        out[0] = .fromIp(ip);
+        return 1;
+    } else |_| {}
+    var file_buf: [config_file_bytes_max]u8 = undefined;
+    const from_hosts = fromHostsFile(readFile("/etc/hosts", &file_buf), host, port, out);
+    if (from_hosts > 0) return from_hosts;
+    if (std.ascii.eqlIgnoreCase(host, "localhost")) {
+        out[0] = .fromIp(.{ .ip4 = .loopback(port) });
+        return 1;
+    }
+    const nameserver = firstNameserver(readFile("/etc/resolv.conf", &file_buf)) orelse
+        std.Io.net.IpAddress{ .ip4 = .loopback(53) };
+    return queryDns(nameserver, host, port, out, deadline_ms);
+}
+
+fn readFile(path: [*:0]const u8, buf: []u8) []const u8 {
+    const rc = linux.open(path, .{ .CLOEXEC = true }, 0);
+    if (linux.errno(rc) != .SUCCESS) return "";
+    const fd: i32 = @intCast(rc);
+    defer _ = linux.close(fd);
+    var len: usize = 0;
+    while (len < buf.len) {
+        const n = linux.read(fd, buf[len..].ptr, buf.len - len);
+        if (linux.errno(n) != .SUCCESS or n == 0) break;
+        len += n;
+    }
+    return buf[0..len];
+}
+
+pub fn fromHostsFile(text: []const u8, host: []const u8, port: u16, out: *[addresses_max]Address) usize {
+    var count: usize = 0;
+    var lines = std.mem.splitScalar(u8, text, '\n');
+    while (lines.next()) |line_raw| {
+        const line = if (std.mem.indexOfScalar(u8, line_raw, '#')) |i| line_raw[0..i] else line_raw;
+        var fields = std.mem.tokenizeAny(u8, line, " \t\r");
+        const address_text = fields.next() orelse continue;
+        while (fields.next()) |name| {
+            if (!std.ascii.eqlIgnoreCase(name, host)) continue;
+            const ip = std.Io.net.IpAddress.parse(address_text, port) catch break;
+            if (count < out.len) {
+                out[count] = .fromIp(ip);
+                count += 1;
+            }
+            break;
+        }
+    }
+    return count;
+}
+
+pub fn firstNameserver(text: []const u8) ?std.Io.net.IpAddress {
+    var lines = std.mem.splitScalar(u8, text, '\n');
+    while (lines.next()) |line| {
+        var fields = std.mem.tokenizeAny(u8, line, " \t\r");
+        const key = fields.next() orelse continue;
+        if (!std.mem.eql(u8, key, "nameserver")) continue;
+        const value = fields.next() orelse continue;
+        return std.Io.net.IpAddress.parse(value, 53) catch continue;
+    }
+    return null;
+}
+
+fn queryDns(server: std.Io.net.IpAddress, host: []const u8, port: u16, out: *[addresses_max]Address, deadline_ms: i64) usize {
+    var query_buf: [dns_message_bytes_max]u8 = undefined;
+    const id: u16 = @truncate(@as(u64, @bitCast(sys.nowMs())) *% 2654435761);
+    const query = buildQuery(&query_buf, id, host) orelse return 0;
+    const server_address: Address = .fromIp(server);
+    const family: u32 = switch (server_address) {
+        .v4 => linux.AF.INET,
+        .v6 => linux.AF.INET6,
+    };
+    const rc = linux.socket(family, linux.SOCK.DGRAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
+    if (linux.errno(rc) != .SUCCESS) return 0;
+    const fd: i32 = @intCast(rc);
+    defer _ = linux.close(fd);
+    const crc = switch (server_address) {
+        .v4 => |*in| linux.connect(fd, in, @sizeOf(linux.sockaddr.in)),
+        .v6 => |*in6| linux.connect(fd, in6, @sizeOf(linux.sockaddr.in6)),
+    };
+    if (linux.errno(crc) != .SUCCESS) return 0;
+    if (linux.errno(linux.sendto(fd, query.ptr, query.len, linux.MSG.NOSIGNAL, null, 0)) != .SUCCESS) return 0;
+    var answer_buf: [dns_message_bytes_max]u8 = undefined;
+    while (true) {
+        const wait_ms = deadline_ms - sys.nowMs();
+        if (wait_ms <= 0) return 0;
+        var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.IN, .revents = 0 }};
+        const prc = linux.poll(&pfd, 1, @intCast(wait_ms));
+        if (linux.errno(prc) == .INTR) continue;
+        if (linux.errno(prc) != .SUCCESS or prc == 0) return 0;
+        const n = linux.read(fd, &answer_buf, answer_buf.len);
+        if (linux.errno(n) == .AGAIN or linux.errno(n) == .INTR) continue;
+        if (linux.errno(n) != .SUCCESS) return 0;
+        const count = parseAnswer(answer_buf[0..n], id, port, out) orelse continue;
+        return count;
+    }
+}
+
+/// A standard recursive query for the A records of `host`.
+pub fn buildQuery(buf: *[dns_message_bytes_max]u8, id: u16, host: []const u8) ?[]const u8 {
+    const name = std.mem.trimEnd(u8, host, ".");
+    if (name.len == 0 or name.len > dns_name_bytes_max) return null;
+    std.mem.writeInt(u16, buf[0..2], id, .big);
+    @memcpy(buf[2..12], &[_]u8{ 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0 });
+    var len: usize = 12;
+    var labels = std.mem.splitScalar(u8, name, '.');
+    while (labels.next()) |label| {
+        if (label.len == 0 or label.len > 63) return null;
+        buf[len] = @intCast(label.len);
+        @memcpy(buf[len + 1 .. len + 1 + label.len], label);
+        len += 1 + label.len;
+    }
+    @memcpy(buf[len .. len + 5], &[_]u8{ 0, 0, 1, 0, 1 });
+    return buf[0 .. len + 5];
+}
+
+/// The A records of a response to query `id`, or null when it is not that response.
+pub fn parseAnswer(msg: []const u8, id: u16, port: u16, out: *[addresses_max]Address) ?usize {
+    if (msg.len < 12 or std.mem.readInt(u16, msg[0..2], .big) != id) return null;
+    if (msg[2] & 0x80 == 0) return null;
+    if (msg[3] & 0x0f != 0) return 0;
+    const question_count = std.mem.readInt(u16, msg[4..6], .big);
+    const answer_count = std.mem.readInt(u16, msg[6..8], .big);
+    var pos: usize = 12;
+    for (0..question_count) |_| {
+        pos = skipName(msg, pos) orelse return 0;
+        pos += 4;
+    }
+    var count: usize = 0;
+    for (0..answer_count) |_| {
+        pos = skipName(msg, pos) orelse return count;
+        if (pos + 10 > msg.len) return count;
+        const record_type = std.mem.readInt(u16, msg[pos..][0..2], .big);
+        const record_class = std.mem.readInt(u16, msg[pos + 2 ..][0..2], .big);
+        const data_len = std.mem.readInt(u16, msg[pos + 8 ..][0..2], .big);
+        pos += 10;
+        if (pos + data_len > msg.len) return count;
+        if (record_type == 1 and record_class == 1 and data_len == 4 and count < out.len) {
+            out[count] = .fromIp(.{ .ip4 = .{ .bytes = msg[pos..][0..4].*, .port = port } });
+            count += 1;
+        }
+        pos += data_len;
+    }
+    return count;
+}
+
+fn skipName(msg: []const u8, start: usize) ?usize {
+    var pos = start;
+    while (pos < msg.len) {
+        const len = msg[pos];
+        if (len == 0) return pos + 1;
+        if (len & 0xc0 == 0xc0) return if (pos + 2 <= msg.len) pos + 2 else null;
+        pos += 1 + len;
+    }
+    return null;
+}
+
+test "literals, brackets and the hosts file" {
+    var out: [addresses_max]Address = undefined;
+    try std.testing.expectEqual(@as(usize, 1), resolve("127.0.0.1", 3000, &out, 0));
+    try std.testing.expectEqual(std.mem.nativeToBig(u16, 3000), out[0].v4.port);
+    try std.testing.expectEqual(@as(usize, 1), resolve("[::1]", 80, &out, 0));
+    try std.testing.expect(out[0] == .v6);
+    const hosts = "# comment\n127.0.0.1 localhost\n10.1.2.3\tcache.lab cache # the cache\n::1 localhost ip6-localhost\n";
+    try std.testing.expectEqual(@as(usize, 1), fromHostsFile(hosts, "CACHE", 3000, &out));
+    try std.testing.expectEqual(@as([4]u8, .{ 10, 1, 2, 3 }), @as([4]u8, @bitCast(out[0].v4.addr)));
+    try std.testing.expectEqual(@as(usize, 2), fromHostsFile(hosts, "localhost", 3000, &out));
+    try std.testing.expectEqual(@as(usize, 0), fromHostsFile(hosts, "other", 3000, &out));
+}
+
+test "dns query and answer round trip" {
+    var buf: [dns_message_bytes_max]u8 = undefined;
+    const query = buildQuery(&buf, 0x1234, "cache.lab.").?;
+    try std.testing.expectEqualSlices(u8, "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05cache\x03lab\x00\x00\x01\x00\x01", query);
+    var answer: [dns_message_bytes_max]u8 = undefined;
+    @memcpy(answer[0..query.len], query);
+    answer[2] = 0x81;
+    answer[3] = 0x80;
+    answer[7] = 1;
+    const record = "\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x0a\x00\x00\x07";
+    @memcpy(answer[query.len .. query.len + record.len], record);
+    var out: [addresses_max]Address = undefined;
+    try std.testing.expectEqual(@as(?usize, 1), parseAnswer(answer[0 .. query.len + record.len], 0x1234, 3000, &out));
+    try std.testing.expectEqual(@as([4]u8, .{ 10, 0, 0, 7 }), @as([4]u8, @bitCast(out[0].v4.addr)));
+    try std.testing.expectEqual(@as(?usize, null), parseAnswer(answer[0 .. query.len + record.len], 0x9999, 3000, &out));
+    try std.testing.expect(buildQuery(&buf, 1, "a..b") == null);
+}
