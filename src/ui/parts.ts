@@ -1,0 +1,52 @@
+// Small fragments shared by the pages: state badges, progress, action buttons.
+import { html, type Html } from "./html.ts";
+import { csrfField } from "./layout.ts";
+import { etaMs, formatBytes, formatDuration, formatRate, percent } from "./format.ts";
+import type { JobView } from "./view.ts";
+
+export function stateBadge(state: JobView["state"]): Html {
+  return html`<span class="badge state-${state}">${state}</span>`;
+}
+
+/** One POST form around one button: works as a plain form post and as an HTMX swap of `target`. */
+export function actionButton(options: {
+  action: string;
+  target: string;
+  csrfToken: string;
+  label: string;
+  fields?: Record<string, string>;
+  style?: "primary" | "secondary" | "danger";
+  confirm?: string;
+}): Html {
+  const fields = Object.entries(options.fields ?? {}).map(
+    ([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`,
+  );
+  const style = options.style ?? "secondary";
+  const cls = style === "primary" ? "" : style === "danger" ? "secondary outline danger" : "secondary outline";
+  return html`<form method="post" action="${options.action}" class="inline" hx-post="${options.action}" hx-target="${options.target}" hx-swap="outerHTML"${options.confirm === undefined ? null : html` hx-confirm="${options.confirm}"`}>${csrfField(options.csrfToken)}${fields}<button type="submit" class="${cls}">${options.label}</button></form>`;
+}
+
+/** Progress bar and its numbers: bytes, total, %, rate, ETA. */
+export function progress(job: JobView): Html {
+  const pct = percent(job.bytesDone, job.totalBytes);
+  const bar =
+    job.totalBytes === null
+      ? job.state === "running"
+        ? html`<progress aria-label="downloading"></progress>`
+        : html`<progress value="0" max="1" aria-label="not started"></progress>`
+      : html`<progress value="${job.bytesDone}" max="${Math.max(job.totalBytes, 1)}" aria-label="${pct ?? 0}%"></progress>`;
+  const parts: string[] = [];
+  parts.push(job.totalBytes === null ? formatBytes(job.bytesDone) : `${formatBytes(job.bytesDone)} of ${formatBytes(job.totalBytes)}`);
+  if (pct !== null) parts.push(`${pct}%`);
+  if (job.state === "running") {
+    parts.push(formatRate(job.rateBytesPerSec));
+    const eta = etaMs(job);
+    if (eta !== null) parts.push(`ETA ${formatDuration(eta)}`);
+  }
+  return html`<div class="progress">${bar}<small class="numbers">${parts.join(" · ")}</small></div>`;
+}
+
+export function urlCell(url: string): Html {
+  // Shown as text, never as a link: a recorded URL came from an unauthenticated client.
+  return html`<span class="url" title="${url}">${url}</span>`;
+}
