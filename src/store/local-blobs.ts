@@ -1,0 +1,128 @@
+// The embedded BlobStore: a directory. Blobs live at <dir>/blobs/<first two hex>/<sha256>,
+// fills write to <dir>/tmp/<name> and are renamed into place only when complete and fsynced,
+// so a crash can leave a temp file (resumed or swept at startup) but never a partial blob.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync, unlinkSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import { assert } from "../core/errors.ts";
+import type { BlobLocation, BlobStore, TempBlob } from "./types.ts";
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const TEMP_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+
+function fsyncDir(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export class LocalBlobStore implements BlobStore {
+  readonly blobsDir: string;
+  readonly tempDir: string;
+
+  constructor(readonly dataDir: string) {
+    this.blobsDir = join(dataDir, "blobs");
+    this.tempDir = join(dataDir, "tmp");
+    mkdirSync(this.blobsDir, { recursive: true });
+    mkdirSync(this.tempDir, { recursive: true });
+  }
+
+  private blobPath(sha256: string): string {
+    assert(SHA256_HEX.test(sha256), `blob name must be a sha256, got ${sha256}`);
+    return join(this.blobsDir, sha256.slice(0, 2), sha256);
+  }
+
+  private tempPath(name: string): string {
+    assert(TEMP_NAME.test(name), `bad temp name ${name}`);
+    return join(this.tempDir, name);
+  }
+
+  locate(sha256: string): BlobLocation {
+    return { kind: "file", path: this.blobPath(sha256) };
+  }
+
+  sizeOf(sha256: string): number | null {
+    try {
+      return statSync(this.blobPath(sha256)).size;
+    } catch {
+      return null;
+    }
+  }
+
+  async openTemp(name: string, options: { truncate: boolean }): Promise<TempBlob> {
+    const path = this.tempPath(name);
+    const handle = await open(path, options.truncate ? "w" : "a", 0o644);
+    let closed = false;
+    return {
+      name,
+      path,
+      async write(chunk: Uint8Array): Promise<void> {
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+          offset += bytesWritten;
+        }
+      },
+      async sync(): Promise<void> {
+        await handle.sync();
+      },
+      async close(): Promise<void> {
+        if (closed) return;
+        closed = true;
+        await handle.close();
+      },
+    };
+  }
+
+  tempSize(name: string): number | null {
+    try {
+      return statSync(this.tempPath(name)).size;
+    } catch {
+      return null;
+    }
+  }
+
+  readTemp(name: string): ReadableStream<Uint8Array> {
+    return Bun.file(this.tempPath(name)).stream();
+  }
+
+  commitTemp(name: string, sha256: string): void {
+    const target = this.blobPath(sha256);
+    const dir = join(this.blobsDir, sha256.slice(0, 2));
+    mkdirSync(dir, { recursive: true });
+    // Same bytes under the same name: renaming over an existing blob is harmless and atomic.
+    renameSync(this.tempPath(name), target);
+    fsyncDir(dir);
+  }
+
+  removeTemp(name: string): void {
+    rmSync(this.tempPath(name), { force: true });
+  }
+
+  delete(sha256: string): void {
+    try {
+      unlinkSync(this.blobPath(sha256));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+  }
+
+  sweepTemp(keep: ReadonlySet<string>): string[] {
+    if (!existsSync(this.tempDir)) return [];
+    const removed: string[] = [];
+    for (const name of readdirSync(this.tempDir)) {
+      if (keep.has(name)) continue;
+      rmSync(join(this.tempDir, name), { force: true, recursive: true });
+      removed.push(name);
+    }
+    return removed;
+  }
+
+  diskSpace(): { freeBytes: number; totalBytes: number } {
+    const s = statfsSync(this.dataDir);
+    return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
+  }
+}

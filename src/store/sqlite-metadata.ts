@@ -1,0 +1,354 @@
+// The embedded MetadataStore: SQLite in WAL mode via bun:sqlite, one writer connection per
+// process, numbered migrations (PRAGMA user_version), prepared statements only.
+import { Database } from "bun:sqlite";
+import { z } from "zod";
+import { JOB_STATES, type JobState } from "../core/jobs.ts";
+import { assert } from "../core/errors.ts";
+import type { ArtifactRow, ArtifactSort, JobRow, ListArtifactsOptions, MetadataStore, MissRow, NewArtifact, Totals } from "./types.ts";
+
+/** Numbered migrations; index + 1 is the user_version after it ran. Never edit a released one. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE artifacts (
+     key TEXT PRIMARY KEY,
+     url TEXT NOT NULL,
+     sha256 TEXT NOT NULL,
+     size_bytes INTEGER NOT NULL,
+     content_type TEXT NOT NULL,
+     content_disposition TEXT,
+     fetched_at_ms INTEGER NOT NULL,
+     last_hit_ms INTEGER,
+     hits INTEGER NOT NULL DEFAULT 0,
+     misses INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX artifacts_sha256 ON artifacts(sha256);
+   CREATE TABLE misses (
+     key TEXT PRIMARY KEY,
+     url TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     first_seen_ms INTEGER NOT NULL,
+     last_seen_ms INTEGER NOT NULL,
+     known_size_bytes INTEGER,
+     refusal TEXT
+   );
+   CREATE TABLE jobs (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     key TEXT NOT NULL,
+     url TEXT NOT NULL,
+     source TEXT NOT NULL,
+     state TEXT NOT NULL,
+     bytes_done INTEGER NOT NULL DEFAULT 0,
+     total_bytes INTEGER,
+     rate_bytes_per_sec REAL NOT NULL DEFAULT 0,
+     error TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     not_before_ms INTEGER NOT NULL DEFAULT 0,
+     validator TEXT,
+     created_at_ms INTEGER NOT NULL,
+     started_at_ms INTEGER,
+     finished_at_ms INTEGER
+   );
+   -- One fill per cache key at a time, whatever raw URLs asked for it.
+   CREATE UNIQUE INDEX jobs_one_active_per_key ON jobs(key) WHERE state IN ('queued', 'running');
+   CREATE INDEX jobs_queue ON jobs(state, not_before_ms, id);`,
+];
+
+const ArtifactDb = z.object({
+  key: z.string(),
+  url: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size_bytes: z.number().int().min(0),
+  content_type: z.string(),
+  content_disposition: z.string().nullable(),
+  fetched_at_ms: z.number(),
+  last_hit_ms: z.number().nullable(),
+  hits: z.number().int(),
+  misses: z.number().int(),
+});
+const MissDb = z.object({
+  key: z.string(),
+  url: z.string(),
+  count: z.number().int(),
+  first_seen_ms: z.number(),
+  last_seen_ms: z.number(),
+  known_size_bytes: z.number().nullable(),
+  refusal: z.string().nullable(),
+});
+const JobDb = z.object({
+  id: z.number().int(),
+  key: z.string(),
+  url: z.string(),
+  source: z.enum(["auto", "operator"]),
+  state: z.enum(JOB_STATES),
+  bytes_done: z.number(),
+  total_bytes: z.number().nullable(),
+  rate_bytes_per_sec: z.number(),
+  error: z.string().nullable(),
+  attempts: z.number().int(),
+  not_before_ms: z.number(),
+  validator: z.string().nullable(),
+  created_at_ms: z.number(),
+  started_at_ms: z.number().nullable(),
+  finished_at_ms: z.number().nullable(),
+});
+
+function toArtifact(row: unknown): ArtifactRow {
+  const r = ArtifactDb.parse(row);
+  return {
+    key: r.key,
+    url: r.url,
+    sha256: r.sha256,
+    sizeBytes: r.size_bytes,
+    contentType: r.content_type,
+    contentDisposition: r.content_disposition,
+    fetchedAtMs: r.fetched_at_ms,
+    lastHitMs: r.last_hit_ms,
+    hits: r.hits,
+    misses: r.misses,
+  };
+}
+function toMiss(row: unknown): MissRow {
+  const r = MissDb.parse(row);
+  return { key: r.key, url: r.url, count: r.count, firstSeenMs: r.first_seen_ms, lastSeenMs: r.last_seen_ms, knownSizeBytes: r.known_size_bytes, refusal: r.refusal };
+}
+function toJob(row: unknown): JobRow {
+  const r = JobDb.parse(row);
+  return {
+    id: r.id,
+    key: r.key,
+    url: r.url,
+    source: r.source,
+    state: r.state,
+    bytesDone: r.bytes_done,
+    totalBytes: r.total_bytes,
+    rateBytesPerSec: r.rate_bytes_per_sec,
+    error: r.error,
+    attempts: r.attempts,
+    notBeforeMs: r.not_before_ms,
+    validator: r.validator,
+    createdAtMs: r.created_at_ms,
+    startedAtMs: r.started_at_ms,
+    finishedAtMs: r.finished_at_ms,
+  };
+}
+
+/** Fixed ORDER BY fragments per sort: chosen from this table, never built from input. */
+const ORDER: Record<ArtifactSort, { column: string; defaultDirection: "asc" | "desc" }> = {
+  size: { column: "size_bytes", defaultDirection: "desc" },
+  hits: { column: "hits", defaultDirection: "desc" },
+  lastHit: { column: "coalesce(last_hit_ms, 0)", defaultDirection: "desc" },
+  fetchedAt: { column: "fetched_at_ms", defaultDirection: "desc" },
+  url: { column: "url", defaultDirection: "asc" },
+};
+
+const JOB_COLUMNS: Record<string, string> = {
+  state: "state",
+  bytesDone: "bytes_done",
+  totalBytes: "total_bytes",
+  rateBytesPerSec: "rate_bytes_per_sec",
+  error: "error",
+  attempts: "attempts",
+  notBeforeMs: "not_before_ms",
+  validator: "validator",
+  startedAtMs: "started_at_ms",
+  finishedAtMs: "finished_at_ms",
+};
+
+export class SqliteMetadataStore implements MetadataStore {
+  readonly db: Database;
+
+  constructor(path: string) {
+    this.db = new Database(path, { create: true, strict: true });
+    this.db.run("PRAGMA journal_mode = WAL");
+    this.db.run("PRAGMA synchronous = NORMAL"); // WAL + NORMAL: durable across process crashes
+    this.db.run("PRAGMA busy_timeout = 5000");
+    this.db.run("PRAGMA foreign_keys = ON");
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const row = this.db.query("PRAGMA user_version").get() as { user_version: number };
+    const current = row.user_version;
+    assert(current <= MIGRATIONS.length, `database schema ${current} is newer than this withcache (${MIGRATIONS.length})`);
+    for (let v = current; v < MIGRATIONS.length; v += 1) {
+      this.db.transaction(() => {
+        this.db.run(MIGRATIONS[v]!);
+        this.db.run(`PRAGMA user_version = ${v + 1}`);
+      }).immediate();
+    }
+  }
+
+  getArtifact(key: string): ArtifactRow | null {
+    const row = this.db.query("SELECT * FROM artifacts WHERE key = $key").get({ key });
+    return row ? toArtifact(row) : null;
+  }
+
+  recordHit(key: string, nowMs: number): void {
+    this.db.query("UPDATE artifacts SET hits = hits + 1, last_hit_ms = $now WHERE key = $key").run({ key, now: nowMs });
+  }
+
+  recordMiss(miss: { key: string; url: string; nowMs: number }): void {
+    this.db
+      .query(
+        `INSERT INTO misses (key, url, count, first_seen_ms, last_seen_ms) VALUES ($key, $url, 1, $now, $now)
+         ON CONFLICT(key) DO UPDATE SET count = count + 1, last_seen_ms = $now`,
+      )
+      .run({ key: miss.key, url: miss.url, now: miss.nowMs });
+  }
+
+  setMissInfo(key: string, info: { refusal?: string | null; knownSizeBytes?: number | null }): void {
+    if (info.refusal !== undefined) this.db.query("UPDATE misses SET refusal = $v WHERE key = $key").run({ key, v: info.refusal });
+    if (info.knownSizeBytes !== undefined) this.db.query("UPDATE misses SET known_size_bytes = $v WHERE key = $key").run({ key, v: info.knownSizeBytes });
+  }
+
+  listMisses(options: { limit?: number; offset?: number } = {}): MissRow[] {
+    return this.db
+      .query("SELECT * FROM misses ORDER BY last_seen_ms DESC, key LIMIT $limit OFFSET $offset")
+      .all({ limit: options.limit ?? 1000, offset: options.offset ?? 0 })
+      .map(toMiss);
+  }
+
+  getMiss(key: string): MissRow | null {
+    const row = this.db.query("SELECT * FROM misses WHERE key = $key").get({ key });
+    return row ? toMiss(row) : null;
+  }
+
+  dismissMiss(key: string): boolean {
+    return this.db.query("DELETE FROM misses WHERE key = $key").run({ key }).changes > 0;
+  }
+
+  listArtifacts(options: ListArtifactsOptions = {}): ArtifactRow[] {
+    const order = ORDER[options.sort ?? "fetchedAt"];
+    const direction = (options.direction ?? order.defaultDirection) === "asc" ? "ASC" : "DESC";
+    const filter = options.filter?.trim() ?? "";
+    const pattern = `%${filter.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    return this.db
+      .query(
+        `SELECT * FROM artifacts WHERE ($pattern = '%%' OR lower(url) LIKE $pattern ESCAPE '\\' OR lower(key) LIKE $pattern ESCAPE '\\')
+         ORDER BY ${order.column} ${direction}, key LIMIT $limit OFFSET $offset`,
+      )
+      .all({ pattern, limit: options.limit ?? 1000, offset: options.offset ?? 0 })
+      .map(toArtifact);
+  }
+
+  commitArtifact(a: NewArtifact): { replacedSha256: string | null } {
+    return this.db
+      .transaction(() => {
+        const previous = this.db.query("SELECT sha256 FROM artifacts WHERE key = $key").get({ key: a.key }) as { sha256: string } | null;
+        const miss = this.db.query("SELECT count FROM misses WHERE key = $key").get({ key: a.key }) as { count: number } | null;
+        this.db
+          .query(
+            `INSERT INTO artifacts (key, url, sha256, size_bytes, content_type, content_disposition, fetched_at_ms, misses)
+             VALUES ($key, $url, $sha256, $size, $type, $disposition, $fetched, $misses)
+             ON CONFLICT(key) DO UPDATE SET sha256 = $sha256, size_bytes = $size, content_type = $type,
+               content_disposition = $disposition, fetched_at_ms = $fetched, misses = misses + $misses`,
+          )
+          .run({
+            key: a.key,
+            url: a.url,
+            sha256: a.sha256,
+            size: a.sizeBytes,
+            type: a.contentType,
+            disposition: a.contentDisposition,
+            fetched: a.fetchedAtMs,
+            misses: miss?.count ?? 0,
+          });
+        this.db.query("DELETE FROM misses WHERE key = $key").run({ key: a.key });
+        const replaced = previous && previous.sha256 !== a.sha256 ? previous.sha256 : null;
+        return { replacedSha256: replaced };
+      })
+      .immediate();
+  }
+
+  deleteArtifactRow(key: string): { sha256: string; shared: boolean } | null {
+    return this.db
+      .transaction(() => {
+        const row = this.db.query("SELECT sha256 FROM artifacts WHERE key = $key").get({ key }) as { sha256: string } | null;
+        if (!row) return null;
+        this.db.query("DELETE FROM artifacts WHERE key = $key").run({ key });
+        return { sha256: row.sha256, shared: this.countArtifactsWithSha(row.sha256) > 0 };
+      })
+      .immediate();
+  }
+
+  countArtifactsWithSha(sha256: string): number {
+    return (this.db.query("SELECT count(*) AS n FROM artifacts WHERE sha256 = $sha256").get({ sha256 }) as { n: number }).n;
+  }
+
+  totals(): Totals {
+    const a = this.db.query("SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS logical FROM artifacts").get() as { n: number; logical: number };
+    const b = this.db.query("SELECT coalesce(sum(size_bytes), 0) AS bytes FROM (SELECT sha256, max(size_bytes) AS size_bytes FROM artifacts GROUP BY sha256)").get() as { bytes: number };
+    const m = this.db.query("SELECT count(*) AS n FROM misses").get() as { n: number };
+    return { artifactCount: a.n, bytes: b.bytes, logicalBytes: a.logical, missCount: m.n };
+  }
+
+  insertJob(job: { key: string; url: string; source: "auto" | "operator"; nowMs: number }): JobRow {
+    const row = this.db
+      .query(
+        `INSERT INTO jobs (key, url, source, state, created_at_ms) VALUES ($key, $url, $source, 'queued', $now) RETURNING *`,
+      )
+      .get({ key: job.key, url: job.url, source: job.source, now: job.nowMs });
+    return toJob(row);
+  }
+
+  getJob(id: number): JobRow | null {
+    const row = this.db.query("SELECT * FROM jobs WHERE id = $id").get({ id });
+    return row ? toJob(row) : null;
+  }
+
+  activeJobForKey(key: string): JobRow | null {
+    const row = this.db.query("SELECT * FROM jobs WHERE key = $key AND state IN ('queued', 'running')").get({ key });
+    return row ? toJob(row) : null;
+  }
+
+  listJobs(options: { states?: readonly JobState[]; limit?: number } = {}): JobRow[] {
+    const states = JSON.stringify(options.states ?? JOB_STATES);
+    return this.db
+      .query("SELECT * FROM jobs WHERE state IN (SELECT value FROM json_each($states)) ORDER BY id DESC LIMIT $limit")
+      .all({ states, limit: options.limit ?? 1000 })
+      .map(toJob);
+  }
+
+  claimNextJob(nowMs: number): JobRow | null {
+    return this.db
+      .transaction(() => {
+        const row = this.db
+          .query("SELECT id FROM jobs WHERE state = 'queued' AND not_before_ms <= $now ORDER BY not_before_ms, id LIMIT 1")
+          .get({ now: nowMs }) as { id: number } | null;
+        if (!row) return null;
+        const claimed = this.db
+          .query("UPDATE jobs SET state = 'running', started_at_ms = coalesce(started_at_ms, $now), attempts = attempts + 1 WHERE id = $id RETURNING *")
+          .get({ id: row.id, now: nowMs });
+        return toJob(claimed);
+      })
+      .immediate();
+  }
+
+  nextQueuedAtMs(): number | null {
+    const row = this.db.query("SELECT min(not_before_ms) AS t FROM jobs WHERE state = 'queued'").get() as { t: number | null };
+    return row.t;
+  }
+
+  updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>): void {
+    const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return;
+    // Column names come from the fixed JOB_COLUMNS table; values are bound.
+    const sets = entries.map(([k]) => {
+      const column = JOB_COLUMNS[k];
+      assert(column !== undefined, `updateJob: unknown field ${k}`);
+      return `${column} = $${k}`;
+    });
+    this.db.query(`UPDATE jobs SET ${sets.join(", ")} WHERE id = $id`).run({ id, ...Object.fromEntries(entries) } as Record<string, string | number | null>);
+  }
+
+  requeueRunningJobs(): number {
+    return this.db.query("UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0) WHERE state = 'running'").run().changes;
+  }
+
+  clearFinishedJobs(): number {
+    return this.db.query("DELETE FROM jobs WHERE state IN ('completed', 'failed', 'cancelled')").run().changes;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,95 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openCacheStore, type CacheStore } from "./store.ts";
+
+const SHA_A = "a".repeat(64);
+const SHA_B = "b".repeat(64);
+let dir = "";
+let store: CacheStore | null = null;
+
+function fresh(): CacheStore {
+  dir = mkdtempSync(join(tmpdir(), "withcache-store-"));
+  store = openCacheStore(dir);
+  return store;
+}
+
+async function putBlob(s: CacheStore, sha: string, bytes: string): Promise<void> {
+  const t = await s.blobs.openTemp(`t-${sha.slice(0, 4)}`, { truncate: true });
+  await t.write(new TextEncoder().encode(bytes));
+  await t.sync();
+  await t.close();
+  s.blobs.commitTemp(t.name, sha);
+}
+
+afterEach(() => {
+  store?.close();
+  store = null;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("cache store", () => {
+  test("misses carry over into the artifact on commit", () => {
+    const s = fresh();
+    s.metadata.recordMiss({ key: "https://h/x", url: "https://h/x?t=1", nowMs: 10 });
+    s.metadata.recordMiss({ key: "https://h/x", url: "https://h/x?t=2", nowMs: 20 });
+    expect(s.metadata.getMiss("https://h/x")).toMatchObject({ count: 2, firstSeenMs: 10, lastSeenMs: 20, url: "https://h/x?t=1" });
+    s.metadata.commitArtifact({ key: "https://h/x", url: "https://h/x?t=1", sha256: SHA_A, sizeBytes: 3, contentType: "text/plain", contentDisposition: null, fetchedAtMs: 30 });
+    expect(s.metadata.getMiss("https://h/x")).toBeNull();
+    expect(s.metadata.getArtifact("https://h/x")).toMatchObject({ misses: 2, hits: 0, lastHitMs: null });
+    s.metadata.recordHit("https://h/x", 40);
+    expect(s.metadata.getArtifact("https://h/x")).toMatchObject({ hits: 1, lastHitMs: 40 });
+  });
+
+  test("delete frees a blob only when no other key shares it", async () => {
+    const s = fresh();
+    await putBlob(s, SHA_A, "abc");
+    for (const key of ["https://h/1", "https://h/2"]) {
+      s.metadata.commitArtifact({ key, url: key, sha256: SHA_A, sizeBytes: 3, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
+    }
+    expect(s.metadata.totals()).toMatchObject({ artifactCount: 2, bytes: 3, logicalBytes: 6 });
+    expect(s.deleteArtifact("https://h/1")).toEqual({ deleted: true, freedBytes: 0 });
+    expect(s.blobs.sizeOf(SHA_A)).toBe(3);
+    expect(s.deleteArtifact("https://h/2")).toEqual({ deleted: true, freedBytes: 3 });
+    expect(s.blobs.sizeOf(SHA_A)).toBeNull();
+    expect(s.deleteArtifact("https://h/2")).toEqual({ deleted: false, freedBytes: 0 });
+  });
+
+  test("list, filter and sort artifacts", async () => {
+    const s = fresh();
+    s.metadata.commitArtifact({ key: "https://h/big", url: "https://h/big", sha256: SHA_A, sizeBytes: 100, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
+    s.metadata.commitArtifact({ key: "https://h/small_%", url: "https://h/small_%", sha256: SHA_B, sizeBytes: 1, contentType: "x", contentDisposition: null, fetchedAtMs: 2 });
+    s.metadata.recordHit("https://h/small_%", 5);
+    expect(s.metadata.listArtifacts({ sort: "size" }).map((a) => a.sizeBytes)).toEqual([100, 1]);
+    expect(s.metadata.listArtifacts({ sort: "hits" })[0]!.key).toBe("https://h/small_%");
+    expect(s.metadata.listArtifacts({ filter: "_%" }).map((a) => a.key)).toEqual(["https://h/small_%"]);
+    expect(s.metadata.listArtifacts({ filter: "BIG" }).length).toBe(1);
+  });
+
+  test("one active job per key; claim; requeue; clear finished", () => {
+    const s = fresh();
+    const j = s.metadata.insertJob({ key: "k", url: "https://h/k", source: "auto", nowMs: 1 });
+    expect(() => s.metadata.insertJob({ key: "k", url: "https://h/k?x", source: "auto", nowMs: 2 })).toThrow();
+    const claimed = s.metadata.claimNextJob(5);
+    expect(claimed).toMatchObject({ id: j.id, state: "running", attempts: 1, startedAtMs: 5 });
+    expect(s.metadata.claimNextJob(5)).toBeNull();
+    expect(s.metadata.requeueRunningJobs()).toBe(1);
+    expect(s.metadata.getJob(j.id)).toMatchObject({ state: "queued" });
+    s.metadata.updateJob(j.id, { state: "failed", error: "origin answered 404", finishedAtMs: 9 });
+    expect(s.metadata.activeJobForKey("k")).toBeNull();
+    expect(s.metadata.clearFinishedJobs()).toBe(1);
+  });
+
+  test("sweep removes stray temp files, keeps named ones; data survives reopen", async () => {
+    const s = fresh();
+    writeFileSync(join(dir, "tmp", "stray"), "x");
+    writeFileSync(join(dir, "tmp", "fill-1.part"), "x");
+    expect(s.blobs.sweepTemp(new Set(["fill-1.part"]))).toEqual(["stray"]);
+    expect(existsSync(join(dir, "tmp", "fill-1.part"))).toBe(true);
+    s.metadata.recordMiss({ key: "k", url: "u", nowMs: 1 });
+    s.close();
+    store = openCacheStore(dir);
+    expect(store.metadata.getMiss("k")).toMatchObject({ count: 1 });
+  });
+});

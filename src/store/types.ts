@@ -1,0 +1,137 @@
+// The two storage seams: a BlobStore (bytes by sha256) and a MetadataStore (rows). The server and
+// the fetcher talk only to these interfaces, so an S3-compatible blob store and PostgreSQL can be
+// added without touching them. The embedded defaults: local-blobs.ts and sqlite-metadata.ts.
+import type { JobSource, JobState } from "../core/jobs.ts";
+
+export type ArtifactRow = {
+  key: string;
+  /** The raw URL first seen for this key (may carry a query the key dropped). */
+  url: string;
+  sha256: string;
+  sizeBytes: number;
+  contentType: string;
+  /** The origin's Content-Disposition, replayed on hits; null when it sent none. */
+  contentDisposition: string | null;
+  fetchedAtMs: number;
+  lastHitMs: number | null;
+  hits: number;
+  misses: number;
+};
+
+export type MissRow = {
+  key: string;
+  url: string;
+  count: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  /** Size learned from a fill attempt (Content-Length), if any. */
+  knownSizeBytes: number | null;
+  /** Why the last attempt to fetch it was refused (private address, --allow-host), if it was. */
+  refusal: string | null;
+};
+
+export type JobRow = {
+  id: number;
+  key: string;
+  url: string;
+  source: JobSource;
+  state: JobState;
+  bytesDone: number;
+  totalBytes: number | null;
+  rateBytesPerSec: number;
+  /** One line, or null. For a queued job waiting on a retry: the last transient error. */
+  error: string | null;
+  attempts: number;
+  /** A queued job is not picked before this time (retry backoff). */
+  notBeforeMs: number;
+  /** The origin validator (ETag or Last-Modified) the partial temp file was fetched under. */
+  validator: string | null;
+  createdAtMs: number;
+  startedAtMs: number | null;
+  finishedAtMs: number | null;
+};
+
+export type ArtifactSort = "size" | "hits" | "lastHit" | "fetchedAt" | "url";
+
+export type ListArtifactsOptions = {
+  /** Substring of the URL or key, case-insensitive. */
+  filter?: string;
+  sort?: ArtifactSort;
+  /** Default: descending for size/hits/lastHit/fetchedAt, ascending for url. */
+  direction?: "asc" | "desc";
+  limit?: number;
+  offset?: number;
+};
+
+export type Totals = {
+  artifactCount: number;
+  /** Bytes on disk: each distinct blob counted once. */
+  bytes: number;
+  /** Sum of artifact sizes (shared blobs counted per key). */
+  logicalBytes: number;
+  missCount: number;
+};
+
+export type NewArtifact = Omit<ArtifactRow, "lastHitMs" | "hits" | "misses">;
+
+export interface MetadataStore {
+  getArtifact(key: string): ArtifactRow | null;
+  recordHit(key: string, nowMs: number): void;
+  recordMiss(miss: { key: string; url: string; nowMs: number }): void;
+  setMissInfo(key: string, info: { refusal?: string | null; knownSizeBytes?: number | null }): void;
+  listMisses(options?: { limit?: number; offset?: number }): MissRow[];
+  getMiss(key: string): MissRow | null;
+  dismissMiss(key: string): boolean;
+  listArtifacts(options?: ListArtifactsOptions): ArtifactRow[];
+  /** Insert or replace the artifact and move the key's miss count into it, atomically. Returns the sha256 it replaced, if any. */
+  commitArtifact(artifact: NewArtifact): { replacedSha256: string | null };
+  /** Delete the row; returns its sha256 and whether any other key still references that blob. */
+  deleteArtifactRow(key: string): { sha256: string; shared: boolean } | null;
+  countArtifactsWithSha(sha256: string): number;
+  totals(): Totals;
+
+  insertJob(job: { key: string; url: string; source: JobSource; nowMs: number }): JobRow;
+  getJob(id: number): JobRow | null;
+  activeJobForKey(key: string): JobRow | null;
+  listJobs(options?: { states?: readonly JobState[]; limit?: number }): JobRow[];
+  /** Atomically pick the oldest queued job whose notBeforeMs has passed and mark it running. */
+  claimNextJob(nowMs: number): JobRow | null;
+  /** Earliest notBeforeMs among queued jobs, or null when none is queued. */
+  nextQueuedAtMs(): number | null;
+  updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>): void;
+  /** At startup: every job left `running` by a dead process goes back to `queued`. */
+  requeueRunningJobs(): number;
+  clearFinishedJobs(): number;
+
+  close(): void;
+}
+
+/** Where a blob's bytes can be served from. Only local files today. */
+export type BlobLocation = { kind: "file"; path: string };
+
+export interface TempBlob {
+  readonly name: string;
+  readonly path: string;
+  write(chunk: Uint8Array): Promise<void>;
+  /** fsync file contents. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BlobStore {
+  locate(sha256: string): BlobLocation;
+  /** Size of the stored blob, or null when it is absent. */
+  sizeOf(sha256: string): number | null;
+  /** Open (create or append to) a named temp file for a fill. */
+  openTemp(name: string, options: { truncate: boolean }): Promise<TempBlob>;
+  tempSize(name: string): number | null;
+  /** Stream an existing temp file's bytes (to re-hash the prefix of a resumed fill). */
+  readTemp(name: string): ReadableStream<Uint8Array>;
+  /** Move a finished, fsynced temp file into place as the blob `sha256`. */
+  commitTemp(name: string, sha256: string): void;
+  removeTemp(name: string): void;
+  delete(sha256: string): void;
+  /** Remove temp files except those named in `keep`; returns the names removed. */
+  sweepTemp(keep: ReadonlySet<string>): string[];
+  diskSpace(): { freeBytes: number; totalBytes: number };
+}
