@@ -1,15 +1,19 @@
 // Named limits for every fixed buffer. Anything beyond them makes the shim pass the command
 // through untouched (the real tool then sees exactly what the user typed); it never crashes.
+const shared = @import("tool_options").limits;
 
-/// Longest origin URL we rewrite. Matches URL_BYTES_MAX in src/core/cache-key.ts: the cache-host
-/// answers 414 beyond it, so such a URL can never hit anyway.
-pub const url_bytes_max = 8192;
+// The planner's limits are shared with the TypeScript planner (src/core/tool-options.json), so
+// both pass the same oversized commands through.
+/// Longest origin URL we rewrite (the cache-host answers 414 beyond it).
+pub const url_bytes_max = shared.url_bytes_max;
+/// Most URL candidates in one command; more → the command passes through.
+pub const url_count_max = shared.candidates_max;
+/// Most arguments in one command; more → the command passes through.
+pub const arg_count_max = shared.argv_count_max;
+/// Longest single argument; longer → the command passes through.
+pub const arg_bytes_max = shared.arg_bytes_max;
 /// Longest path we build for the real tool ($PATH entry + "/" + name); PATH_MAX on Linux.
 pub const path_bytes_max = 4096;
-/// Most URLs in one command that we probe; curl accepts more, those commands pass through.
-pub const url_count_max = 64;
-/// Most arguments in one command we plan; longer commands pass through.
-pub const arg_count_max = 4096;
 /// Working memory for one plan (rewritten URLs, probe requests); beyond it → pass through.
 pub const plan_arena_bytes = 4 * 1024 * 1024;
 /// Longest server value (CURLWITHCACHE_SERVER etc.) we accept.

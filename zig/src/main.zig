@@ -88,3 +88,9 @@ test "toolFromArgv0 looks at the basename" {
     try std.testing.expectEqual(Tool.curl, toolFromArgv0("curlwithcache").?);
     try std.testing.expect(toolFromArgv0("/opt/curl/bin/withcache") == null);
 }
+
+test "tool options are generated from the shared json" {
+    const tool_options = @import("tool_options");
+    try std.testing.expect(tool_options.curl.short_with_value.len > 0);
+    try std.testing.expect(tool_options.limits.url_bytes_max == limits.url_bytes_max);
+}

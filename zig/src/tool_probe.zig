@@ -1,0 +1,151 @@
+// Probing an https cache-host with the real tool itself (curl -I, wget --spider -S) instead of a
+// TLS stack of our own: the binary stays small, and certificates, CA paths and proxies are judged
+// exactly as the tool will judge them when it downloads. Same outcome rule and budget as the
+// socket probe; a child still running at the deadline is killed.
+const std = @import("std");
+const linux = std.os.linux;
+const limits = @import("limits.zig");
+const sys = @import("sys.zig");
+const Outcome = @import("probe.zig").Outcome;
+const Tool = @import("plan.zig").Tool;
+
+/// Bytes of the tool's output we keep: curl prints 3 digits, wget a few header lines.
+const output_bytes_max = 1024;
+
+const Child = struct {
+    pid: linux.pid_t = 0,
+    fd: i32 = -1,
+    output: [output_bytes_max]u8 = undefined,
+    output_len: usize = 0,
+};
+
+pub const Request = struct {
+    tool: Tool,
+    real_path: [*:0]const u8,
+    envp: [*:null]const ?[*:0]const u8,
+    /// "--connect-timeout"/"--max-time" values, in seconds as text (e.g. "0.25", "1").
+    connect_timeout_text: [:0]const u8,
+    total_timeout_text: [:0]const u8,
+    deadline_ms: i64,
+};
+
+pub fn probeAll(request: Request, urls: []const [*:0]const u8, outcomes: []Outcome) void {
+    std.debug.assert(urls.len == outcomes.len and urls.len <= limits.url_count_max);
+    var children: [limits.url_count_max]Child = undefined;
+    for (urls, children[0..urls.len]) |url, *child| {
+        child.* = .{};
+        spawn(request, url, child);
+    }
+    var pollfds: [limits.url_count_max]linux.pollfd = undefined;
+    var owners: [limits.url_count_max]usize = undefined;
+    while (true) {
+        const wait_ms = request.deadline_ms - sys.nowMs();
+        var count: usize = 0;
+        for (children[0..urls.len], 0..) |*child, i| {
+            if (child.fd < 0) continue;
+            pollfds[count] = .{ .fd = child.fd, .events = linux.POLL.IN, .revents = 0 };
+            owners[count] = i;
+            count += 1;
+        }
+        if (count == 0 or wait_ms <= 0) break;
+        const rc = linux.poll(&pollfds, count, @intCast(wait_ms));
+        if (linux.errno(rc) == .INTR) continue;
+        if (linux.errno(rc) != .SUCCESS) break;
+        for (pollfds[0..count], owners[0..count]) |pfd, i| {
+            if (pfd.revents != 0) readSome(&children[i]);
+        }
+    }
+    for (children[0..urls.len], outcomes) |*child, *outcome| {
+        const finished = child.fd < 0;
+        if (child.fd >= 0) _ = linux.close(child.fd);
+        if (child.pid > 0) {
+            if (!finished) _ = linux.kill(child.pid, .KILL);
+            var status: u32 = 0;
+            _ = linux.wait4(child.pid, &status, 0, null);
+        }
+        outcome.* = if (finished) outcomeOf(request.tool, child.output[0..child.output_len]) else .down;
+    }
+}
+
+fn readSome(child: *Child) void {
+    var scratch: [256]u8 = undefined;
+    const room = child.output[child.output_len..];
+    const target = if (room.len > 0) room else scratch[0..];
+    const rc = linux.read(child.fd, target.ptr, target.len);
+    switch (linux.errno(rc)) {
+        .SUCCESS => {},
+        .AGAIN, .INTR => return,
+        else => {
+            _ = linux.close(child.fd);
+            child.fd = -1;
+            return;
+        },
+    }
+    if (rc == 0) {
+        _ = linux.close(child.fd);
+        child.fd = -1;
+        return;
+    }
+    if (room.len > 0) child.output_len += rc;
+}
+
+fn spawn(request: Request, url: [*:0]const u8, child: *Child) void {
+    var fds: [2]i32 = undefined;
+    if (linux.errno(linux.pipe2(&fds, .{ .CLOEXEC = true })) != .SUCCESS) return;
+    const argv: [13:null]?[*:0]const u8 = switch (request.tool) {
+        // -q first: no ~/.curlrc, so a user's config cannot turn the probe into a GET or add output.
+        .curl => .{ request.real_path, "-q", "-s", "-I", "-o", "/dev/null", "-w", "%{http_code}", "--connect-timeout", request.connect_timeout_text, "--max-time", request.total_timeout_text, url },
+        .wget => .{ request.real_path, "-q", "--spider", "-S", "-t", "1", "-T", request.total_timeout_text, "--max-redirect=0", "-O", "/dev/null", url, null },
+    };
+    const pid_rc = linux.fork();
+    if (linux.errno(pid_rc) != .SUCCESS) {
+        _ = linux.close(fds[0]);
+        _ = linux.close(fds[1]);
+        return;
+    }
+    if (pid_rc == 0) {
+        // Child: the status goes to the pipe (curl writes it on stdout, wget on stderr).
+        const devnull = linux.open("/dev/null", .{ .ACCMODE = .RDWR }, 0);
+        if (linux.errno(devnull) == .SUCCESS) {
+            _ = linux.dup2(@intCast(devnull), 0);
+            _ = linux.dup2(@intCast(devnull), 1);
+            _ = linux.dup2(@intCast(devnull), 2);
+        }
+        _ = linux.dup2(fds[1], if (request.tool == .curl) 1 else 2);
+        _ = linux.execve(request.real_path, &argv, request.envp);
+        linux.exit_group(127);
+    }
+    _ = linux.close(fds[1]);
+    child.pid = @intCast(pid_rc);
+    child.fd = fds[0];
+}
+
+/// curl: the three digits of %{http_code}. wget: the first "HTTP/1.x NNN" line of -S output.
+pub fn outcomeOf(tool: Tool, output: []const u8) Outcome {
+    const status = switch (tool) {
+        .curl => std.mem.trim(u8, output, " \r\n"),
+        .wget => blk: {
+            const start = std.mem.indexOf(u8, output, "HTTP/") orelse return .down;
+            const line = output[start..];
+            const space = std.mem.indexOfScalar(u8, line, ' ') orelse return .down;
+            const rest = line[space + 1 ..];
+            if (rest.len < 3) return .down;
+            if (rest.len > 3 and rest[3] != ' ' and rest[3] != '\r' and rest[3] != '\n') return .down;
+            break :blk rest[0..3];
+        },
+    };
+    if (std.mem.eql(u8, status, "200")) return .hit;
+    if (std.mem.eql(u8, status, "404")) return .miss;
+    return .down;
+}
+
+test "outcomeOf reads curl and wget output" {
+    try std.testing.expectEqual(Outcome.hit, outcomeOf(.curl, "200"));
+    try std.testing.expectEqual(Outcome.miss, outcomeOf(.curl, "404"));
+    try std.testing.expectEqual(Outcome.down, outcomeOf(.curl, "000"));
+    try std.testing.expectEqual(Outcome.down, outcomeOf(.curl, ""));
+    try std.testing.expectEqual(Outcome.hit, outcomeOf(.wget, "  HTTP/1.1 200 OK\n  content-length: 1\n"));
+    try std.testing.expectEqual(Outcome.miss, outcomeOf(.wget, "  HTTP/1.1 404 Not Found\n"));
+    try std.testing.expectEqual(Outcome.down, outcomeOf(.wget, "  HTTP/1.1 503 Busy\n"));
+    try std.testing.expectEqual(Outcome.down, outcomeOf(.wget, "failed: Connection refused.\n"));
+}
