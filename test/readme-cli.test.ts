@@ -1,0 +1,107 @@
+// README ↔ CLI drift: the README's "## Configuration reference" documents every subcommand, flag
+// and environment variable the compiled binary really has, and nothing it does not have.
+//
+// Expected README shape (scripts/readme-reference.ts prints it from the real help):
+//   ## Configuration reference
+//   ### `withcache serve`                      one subsection per subcommand of `withcache --help`
+//   | Flag | Environment | Default | Meaning |  a table; the first cell holds the flag(s) in backticks
+//   | `--port <n>` | `WITHCACHE_PORT` | `3000` | … |   ("—" when a setting has no flag)
+import { describe, expect, test } from "bun:test";
+import fs from "node:fs";
+import path from "node:path";
+import { FIELDS } from "../src/config/schema.ts";
+import { readHelp, ROOT } from "./deploy-support.ts";
+
+const README = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+const REFERENCE_HEADING = "## Configuration reference";
+
+/** The text from a heading line to the next heading of the same or a higher level. */
+function section(text: string, heading: string): string | null {
+  const lines = text.split("\n");
+  const start = lines.findIndex((l) => l.trim() === heading);
+  if (start < 0) return null;
+  const level = /^#+/.exec(heading)![0].length;
+  let end = lines.length;
+  for (let i = start + 1; i < lines.length; i++) {
+    const m = /^(#+)\s/.exec(lines[i]!);
+    if (m && m[1]!.length <= level) {
+      end = i;
+      break;
+    }
+  }
+  return lines.slice(start + 1, end).join("\n");
+}
+
+type Row = { flags: string[]; envVars: string[]; cells: string[] };
+
+/** Table rows of a section (header and separator rows skipped). */
+function tableRows(text: string): Row[] {
+  const rows: Row[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.trim().startsWith("|")) continue;
+    const cells = line.trim().replace(/^\||\|$/g, "").split("|").map((c) => c.trim());
+    if (cells.every((c) => /^:?-+:?$/.test(c)) || /^flag$/i.test(cells[0] ?? "")) continue;
+    rows.push({
+      flags: [...(cells[0] ?? "").matchAll(/--[a-z0-9][a-z0-9-]*/g)].map((m) => m[0]),
+      envVars: [...(cells[1] ?? "").matchAll(/\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b/g)].map((m) => m[0]),
+      cells,
+    });
+  }
+  return rows;
+}
+
+/** Every environment variable name the program reads, as spelled in src/ (tests excluded). */
+function envNamesInSource(): Set<string> {
+  const names = new Set<string>();
+  for (const f of new Bun.Glob("src/**/*.ts").scanSync(ROOT)) {
+    if (f.endsWith(".test.ts")) continue;
+    const text = fs.readFileSync(path.join(ROOT, f), "utf8");
+    for (const m of text.matchAll(/\b(?:(?:CURL|WGET)?WITHCACHE_[A-Z0-9_]+|REAL_CURL|REAL_WGET)\b/g)) names.add(m[0]);
+  }
+  return names;
+}
+
+describe("README.md configuration reference", () => {
+  const reference = section(README, REFERENCE_HEADING);
+
+  test(`README.md has a "${REFERENCE_HEADING}" section`, () => {
+    expect(reference, `README.md needs a "${REFERENCE_HEADING}" section`).not.toBeNull();
+  });
+
+  test("every subcommand, and every flag of each, is documented; every documented flag exists", async () => {
+    const top = await readHelp([]);
+    expect(top.subcommands).toContain("serve");
+    for (const flag of top.longFlags) expect(README, `withcache ${flag}`).toContain(`\`${flag}`);
+    for (const sub of top.subcommands) {
+      const heading = `### \`withcache ${sub}\``;
+      const body = section(reference ?? "", heading);
+      expect(body, `README.md needs a "${heading}" subsection under "${REFERENCE_HEADING}"`).not.toBeNull();
+      const documented = new Set(tableRows(body!).flatMap((r) => r.flags));
+      const help = await readHelp([sub]);
+      const real = [...help.longFlags].filter((f) => f !== "--help");
+      for (const flag of real) expect(documented, `withcache ${sub} ${flag} is not in the README table`).toContain(flag);
+      for (const flag of documented) expect(help.longFlags, `README documents withcache ${sub} ${flag}, which does not exist`).toContain(flag);
+      for (const env of help.envVars) expect(body!, `withcache ${sub}: ${env} (from --help)`).toContain(env);
+    }
+  });
+
+  test("every serve setting's environment variable is in the serve table, on the row of its flag", () => {
+    const rows = tableRows(section(reference ?? "", "### `withcache serve`") ?? "");
+    for (const field of FIELDS) {
+      const row = rows.find((r) => r.envVars.includes(field.env));
+      expect(row, `${field.env} is not in the serve table`).toBeDefined();
+      if (field.flag !== null) expect(row!.flags, `${field.env} row`).toContain(field.flag);
+    }
+    const known = new Set(FIELDS.map((f) => f.env));
+    for (const env of rows.flatMap((r) => r.envVars)) expect(known, `README's serve table lists ${env}`).toContain(env);
+  });
+
+  test("every environment variable the program reads is in the README, and every one it names exists", () => {
+    const inSource = envNamesInSource();
+    expect(inSource.size).toBeGreaterThan(0);
+    for (const name of inSource) expect(README, `${name} is read in src/ but not in README.md`).toContain(name);
+    for (const m of README.matchAll(/\b(?:(?:CURL|WGET)?WITHCACHE_[A-Z0-9_]+|REAL_CURL|REAL_WGET)\b/g)) {
+      expect(inSource, `README.md names ${m[0]}, which src/ never reads`).toContain(m[0]);
+    }
+  });
+});
