@@ -7,7 +7,36 @@ import { encodeToken } from "../token.ts";
 export type Tool = "curl" | "wget";
 export type ProbeOutcome = "hit" | "miss" | "unreachable";
 
-type ToolTable = (typeof optionsJson)["curl"];
+/** One tool's table in tool-options.json (keys documented in ./README.md). */
+type ToolTable = {
+  short_with_value: string;
+  short_flags: string;
+  long_with_value: string[];
+  long_flags: string[];
+  long_abbreviations: boolean;
+  long_equals_value: boolean;
+  flags_accept_equals_value: boolean;
+  no_prefix_negates_flags: boolean;
+  url_long: string[];
+  globoff_short: string;
+  globoff_long: string[];
+  glob_chars: string;
+  credential_short: string;
+  credential_long: string[];
+  header_short: string;
+  header_long: string[];
+  credential_headers: string[];
+  method_short: string;
+  method_long: string[];
+  method_allowed: string[];
+  passthrough_short: string;
+  passthrough_long: string[];
+  execute_short: string;
+  execute_long: string[];
+  execute_passthrough: string[];
+  execute_credentials: string[];
+  execute_header: string[];
+};
 const TABLES: Record<Tool, ToolTable> = { curl: optionsJson.curl, wget: optionsJson.wget };
 export const PLAN_LIMITS = optionsJson.limits;
 
@@ -53,10 +82,10 @@ function executeEffect(table: ToolTable, command: string): "none" | "passthrough
   const eq = command.indexOf("=");
   const name = (eq < 0 ? command : command.slice(0, eq)).trim().toLowerCase().replace(/[-_]/g, "");
   const value = eq < 0 ? "" : command.slice(eq + 1).trim();
-  if ((table.execute_header as string[]).includes(name)) return headerIsCredential(table, value) ? "credential" : "none";
+  if (table.execute_header.includes(name)) return headerIsCredential(table, value) ? "credential" : "none";
   if (FALSE_VALUES.has(value.toLowerCase())) return "none";
-  if ((table.execute_passthrough as string[]).includes(name)) return "passthrough";
-  if ((table.execute_credentials as string[]).includes(name)) return "credential";
+  if (table.execute_passthrough.includes(name)) return "passthrough";
+  if (table.execute_credentials.includes(name)) return "credential";
   return "none";
 }
 
@@ -90,10 +119,10 @@ export function scanArgv(tool: Tool, argv: readonly string[]): Scan {
       return `option ${use.short !== undefined ? "-" + use.short : "--" + use.long} passes through`;
     }
     if (isListed(table, use, "method_short", "method_long")) {
-      if (!(table.method_allowed as string[]).includes(use.value!)) return `method ${use.value} passes through`;
+      if (!table.method_allowed.includes(use.value!)) return `method ${use.value} passes through`;
     }
     if (isListed(table, use, "globoff_short", "globoff_long")) globoff = use.on;
-    if (use.long !== undefined && (table.url_long as string[]).includes(use.long)) return undefined;
+    if (use.long !== undefined && table.url_long.includes(use.long)) return undefined;
     if (isListed(table, use, "execute_short", "execute_long")) {
       const effect = executeEffect(table, use.value!);
       if (effect === "passthrough") return `-e ${use.value} passes through`;
@@ -145,7 +174,7 @@ export function scanArgv(tool: Tool, argv: readonly string[]): Scan {
       const on = resolved.takesValue || (!resolved.negated && !resolved.name.startsWith("no-") && !(attached !== undefined && FALSE_VALUES.has(attached.toLowerCase())));
       const use: OptionUse = { long: resolved.name, on, value };
       const elementIndex = valueIndex === undefined ? i : i - 1;
-      if ((table.url_long as string[]).includes(resolved.name)) {
+      if (table.url_long.includes(resolved.name)) {
         if (valueIndex === undefined) urls.push({ index: i, prefix: arg.slice(0, arg.length - value!.length), url: value! });
         else urls.push({ index: valueIndex, prefix: "", url: value! });
       }
