@@ -32,11 +32,11 @@ function listUrl(filter: string, sort: ArtifactSort): string {
 
 function row(a: ArtifactView, data: ArtifactsData): Html {
   return html`<tr>
-<td data-label="URL">${urlCell(a.url)}${a.contentType === null ? null : html`<small class="muted">${a.contentType}</small>`}</td>
+<td class="primary">${urlCell(a.url)}${a.contentType === null ? null : html`<small class="muted">${a.contentType}</small>`}</td>
 <td data-label="Size" class="num">${formatBytes(a.sizeBytes)}</td>
 <td data-label="Hits" class="num">${a.hits}</td>
 <td data-label="Misses" class="num">${a.misses}</td>
-<td data-label="SHA-256"><span class="sha"><code title="${a.sha256}">${a.sha256.slice(0, 12)}…</code><input class="sha-full" readonly value="${a.sha256}" aria-label="SHA-256" size="12"><button type="button" class="copy secondary outline" data-copy="${a.sha256}" title="copy SHA-256">copy</button></span></td>
+<td data-label="SHA-256"><span class="sha"><input class="sha-full" readonly value="${a.sha256}" aria-label="SHA-256" size="12"><button type="button" class="copy secondary outline" data-copy="${a.sha256}" title="copy SHA-256">copy</button></span></td>
 <td data-label="Fetched"><span title="${formatTime(a.fetchedAtMs)}">${formatAgo(a.fetchedAtMs, data.nowMs)}</span></td>
 <td data-label="Last hit">${a.lastHitMs === null ? html`<span class="muted">never</span>` : html`<span title="${formatTime(a.lastHitMs)}">${formatAgo(a.lastHitMs, data.nowMs)}</span>`}</td>
 <td class="actions">${actionButton({

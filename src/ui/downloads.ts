@@ -32,7 +32,7 @@ function actions(job: JobView, csrfToken: string): Html | null {
 
 function row(job: JobView, ctx: { csrfToken: string; nowMs: number }): Html {
   return html`<tr id="job-${job.id}" data-state="${job.state}">
-<td data-label="URL">${urlCell(job.url)}${job.error === null ? null : html`<small class="error">${job.error}</small>`}</td>
+<td class="primary">${urlCell(job.url)}${job.error === null ? null : html`<small class="error">${job.error}</small>`}</td>
 <td data-label="State">${stateBadge(job.state)}</td>
 <td data-label="Progress" class="progress-cell">${progress(job)}</td>
 <td data-label="When"><small>${timing(job, ctx.nowMs)}</small></td>

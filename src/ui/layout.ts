@@ -26,6 +26,7 @@ function head(title: string, version: string): Html {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}'>
+<link rel="icon" href="data:,">
 <title>${title} · withcache</title>
 <link rel="stylesheet" href="/static/pico.min.css?v=${v}">
 <link rel="stylesheet" href="/static/app.css?v=${v}">
@@ -102,6 +103,7 @@ ${head("Log in", options.version)}
 <form method="post" action="/login">
 ${csrfField(options.csrfToken)}
 <input type="hidden" name="next" value="${options.next}">
+<input type="text" name="username" value="operator" autocomplete="username" hidden>
 <label>Operator password
 <input type="password" name="password" autocomplete="current-password" required autofocus${options.error === null ? null : html` aria-invalid="true" aria-describedby="login-error"`}>
 </label>

@@ -19,7 +19,7 @@ function row(miss: MissView, ctx: { csrfToken: string; nowMs: number }): Html {
   const saves = miss.sizeBytes === null ? html`<span class="muted">unknown</span>` : html`${formatBytes(miss.sizeBytes * miss.count)}`;
   const busy = miss.job !== null && (miss.job.state === "queued" || miss.job.state === "running");
   return html`<tr>
-<td data-label="URL">${urlCell(miss.url)}</td>
+<td class="primary">${urlCell(miss.url)}</td>
 <td data-label="Missed" class="num">${miss.count}</td>
 <td data-label="First seen"><span title="${formatTime(miss.firstSeenMs)}">${formatAgo(miss.firstSeenMs, ctx.nowMs)}</span></td>
 <td data-label="Last seen"><span title="${formatTime(miss.lastSeenMs)}">${formatAgo(miss.lastSeenMs, ctx.nowMs)}</span></td>

@@ -1,0 +1,638 @@
+// The operator surface: `/`, `/login`, `/logout`, `/admin/*` and `/static/*`. Parses requests
+// (zod), checks the session and cross-site protections, calls the stores and the fill manager,
+// and renders src/ui fragments (HX-Request) or whole pages. Every action also works as a plain
+// form post answered with 303 to the page, carrying its outcome as a signed notice.
+import { z } from "zod";
+import { createHmac } from "node:crypto";
+import { parseOriginUrl } from "../core/cache-key.ts";
+import { addPage, addSection } from "../ui/add.ts";
+import { artifactsPage, artifactsSection } from "../ui/artifacts.ts";
+import { downloadsPage, downloadsSection } from "../ui/downloads.ts";
+import { loginPage } from "../ui/layout.ts";
+import { missesPage, missesSection } from "../ui/misses.ts";
+import { STATIC_ASSETS } from "../ui/assets.ts";
+import type { Html } from "../ui/html.ts";
+import type { AddLineResult, ArtifactSort, ArtifactView, HeaderView, JobView, MissView, Notice, PageContext } from "../ui/view.ts";
+import {
+  LoginRateLimiter,
+  RevokedSessions,
+  SESSION_COOKIE,
+  checkPassword,
+  clientAddress,
+  crossSiteReason,
+  csrfToken,
+  deriveKeys,
+  isSecureRequest,
+  newSessionId,
+  parseCookies,
+  sessionCookie,
+  signSession,
+  verifyCsrfToken,
+  verifySession,
+  type AuthKeys,
+  type Session,
+} from "./auth.ts";
+import { loadSessionSecret } from "./auth-secret.ts";
+import type { Logger } from "../core/log.ts";
+import type { RequestContext } from "./context.ts";
+
+// ---------------------------------------------------------------------------------------------
+// What admin needs from the rest of the server. The router builds this from its context.
+
+export interface AdminJob {
+  id: number;
+  key: string;
+  url: string;
+  state: JobView["state"];
+  bytesDone: number;
+  totalBytes: number | null;
+  rateBytesPerSec: number;
+  error: string | null;
+  createdAtMs: number;
+  startedAtMs: number | null;
+  finishedAtMs: number | null;
+}
+
+export interface AdminMiss {
+  key: string;
+  url: string;
+  count: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  knownSizeBytes: number | null;
+}
+
+export interface AdminArtifact {
+  key: string;
+  url: string;
+  sha256: string;
+  sizeBytes: number;
+  contentType: string;
+  fetchedAtMs: number;
+  lastHitMs: number | null;
+  hits: number;
+  misses: number;
+}
+
+export type ActionResult = { ok: true } | { ok: false; message: string };
+
+export interface AdminDeps {
+  config: { dataDir: string; curate: boolean; trustProxy: boolean; adminPassword?: string | undefined; sessionSecret?: string | undefined };
+  version: string;
+  nowMs(): number;
+  /** The socket peer of this request, for the login rate limit. */
+  peerAddress: string | null;
+  log: Logger;
+  listMisses(limit: number): AdminMiss[];
+  dismissMiss(key: string): boolean;
+  listArtifacts(options: { filter: string; sort: ArtifactSort; limit: number }): AdminArtifact[];
+  /** Remove the artifact; its bytes are freed unless another key shares them. */
+  deleteArtifact(key: string): boolean | Promise<boolean>;
+  totals(): { artifactCount: number; bytes: number; missCount: number };
+  freeDiskBytes(): number | null;
+  listJobs(limit: number): AdminJob[];
+  enqueue(url: string): { ok: true; jobId: number } | { ok: false; message: string } | Promise<{ ok: true; jobId: number } | { ok: false; message: string }>;
+  cancelJob(id: number): ActionResult | Promise<ActionResult>;
+  retryJob(id: number): ActionResult | Promise<ActionResult>;
+  clearFinished(): number | Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits
+
+/** Form bodies: the Add page is the largest (1000 lines of 8 KiB URLs would be more than this;
+ *  that many at once is not a UI use). */
+const FORM_BODY_BYTES_MAX = 1024 * 1024;
+const ADD_LINES_MAX = 1000;
+const LIST_ROWS_MAX = 500;
+const JOBS_ROWS_MAX = 500;
+const DEFAULT_PAGE = "/admin/misses";
+
+// ---------------------------------------------------------------------------------------------
+// Auth state: one per config object (one server), created on its first admin request.
+
+interface AuthState {
+  keys: AuthKeys;
+  password: string | null;
+  limiter: LoginRateLimiter;
+  revoked: RevokedSessions;
+}
+
+const authStates = new WeakMap<object, AuthState>();
+
+function authState(deps: AdminDeps): AuthState {
+  const existing = authStates.get(deps.config);
+  if (existing) return existing;
+  const password = deps.config.adminPassword === undefined || deps.config.adminPassword === "" ? null : deps.config.adminPassword;
+  const { secret, source, path } = loadSessionSecret({ envValue: deps.config.sessionSecret, dataDir: deps.config.dataDir });
+  if (source === "generated") deps.log.event("admin.session-secret", { action: "generated", path });
+  const state: AuthState = { keys: deriveKeys({ secret, password: password ?? "" }), password, limiter: new LoginRateLimiter(), revoked: new RevokedSessions() };
+  authStates.set(deps.config, state);
+  return state;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join("; ");
+
+function securityHeaders(extra: Record<string, string> = {}): Headers {
+  const h = new Headers({
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+    vary: "HX-Request, Cookie",
+    ...extra,
+  });
+  return h;
+}
+
+function htmlResponse(body: Html, options: { status?: number; headers?: Record<string, string> } = {}): Response {
+  const headers = securityHeaders({ "content-type": "text/html; charset=utf-8", ...options.headers });
+  return new Response(body.text, { status: options.status ?? 200, headers });
+}
+
+function textResponse(status: number, message: string, extra: Record<string, string> = {}): Response {
+  return new Response(`${message}\n`, { status, headers: securityHeaders({ "content-type": "text/plain; charset=utf-8", ...extra }) });
+}
+
+function redirect(location: string, extra: Record<string, string> = {}): Response {
+  return new Response(null, { status: 303, headers: securityHeaders({ location, ...extra }) });
+}
+
+/** Only local absolute paths may be redirect targets (no //host, no /\host, no scheme). */
+function safeNext(next: string | null | undefined): string {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\") || next.length > 2048) return DEFAULT_PAGE;
+  if (!/^\/(admin\/[A-Za-z0-9/_.?=&%+-]*|)$/.test(next)) return DEFAULT_PAGE;
+  return next;
+}
+
+// Notices after a plain form post travel in the redirect's query, signed so nobody can make
+// the UI show text of their choosing through a crafted link.
+function signNotice(keys: AuthKeys, notice: Notice): string {
+  const body = Buffer.from(JSON.stringify([notice.kind, notice.text.slice(0, 500)])).toString("base64url");
+  const mac = createHmac("sha256", keys.csrf).update(`notice\0${body}`).digest("base64url").slice(0, 22);
+  return `${body}.${mac}`;
+}
+
+function readNotice(keys: AuthKeys, value: string | null): Notice | null {
+  if (value === null || value.length > 2000) return null;
+  const [body, mac] = value.split(".");
+  if (!body || !mac) return null;
+  const expected = createHmac("sha256", keys.csrf).update(`notice\0${body}`).digest("base64url").slice(0, 22);
+  if (!checkPassword(mac, expected)) return null;
+  const parsed = z.tuple([z.enum(["ok", "error"]), z.string()]).safeParse(JSON.parse(Buffer.from(body, "base64url").toString("utf8")));
+  return parsed.success ? { kind: parsed.data[0], text: parsed.data[1] } : null;
+}
+
+function withNotice(keys: AuthKeys, path: string, notice: Notice): string {
+  const sep = path.includes("?") ? "&" : "?";
+  return `${path}${sep}notice=${signNotice(keys, notice)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request parsing
+
+const FormBase = z.object({ _csrf: z.string().max(200).default("") });
+const LoginForm = FormBase.extend({ password: z.string().max(1024), next: z.string().max(2048).default(DEFAULT_PAGE) });
+const UrlForm = FormBase.extend({ url: z.string().min(1).max(9000) });
+const KeyForm = FormBase.extend({ key: z.string().min(1).max(9000) });
+const DeleteForm = KeyForm.extend({ q: z.string().max(512).default(""), sort: z.enum(["size", "hits", "lastHit"]).catch("lastHit") });
+const AddForm = FormBase.extend({ urls: z.string().max(FORM_BODY_BYTES_MAX) });
+const ArtifactsQuery = z.object({ q: z.string().max(512).catch(""), sort: z.enum(["size", "hits", "lastHit"]).catch("lastHit") });
+
+type FormResult = { ok: true; fields: Record<string, string> } | { ok: false; response: Response };
+
+async function readForm(req: Request): Promise<FormResult> {
+  const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  const length = Number(req.headers.get("content-length") ?? "0");
+  if (length > FORM_BODY_BYTES_MAX) return { ok: false, response: textResponse(413, `${new URL(req.url).pathname}: form body is larger than ${FORM_BODY_BYTES_MAX} bytes`) };
+  if (type !== "application/x-www-form-urlencoded" && type !== "multipart/form-data") {
+    return { ok: false, response: textResponse(415, `${new URL(req.url).pathname}: content-type ${JSON.stringify(type)} is not a form; expected application/x-www-form-urlencoded`) };
+  }
+  const form = await req.formData();
+  const fields = Object.create(null) as Record<string, string>;
+  let total = 0;
+  form.forEach((value, name) => {
+    if (typeof value !== "string") return;
+    total += name.length + value.length;
+    if (!Object.hasOwn(fields, name)) fields[name] = value;
+  });
+  if (total > FORM_BODY_BYTES_MAX) return { ok: false, response: textResponse(413, `${new URL(req.url).pathname}: form body is larger than ${FORM_BODY_BYTES_MAX} bytes`) };
+  return { ok: true, fields };
+}
+
+function parseFields<T extends z.ZodType>(schema: T, fields: Record<string, string>, path: string): { ok: true; data: z.infer<T> } | { ok: false; response: Response } {
+  const parsed = schema.safeParse(fields);
+  if (parsed.success) return { ok: true, data: parsed.data };
+  const issue = parsed.error.issues[0];
+  const field = issue?.path.join(".") || "form";
+  return { ok: false, response: textResponse(400, `${path}: form field ${JSON.stringify(field)} ${(issue?.message ?? "is invalid").toLowerCase()}`) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mapping store rows to view values
+
+function jobView(job: AdminJob): JobView {
+  return { ...job, id: String(job.id) };
+}
+
+function sortJobs(jobs: AdminJob[]): AdminJob[] {
+  const rank = (j: AdminJob) => (j.state === "running" ? 0 : j.state === "queued" ? 1 : 2);
+  return [...jobs].sort((a, b) => rank(a) - rank(b) || (b.finishedAtMs ?? b.createdAtMs) - (a.finishedAtMs ?? a.createdAtMs) || b.id - a.id);
+}
+
+function latestJobByKey(jobs: AdminJob[]): Map<string, AdminJob> {
+  const out = new Map<string, AdminJob>();
+  for (const job of jobs) {
+    const seen = out.get(job.key);
+    if (!seen || job.id > seen.id) out.set(job.key, job);
+  }
+  return out;
+}
+
+function missViews(deps: AdminDeps): MissView[] {
+  const jobs = latestJobByKey(deps.listJobs(JOBS_ROWS_MAX));
+  return deps.listMisses(LIST_ROWS_MAX).map((m) => {
+    const job = jobs.get(m.key);
+    return { key: m.key, url: m.url, count: m.count, firstSeenMs: m.firstSeenMs, lastSeenMs: m.lastSeenMs, sizeBytes: m.knownSizeBytes, job: job ? jobView(job) : null };
+  });
+}
+
+function artifactView(a: AdminArtifact): ArtifactView {
+  return { key: a.key, url: a.url, sha256: a.sha256, sizeBytes: a.sizeBytes, contentType: a.contentType === "" ? null : a.contentType, fetchedAtMs: a.fetchedAtMs, lastHitMs: a.lastHitMs, hits: a.hits, misses: a.misses };
+}
+
+function headerView(deps: AdminDeps, auth: AuthState): HeaderView {
+  const totals = deps.totals();
+  const active = deps.listJobs(JOBS_ROWS_MAX).filter((j) => j.state === "queued" || j.state === "running").length;
+  return {
+    mode: deps.config.curate ? "curate" : "auto",
+    version: deps.version,
+    usedBytes: totals.bytes,
+    freeBytes: deps.freeDiskBytes(),
+    artifactCount: totals.artifactCount,
+    missCount: totals.missCount,
+    activeJobCount: active,
+    authEnabled: auth.password !== null,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The handler
+
+interface RequestState {
+  deps: AdminDeps;
+  auth: AuthState;
+  req: Request;
+  url: URL;
+  /** HTMX asked for a fragment (not a boosted navigation, not a history restore). */
+  fragment: boolean;
+  session: Session | null;
+  csrf: string;
+}
+
+function serveStatic(req: Request, name: string): Response {
+  const asset = STATIC_ASSETS[name];
+  if (!asset) return textResponse(404, `/static/${name}: no such file`);
+  if (req.method !== "GET" && req.method !== "HEAD") return textResponse(405, `/static/${name}: method ${req.method} is not allowed; expected GET or HEAD`, { allow: "GET, HEAD" });
+  return new Response(req.method === "HEAD" ? null : Bun.file(asset.path), {
+    headers: {
+      "content-type": asset.contentType,
+      "content-length": String(Bun.file(asset.path).size),
+      // Asset URLs carry ?v=<version>, so a day of caching never serves a stale file.
+      "cache-control": "public, max-age=86400",
+      "x-content-type-options": "nosniff",
+    },
+  });
+}
+
+function isAdminPath(pathname: string): boolean {
+  return pathname === "/" || pathname === "/login" || pathname === "/logout" || pathname === "/admin" || pathname.startsWith("/admin/") || pathname.startsWith("/static/");
+}
+
+export { isAdminPath };
+
+export async function handleAdminRequest(req: Request, deps: AdminDeps): Promise<Response> {
+  const url = new URL(req.url);
+  if (url.pathname.startsWith("/static/")) return serveStatic(req, url.pathname.slice("/static/".length));
+  const auth = authState(deps);
+  const trust = { trustProxy: deps.config.trustProxy };
+  const addr = clientAddress(req, deps.peerAddress, trust);
+  const nowMs = deps.nowMs();
+  const secure = isSecureRequest(req, trust);
+
+  // Session: present, valid, not logged out. A bad cookie is logged (never its value) and cleared.
+  let session: Session | null = null;
+  let clearCookie = false;
+  const cookie = parseCookies(req.headers.get("cookie")).get(SESSION_COOKIE);
+  if (auth.password !== null && cookie !== undefined && cookie !== "") {
+    const verified = verifySession(auth.keys, cookie, nowMs);
+    if (!verified.ok) {
+      deps.log.event("admin.session-rejected", { client: addr, reason: verified.reason });
+      clearCookie = true;
+    } else if (auth.revoked.isRevoked(verified.session, nowMs)) {
+      clearCookie = true;
+    } else {
+      session = verified.session;
+    }
+  }
+  const csrfBinding = auth.password === null ? "open" : session === null ? "login" : `session\0${session.id}`;
+  const hx = req.headers.get("hx-request") === "true";
+  const st: RequestState = {
+    deps,
+    auth,
+    req,
+    url,
+    fragment: hx && req.headers.get("hx-boosted") !== "true" && req.headers.get("hx-history-restore-request") !== "true",
+    session,
+    csrf: csrfToken(auth.keys, csrfBinding),
+  };
+
+  // State-changing requests: same-site only, and with the token of this session.
+  if (req.method === "POST") {
+    const reason = crossSiteReason(req, trust);
+    if (reason !== null) {
+      deps.log.event("admin.cross-site-refused", { client: addr, method: req.method, path: url.pathname, reason });
+      return textResponse(403, `${url.pathname}: cross-site request refused (${reason})`);
+    }
+  }
+
+  if (url.pathname === "/login") return login(st, { addr, nowMs, secure });
+  if (url.pathname === "/logout") return logout(st, { secure });
+
+  const clear: Record<string, string> = clearCookie ? { "set-cookie": sessionCookie(null, { secure }) } : {};
+  if (auth.password !== null && session === null) {
+    const next = req.method === "GET" ? safeNext(url.pathname + url.search) : DEFAULT_PAGE;
+    const loginUrl = `/login?next=${encodeURIComponent(next)}`;
+    // HTMX follows HX-Redirect with a full navigation; plain browsers follow the 303.
+    if (hx) return textResponse(401, `${url.pathname}: login required`, { "hx-redirect": loginUrl, ...clear });
+    if (req.method !== "GET" && req.method !== "HEAD" && req.method !== "POST") return textResponse(401, `${url.pathname}: login required`, clear);
+    return redirect(loginUrl, clear);
+  }
+
+  if (req.method === "POST") {
+    const form = await readForm(req);
+    if (!form.ok) return form.response;
+    const token = form.fields["_csrf"] ?? req.headers.get("x-csrf-token") ?? "";
+    if (!verifyCsrfToken(auth.keys, csrfBinding, token)) {
+      deps.log.event("admin.csrf-refused", { client: addr, path: url.pathname });
+      return textResponse(403, `${url.pathname}: csrf token is missing or wrong; reload the page and try again`);
+    }
+    return post(st, url.pathname, form.fields);
+  }
+  if (req.method !== "GET" && req.method !== "HEAD") return textResponse(405, `${url.pathname}: method ${req.method} is not allowed`, { allow: "GET, HEAD, POST" });
+  return get(st, url.pathname);
+}
+
+function pageContext(st: RequestState): PageContext {
+  return {
+    header: headerView(st.deps, st.auth),
+    csrfToken: st.csrf,
+    nowMs: st.deps.nowMs(),
+    notice: readNotice(st.auth.keys, st.url.searchParams.get("notice")),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login and logout
+
+async function login(st: RequestState, env: { addr: string; nowMs: number; secure: boolean }): Promise<Response> {
+  const { deps, auth, req, url } = st;
+  if (auth.password === null) return redirect(DEFAULT_PAGE);
+  const next = safeNext(url.searchParams.get("next"));
+  const loginCsrf = csrfToken(auth.keys, "login");
+  const render = (status: number, error: string | null, nextPath: string, extra: Record<string, string> = {}) =>
+    htmlResponse(loginPage({ version: deps.version, error, csrfToken: loginCsrf, next: nextPath }), { status, headers: extra });
+  if (req.method === "GET" || req.method === "HEAD") {
+    if (st.session !== null) return redirect(next);
+    return render(200, null, next);
+  }
+  if (req.method !== "POST") return textResponse(405, `/login: method ${req.method} is not allowed; expected GET or POST`, { allow: "GET, POST" });
+
+  const wait = auth.limiter.retryAfterMs(env.addr, env.nowMs);
+  if (wait !== null) {
+    deps.log.event("admin.login-rate-limited", { client: env.addr });
+    const seconds = Math.ceil(wait / 1000);
+    return render(429, `too many failed attempts; try again in ${seconds}s`, next, { "retry-after": String(seconds) });
+  }
+  const form = await readForm(req);
+  if (!form.ok) return form.response;
+  const parsed = parseFields(LoginForm, form.fields, "/login");
+  if (!parsed.ok) return parsed.response;
+  const nextPath = safeNext(parsed.data.next);
+  if (!verifyCsrfToken(auth.keys, "login", parsed.data._csrf)) {
+    deps.log.event("admin.csrf-refused", { client: env.addr, path: "/login" });
+    return render(403, "the login form expired; try again", nextPath);
+  }
+  if (!checkPassword(parsed.data.password, auth.password)) {
+    auth.limiter.recordFailure(env.addr, env.nowMs);
+    deps.log.event("admin.login-failed", { client: env.addr, reason: "wrong password" });
+    return render(401, "wrong password", nextPath);
+  }
+  auth.limiter.recordSuccess(env.addr);
+  const session = { id: newSessionId(), issuedAtMs: env.nowMs };
+  deps.log.event("admin.login", { client: env.addr });
+  return redirect(nextPath, { "set-cookie": sessionCookie(signSession(auth.keys, session), { secure: env.secure }) });
+}
+
+async function logout(st: RequestState, env: { secure: boolean }): Promise<Response> {
+  const { auth, req, deps } = st;
+  if (req.method !== "POST") return textResponse(405, `/logout: method ${req.method} is not allowed; expected POST`, { allow: "POST" });
+  if (auth.password === null) return redirect(DEFAULT_PAGE);
+  const clear = { "set-cookie": sessionCookie(null, { secure: env.secure }) };
+  if (st.session === null) return redirect("/login", clear);
+  const form = await readForm(req);
+  if (!form.ok) return form.response;
+  if (!verifyCsrfToken(auth.keys, `session\0${st.session.id}`, form.fields["_csrf"] ?? "")) {
+    return textResponse(403, "/logout: csrf token is missing or wrong; reload the page and try again");
+  }
+  auth.revoked.revoke(st.session);
+  deps.log.event("admin.logout", {});
+  return redirect("/login", clear);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages
+
+function missesFragment(st: RequestState, notice: Notice | null): Html {
+  return missesSection({ misses: missViews(st.deps), mode: st.deps.config.curate ? "curate" : "auto", csrfToken: st.csrf, nowMs: st.deps.nowMs(), notice });
+}
+
+function downloadsFragment(st: RequestState, notice: Notice | null): Html {
+  return downloadsSection({ jobs: sortJobs(st.deps.listJobs(JOBS_ROWS_MAX)).map(jobView), csrfToken: st.csrf, nowMs: st.deps.nowMs(), notice });
+}
+
+function artifactsData(st: RequestState, query: { q: string; sort: ArtifactSort }) {
+  const totals = st.deps.totals();
+  return {
+    artifacts: st.deps.listArtifacts({ filter: query.q, sort: query.sort, limit: LIST_ROWS_MAX }).map(artifactView),
+    filter: query.q,
+    sort: query.sort,
+    totals: { artifactCount: totals.artifactCount, bytes: totals.bytes, freeBytes: st.deps.freeDiskBytes() },
+  };
+}
+
+function get(st: RequestState, path: string): Response {
+  switch (path) {
+    case "/":
+    case "/admin":
+    case "/admin/":
+      return redirect(DEFAULT_PAGE);
+    case "/admin/misses":
+      if (st.fragment) return htmlResponse(missesFragment(st, null));
+      return htmlResponse(missesPage(pageContext(st), missViews(st.deps)));
+    case "/admin/downloads":
+      if (st.fragment) return htmlResponse(downloadsFragment(st, null));
+      return htmlResponse(downloadsPage(pageContext(st), sortJobs(st.deps.listJobs(JOBS_ROWS_MAX)).map(jobView)));
+    case "/admin/artifacts": {
+      const query = ArtifactsQuery.parse({ q: st.url.searchParams.get("q") ?? "", sort: st.url.searchParams.get("sort") ?? "lastHit" });
+      if (st.fragment) return htmlResponse(artifactsSection({ ...artifactsData(st, query), csrfToken: st.csrf, nowMs: st.deps.nowMs(), notice: null }));
+      return htmlResponse(artifactsPage(pageContext(st), artifactsData(st, query)));
+    }
+    case "/admin/add":
+      if (st.fragment) return htmlResponse(addSection({ text: "", results: [], csrfToken: st.csrf, notice: null }));
+      return htmlResponse(addPage(pageContext(st), { text: "", results: [] }));
+    default:
+      return textResponse(404, `${path}: no such page`);
+  }
+}
+
+/** After an action: the fresh fragment for HTMX, or 303 back to the page for a plain post. */
+function answer(st: RequestState, options: { page: string; notice: Notice; fragment: (notice: Notice) => Html }): Response {
+  if (st.fragment) return htmlResponse(options.fragment(options.notice));
+  return redirect(withNotice(st.auth.keys, options.page, options.notice));
+}
+
+const JOB_ACTION = /^\/admin\/downloads\/(\d{1,15})\/(cancel|retry)$/;
+
+async function post(st: RequestState, path: string, fields: Record<string, string>): Promise<Response> {
+  const { deps } = st;
+  const job = JOB_ACTION.exec(path);
+  if (job) {
+    const id = Number(job[1]);
+    const action = job[2] as "cancel" | "retry";
+    const result = action === "cancel" ? await deps.cancelJob(id) : await deps.retryJob(id);
+    const notice: Notice = result.ok ? { kind: "ok", text: action === "cancel" ? `cancelled download ${id}` : `download ${id} queued again` } : { kind: "error", text: result.message };
+    return answer(st, { page: "/admin/downloads", notice, fragment: (n) => downloadsFragment(st, n) });
+  }
+  switch (path) {
+    case "/admin/misses/download": {
+      const form = parseFields(UrlForm, fields, path);
+      if (!form.ok) return form.response;
+      const parsed = parseOriginUrl(form.data.url);
+      const result = parsed.ok ? await deps.enqueue(form.data.url) : { ok: false as const, message: parsed.message };
+      const notice: Notice = result.ok ? { kind: "ok", text: `queued ${form.data.url}` } : { kind: "error", text: result.message };
+      return answer(st, { page: "/admin/misses", notice, fragment: (n) => missesFragment(st, n) });
+    }
+    case "/admin/misses/dismiss": {
+      const form = parseFields(KeyForm, fields, path);
+      if (!form.ok) return form.response;
+      const done = deps.dismissMiss(form.data.key);
+      const notice: Notice = done ? { kind: "ok", text: `dismissed ${form.data.key}` } : { kind: "error", text: `no miss recorded for ${form.data.key}` };
+      return answer(st, { page: "/admin/misses", notice, fragment: (n) => missesFragment(st, n) });
+    }
+    case "/admin/downloads/clear": {
+      const form = parseFields(FormBase, fields, path);
+      if (!form.ok) return form.response;
+      const n = await deps.clearFinished();
+      const notice: Notice = { kind: "ok", text: `cleared ${n} finished download${n === 1 ? "" : "s"}` };
+      return answer(st, { page: "/admin/downloads", notice, fragment: (x) => downloadsFragment(st, x) });
+    }
+    case "/admin/artifacts/delete": {
+      const form = parseFields(DeleteForm, fields, path);
+      if (!form.ok) return form.response;
+      const done = await deps.deleteArtifact(form.data.key);
+      const notice: Notice = done ? { kind: "ok", text: `deleted ${form.data.key}` } : { kind: "error", text: `${form.data.key} is not cached` };
+      const query = { q: form.data.q, sort: form.data.sort };
+      const back = `/admin/artifacts?${new URLSearchParams(query.q === "" ? { sort: query.sort } : query)}`;
+      return answer(st, { page: back, notice, fragment: (n) => artifactsSection({ ...artifactsData(st, query), csrfToken: st.csrf, nowMs: deps.nowMs(), notice: n }) });
+    }
+    case "/admin/add":
+      return add(st, fields);
+    default:
+      return textResponse(404, `${path}: no such action`);
+  }
+}
+
+async function add(st: RequestState, fields: Record<string, string>): Promise<Response> {
+  const form = parseFields(AddForm, fields, "/admin/add");
+  if (!form.ok) return form.response;
+  const lines = form.data.urls.split(/\r?\n/);
+  if (lines.length > ADD_LINES_MAX) return textResponse(413, `/admin/add: ${lines.length} lines is more than ${ADD_LINES_MAX}; add them in batches`);
+  const results: AddLineResult[] = [];
+  for (const [index, rawLine] of lines.entries()) {
+    const line = rawLine.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const lineNumber = index + 1;
+    const parsed = parseOriginUrl(line);
+    if (!parsed.ok) {
+      results.push({ ok: false, lineNumber, line, reason: parsed.message });
+      continue;
+    }
+    const queued = await st.deps.enqueue(line);
+    results.push(queued.ok ? { ok: true, lineNumber, url: line, jobId: String(queued.jobId) } : { ok: false, lineNumber, line, reason: queued.message });
+  }
+  const bad = results.filter((r) => !r.ok);
+  const good = results.length - bad.length;
+  const badText = bad.map((r) => (r.ok ? "" : r.line)).join("\n");
+  if (results.length === 0) {
+    const notice: Notice = { kind: "error", text: "no urls given; paste one http or https url per line" };
+    if (st.fragment) return htmlResponse(addSection({ text: "", results: [], csrfToken: st.csrf, notice }));
+    return redirect(withNotice(st.auth.keys, "/admin/add", notice));
+  }
+  if (st.fragment) return htmlResponse(addSection({ text: badText, results, csrfToken: st.csrf, notice: null }));
+  // Plain post: all good → back to Downloads; any bad → show the page with the bad lines named.
+  if (bad.length === 0) return redirect(withNotice(st.auth.keys, "/admin/downloads", { kind: "ok", text: `queued ${good} download${good === 1 ? "" : "s"}` }));
+  return htmlResponse(addPage({ ...pageContext(st), notice: null }, { text: badText, results }), { status: good === 0 ? 400 : 200 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The router's entry point: adapt the server context to what admin needs.
+
+export function adminDeps(ctx: RequestContext): AdminDeps {
+  const { store, fills } = ctx;
+  const meta = store.metadata;
+  return {
+    config: ctx.config,
+    version: ctx.version,
+    nowMs: ctx.nowMs,
+    peerAddress: ctx.clientAddress,
+    log: ctx.log,
+    listMisses: (limit) => meta.listMisses({ limit }),
+    dismissMiss: (key) => meta.dismissMiss(key),
+    listArtifacts: ({ filter, sort, limit }) => meta.listArtifacts({ filter, sort, limit }),
+    deleteArtifact: (key) => store.deleteArtifact(key).deleted,
+    totals: () => meta.totals(),
+    freeDiskBytes: () => {
+      try {
+        return store.diskSpace().freeBytes;
+      } catch {
+        return null;
+      }
+    },
+    listJobs: (limit) => meta.listJobs({ limit }),
+    enqueue: async (url) => {
+      const result = await fills.enqueue(url, { source: "operator" });
+      return result.ok ? { ok: true, jobId: result.job.id } : { ok: false, message: result.message };
+    },
+    cancelJob: async (id) => fills.cancel(id),
+    retryJob: async (id) => fills.retry(id),
+    clearFinished: async () => fills.clearFinished(),
+  };
+}
+
+export async function handleAdmin(req: Request, ctx: RequestContext): Promise<Response> {
+  return handleAdminRequest(req, adminDeps(ctx));
+}
