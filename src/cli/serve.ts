@@ -1,11 +1,111 @@
-// `withcache serve`: placeholder registration; the cache-host issue fills it in.
-import type { Command } from "commander";
+// `withcache serve`: flags + env (+ --config FILE) → one validated config → the cache-host.
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { type Command, Option } from "commander";
+import { FIELDS, loadServeConfig, type ConfigKey } from "../config/schema.ts";
+import { startServer } from "../server/server.ts";
+import { VERSION } from "../version.ts";
+
+const HELP: Partial<Record<ConfigKey, string>> = {
+  dataDir: "where blobs, temp files and the database live (env WITHCACHE_DATA_DIR, default ./data)",
+  host: "address to listen on (env WITHCACHE_HOST, default 0.0.0.0)",
+  port: "port to listen on, 0 = any free port (env WITHCACHE_PORT, default 3000)",
+  workers: "concurrent background fills (env WITHCACHE_WORKERS, default 2)",
+  curate: "never fetch on a miss; an operator approves downloads (env WITHCACHE_CURATE)",
+  keepQuery: "keep the query string in cache keys (env WITHCACHE_KEEP_QUERY)",
+  allowPrivateOrigins: "allow fills from loopback/private/link-local/unique-local origins (env WITHCACHE_ALLOW_PRIVATE_ORIGINS)",
+  allowHosts: "auto-fetch only from hosts matching PATTERN (example.com, *.example.com); repeatable (env WITHCACHE_ALLOW_HOSTS, comma-separated)",
+  trustProxy: "trust X-Forwarded-For/-Proto from a reverse proxy (env WITHCACHE_TRUST_PROXY)",
+  maxRedirects: "redirect hops a fill follows (default 10)",
+  fillAttempts: "attempts per fill for transient errors (default 5)",
+  fillBackoff: "first retry delay, doubling per attempt (default 1s)",
+  fillBackoffMax: "longest retry delay (default 60s)",
+  originIdleTimeout: "give up on an origin that sends nothing for this long (default 60s)",
+  drainTimeout: "on SIGTERM, how long client downloads may finish (default 30s)",
+  maxArtifactSize: "refuse artifacts larger than this, e.g. 50GiB (default 0 = no limit)",
+} as Partial<Record<ConfigKey | string, string>>;
+
+function camel(flag: string): string {
+  return flag.replace(/^--/, "").replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function valueName(key: ConfigKey): string {
+  const field = FIELDS.find((f) => f.key === key)!;
+  switch (field.kind) {
+    case "bool":
+      return "";
+    case "duration":
+      return " <duration>";
+    case "size":
+      return " <size>";
+    case "hosts":
+      return " <pattern>";
+    case "port":
+      return " <port>";
+    case "count":
+      return " <n>";
+    case "string":
+      return key === "dataDir" ? " <dir>" : " <value>";
+  }
+}
 
 export function registerServe(program: Command): void {
-  program
-    .command("serve")
-    .description("start the cache-host")
-    .action(() => {
-      throw new Error("serve: not implemented yet");
-    });
+  const cmd = program.command("serve").description("start the cache-host (blob store, fills, read path and operator UI)");
+  for (const field of FIELDS) {
+    if (field.flag === null) continue;
+    const help = HELP[field.key] ?? HELP[camel(field.flag) as ConfigKey] ?? "";
+    const option = new Option(`${field.flag}${valueName(field.key)}`, help);
+    if (field.kind === "hosts") option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    cmd.addOption(option);
+  }
+  cmd.option("--config <file>", "read settings from a JSON file (flags and env win over it)");
+  cmd.addHelpText(
+    "after",
+    "\nSecrets come from the environment only: WITHCACHE_ADMIN_PASSWORD (operator login), WITHCACHE_SESSION_SECRET.\nPrecedence: flags > environment > --config file > defaults.",
+  );
+  cmd.action(async (opts: Record<string, unknown>) => {
+    const flags: Record<string, unknown> = {};
+    for (const field of FIELDS) {
+      if (field.flag === null) continue;
+      flags[field.key] = opts[camel(field.flag)];
+    }
+    let file: { path: string; text: string } | null = null;
+    if (typeof opts.config === "string") {
+      try {
+        file = { path: opts.config, text: readFileSync(opts.config, "utf8") };
+      } catch {
+        throw new Error(`--config: cannot read ${opts.config}`);
+      }
+    }
+    const loaded = loadServeConfig({ flags: flags as never, env: process.env, file });
+    if (!loaded.ok) throw new Error(loaded.message);
+    const config = loaded.config;
+    const running = await startServer(config);
+    const mode = config.curate ? "curate" : "auto";
+    const listen = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${running.port}`;
+    process.stdout.write(
+      `withcache ${VERSION} listening on ${listen} (data dir ${resolve(config.dataDir)}, mode ${mode}, workers ${config.workers}` +
+        `${config.allowPrivateOrigins ? ", private origins allowed" : ""}${config.allowHosts.length > 0 ? `, auto-fetch only from ${config.allowHosts.join(" ")}` : ""})\n`,
+    );
+    if (config.adminPassword === undefined) {
+      process.stdout.write("withcache: warning: WITHCACHE_ADMIN_PASSWORD is not set; the operator UI is open to anyone who can reach this port\n");
+    }
+    let signals = 0;
+    const shutdown = (signal: string): void => {
+      signals += 1;
+      if (signals > 1) process.exit(130);
+      process.stdout.write(`withcache: ${signal}: draining (up to ${config.drainTimeoutMs} ms), parking fills\n`);
+      running.stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          process.stderr.write(`withcache: error: shutdown: ${err instanceof Error ? err.message : String(err)}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on("SIGTERM", () => shutdown("SIGTERM"));
+    process.on("SIGINT", () => shutdown("SIGINT"));
+    // Keep running until a signal arrives.
+    await new Promise<never>(() => {});
+  });
 }

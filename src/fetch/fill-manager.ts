@@ -1,0 +1,456 @@
+// The download manager: a queue of fill jobs persisted in SQLite, drained by N workers.
+// One active job per cache key (a unique index enforces it). A fill streams the origin's body
+// into a temp file while hashing and counting, checks the length, fsyncs, renames the file into
+// the blob store and only then commits the row. Interrupted fills resume with Range + If-Range.
+import { z } from "zod";
+import type { ServeConfig } from "../config/schema.ts";
+import { hostAllowed } from "../core/address.ts";
+import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
+import { backoffMs, canTransition, isTransientStatus, type JobSource, type JobState } from "../core/jobs.ts";
+import { loggableUrl, type Logger } from "../core/log.ts";
+import { parseContentRange } from "../core/range.ts";
+import type { CacheStore } from "../store/store.ts";
+import type { JobRow } from "../store/types.ts";
+import { addressRefusal, FillError, openOrigin, systemResolver, type Resolver } from "./origin.ts";
+
+export type EnqueueResult =
+  | { ok: true; job: JobRow; existing: boolean }
+  | { ok: false; status: number; message: string };
+
+export type ActionResult = { ok: true; job: JobRow } | { ok: false; status: number; message: string };
+
+export type FillManagerDeps = {
+  store: CacheStore;
+  config: ServeConfig;
+  log: Logger;
+  nowMs: () => number;
+  version: string;
+  resolve?: Resolver;
+};
+
+/** How often progress (bytes done, rate) is written to the database while a fill runs. */
+const PROGRESS_INTERVAL_MS = 500;
+/** A worker with nothing to do re-checks the queue at least this often (backoff expiry). */
+const IDLE_POLL_MS = 1000;
+
+const ContentLength = z.string().regex(/^\d{1,15}$/).transform(Number);
+
+function tempNameOf(jobId: number): string {
+  return `fill-${jobId}.part`;
+}
+
+type Running = { controller: AbortController; reason: "cancel" | "park" | null };
+
+export class FillManager {
+  private readonly deps: FillManagerDeps;
+  private readonly resolve: Resolver;
+  private readonly running = new Map<number, Running>();
+  private workers: Promise<void>[] = [];
+  private active = false;
+  private wakers: Array<() => void> = [];
+
+  constructor(deps: FillManagerDeps) {
+    this.deps = deps;
+    this.resolve = deps.resolve ?? systemResolver;
+  }
+
+  private get meta() {
+    return this.deps.store.metadata;
+  }
+
+  /** Requeue fills a dead process left running, sweep stray temp files, start the workers. */
+  start(): void {
+    if (this.active) return;
+    const requeued = this.meta.requeueRunningJobs();
+    if (requeued > 0) this.deps.log.event("fills", { requeued });
+    const keep = new Set(this.meta.listJobs({ states: ["queued", "running"], limit: 1_000_000 }).map((j) => tempNameOf(j.id)));
+    const swept = this.deps.store.blobs.sweepTemp(keep);
+    if (swept.length > 0) this.deps.log.event("fills", { swept_temp_files: swept.length });
+    this.active = true;
+    this.workers = Array.from({ length: this.deps.config.workers }, (_, i) => this.workerLoop(i));
+  }
+
+  /** Stop the workers; running fills are aborted and parked as queued (their temp files kept). */
+  async stop(): Promise<void> {
+    if (!this.active) return;
+    this.active = false;
+    for (const r of this.running.values()) {
+      r.reason = "park";
+      r.controller.abort();
+    }
+    this.wake();
+    await Promise.all(this.workers);
+    this.workers = [];
+  }
+
+  async enqueue(rawUrl: string, options: { source: JobSource }): Promise<EnqueueResult> {
+    const parsed = parseOriginUrl(rawUrl);
+    if (!parsed.ok) return { ok: false, status: parsed.status, message: parsed.message };
+    const key = cacheKey(parsed.url, { keepQuery: this.deps.config.keepQuery });
+    const active = this.meta.activeJobForKey(key);
+    if (active) return { ok: true, job: active, existing: true };
+    if (this.meta.getArtifact(key)) return { ok: false, status: 409, message: `${loggableUrl(key)} is already cached` };
+    const { allowHosts, allowPrivateOrigins } = this.deps.config;
+    let refusal: string | null = null;
+    if (options.source === "auto" && !hostAllowed(parsed.url.hostname.replace(/^\[|\]$/g, ""), allowHosts)) {
+      refusal = `origin host ${parsed.url.hostname} is not in --allow-host; not fetched automatically`;
+    } else if (!allowPrivateOrigins) {
+      refusal = await addressRefusal(parsed.url, this.resolve);
+    }
+    if (refusal) {
+      this.meta.setMissInfo(key, { refusal });
+      this.deps.log.event("refused", { key: loggableUrl(key), source: options.source, reason: refusal });
+      return { ok: false, status: 403, message: refusal };
+    }
+    // The DNS check awaited: another request may have queued the key meanwhile.
+    const raced = this.meta.activeJobForKey(key);
+    if (raced) return { ok: true, job: raced, existing: true };
+    const job = this.meta.insertJob({ key, url: parsed.url.href, source: options.source, nowMs: this.deps.nowMs() });
+    this.meta.setMissInfo(key, { refusal: null });
+    this.logJob(job, "queued");
+    this.wake();
+    return { ok: true, job, existing: false };
+  }
+
+  listJobs(options: { states?: readonly JobState[]; limit?: number } = {}): JobRow[] {
+    return this.meta.listJobs(options);
+  }
+
+  getJob(id: number): JobRow | null {
+    return this.meta.getJob(id);
+  }
+
+  cancel(id: number): ActionResult {
+    const job = this.meta.getJob(id);
+    if (!job) return { ok: false, status: 404, message: `job ${id} does not exist` };
+    const running = this.running.get(id);
+    if (running) {
+      running.reason = "cancel";
+      running.controller.abort();
+      return { ok: true, job };
+    }
+    if (!canTransition(job.state, "cancelled")) return { ok: false, status: 409, message: `job ${id} is ${job.state}; only queued or running jobs can be cancelled` };
+    this.meta.updateJob(id, { state: "cancelled", finishedAtMs: this.deps.nowMs(), rateBytesPerSec: 0 });
+    this.deps.store.blobs.removeTemp(tempNameOf(id));
+    const updated = this.meta.getJob(id)!;
+    this.logJob(updated, "cancelled");
+    return { ok: true, job: updated };
+  }
+
+  retry(id: number): ActionResult {
+    const job = this.meta.getJob(id);
+    if (!job) return { ok: false, status: 404, message: `job ${id} does not exist` };
+    if (!canTransition(job.state, "queued") || job.state === "running") return { ok: false, status: 409, message: `job ${id} is ${job.state}; only failed or cancelled jobs can be retried` };
+    if (this.meta.getArtifact(job.key)) return { ok: false, status: 409, message: `${loggableUrl(job.key)} is already cached` };
+    if (this.meta.activeJobForKey(job.key)) return { ok: false, status: 409, message: `another fill of ${loggableUrl(job.key)} is already queued or running` };
+    this.meta.updateJob(id, { state: "queued", attempts: 0, error: null, notBeforeMs: 0, finishedAtMs: null, startedAtMs: null, bytesDone: 0, rateBytesPerSec: 0, validator: null });
+    const updated = this.meta.getJob(id)!;
+    this.logJob(updated, "queued");
+    this.wake();
+    return { ok: true, job: updated };
+  }
+
+  clearFinished(): number {
+    return this.meta.clearFinishedJobs();
+  }
+
+  /** Resolves when the job reaches a finished state or the bound passes (tests, CLI). */
+  async waitForJob(id: number, options: { timeoutMs: number }): Promise<JobRow | null> {
+    const deadline = Date.now() + options.timeoutMs;
+    while (Date.now() < deadline) {
+      const job = this.meta.getJob(id);
+      if (!job || job.state === "completed" || job.state === "failed" || job.state === "cancelled") return job;
+      await Bun.sleep(20);
+    }
+    return this.meta.getJob(id);
+  }
+
+  private wake(): void {
+    const wakers = this.wakers;
+    this.wakers = [];
+    for (const w of wakers) w();
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(1, ms));
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        self.wakers = self.wakers.filter((w) => w !== done);
+        resolve();
+      }
+      this.wakers.push(done);
+    });
+  }
+
+  private async workerLoop(_index: number): Promise<void> {
+    while (this.active) {
+      const now = this.deps.nowMs();
+      let job: JobRow | null = null;
+      try {
+        job = this.meta.claimNextJob(now);
+      } catch (err) {
+        this.deps.log.event("fills", { error: `claim failed: ${err instanceof Error ? err.message : String(err)}` });
+      }
+      if (!job) {
+        const next = this.meta.nextQueuedAtMs();
+        await this.idle(next === null ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(1, next - now)));
+        continue;
+      }
+      await this.runJob(job);
+    }
+  }
+
+  private async runJob(job: JobRow): Promise<void> {
+    const entry: Running = { controller: new AbortController(), reason: null };
+    this.running.set(job.id, entry);
+    this.logJob(job, "running");
+    try {
+      const done = await this.fill(job, entry.controller.signal);
+      const updated = { ...job, state: "completed" as const, bytesDone: done.sizeBytes, totalBytes: done.sizeBytes };
+      this.meta.updateJob(job.id, { state: "completed", bytesDone: done.sizeBytes, totalBytes: done.sizeBytes, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
+      this.logJob(updated, "completed", { sha256: done.sha256 });
+    } catch (err) {
+      this.settleFailure(job, entry, err);
+    } finally {
+      this.running.delete(job.id);
+    }
+  }
+
+  private settleFailure(job: JobRow, entry: Running, err: unknown): void {
+    const now = this.deps.nowMs();
+    const temp = tempNameOf(job.id);
+    if (entry.reason === "cancel") {
+      this.deps.store.blobs.removeTemp(temp);
+      this.meta.updateJob(job.id, { state: "cancelled", finishedAtMs: now, rateBytesPerSec: 0 });
+      this.logJob(job, "cancelled");
+      return;
+    }
+    if (entry.reason === "park") {
+      this.meta.updateJob(job.id, { state: "queued", attempts: Math.max(0, job.attempts - 1), rateBytesPerSec: 0 });
+      this.logJob(job, "queued", { parked: true });
+      return;
+    }
+    let message: string;
+    let kind: FillError["kind"];
+    if (err instanceof FillError) {
+      message = err.message;
+      kind = err.kind;
+    } else {
+      // Not an expected failure: keep the details in the log, give the job a one-line reason.
+      message = `internal error during fill: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`;
+      kind = "transient";
+      this.deps.log.event("fill-bug", { job: job.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    }
+    if (kind === "refused") this.meta.setMissInfo(job.key, { refusal: message });
+    if (kind === "transient" && job.attempts < this.deps.config.fillAttempts) {
+      const delay = backoffMs(job.attempts, { baseMs: this.deps.config.fillBackoffMs, maxMs: this.deps.config.fillBackoffMaxMs });
+      this.meta.updateJob(job.id, { state: "queued", error: message, notBeforeMs: now + delay, rateBytesPerSec: 0 });
+      this.logJob(job, "queued", { retry_in_ms: delay, error: message });
+      return;
+    }
+    this.deps.store.blobs.removeTemp(temp);
+    this.meta.updateJob(job.id, { state: "failed", error: message, finishedAtMs: now, rateBytesPerSec: 0 });
+    this.logJob(job, "failed", { error: message });
+  }
+
+  /** One attempt. Resolves with the committed blob, or throws FillError / an abort. */
+  private async fill(job: JobRow, signal: AbortSignal): Promise<{ sha256: string; sizeBytes: number }> {
+    const { config, store } = this.deps;
+    const blobs = store.blobs;
+    const temp = tempNameOf(job.id);
+    let offset = blobs.tempSize(temp) ?? 0;
+    let validator = job.validator;
+    if (offset > 0 && validator === null) offset = 0; // cannot prove the prefix is current: start over
+
+    const headers: Record<string, string> = {
+      "accept-encoding": "identity", // cache the representation itself, byte for byte
+      "user-agent": `withcache/${this.deps.version}`,
+    };
+    if (offset > 0 && validator !== null) {
+      headers.range = `bytes=${offset}-`;
+      headers["if-range"] = validator;
+    }
+
+    // Idle timeout: abort the attempt when no bytes arrive for originIdleTimeoutMs.
+    const attempt = new AbortController();
+    const onOuterAbort = (): void => attempt.abort();
+    signal.addEventListener("abort", onOuterAbort, { once: true });
+    let idleTimer: ReturnType<typeof setTimeout> | null = null;
+    let idleFired = false;
+    const armIdle = (): void => {
+      if (idleTimer) clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => {
+        idleFired = true;
+        attempt.abort();
+      }, config.originIdleTimeoutMs);
+    };
+
+    let file: Awaited<ReturnType<typeof blobs.openTemp>> | null = null;
+    try {
+      armIdle();
+      const { response } = await openOrigin({
+        url: job.url,
+        headers,
+        signal: attempt.signal,
+        maxRedirects: config.maxRedirects,
+        allowPrivateOrigins: config.allowPrivateOrigins,
+        resolve: this.resolve,
+      });
+      const status = response.status;
+      if (status !== 200 && status !== 206) {
+        await response.body?.cancel().catch(() => {});
+        if (offset > 0 && status === 416) {
+          this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
+          blobs.removeTemp(temp);
+          throw new FillError(`origin refused to resume ${loggableUrl(job.url)} (416); restarting from zero`, "transient");
+        }
+        const message = `origin answered ${status} for ${loggableUrl(job.url)}`;
+        throw new FillError(message, isTransientStatus(status) ? "transient" : "permanent");
+      }
+
+      let totalBytes: number | null;
+      if (status === 206) {
+        const range = parseContentRange(response.headers.get("content-range"));
+        if (offset === 0 || !range || range.start !== offset) {
+          await response.body?.cancel().catch(() => {});
+          this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
+          blobs.removeTemp(temp);
+          throw new FillError(`origin answered a range we did not ask for (${response.headers.get("content-range") ?? "no content-range"}); restarting from zero`, "transient");
+        }
+        totalBytes = range.sizeBytes;
+      } else {
+        offset = 0; // a 200 to a resume request means the origin changed or ignores ranges
+        const cl = response.headers.get("content-length");
+        const parsedLength = cl === null ? null : ContentLength.safeParse(cl.trim());
+        if (parsedLength && !parsedLength.success) {
+          await response.body?.cancel().catch(() => {});
+          throw new FillError(`origin sent an invalid content-length ${JSON.stringify(cl)} for ${loggableUrl(job.url)}`, "permanent");
+        }
+        totalBytes = parsedLength ? parsedLength.data : null;
+        validator = strongValidator(response.headers);
+      }
+      if (config.maxArtifactBytes > 0 && totalBytes !== null && totalBytes > config.maxArtifactBytes) {
+        await response.body?.cancel().catch(() => {});
+        throw new FillError(`origin artifact is ${totalBytes} bytes, over --max-artifact-size ${config.maxArtifactBytes}`, "permanent");
+      }
+
+      const contentType = response.headers.get("content-type") ?? "application/octet-stream";
+      const contentDisposition = response.headers.get("content-disposition");
+      this.meta.updateJob(job.id, { validator, totalBytes, bytesDone: offset });
+      if (totalBytes !== null) this.meta.setMissInfo(job.key, { knownSizeBytes: totalBytes });
+
+      const hasher = new Bun.CryptoHasher("sha256");
+      if (offset > 0) {
+        // Re-hash the prefix we already have; the temp file may be longer than what we trust.
+        let seen = 0;
+        const prefix = blobs.readTemp(temp).getReader();
+        try {
+          while (seen < offset) {
+            const { done, value } = await prefix.read();
+            if (done) break;
+            const take = Math.min(value.byteLength, offset - seen);
+            hasher.update(value.subarray(0, take));
+            seen += take;
+          }
+        } finally {
+          await prefix.cancel().catch(() => {});
+        }
+        if (seen !== offset) throw new FillError("temp file shrank while resuming; restarting", "transient");
+      }
+      file = await blobs.openTemp(temp, { truncate: offset === 0 });
+      if (offset > 0 && (blobs.tempSize(temp) ?? 0) !== offset) {
+        await file.close();
+        file = await blobs.openTemp(temp, { truncate: true });
+        throw new FillError("temp file changed size while resuming; restarting", "transient");
+      }
+
+      let count = offset;
+      const startedMs = Date.now();
+      let lastProgressMs = startedMs;
+      const body = response.body;
+      if (body) {
+        const reader = body.getReader();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            armIdle();
+            count += value.byteLength;
+            if (totalBytes !== null && count > totalBytes) {
+              throw new FillError(`origin sent more than its content-length ${totalBytes} for ${loggableUrl(job.url)}`, "transient");
+            }
+            if (config.maxArtifactBytes > 0 && count > config.maxArtifactBytes) {
+              throw new FillError(`origin artifact exceeds --max-artifact-size ${config.maxArtifactBytes}`, "permanent");
+            }
+            hasher.update(value);
+            await file.write(value);
+            const nowReal = Date.now();
+            if (nowReal - lastProgressMs >= PROGRESS_INTERVAL_MS) {
+              lastProgressMs = nowReal;
+              const rate = ((count - offset) * 1000) / Math.max(1, nowReal - startedMs);
+              this.meta.updateJob(job.id, { bytesDone: count, rateBytesPerSec: Math.round(rate) });
+            }
+          }
+        } catch (err) {
+          if (err instanceof FillError) throw err;
+          if (signal.aborted) throw err;
+          const why = idleFired ? `no bytes for ${config.originIdleTimeoutMs} ms` : (err instanceof Error ? err.message : String(err)).split("\n")[0]!.toLowerCase();
+          await file.sync().catch(() => {});
+          this.meta.updateJob(job.id, { bytesDone: count });
+          throw new FillError(`origin body broke off at ${count} bytes for ${loggableUrl(job.url)}: ${why}`, "transient");
+        } finally {
+          reader.releaseLock();
+        }
+      }
+      if (totalBytes !== null && count !== totalBytes) {
+        await file.sync().catch(() => {});
+        this.meta.updateJob(job.id, { bytesDone: count });
+        throw new FillError(`origin body ended at ${count} of ${totalBytes} bytes for ${loggableUrl(job.url)}`, "transient");
+      }
+      await file.sync();
+      await file.close();
+      file = null;
+      const sha256 = hasher.digest("hex");
+      if (signal.aborted) throw new Error("aborted");
+      // Rename then commit, with no await in between, so a delete cannot interleave.
+      blobs.commitTemp(temp, sha256);
+      const { replacedSha256 } = this.meta.commitArtifact({
+        key: job.key,
+        url: job.url,
+        sha256,
+        sizeBytes: count,
+        contentType,
+        contentDisposition,
+        fetchedAtMs: this.deps.nowMs(),
+      });
+      if (replacedSha256 && this.meta.countArtifactsWithSha(replacedSha256) === 0) blobs.delete(replacedSha256);
+      return { sha256, sizeBytes: count };
+    } catch (err) {
+      if (err instanceof FillError && err.message.startsWith("origin sent more than")) {
+        blobs.removeTemp(temp);
+        this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
+      }
+      if (idleFired && !(err instanceof FillError) && !signal.aborted) {
+        throw new FillError(`origin sent no bytes for ${config.originIdleTimeoutMs} ms for ${loggableUrl(job.url)}`, "transient");
+      }
+      throw err;
+    } finally {
+      if (idleTimer) clearTimeout(idleTimer);
+      signal.removeEventListener("abort", onOuterAbort);
+      if (file) await file.close().catch(() => {});
+    }
+  }
+
+  private logJob(job: JobRow, state: JobState, extra: Record<string, string | number | boolean> = {}): void {
+    this.deps.log.event("job", { id: job.id, state, key: loggableUrl(job.key), source: job.source, ...extra });
+  }
+}
+
+/** The validator to resume under: a strong ETag, else Last-Modified, else none (no resume). */
+function strongValidator(headers: Headers): string | null {
+  const etag = headers.get("etag");
+  if (etag && etag.startsWith('"')) return etag;
+  return headers.get("last-modified");
+}

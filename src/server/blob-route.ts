@@ -1,0 +1,81 @@
+// The read path: /b/<token>/<name> and /blob?url= both land here. A hit is served from the
+// blob file with sendfile (Bun.file), ranges and conditionals decided by core/range.ts; a miss
+// is recorded and, unless --curate, queues a background fill.
+import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
+import { HttpError } from "../core/errors.ts";
+import { loggableUrl } from "../core/log.ts";
+import { contentRange, decideRange, ifNoneMatchHits } from "../core/range.ts";
+import type { ArtifactRow } from "../store/types.ts";
+import type { RequestContext } from "./context.ts";
+import { textResponse } from "./responses.ts";
+
+export type LookupOutcome = { response: Response; key: string | null; note: string | null };
+
+export const MISS_BODY = "cache miss (recorded)";
+
+export function lookup(req: Request, rawUrl: string, where: string, ctx: RequestContext): LookupOutcome {
+  const parsed = parseOriginUrl(rawUrl);
+  if (!parsed.ok) throw new HttpError(parsed.status, `${where}: ${parsed.message}`);
+  const key = cacheKey(parsed.url, { keepQuery: ctx.config.keepQuery });
+  const meta = ctx.store.metadata;
+  const artifact = meta.getArtifact(key);
+  if (artifact) {
+    const size = ctx.store.blobs.sizeOf(artifact.sha256);
+    if (size === artifact.sizeBytes) return { response: serveHit(req, artifact, ctx), key, note: "hit" };
+    // The blob vanished or changed under us (someone edited the data dir): forget the row.
+    ctx.log.event("blob-missing", { request: ctx.requestId, key: loggableUrl(key), sha256: artifact.sha256, found_bytes: size });
+    ctx.store.deleteArtifact(key);
+  }
+  meta.recordMiss({ key, url: parsed.url.href, nowMs: ctx.nowMs() });
+  let note = "miss";
+  if (!ctx.config.curate) {
+    note = "miss-fill";
+    // Not awaited: the DNS check must not hold the client; refusals are recorded on the miss.
+    ctx.fills.enqueue(parsed.url.href, { source: "auto" }).catch((err: unknown) => {
+      ctx.log.event("enqueue-error", { request: ctx.requestId, key: loggableUrl(key), error: err instanceof Error ? err.message : String(err) });
+    });
+  }
+  return { response: textResponse(req, 404, MISS_BODY, { "cache-control": "no-store" }), key, note };
+}
+
+function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext): Response {
+  const etag = `"${a.sha256}"`;
+  const lastModified = new Date(a.fetchedAtMs).toUTCString();
+  const base: Record<string, string> = {
+    "content-type": a.contentType,
+    etag,
+    "last-modified": lastModified,
+    "accept-ranges": "bytes",
+    "x-withcache-sha256": a.sha256,
+    // Replay the origin's Content-Disposition, or send a bare one so Bun does not name the
+    // download after the blob file (curl -OJ would save it as <sha256>).
+    "content-disposition": a.contentDisposition ?? "inline",
+  };
+  if (ifNoneMatchHits(req.headers.get("if-none-match"), etag)) {
+    return new Response(null, { status: 304, headers: { etag, "last-modified": lastModified, "accept-ranges": "bytes", "x-withcache-sha256": a.sha256 } });
+  }
+  const location = ctx.store.blobs.locate(a.sha256);
+  const file = Bun.file(location.path);
+  const decision = decideRange(req.headers.get("range"), req.headers.get("if-range"), { sizeBytes: a.sizeBytes, etag, lastModified });
+  const isGet = req.method === "GET";
+  switch (decision.kind) {
+    case "full":
+      if (isGet) ctx.store.metadata.recordHit(a.key, ctx.nowMs());
+      // Bun sets Content-Length from the file (and honours HEAD); setting it too would duplicate it.
+      return new Response(file, { status: 200, headers: base });
+    case "partial": {
+      // A range from byte 0 is a fresh download; a later start is a resume, not a new hit.
+      if (isGet && decision.start === 0) ctx.store.metadata.recordHit(a.key, ctx.nowMs());
+      // An explicit 206 with Content-Range: Bun sends the slice as is and does not re-apply Range.
+      return new Response(file.slice(decision.start, decision.endInclusive + 1), {
+        status: 206,
+        headers: { ...base, "content-range": contentRange(decision, a.sizeBytes) },
+      });
+    }
+    case "unsatisfiable":
+      return new Response(isGet ? `range not satisfiable; the artifact is ${a.sizeBytes} bytes\n` : null, {
+        status: 416,
+        headers: { ...base, "content-type": "text/plain; charset=utf-8", "content-range": `bytes */${a.sizeBytes}` },
+      });
+  }
+}

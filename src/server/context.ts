@@ -1,0 +1,26 @@
+// What every request handler (ours and the operator UI's handleAdmin) gets to work with.
+import type { ServeConfig } from "../config/schema.ts";
+import type { Logger } from "../core/log.ts";
+import type { FillManager } from "../fetch/fill-manager.ts";
+import type { CacheStore } from "../store/store.ts";
+
+export type ServerContext = {
+  config: ServeConfig;
+  /** metadata (rows), blobs (bytes), deleteArtifact(key), diskSpace(). */
+  store: CacheStore;
+  fills: FillManager;
+  log: Logger;
+  version: string;
+  startedAtMs: number;
+  /** The clock; tests may pass their own. */
+  nowMs: () => number;
+};
+
+export type RequestContext = ServerContext & {
+  /** Short id in every log line of this request and in 5xx bodies. */
+  requestId: string;
+  /** The client's address (X-Forwarded-For's first hop only with --trust-proxy). */
+  clientAddress: string;
+  /** The scheme the client used (X-Forwarded-Proto honoured only with --trust-proxy). */
+  clientProtocol: "http" | "https";
+};

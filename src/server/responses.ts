@@ -1,0 +1,22 @@
+// Plain-text (or JSON, when asked) responses for errors and short answers. Bodies end in "\n".
+import { HttpError } from "../core/errors.ts";
+
+export function wantsJson(req: Request): boolean {
+  const accept = req.headers.get("accept") ?? "";
+  return /\bapplication\/json\b/i.test(accept) && !/\btext\/html\b/i.test(accept);
+}
+
+export function textResponse(req: Request, status: number, message: string, headers: Record<string, string> = {}): Response {
+  if (wantsJson(req)) {
+    return Response.json(status >= 400 ? { error: message } : { message }, { status, headers });
+  }
+  return new Response(message + "\n", { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers } });
+}
+
+export function errorResponse(req: Request, err: HttpError, headers: Record<string, string> = {}): Response {
+  return textResponse(req, err.status, err.message, headers);
+}
+
+export function methodNotAllowed(req: Request, path: string, allow: readonly string[]): Response {
+  return textResponse(req, 405, `${path}: method ${req.method} is not allowed; expected ${allow.join(" or ")}`, { allow: allow.join(", ") });
+}

@@ -1,0 +1,66 @@
+// Routes: parse the request line, hand off to the read path or the operator UI, map errors.
+import { URL_BYTES_MAX } from "../core/cache-key.ts";
+import { HttpError, quote } from "../core/errors.ts";
+import { loggableUrl } from "../core/log.ts";
+import { decodeToken } from "../core/token.ts";
+import { handleAdmin } from "./admin.ts";
+import { lookup } from "./blob-route.ts";
+import type { RequestContext } from "./context.ts";
+import { methodNotAllowed, textResponse, wantsJson } from "./responses.ts";
+
+export type RouteResult = {
+  response: Response;
+  /** What to log as the path (never a token or a query). Null: the request path without query. */
+  logPath: string | null;
+  /** The cache key involved, as logged (query elided). */
+  key: string | null;
+  note: string | null;
+};
+
+/** A /b/ token is base64 (4/3 of the URL) plus the name: bound the whole request target. */
+export const REQUEST_TARGET_BYTES_MAX = Math.ceil((URL_BYTES_MAX * 4) / 3) + 4096;
+
+const READ_METHODS = ["GET", "HEAD"] as const;
+
+function isAdminPath(path: string): boolean {
+  return path === "/" || path === "/login" || path === "/logout" || path === "/admin" || path.startsWith("/admin/") || path.startsWith("/static/");
+}
+
+export async function route(req: Request, ctx: RequestContext): Promise<RouteResult> {
+  const plain = (response: Response, logPath: string | null = null): RouteResult => ({ response, logPath, key: null, note: null });
+  if (req.url.length > REQUEST_TARGET_BYTES_MAX + 200) {
+    return plain(textResponse(req, 414, `request target is longer than ${REQUEST_TARGET_BYTES_MAX} bytes`), "(too long)");
+  }
+  const url = new URL(req.url);
+  const path = url.pathname;
+  const isRead = (READ_METHODS as readonly string[]).includes(req.method);
+
+  if (path === "/healthz") {
+    if (!isRead) return plain(methodNotAllowed(req, path, READ_METHODS));
+    if (wantsJson(req)) {
+      return plain(Response.json({ status: "ok", version: ctx.version, mode: ctx.config.curate ? "curate" : "auto", uptimeMs: ctx.nowMs() - ctx.startedAtMs }));
+    }
+    return plain(new Response(`ok ${ctx.version}\n`, { headers: { "content-type": "text/plain; charset=utf-8" } }));
+  }
+
+  if (path.startsWith("/b/")) {
+    if (!isRead) return plain(methodNotAllowed(req, "/b/<token>", READ_METHODS), "/b/…");
+    const token = path.slice(3).split("/")[0] ?? "";
+    const decoded = decodeToken(token);
+    if (!decoded.ok) throw new HttpError(400, `/b/<token>: ${decoded.message}`);
+    const outcome = lookup(req, decoded.url, "/b/<token>", ctx);
+    return { response: outcome.response, logPath: "/b/…", key: outcome.key ? loggableUrl(outcome.key) : null, note: outcome.note };
+  }
+
+  if (path === "/blob") {
+    if (!isRead) return plain(methodNotAllowed(req, "/blob", READ_METHODS), "/blob");
+    const raw = url.searchParams.get("url");
+    if (raw === null || raw === "") throw new HttpError(400, "/blob: missing url parameter; expected /blob?url=<origin url>");
+    const outcome = lookup(req, raw, "/blob?url=", ctx);
+    return { response: outcome.response, logPath: "/blob", key: outcome.key ? loggableUrl(outcome.key) : null, note: outcome.note };
+  }
+
+  if (isAdminPath(path)) return plain(await handleAdmin(req, ctx));
+
+  return plain(textResponse(req, 404, `not found: ${quote(path, 100)}`));
+}

@@ -1,0 +1,154 @@
+// startServer: wire the store, the fill manager and the routes into one Bun.serve, and stop it
+// cleanly (drain client downloads with a bound, park running fills, close the database).
+import { randomBytes } from "node:crypto";
+import { resolve as resolvePath } from "node:path";
+import type { Server } from "bun";
+import type { ServeConfig } from "../config/schema.ts";
+import { HttpError } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { FillManager } from "../fetch/fill-manager.ts";
+import type { Resolver } from "../fetch/origin.ts";
+import { openCacheStore } from "../store/store.ts";
+import { VERSION } from "../version.ts";
+import type { RequestContext, ServerContext } from "./context.ts";
+import { createStdoutLogger } from "./log.ts";
+import { route, type RouteResult } from "./router.ts";
+import { errorResponse, textResponse } from "./responses.ts";
+
+/** Operator forms and logins are tiny; nothing legitimate posts more. */
+export const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
+/** Seconds a connection may sit idle. Bun rounds to multiples of 4; ≤ 4 cut long downloads. */
+const IDLE_TIMEOUT_S = 32;
+
+export type StartOptions = {
+  nowMs?: () => number;
+  log?: Logger;
+  /** DNS resolver for the private-address check (tests may pin one). */
+  resolve?: Resolver;
+  /** Do not start fill workers (tests that inspect the queue). */
+  startFills?: boolean;
+};
+
+export type RunningServer = {
+  url: string;
+  port: number;
+  ctx: ServerContext;
+  server: Server<undefined>;
+  stop(options?: { drainTimeoutMs?: number }): Promise<void>;
+};
+
+let requestCounter = 0;
+const processTag = randomBytes(2).toString("hex");
+
+function nextRequestId(): string {
+  requestCounter = (requestCounter + 1) % 0xffffff;
+  return `${processTag}${requestCounter.toString(16).padStart(6, "0")}`;
+}
+
+export async function startServer(config: ServeConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const nowMs = options.nowMs ?? Date.now;
+  const log = options.log ?? createStdoutLogger();
+  const store = openCacheStore(resolvePath(config.dataDir));
+  const fills = new FillManager({ store, config, log, nowMs, version: VERSION, resolve: options.resolve });
+  const ctx: ServerContext = { config, store, fills, log, version: VERSION, startedAtMs: nowMs(), nowMs };
+
+  let server: Server<undefined>;
+  try {
+    server = Bun.serve({
+      hostname: config.host,
+      port: config.port,
+      idleTimeout: IDLE_TIMEOUT_S,
+      maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
+      development: false,
+      fetch: (req, srv) => handle(req, srv, ctx),
+      error: (err) => {
+        const id = nextRequestId();
+        log.event("internal-error", { request: id, error: err.stack ?? err.message });
+        return new Response(`internal error (request ${id})\n`, { status: 500, headers: { "content-type": "text/plain; charset=utf-8" } });
+      },
+    });
+  } catch (err) {
+    store.close();
+    const code = (err as { code?: string }).code;
+    if (code === "EADDRINUSE") throw new Error(`--port: ${config.host}:${config.port} is already in use`);
+    throw err;
+  }
+  if (options.startFills !== false) fills.start();
+
+  let stopping: Promise<void> | null = null;
+  const port = server.port ?? config.port;
+  const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  return {
+    url: `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${port}`,
+    port,
+    ctx,
+    server,
+    stop(stopOptions = {}) {
+      stopping ??= (async () => {
+        const drainMs = stopOptions.drainTimeoutMs ?? config.drainTimeoutMs;
+        // Stop accepting, let in-flight responses finish, but never wait past the bound.
+        let timer: ReturnType<typeof setTimeout> | null = null;
+        const graceful = server.stop(false);
+        const timedOut = new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => resolve("timeout"), drainMs);
+        });
+        const outcome = await Promise.race([graceful.then(() => "drained" as const), timedOut]);
+        if (timer) clearTimeout(timer);
+        if (outcome === "timeout") await server.stop(true);
+        await fills.stop();
+        store.close();
+        log.event("stopped", { drained: outcome === "drained" });
+      })();
+      return stopping;
+    },
+  };
+}
+
+function clientInfo(req: Request, srv: Server<undefined>, trustProxy: boolean): { address: string; protocol: "http" | "https" } {
+  let address = srv.requestIP(req)?.address ?? "unknown";
+  let protocol: "http" | "https" = new URL(req.url).protocol === "https:" ? "https" : "http";
+  if (trustProxy) {
+    const forwarded = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
+    if (forwarded) address = forwarded;
+    const proto = req.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase();
+    if (proto === "https" || proto === "http") protocol = proto;
+  }
+  return { address, protocol };
+}
+
+async function handle(req: Request, srv: Server<undefined>, base: ServerContext): Promise<Response> {
+  const startedMs = performance.now();
+  const requestId = nextRequestId();
+  const client = clientInfo(req, srv, base.config.trustProxy);
+  const ctx: RequestContext = { ...base, requestId, clientAddress: client.address, clientProtocol: client.protocol };
+  let result: RouteResult;
+  try {
+    result = await route(req, ctx);
+  } catch (err) {
+    if (err instanceof HttpError) {
+      result = { response: errorResponse(req, err), logPath: null, key: null, note: null };
+    } else {
+      ctx.log.event("internal-error", { request: requestId, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      result = { response: textResponse(req, 500, `internal error (request ${requestId})`), logPath: null, key: null, note: null };
+    }
+  }
+  const response = result.response;
+  ctx.log.event("request", {
+    id: requestId,
+    client: client.address,
+    method: req.method,
+    path: result.logPath ?? safePath(req),
+    status: response.status,
+    bytes: response.headers.get("content-length") ?? (response.body === null ? 0 : undefined),
+    ms: Math.round((performance.now() - startedMs) * 10) / 10,
+    key: result.key ?? undefined,
+    result: result.note ?? undefined,
+  });
+  return response;
+}
+
+/** The path without its query, cut short: queries can carry tokens, paths can be huge. */
+function safePath(req: Request): string {
+  const path = req.url.replace(/^[a-z]+:\/\/[^/]*/i, "").split("?")[0] ?? "/";
+  return path.length > 200 ? path.slice(0, 200) + "…" : path;
+}
