@@ -84,7 +84,7 @@ export async function readHelp(sub: string[]): Promise<Help> {
       const name = /^\s{2}([a-z][a-z0-9-]*)/.exec(line)?.[1];
       if (name && name !== "help") subcommands.push(name);
     }
-    for (const m of line.matchAll(/env: ([A-Z][A-Z0-9_]*)/g)) envVars.add(m[1]!);
+    for (const m of line.matchAll(/\benv:? ([A-Z][A-Z0-9_]*)/g)) envVars.add(m[1]!);
   }
   return { text, longFlags, envVars, subcommands };
 }

@@ -3,6 +3,7 @@
 //
 // Expected README shape (scripts/readme-reference.ts prints it from the real help):
 //   ## Configuration reference
+//   ### `withcache`                            the global options (--version)
 //   ### `withcache serve`                      one subsection per subcommand of `withcache --help`
 //   | Flag | Environment | Default | Meaning |  a table; the first cell holds the flag(s) in backticks
 //   | `--port <n>` | `WITHCACHE_PORT` | `3000` | … |   ("—" when a setting has no flag)
@@ -61,26 +62,35 @@ function envNamesInSource(): Set<string> {
   return names;
 }
 
-describe("README.md configuration reference", () => {
-  const reference = section(README, REFERENCE_HEADING);
+/** What scripts/readme-reference.ts prints now: the section the README should contain. */
+const generated = Bun.spawnSync(["bun", path.join(ROOT, "scripts/readme-reference.ts")], { cwd: ROOT, env: process.env });
+const GENERATED = generated.stdout.toString();
 
-  test(`README.md has a "${REFERENCE_HEADING}" section`, () => {
-    expect(reference, `README.md needs a "${REFERENCE_HEADING}" section`).not.toBeNull();
+function referenceChecks(label: string, doc: string): void {
+  const reference = section(doc, REFERENCE_HEADING);
+
+  test(`has a "${REFERENCE_HEADING}" section`, () => {
+    expect(reference, `${label} needs a "${REFERENCE_HEADING}" section`).not.toBeNull();
   });
 
   test("every subcommand, and every flag of each, is documented; every documented flag exists", async () => {
     const top = await readHelp([]);
     expect(top.subcommands).toContain("serve");
-    for (const flag of top.longFlags) expect(README, `withcache ${flag}`).toContain(`\`${flag}`);
+    const global = new Set(tableRows(section(reference ?? "", "### `withcache`") ?? "").flatMap((r) => r.flags));
+    for (const flag of [...top.longFlags].filter((f) => f !== "--help")) {
+      expect(global, `withcache ${flag} is not in the ${label} "### \`withcache\`" table`).toContain(flag);
+    }
     for (const sub of top.subcommands) {
       const heading = `### \`withcache ${sub}\``;
       const body = section(reference ?? "", heading);
-      expect(body, `README.md needs a "${heading}" subsection under "${REFERENCE_HEADING}"`).not.toBeNull();
+      expect(body, `${label} needs a "${heading}" subsection under "${REFERENCE_HEADING}"`).not.toBeNull();
       const documented = new Set(tableRows(body!).flatMap((r) => r.flags));
       const help = await readHelp([sub]);
       const real = [...help.longFlags].filter((f) => f !== "--help");
-      for (const flag of real) expect(documented, `withcache ${sub} ${flag} is not in the README table`).toContain(flag);
-      for (const flag of documented) expect(help.longFlags, `README documents withcache ${sub} ${flag}, which does not exist`).toContain(flag);
+      for (const flag of real) expect(documented, `withcache ${sub} ${flag} is not in the ${label} table`).toContain(flag);
+      for (const flag of documented) {
+        expect(help.longFlags, `${label} documents withcache ${sub} ${flag}, which does not exist`).toContain(flag);
+      }
       for (const env of help.envVars) expect(body!, `withcache ${sub}: ${env} (from --help)`).toContain(env);
     }
   });
@@ -89,12 +99,16 @@ describe("README.md configuration reference", () => {
     const rows = tableRows(section(reference ?? "", "### `withcache serve`") ?? "");
     for (const field of FIELDS) {
       const row = rows.find((r) => r.envVars.includes(field.env));
-      expect(row, `${field.env} is not in the serve table`).toBeDefined();
+      expect(row, `${field.env} is not in the ${label} serve table`).toBeDefined();
       if (field.flag !== null) expect(row!.flags, `${field.env} row`).toContain(field.flag);
     }
     const known = new Set(FIELDS.map((f) => f.env));
-    for (const env of rows.flatMap((r) => r.envVars)) expect(known, `README's serve table lists ${env}`).toContain(env);
+    for (const env of rows.flatMap((r) => r.envVars)) expect(known, `${label}'s serve table lists ${env}`).toContain(env);
   });
+}
+
+describe("README.md", () => {
+  referenceChecks("README.md", README);
 
   test("every environment variable the program reads is in the README, and every one it names exists", () => {
     const inSource = envNamesInSource();
@@ -104,4 +118,12 @@ describe("README.md configuration reference", () => {
       expect(inSource, `README.md names ${m[0]}, which src/ never reads`).toContain(m[0]);
     }
   });
+});
+
+describe("scripts/readme-reference.ts (the section to paste into README.md)", () => {
+  test("runs", () => {
+    expect(generated.stderr.toString()).toBe("");
+    expect(generated.exitCode).toBe(0);
+  });
+  referenceChecks("the generated reference", GENERATED);
 });
