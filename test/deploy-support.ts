@@ -84,8 +84,9 @@ export async function readHelp(sub: string[]): Promise<Help> {
       const name = /^\s{2}([a-z][a-z0-9-]*)/.exec(line)?.[1];
       if (name && name !== "help") subcommands.push(name);
     }
-    for (const m of line.matchAll(/\benv:? ([A-Z][A-Z0-9_]*)/g)) envVars.add(m[1]!);
   }
+  // "(env WITHCACHE_X)" / "(env: X)", possibly wrapped across lines by commander.
+  for (const m of text.matchAll(/\benv:?\s+([A-Z][A-Z0-9_]*)/g)) envVars.add(m[1]!);
   return { text, longFlags, envVars, subcommands };
 }
 
