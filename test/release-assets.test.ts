@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { freePort, requireBinary, ROOT, startServe, type Served } from "./deploy-support.ts";
+import { freePort, PACKAGE_VERSION, requireBinary, ROOT, startServe, type Served } from "./deploy-support.ts";
 
 /** URL path under the server → the file in the source tree it must equal byte for byte. */
 const ASSETS: Record<string, string> = {
@@ -48,9 +48,12 @@ describe("the binary alone in an empty directory", () => {
     expect(fs.existsSync(path.join(tmp, "preloaded")), "bunfig.toml preload ran").toBe(false);
     expect(fs.statSync(path.join(tmp, "data")).isDirectory()).toBe(true);
 
+    // /healthz reports the same version as --version: `ok <version>`, or JSON when asked.
     const health = await fetch(`${served.baseUrl}/healthz`);
     expect(health.status).toBe(200);
-    expect((await health.text()).trim()).toMatch(/^ok/);
+    expect(await health.text()).toBe(`ok ${PACKAGE_VERSION}\n`);
+    const healthJson = await fetch(`${served.baseUrl}/healthz`, { headers: { accept: "application/json" } });
+    expect(((await healthJson.json()) as { version: string }).version).toBe(PACKAGE_VERSION);
 
     for (const [urlPath, source] of Object.entries(ASSETS)) {
       const res = await fetch(`${served.baseUrl}${urlPath}`);
