@@ -18,8 +18,8 @@ describe("parseHealthcheckOptions", () => {
   test("rejects bad urls and durations with one-line messages", () => {
     expect(() => parseHealthcheckOptions({ url: "nope", timeout: "5s" })).toThrow(/^--url: "nope" is not a url/);
     expect(() => parseHealthcheckOptions({ url: "ftp://h/", timeout: "5s" })).toThrow(/is not http or https/);
-    expect(() => parseHealthcheckOptions({ url: "http://h/", timeout: "5" })).toThrow(/^--timeout: "5" is not a duration/);
-    expect(() => parseHealthcheckOptions({ url: "http://h/", timeout: "0s" })).toThrow(/--timeout/);
+    expect(() => parseHealthcheckOptions({ url: "http://h/", timeout: "soon" })).toThrow(/^--timeout: "soon" is not a duration/);
+    expect(() => parseHealthcheckOptions({ url: "http://h/", timeout: "0s" })).toThrow(/^--timeout: "0s" is out of range/);
     expect(() => parseHealthcheckOptions({ url: "http://h/", timeout: "301s" })).toThrow(/--timeout/);
   });
 });

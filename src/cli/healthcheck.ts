@@ -3,6 +3,7 @@
 // the environment are ignored, because a health probe of 127.0.0.1 through a proxy proves nothing.
 import type { Command } from "commander";
 import { z } from "zod";
+import { parseDuration } from "../core/duration.ts";
 import { quote } from "../core/errors.ts";
 
 const DEFAULT_URL = "http://127.0.0.1:3000";
@@ -34,12 +35,12 @@ export function parseHealthcheckOptions(raw: unknown): HealthcheckTarget {
   }
   url.search = "";
   url.hash = "";
-  const m = /^(\d{1,9})(ms|s)$/.exec(opts.timeout);
-  const timeoutMs = m ? Number(m[1]) * (m[2] === "s" ? 1000 : 1) : NaN;
-  if (!(timeoutMs > 0 && timeoutMs <= TIMEOUT_MS_MAX)) {
-    throw new Error(`--timeout: ${quote(opts.timeout)} is not a duration up to 300s; expected e.g. 5s or 500ms`);
+  const timeout = parseDuration(opts.timeout);
+  if (!timeout.ok) throw new Error(`--timeout: ${timeout.message}`);
+  if (!(timeout.ms > 0 && timeout.ms <= TIMEOUT_MS_MAX)) {
+    throw new Error(`--timeout: ${quote(opts.timeout)} is out of range; expected more than 0 and at most 300s`);
   }
-  return { healthzUrl: url.href, timeoutMs };
+  return { healthzUrl: url.href, timeoutMs: timeout.ms };
 }
 
 /** One GET of /healthz; resolves to null when healthy, or a one-line reason when not. */
