@@ -164,7 +164,11 @@ describe("the image's command line, run for real", () => {
     expect(live.stderr).toBe("");
     expect(live.code).toBe(0);
 
+    // `docker stop` / `systemctl stop` send SIGTERM: a clean drain exits 0 (no restart, no "failed").
     await served.stop();
+    expect(served.proc.signalCode).toBeNull();
+    expect(served.proc.exitCode).toBe(0);
+    expect(served.output()).not.toContain("container-test-pw");
     const dead = await run([bin, ...withFlag(hc, "--url", url.href)], { cwd: tmp });
     expect(dead.code).toBe(1);
     expect(dead.stderr).toMatch(/^withcache: error: healthcheck: http:\/\/127\.0\.0\.1:\d+\/healthz is unreachable/);
