@@ -72,6 +72,15 @@ describe("deploy/withcache.service", () => {
     expect(missing.code).not.toBe(0);
   });
 
+  test("systemd-analyze security rates the unit's exposure at most 2.0 (\"OK\")", async () => {
+    const file = path.join(fs.mkdtempSync(path.join(tmp, "security-")), "withcache.service");
+    fs.writeFileSync(file, withRealBinary(unitText));
+    const res = await run(["systemd-analyze", "security", "--offline=yes", "--threshold=20", file], { timeoutMs: 30_000 });
+    const level = /Overall exposure level for withcache\.service: ([\d.]+)/.exec(res.stdout)?.[1];
+    expect(Number(level)).toBeLessThanOrEqual(2.0);
+    expect(res.code).toBe(0);
+  });
+
   test("ExecStart serves from the state directory with flags the binary has", async () => {
     const exec = one("ExecStart").split(/\s+/);
     expect(exec.slice(0, 2)).toEqual([INSTALLED_BIN, "serve"]);
