@@ -1,0 +1,6 @@
+// Shared test helpers. Keep these small and stable: every area's tests import them.
+export { makeTempDir, type TempDir } from "./temp.ts";
+export { pollUntil } from "./poll.ts";
+export { startOrigin, staticOrigin, type Origin } from "./origin.ts";
+export { blobUrl, memoryLogger, startTestServer, testConfig, type TestServer } from "./server.ts";
+export { run, sha256File, sha256Hex, type RunResult } from "./proc.ts";

@@ -1,0 +1,59 @@
+// The real cache-host, in process, on 127.0.0.1:<any port>, with a temp data dir.
+import { defaultServeConfig, type ServeConfig } from "../../src/config/schema.ts";
+import { formatLogLine, type Logger } from "../../src/core/log.ts";
+import { encodeToken } from "../../src/core/token.ts";
+import { startServer, type RunningServer } from "../../src/server/server.ts";
+import { makeTempDir, type TempDir } from "./temp.ts";
+
+export type TestServer = {
+  url: string;
+  running: RunningServer;
+  dataDir: string;
+  config: ServeConfig;
+  logs: string[];
+  /** Stop the server (and remove the data dir unless keepDataDir). */
+  stop(options?: { keepDataDir?: boolean }): Promise<void>;
+};
+
+/** Test defaults: loopback, any port, private origins allowed (origins run on 127.0.0.1), fast retries. */
+export function testConfig(dataDir: string, overrides: Partial<ServeConfig> = {}): ServeConfig {
+  return {
+    ...defaultServeConfig(),
+    dataDir,
+    host: "127.0.0.1",
+    port: 0,
+    allowPrivateOrigins: true,
+    fillBackoffMs: 20,
+    fillBackoffMaxMs: 200,
+    drainTimeoutMs: 2000,
+    ...overrides,
+  };
+}
+
+export function memoryLogger(lines: string[]): Logger {
+  return { event: (name, fields) => void lines.push(formatLogLine(Date.now(), name, fields)) };
+}
+
+export async function startTestServer(overrides: Partial<ServeConfig> = {}, options: { dataDir?: TempDir } = {}): Promise<TestServer> {
+  const dir = options.dataDir ?? makeTempDir("withcache-data-");
+  const config = testConfig(dir.path, overrides);
+  const logs: string[] = [];
+  const running = await startServer(config, { log: memoryLogger(logs) });
+  return {
+    url: running.url,
+    running,
+    dataDir: dir.path,
+    config,
+    logs,
+    async stop(stopOptions = {}) {
+      await running.stop();
+      if (!stopOptions.keepDataDir) dir.cleanup();
+    },
+  };
+}
+
+/** The cache URL a shim would ask for: /b/<token>/<name>. */
+export function blobUrl(serverUrl: string, originUrl: string, name?: string): string {
+  const last = name ?? (new URL(originUrl).pathname.split("/").pop() || "download");
+  return `${serverUrl}/b/${encodeToken(originUrl)}/${encodeURIComponent(last)}`;
+}
