@@ -1,4 +1,50 @@
-// Placeholder: the shims issue implements this.
-export async function runShim(tool: "curl" | "wget", args: string[]): Promise<void> {
-  throw new Error(`${tool} shim not implemented yet (${args.length} args)`);
+// The shim's I/O shell: read the environment, find the real tool, probe, then hand over.
+// Keep the import graph tiny: no zod, commander or server code on this path.
+import { writeSync } from "node:fs";
+import { preparePlan, finishPlan, serverBaseUrl, type Tool } from "../core/plan/plan.ts";
+import { VERSION } from "../version.ts";
+import { envForExec, findRealTool } from "./find-tool.ts";
+import { handOver } from "./exec.ts";
+import { probeAll } from "./probe.ts";
+
+export const VERSION_ARG = "--withcache-version";
+export const PLAN_ONLY_ENV = "WITHCACHE_PLAN_ONLY";
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Tool-specific variable wins when set, even empty (empty turns the cache off for that tool). */
+export function serverSetting(tool: Tool, env: Env): string | undefined {
+  const specific = env[tool === "curl" ? "CURLWITHCACHE_SERVER" : "WGETWITHCACHE_SERVER"];
+  const value = specific !== undefined ? specific : env.WITHCACHE_SERVER;
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function argv0For(tool: Tool): string {
+  const invoked = process.argv0;
+  return invoked.split("/").pop() === tool ? invoked : tool;
+}
+
+export async function runShim(tool: Tool, args: string[]): Promise<void> {
+  if (args.length === 1 && args[0] === VERSION_ARG) {
+    writeSync(1, `${VERSION}\n`);
+    process.exit(0);
+  }
+  const env = process.env;
+  const found = findRealTool(tool, env, { selfPath: process.execPath, cwd: process.cwd() });
+  if (!found.ok) {
+    process.stderr.write(`${tool}: withcache: ${found.message}\n`);
+    process.exit(127);
+  }
+  let finalArgs = args;
+  const server = serverSetting(tool, env);
+  if (server !== undefined) {
+    const plan = preparePlan(tool, args, serverBaseUrl(server));
+    if (plan.probes.size > 0) finalArgs = finishPlan(plan, await probeAll(tool, plan.probes, env, Date.now()));
+  }
+  if (env[PLAN_ONLY_ENV] === "1") {
+    const out = [found.path, ...finalArgs].map((a) => `${a}\0`).join("");
+    writeSync(1, out);
+    process.exit(0);
+  }
+  await handOver(found.path, [argv0For(tool), ...finalArgs], envForExec(env, found.path));
 }

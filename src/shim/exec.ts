@@ -1,0 +1,74 @@
+// Hand-over: the process becomes the real tool (execve), so PID, stdio, signals and exit status
+// are the tool's own. Bun ignores SIGPIPE and SIGXFSZ and an exec'd program inherits that, so
+// both go back to default first: through coreutils `env --default-signal` (one extra exec,
+// ~1 ms) when /usr/bin/env is coreutils, else via libc signal() over bun:ffi (~2 ms).
+// Where execve is impossible: spawn with inherited stdio, forward signals, exit like the child.
+import { realpathSync } from "node:fs";
+
+const COREUTILS_ENV = "/usr/bin/env";
+const SIGNALS_TO_RESET = "PIPE,XFSZ";
+const SIGPIPE = 13;
+const SIGXFSZ = 25;
+
+type ExecveFn = (path: string, argv: string[], env: Record<string, string>) => never;
+
+function coreutilsEnvAvailable(): boolean {
+  try {
+    // busybox and toybox env are symlinks to a multi-call binary without --default-signal.
+    return realpathSync(COREUTILS_ENV).endsWith("/env");
+  } catch {
+    return false;
+  }
+}
+
+async function resetSignalsViaFfi(): Promise<boolean> {
+  try {
+    const { dlopen, FFIType } = await import("bun:ffi");
+    const libc = dlopen(process.platform === "darwin" ? "libc.dylib" : "libc.so.6", {
+      signal: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.ptr },
+    });
+    libc.symbols.signal(SIGPIPE, null); // null is SIG_DFL
+    libc.symbols.signal(SIGXFSZ, null);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Become `path` with `argv` (argv[0] included). Returns only if neither execve nor spawn worked. */
+export async function handOver(path: string, argv: string[], env: Record<string, string>): Promise<never> {
+  const execve = (process as unknown as { execve?: ExecveFn }).execve;
+  if (typeof execve === "function") {
+    try {
+      if (coreutilsEnvAvailable()) {
+        execve.call(process, COREUTILS_ENV, ["env", `--default-signal=${SIGNALS_TO_RESET}`, path, ...argv.slice(1)], env);
+      }
+      // argv[0] only survives this path; the env route names the tool by its path.
+      await resetSignalsViaFfi();
+      execve.call(process, path, argv, env);
+    } catch {
+      // fall through to spawn
+    }
+  }
+  return spawnAndMirror(path, argv, env);
+}
+
+const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const;
+
+async function spawnAndMirror(path: string, argv: string[], env: Record<string, string>): Promise<never> {
+  let child: ReturnType<typeof Bun.spawn>;
+  try {
+    child = Bun.spawn({ cmd: [path, ...argv.slice(1)], argv0: argv[0], env, stdio: ["inherit", "inherit", "inherit"] });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`${argv[0]}: withcache: cannot run ${path}: ${message}\n`);
+    process.exit(126);
+  }
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, () => child.kill(signal));
+  const code = await child.exited;
+  if (child.signalCode) {
+    for (const signal of FORWARDED_SIGNALS) process.removeAllListeners(signal);
+    process.kill(process.pid, child.signalCode);
+  }
+  process.exit(code);
+}
