@@ -87,6 +87,18 @@ describe("deploy/Containerfile", () => {
         expect(fs.existsSync(path.join(ROOT, src)), `COPY source ${src} (line ${d.line})`).toBe(true);
       }
     }
+    // The allow-list next to the Containerfile must let every COPY source through, and nothing else.
+    const ignore = fs.readFileSync(path.join(ROOT, "deploy/Containerfile.dockerignore"), "utf8");
+    const allowed = ignore
+      .split("\n")
+      .filter((l) => l.startsWith("!"))
+      .map((l) => l.slice(1).replace(/\/$/, ""));
+    expect(ignore.split("\n")).toContain("*");
+    const sources = builder.directives
+      .filter((d) => d.keyword === "COPY")
+      .flatMap((d) => d.args.split(/\s+/).filter((p) => !p.startsWith("--")).slice(0, -1))
+      .map((src) => src.replace(/^\.\//, "").replace(/\/$/, ""));
+    expect(new Set(allowed)).toEqual(new Set(sources));
     expect(final.from).toMatch(/^(gcr\.io\/distroless\/cc-debian\d+|(docker\.io\/(library\/)?)?debian:\d+-slim)(:|$)/);
     const copies = final.directives.filter((d) => d.keyword === "COPY");
     for (const c of copies) expect(c.args, `final-stage COPY takes from the builder`).toMatch(/--from=/);
