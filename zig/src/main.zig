@@ -80,6 +80,9 @@ test {
     _ = @import("token.zig");
     _ = @import("probe.zig");
     _ = @import("resolve.zig");
+    _ = @import("plan.zig");
+    _ = @import("text.zig");
+    _ = @import("tool_probe.zig");
 }
 
 test "toolFromArgv0 looks at the basename" {
