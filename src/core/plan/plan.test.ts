@@ -1,0 +1,170 @@
+import { describe, expect, test } from "bun:test";
+import { candidateParts, cacheUrlFor, finishPlan, planAll, preparePlan, scanArgv, serverBaseUrl, type ProbeOutcome } from "./plan.ts";
+import { hostIsExempt, proxyFor } from "./proxy.ts";
+
+const BASE = "http://cache:3000";
+/** Independent oracle for the cache URL: base64url of the URL up to '#', raw basename, raw query. */
+function cache(origin: string, basename: string, query = ""): string {
+  const noFragment = origin.split("#")[0]!;
+  return `${BASE}/b/${Buffer.from(noFragment).toString("base64url")}/${basename}${query}`;
+}
+
+describe("serverBaseUrl", () => {
+  test.each([
+    ["cache", "http://cache:3000"],
+    ["cache:8080", "http://cache:8080"],
+    ["10.0.0.5", "http://10.0.0.5:3000"],
+    ["[::1]", "http://[::1]:3000"],
+    ["[::1]:9", "http://[::1]:9"],
+    ["http://cache", "http://cache"],
+    ["https://cache.lab/withcache/", "https://cache.lab/withcache"],
+    ["HTTP://Cache:1//", "HTTP://Cache:1"],
+    ["cache/prefix/", "http://cache:3000/prefix"],
+  ])("%s → %s", (input, expected) => expect(serverBaseUrl(input)).toBe(expected));
+});
+
+describe("candidateParts", () => {
+  const parts = (url: string, globoff = false) => candidateParts("curl", url, { globoff });
+  test("basename and query are kept raw; fragment dropped", () => {
+    expect(parts("http://h/a/b%20c+d.tgz?x=1&y=%2F#frag")).toEqual({ tokenUrl: "http://h/a/b%20c+d.tgz?x=1&y=%2F", basename: "b%20c+d.tgz", query: "?x=1&y=%2F" });
+  });
+  test("no path and trailing slash give an empty basename", () => {
+    expect(parts("https://h")?.basename).toBe("");
+    expect(parts("https://h/dir/")?.basename).toBe("");
+    expect(parts("https://h?q=1")).toEqual({ tokenUrl: "https://h?q=1", basename: "", query: "?q=1" });
+  });
+  test("unicode basename is kept as typed", () => expect(parts("http://h/ü ñ".replace(" ", ""))?.basename).toBe("üñ"));
+  test.each([
+    ["ftp://h/x"],
+    ["file:///etc/passwd"],
+    ["h/x.tgz"],
+    ["http://user:pw@h/x"],
+    ["http:///x"],
+    ["http://h/a b"],
+    ["http://h/a\\b"],
+    ["http://h/x/.."],
+    ["http://h/."],
+    ["http://h/[1-3].txt"],
+    ["http://h/{a,b}.txt"],
+  ])("%s is not a candidate", (url) => expect(parts(url)).toBeUndefined());
+  test("globs are candidates with -g, and for wget", () => {
+    expect(parts("http://h/[1-3].txt", true)?.basename).toBe("[1-3].txt");
+    expect(candidateParts("wget", "http://h/{a}.txt", { globoff: false })?.basename).toBe("{a}.txt");
+  });
+  test("scheme is case-insensitive", () => expect(parts("HTTPS://h/x")?.basename).toBe("x"));
+  test("over-long URLs are not candidates", () => expect(parts(`http://h/${"a".repeat(9000)}`)).toBeUndefined());
+  test("cacheUrlFor", () => {
+    expect(cacheUrlFor(BASE, parts("http://h/x.tgz?a=1#f")!)).toBe(cache("http://h/x.tgz?a=1", "x.tgz", "?a=1"));
+  });
+});
+
+describe("scanArgv: values are never URLs", () => {
+  const urls = (tool: "curl" | "wget", argv: string[]) => {
+    const scan = scanArgv(tool, argv);
+    return scan.kind === "scan" ? scan.urls.map((u) => u.url) : scan.reason;
+  };
+  test("curl bundles", () => {
+    expect(urls("curl", ["-sSfLo", "http://out", "http://h/x"])).toEqual(["http://h/x"]);
+    expect(urls("curl", ["-ohttp://out", "http://h/x"])).toEqual(["http://h/x"]);
+    expect(urls("curl", ["-x", "http://proxy:1", "-e", "http://ref", "-H", "X: http://y", "http://h/x"])).toEqual(["http://h/x"]);
+  });
+  test("curl --url forms and --", () => {
+    expect(urls("curl", ["--url", "http://h/a", "--url=http://h/b", "--", "-weird", "http://h/c"])).toEqual(["http://h/a", "http://h/b", "-weird", "http://h/c"]);
+  });
+  test("curl --no-flag and exact names only", () => {
+    expect(urls("curl", ["--no-progress-meter", "http://h/x"])).toEqual(["http://h/x"]);
+    expect(urls("curl", ["--verb", "http://h/x"])).toBe("option --verb is unknown");
+    expect(urls("curl", ["--URL", "http://h/x"])).toBe("option --URL is unknown");
+    expect(urls("curl", ["--no-output", "f", "http://h/x"])).toBe("option --no-output is unknown");
+    expect(urls("curl", ["--verbose=1", "http://h/x"])).toBe("option --verbose takes no value");
+    expect(urls("curl", ["-", "http://h/x"])).toBe("option - is unknown");
+    expect(urls("curl", ["http://h/x", "-o"])).toBe("option -o needs a value");
+  });
+  test("wget abbreviations, --opt=value, -nv", () => {
+    expect(urls("wget", ["--output-doc", "http://o", "http://h/x"])).toEqual(["http://h/x"]);
+    expect(urls("wget", ["--output-document=http://o", "-nv", "-qO-", "http://h/x", "--", "-dash"])).toEqual(["http://h/x", "-dash"]);
+    expect(urls("wget", ["--us=x", "http://h/x"])).toBe("option --us is ambiguous");
+    expect(urls("wget", ["--restrict-file-names", "unix", "http://h/x"])).toEqual(["unix", "http://h/x"]);
+    expect(urls("wget", ["-", "http://h/x"])).toEqual(["-", "http://h/x"]);
+  });
+  test("pass-through options", () => {
+    for (const argv of [["-d", "x", "http://h/x"], ["-K", "cfg", "http://h/x"], ["-X", "POST", "http://h/x"], ["-I", "http://h/x"], ["-:", "http://h/x"]]) {
+      expect(scanArgv("curl", argv).kind).toBe("passthrough");
+    }
+    expect(scanArgv("curl", ["-X", "GET", "http://h/x"]).kind).toBe("scan");
+    expect(scanArgv("curl", ["--no-include", "http://h/x"]).kind).toBe("scan");
+    for (const argv of [["-r", "http://h/x"], ["--recursive=on", "http://h/x"], ["-e", "mirror = on", "http://h/x"], ["-e", "dir_struct=1", "http://h/x"]]) {
+      expect(scanArgv("wget", argv).kind).toBe("passthrough");
+    }
+    expect(scanArgv("wget", ["--recursive=off", "--no-recursive", "-e", "recursive=off", "http://h/x"]).kind).toBe("scan");
+  });
+  test("limits", () => {
+    expect(scanArgv("curl", Array.from({ length: 1025 }, () => "-s")).kind).toBe("passthrough");
+    expect(scanArgv("curl", ["x".repeat(65537)]).kind).toBe("passthrough");
+  });
+});
+
+describe("finishPlan", () => {
+  const all = (tool: "curl" | "wget", argv: string[], outcome: ProbeOutcome) => planAll(tool, argv, BASE, outcome);
+  test("hit rewrites URL tokens only", () => {
+    expect(all("curl", ["-fsSLO", "http://h/a.tgz"], "hit")).toEqual(["-fsSLO", cache("http://h/a.tgz", "a.tgz")]);
+    expect(all("curl", ["--url=http://h/a.tgz"], "hit")).toEqual([`--url=${cache("http://h/a.tgz", "a.tgz")}`]);
+  });
+  test("miss and unreachable leave argv alone", () => {
+    for (const outcome of ["miss", "unreachable"] as const) expect(all("curl", ["-O", "http://h/a"], outcome)).toEqual(["-O", "http://h/a"]);
+  });
+  test("each URL is rewritten on its own", () => {
+    const plan = preparePlan("curl", ["-O", "http://h/a", "-O", "http://h/b"], BASE);
+    const out = finishPlan(plan, new Map([["http://h/a", "miss"], ["http://h/b", "hit"]]));
+    expect(out).toEqual(["-O", "http://h/a", "-O", cache("http://h/b", "b")]);
+  });
+  test("credentials are dropped only when every URL hits", () => {
+    const argv = ["-su", "me:pw", "-H", "Authorization: Bearer t", "-H", "Accept: x", "-b", "c=1", "http://h/a", "http://h/b"];
+    expect(all("curl", argv, "hit")).toEqual(["-s", "-H", "Accept: x", cache("http://h/a", "a"), cache("http://h/b", "b")]);
+    const plan = preparePlan("curl", argv, BASE);
+    expect(finishPlan(plan, new Map([["http://h/a", "hit"], ["http://h/b", "miss"]]))).toEqual(argv);
+  });
+  test("a non-candidate URL blocks the credential drop", () => {
+    const argv = ["-u", "a:b", "http://h/a", "ftp://h/b"];
+    expect(all("curl", argv, "hit")).toEqual(argv);
+    expect(all("curl", ["http://h/a", "ftp://h/b"], "hit")).toEqual([cache("http://h/a", "a"), "ftp://h/b"]);
+  });
+  test("bundled credential letters", () => {
+    expect(all("curl", ["-nsS", "http://h/a"], "hit")).toEqual(["-sS", cache("http://h/a", "a")]);
+    expect(all("curl", ["-sSuuser:pw", "http://h/a"], "hit")).toEqual(["-sS", cache("http://h/a", "a")]);
+    expect(all("curl", ["-uuser:pw", "--oauth2-bearer", "t", "--netrc-file=f", "http://h/a"], "hit")).toEqual([cache("http://h/a", "a")]);
+    expect(all("curl", ["-H@headers.txt", "http://h/a"], "hit")).toEqual([cache("http://h/a", "a")]);
+  });
+  test("wget credentials and -e", () => {
+    const argv = ["--user=u", "--password", "p", "--header=Cookie: a=b", "-e", "http_password = x", "-e", "robots=off", "http://h/a"];
+    expect(all("wget", argv, "hit")).toEqual(["-e", "robots=off", cache("http://h/a", "a")]);
+    expect(all("wget", ["--http-passwo=x", "http://h/a"], "hit")).toEqual([cache("http://h/a", "a")]);
+    expect(all("wget", ["--http-pass=x", "http://h/a"], "hit")).toEqual(["--http-pass=x", "http://h/a"]); // ambiguous in wget too
+  });
+  test("duplicate URLs are probed once and all rewritten", () => {
+    const plan = preparePlan("curl", ["http://h/a", "http://h/a"], BASE);
+    expect(plan.probes.size).toBe(1);
+    expect(finishPlan(plan, new Map([["http://h/a", "hit"]]))).toEqual([cache("http://h/a", "a"), cache("http://h/a", "a")]);
+  });
+  test("no candidates means no probes", () => {
+    expect(preparePlan("curl", ["-K", "cfg"], BASE).probes.size).toBe(0);
+    expect(preparePlan("curl", ["ftp://h/x", "h/x"], BASE).probes.size).toBe(0);
+  });
+});
+
+describe("proxyFor", () => {
+  const url = new URL("http://cache.lab:3000/b/x/y");
+  test("curl: http_proxy lower case only, then all_proxy", () => {
+    expect(proxyFor("curl", url, { HTTP_PROXY: "http://p:1" })).toEqual({ kind: "direct" });
+    expect(proxyFor("curl", url, { http_proxy: "p:1" })).toEqual({ kind: "http", url: "http://p:1" });
+    expect(proxyFor("curl", url, { ALL_PROXY: "socks5://p:1" })).toEqual({ kind: "unsupported", url: "socks5://p:1" });
+    expect(proxyFor("curl", new URL("https://c/"), { HTTPS_PROXY: "http://p:2" })).toEqual({ kind: "http", url: "http://p:2" });
+  });
+  test("no_proxy exempts hosts and subdomains", () => {
+    expect(proxyFor("curl", url, { http_proxy: "http://p:1", NO_PROXY: "example.com,.lab" })).toEqual({ kind: "direct" });
+    expect(proxyFor("wget", url, { http_proxy: "http://p:1", NO_PROXY: "lab" })).toEqual({ kind: "http", url: "http://p:1" });
+    expect(proxyFor("wget", url, { http_proxy: "http://p:1", no_proxy: "*" })).toEqual({ kind: "direct" });
+    expect(hostIsExempt("notlab", "lab")).toBe(false);
+    expect(hostIsExempt("127.0.0.1", "localhost,127.0.0.1")).toBe(true);
+  });
+});
