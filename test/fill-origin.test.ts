@@ -1,0 +1,269 @@
+// Fills against real (and deliberately broken) origins: redirects, statuses, retries, truncation,
+// resume with Range + If-Range, gzip byte-exactness, one fill per key, cancel/retry/clear.
+import { afterEach, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { blobUrl, headerOf, pollUntil, sha256Hex, startOrigin, startRawOrigin, startTestServer, type TestServer } from "./helpers/index.ts";
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function server(overrides: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
+  const s = await startTestServer(overrides);
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+function blobFiles(dataDir: string): string[] {
+  const root = join(dataDir, "blobs");
+  return readdirSync(root).flatMap((d) => readdirSync(join(root, d)));
+}
+
+async function finished(s: TestServer, key: string): Promise<NonNullable<ReturnType<TestServer["running"]["ctx"]["fills"]["getJob"]>>> {
+  return pollUntil(
+    () => s.running.ctx.fills.listJobs().find((j) => j.key === key && (j.state === "completed" || j.state === "failed" || j.state === "cancelled")),
+    { what: `job for ${key} to finish`, timeoutMs: 15_000 },
+  );
+}
+
+/** Resolves once a fill temp file in the data dir holds at least `bytes` (bounded poll). */
+async function tempReaches(dataDir: () => string, bytes: number): Promise<void> {
+  await pollUntil(
+    () => {
+      if (dataDir() === "") return false;
+      const tmp = join(dataDir(), "tmp");
+      return readdirSync(tmp).some((f) => Bun.file(join(tmp, f)).size >= bytes);
+    },
+    { what: `temp file of ${bytes} bytes`, timeoutMs: 10_000 },
+  );
+}
+
+describe("fills", () => {
+  test("redirects are followed (bounded) and the requested url stays the key", async () => {
+    const origin = startOrigin((req) => {
+      const p = new URL(req.url).pathname;
+      if (p === "/start") return Response.redirect("/hop2", 302);
+      if (p === "/hop2") return new Response(null, { status: 307, headers: { location: "/final.bin" } });
+      if (p === "/final.bin") return new Response("final bytes\n");
+      if (p === "/loop") return Response.redirect("/loop", 302);
+      return new Response("no\n", { status: 404 });
+    });
+    cleanups.push(() => origin.stop());
+    const s = await server({ maxRedirects: 3 });
+    await fetch(blobUrl(s.url, `${origin.url}/start`)).then((r) => r.text());
+    expect(await finished(s, `${origin.url}/start`)).toMatchObject({ state: "completed" });
+    const hit = await fetch(blobUrl(s.url, `${origin.url}/start`));
+    expect(await hit.text()).toBe("final bytes\n");
+    expect(s.running.ctx.store.metadata.getArtifact(`${origin.url}/final.bin`)).toBeNull();
+
+    await fetch(blobUrl(s.url, `${origin.url}/loop`)).then((r) => r.text());
+    const loop = await finished(s, `${origin.url}/loop`);
+    expect(loop).toMatchObject({ state: "failed", error: `more than 3 redirects from ${origin.url}/loop` });
+    expect(origin.hits.get("/loop")).toBe(4);
+  });
+
+  test("a 4xx fails at once with the origin's status; a 3xx/4xx body is never cached", async () => {
+    const origin = startOrigin(() => new Response("forbidden page\n", { status: 403 }));
+    cleanups.push(() => origin.stop());
+    const s = await server();
+    await fetch(blobUrl(s.url, `${origin.url}/secret.tgz`)).then((r) => r.text());
+    const job = await finished(s, `${origin.url}/secret.tgz`);
+    expect(job).toMatchObject({ state: "failed", error: `origin answered 403 for ${origin.url}/secret.tgz`, attempts: 1 });
+    expect(origin.hits.get("/secret.tgz")).toBe(1);
+    expect(blobFiles(s.dataDir)).toEqual([]);
+    expect((await fetch(blobUrl(s.url, `${origin.url}/secret.tgz`))).status).toBe(404);
+  });
+
+  test("5xx and connection failures retry with backoff, then succeed", async () => {
+    let n = 0;
+    const origin = startOrigin(() => (++n <= 2 ? new Response("busy\n", { status: 503 }) : new Response("third time lucky\n")));
+    cleanups.push(() => origin.stop());
+    const s = await server();
+    await fetch(blobUrl(s.url, `${origin.url}/flaky`)).then((r) => r.text());
+    expect(await finished(s, `${origin.url}/flaky`)).toMatchObject({ state: "completed", attempts: 3 });
+    expect(await (await fetch(blobUrl(s.url, `${origin.url}/flaky`))).text()).toBe("third time lucky\n");
+    expect(s.logs.some((l) => l.includes("state=queued") && l.includes("retry_in_ms=") && l.includes("origin answered 503"))).toBe(true);
+  });
+
+  test("retries are bounded: an unreachable origin fails after --fill-attempts", async () => {
+    const dead = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = dead.port;
+    dead.stop(true);
+    const s = await server({ fillAttempts: 3 });
+    await fetch(blobUrl(s.url, `http://127.0.0.1:${port}/gone`)).then((r) => r.text());
+    const job = await finished(s, `http://127.0.0.1:${port}/gone`);
+    expect(job.state).toBe("failed");
+    expect(job.attempts).toBe(3);
+    expect(job.error).toContain(`cannot reach origin http://127.0.0.1:${port}/gone`);
+  });
+
+  test("a truncated body is never cached", async () => {
+    const raw = startRawOrigin((c) => {
+      c.socket.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: application/octet-stream\r\n\r\n" + "x".repeat(400));
+      c.socket.end();
+    });
+    cleanups.push(() => raw.stop());
+    const s = await server({ fillAttempts: 2 });
+    const key = `${raw.url}/short.bin`;
+    await fetch(blobUrl(s.url, key)).then((r) => r.text());
+    const job = await finished(s, key);
+    expect(job.state).toBe("failed");
+    expect(job.error).toMatch(/origin body (ended at|broke off at) \d+/);
+    expect(raw.connections.length).toBe(2);
+    expect(blobFiles(s.dataDir)).toEqual([]);
+    expect(readdirSync(join(s.dataDir, "tmp"))).toEqual([]);
+    expect(s.running.ctx.store.metadata.getArtifact(key)).toBeNull();
+    expect((await fetch(blobUrl(s.url, key))).status).toBe(404);
+  });
+
+  test("an interrupted fill resumes with Range + If-Range and the sha256 covers the whole file", async () => {
+    const full = new Uint8Array(50_000).map((_, i) => (i * 31) % 256);
+    let dataDir = "";
+    const raw = startRawOrigin((c) => {
+      if (c.index === 0) {
+        c.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${full.length}\r\nETag: "e1"\r\n\r\n`);
+        c.socket.write(full.subarray(0, 20_000));
+        // Break the connection only once the fill has written the prefix (Bun drops buffered bytes on a reset).
+        void tempReaches(() => dataDir, 20_000).then(() => c.socket.end());
+        return;
+      }
+      const range = headerOf(c.head, "range");
+      const m = /^bytes=(\d+)-$/.exec(range ?? "");
+      if (!m || headerOf(c.head, "if-range") !== '"e1"') {
+        c.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${full.length}\r\nETag: "e1"\r\n\r\n`);
+        c.socket.write(full);
+        c.socket.end();
+        return;
+      }
+      const start = Number(m[1]);
+      c.socket.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${full.length - start}\r\nContent-Range: bytes ${start}-${full.length - 1}/${full.length}\r\nETag: "e1"\r\n\r\n`);
+      c.socket.write(full.subarray(start));
+      c.socket.end();
+    });
+    cleanups.push(() => raw.stop());
+    const s = await server();
+    dataDir = s.dataDir;
+    const key = `${raw.url}/resume.bin`;
+    await fetch(blobUrl(s.url, key)).then((r) => r.text());
+    expect(await finished(s, key)).toMatchObject({ state: "completed" });
+    expect(raw.connections.length).toBe(2);
+    expect(headerOf(raw.connections[1]!.head, "range")).toBe("bytes=20000-");
+    expect(headerOf(raw.connections[1]!.head, "if-range")).toBe('"e1"');
+    expect(headerOf(raw.connections[0]!.head, "accept-encoding")).toBe("identity");
+    expect(s.running.ctx.store.metadata.getArtifact(key)).toMatchObject({ sha256: sha256Hex(full), sizeBytes: full.length });
+    const hit = new Uint8Array(await (await fetch(blobUrl(s.url, key))).arrayBuffer());
+    expect(sha256Hex(hit)).toBe(sha256Hex(full));
+  });
+
+  test("an origin that ignores the resume range is refetched from zero", async () => {
+    const full = new Uint8Array(30_000).map((_, i) => (i * 17) % 256);
+    let dataDir = "";
+    const raw = startRawOrigin((c) => {
+      c.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${full.length}\r\nETag: "e2"\r\n\r\n`);
+      c.socket.write(c.index === 0 ? full.subarray(0, 10_000) : full);
+      if (c.index === 0) void tempReaches(() => dataDir, 10_000).then(() => c.socket.end());
+      else c.socket.end();
+    });
+    cleanups.push(() => raw.stop());
+    const s = await server();
+    dataDir = s.dataDir;
+    const key = `${raw.url}/norange.bin`;
+    await fetch(blobUrl(s.url, key)).then((r) => r.text());
+    expect(await finished(s, key)).toMatchObject({ state: "completed" });
+    expect(headerOf(raw.connections[1]!.head, "range")).toBe("bytes=10000-");
+    expect(s.running.ctx.store.metadata.getArtifact(key)).toMatchObject({ sha256: sha256Hex(full), sizeBytes: full.length });
+  });
+
+  test("bytes are cached exactly as sent: identity requested, a gzip-encoded body is not decompressed", async () => {
+    const plain = "plain text body\n".repeat(100);
+    const gz = gzipSync(plain);
+    const origin = startOrigin((req) => {
+      const p = new URL(req.url).pathname;
+      const acceptsGzip = (req.headers.get("accept-encoding") ?? "").includes("gzip");
+      if (p === "/negotiated.txt") return acceptsGzip ? new Response(gz, { headers: { "content-encoding": "gzip" } }) : new Response(plain);
+      return new Response(gz, { headers: { "content-encoding": "gzip", "content-type": "application/x-tar" } });
+    });
+    cleanups.push(() => origin.stop());
+    const s = await server();
+    for (const p of ["/negotiated.txt", "/always.tar.gz"]) {
+      await fetch(blobUrl(s.url, `${origin.url}${p}`)).then((r) => r.text());
+      expect(await finished(s, `${origin.url}${p}`)).toMatchObject({ state: "completed" });
+    }
+    expect(s.running.ctx.store.metadata.getArtifact(`${origin.url}/negotiated.txt`)!.sha256).toBe(sha256Hex(plain));
+    expect(s.running.ctx.store.metadata.getArtifact(`${origin.url}/always.tar.gz`)!.sha256).toBe(sha256Hex(gz));
+    const r = await fetch(blobUrl(s.url, `${origin.url}/always.tar.gz`), { decompress: false });
+    expect(r.headers.get("content-encoding")).toBeNull();
+    expect(sha256Hex(new Uint8Array(await r.arrayBuffer()))).toBe(sha256Hex(gz));
+  });
+
+  test("two concurrent misses of one key via different query strings → one fill, one blob", async () => {
+    const body = new Uint8Array(200_000).map((_, i) => (i * 3) % 256);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const origin = startOrigin(async () => {
+      await gate;
+      return new Response(body as Uint8Array<ArrayBuffer>);
+    });
+    cleanups.push(() => origin.stop());
+    const s = await server({ workers: 4 });
+    const key = `${origin.url}/pkg.run`;
+    const responses = await Promise.all(
+      ["?token=aaa", "?token=bbb", "?token=ccc&x=1", ""].map((q) => fetch(blobUrl(s.url, `${key}${q}`)).then((r) => r.status)),
+    );
+    expect(responses).toEqual([404, 404, 404, 404]);
+    await pollUntil(() => s.running.ctx.store.metadata.getMiss(key)?.count === 4);
+    await pollUntil(() => origin.hits.get("/pkg.run") === 1, { what: "origin request" });
+    expect(s.running.ctx.fills.listJobs().length).toBe(1);
+    release();
+    expect(await finished(s, key)).toMatchObject({ state: "completed" });
+    expect(origin.hits.get("/pkg.run")).toBe(1);
+    const files = blobFiles(s.dataDir);
+    expect(files).toEqual([sha256Hex(body)]);
+    const served = await Bun.file(join(s.dataDir, "blobs", files[0]!.slice(0, 2), files[0]!)).bytes();
+    expect(sha256Hex(served)).toBe(files[0]!);
+    expect(s.running.ctx.store.metadata.getArtifact(key)).toMatchObject({ misses: 4, url: `${key}?token=aaa` });
+  });
+
+  test("cancel (queued and running), retry a failed job, clear finished", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let fail = true;
+    const origin = startOrigin(async (req) => {
+      const p = new URL(req.url).pathname;
+      if (p === "/slow") {
+        await gate;
+        return new Response("slow\n");
+      }
+      if (p === "/flaky404") return fail ? new Response("no\n", { status: 404 }) : new Response("now here\n");
+      return new Response("ok\n");
+    });
+    cleanups.push(() => origin.stop());
+    const s = await server({ curate: true, workers: 1 });
+    const fills = s.running.ctx.fills;
+    const slow = await fills.enqueue(`${origin.url}/slow`, { source: "operator" });
+    const queued = await fills.enqueue(`${origin.url}/later`, { source: "operator" });
+    if (!slow.ok || !queued.ok) throw new Error("enqueue failed");
+    await pollUntil(() => fills.getJob(slow.job.id)?.state === "running");
+    expect(fills.cancel(queued.job.id)).toMatchObject({ ok: true, job: { state: "cancelled" } });
+    expect(fills.cancel(slow.job.id).ok).toBe(true);
+    await pollUntil(() => fills.getJob(slow.job.id)?.state === "cancelled", { what: "running job cancelled" });
+    release();
+    expect(fills.cancel(slow.job.id)).toMatchObject({ ok: false, status: 409 });
+    expect(fills.cancel(999)).toMatchObject({ ok: false, status: 404 });
+
+    const bad = await fills.enqueue(`${origin.url}/flaky404`, { source: "operator" });
+    if (!bad.ok) throw new Error("enqueue failed");
+    await pollUntil(() => fills.getJob(bad.job.id)?.state === "failed");
+    fail = false;
+    expect(fills.retry(bad.job.id)).toMatchObject({ ok: true, job: { state: "queued" } });
+    await pollUntil(() => fills.getJob(bad.job.id)?.state === "completed");
+    expect(fills.retry(bad.job.id)).toMatchObject({ ok: false, status: 409 });
+    expect(await fills.enqueue(`${origin.url}/flaky404`, { source: "operator" })).toMatchObject({ ok: false, status: 409, message: `${origin.url}/flaky404 is already cached` });
+
+    expect(fills.clearFinished()).toBe(3);
+    expect(fills.listJobs()).toEqual([]);
+  });
+});
