@@ -75,6 +75,7 @@ export interface AdminArtifact {
 }
 
 export type ActionResult = { ok: true } | { ok: false; message: string };
+export type EnqueueOutcome = { ok: true; jobId: number; existing: boolean } | { ok: false; message: string };
 
 export interface AdminDeps {
   config: { dataDir: string; curate: boolean; trustProxy: boolean; adminPassword?: string | undefined; sessionSecret?: string | undefined };
@@ -91,7 +92,8 @@ export interface AdminDeps {
   totals(): { artifactCount: number; bytes: number; missCount: number };
   freeDiskBytes(): number | null;
   listJobs(limit: number): AdminJob[];
-  enqueue(url: string): { ok: true; jobId: number } | { ok: false; message: string } | Promise<{ ok: true; jobId: number } | { ok: false; message: string }>;
+  /** Queue a fill (existing: the key already had one queued or running). */
+  enqueue(url: string): Promise<EnqueueOutcome>;
   cancelJob(id: number): ActionResult | Promise<ActionResult>;
   retryJob(id: number): ActionResult | Promise<ActionResult>;
   clearFinished(): number | Promise<number>;
@@ -532,8 +534,10 @@ async function post(st: RequestState, path: string, fields: Record<string, strin
       const form = parseFields(UrlForm, fields, path);
       if (!form.ok) return form.response;
       const parsed = parseOriginUrl(form.data.url);
-      const result = parsed.ok ? await deps.enqueue(form.data.url) : { ok: false as const, message: parsed.message };
-      const notice: Notice = result.ok ? { kind: "ok", text: `queued ${form.data.url}` } : { kind: "error", text: result.message };
+      const result: EnqueueOutcome = parsed.ok ? await deps.enqueue(form.data.url) : { ok: false, message: parsed.message };
+      const notice: Notice = !result.ok
+        ? { kind: "error", text: result.message }
+        : { kind: "ok", text: result.existing ? `already downloading ${form.data.url}` : `queued ${form.data.url}` };
       return answer(st, { page: "/admin/misses", notice, fragment: (n) => missesFragment(st, n) });
     }
     case "/admin/misses/dismiss": {
@@ -625,7 +629,7 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
     listJobs: (limit) => meta.listJobs({ limit }),
     enqueue: async (url) => {
       const result = await fills.enqueue(url, { source: "operator" });
-      return result.ok ? { ok: true, jobId: result.job.id } : { ok: false, message: result.message };
+      return result.ok ? { ok: true, jobId: result.job.id, existing: result.existing } : { ok: false, message: result.message };
     },
     cancelJob: async (id) => fills.cancel(id),
     retryJob: async (id) => fills.retry(id),
