@@ -1,10 +1,12 @@
-// scripts/release, run for real: every artefact for every architecture, SHA256SUMS that verify,
-// and the ones this x86_64 box can execute report package.json's version.
+// scripts/release, run for real: every artefact for every architecture, SHA256SUMS that verify;
+// the glibc builds (arm64 under qemu-user) serve their embedded assets from an empty directory and
+// every build this box can execute reports package.json's version. The musl Bun builds need Alpine's
+// libstdc++, which Debian does not ship: they are checked by `file` only.
 import { describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PACKAGE_VERSION, ROOT, run } from "./deploy-support.ts";
+import { freePort, PACKAGE_VERSION, ROOT, run, startServe } from "./deploy-support.ts";
 
 const DIST = path.join(ROOT, "dist");
 
@@ -18,10 +20,42 @@ const ARTEFACTS: Record<string, RegExp[]> = {
   "withcache-shim-aarch64-linux-musl": [/ARM aarch64/, /statically linked/],
 };
 const SHIM_SIZE_BYTES_MAX = 250 * 1000;
+/** On x86_64 the arm64 artefacts run under qemu-user with Debian's arm64 glibc (scripts/setup --test). */
+const QEMU_ARM64 = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"];
+
+/** How this host runs an artefact of `arch`: natively, or under qemu. */
+function runnerFor(arch: "x64" | "arm64"): string[] | null {
+  if (os.arch() === arch) return [];
+  if (os.arch() === "x64" && arch === "arm64") return QEMU_ARM64;
+  return null;
+}
+
+/** Copy one release binary alone into an empty dir, serve, and compare /healthz and an asset. */
+async function serveAlone(name: string, runner: string[]): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `withcache-release-${name}-`));
+  try {
+    fs.copyFileSync(path.join(DIST, name), path.join(dir, name));
+    fs.chmodSync(path.join(dir, name), 0o755);
+    const port = freePort();
+    const argv = [...runner, `./${name}`, "serve", "--data-dir", "./data", "--host", "127.0.0.1", "--port", String(port)];
+    const served = await startServe(argv[0]!, argv.slice(1), port, { cwd: dir });
+    try {
+      const health = await fetch(`${served.baseUrl}/healthz`);
+      expect(`${name}: ${await health.text()}`).toBe(`${name}: ok ${PACKAGE_VERSION}\n`);
+      const asset = new Uint8Array(await (await fetch(`${served.baseUrl}/static/htmx.min.js`)).arrayBuffer());
+      const source = new Uint8Array(fs.readFileSync(path.join(ROOT, "node_modules/htmx.org/dist/htmx.min.js")));
+      expect(`${name}: ${Bun.hash(asset)}`).toBe(`${name}: ${Bun.hash(source)}`);
+    } finally {
+      await served.stop();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe("scripts/release", () => {
   test(
-    "builds every artefact, writes SHA256SUMS that verify, and the x86_64 ones report the version",
+    "builds every artefact for both architectures and libcs, with SHA256SUMS that verify",
     async () => {
       const release = await run([path.join(ROOT, "scripts/release")], { timeoutMs: 280_000 });
       expect(release.stderr).toContain("release: dist/SHA256SUMS:");
@@ -48,21 +82,35 @@ describe("scripts/release", () => {
       for (const arch of ["x86_64", "aarch64"]) {
         expect(fs.statSync(path.join(DIST, `withcache-shim-${arch}-linux-musl`)).size).toBeLessThanOrEqual(SHIM_SIZE_BYTES_MAX);
       }
+    },
+    300_000,
+  );
 
-      if (os.arch() === "x64") {
-        const cli = await run([path.join(DIST, "withcache-linux-x64"), "--version"]);
-        expect(cli.stdout).toBe(`${PACKAGE_VERSION}\n`);
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "withcache-release-script-"));
+  test(
+    "the glibc builds serve their embedded assets alone in an empty dir (arm64 under qemu); every runnable shim reports the version",
+    async () => {
+      for (const arch of ["x64", "arm64"] as const) {
+        const runner = runnerFor(arch);
+        expect(runner, `no way to run the ${arch} build on this ${os.arch()} host`).not.toBeNull();
+        const cli = await run([...runner!, path.join(DIST, `withcache-linux-${arch}`), "--version"], { timeoutMs: 60_000 });
+        expect(`${arch}: ${cli.stdout}${cli.stderr}`).toBe(`${arch}: ${PACKAGE_VERSION}\n`);
+        await serveAlone(`withcache-linux-${arch}`, runner!);
+
+        const shimArch = arch === "x64" ? "x86_64" : "aarch64";
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "withcache-release-shim-"));
         try {
-          fs.symlinkSync(path.join(DIST, "withcache-shim-x86_64-linux-musl"), path.join(dir, "curl"));
-          const shim = await run([path.join(dir, "curl"), "--withcache-version"], { cwd: dir });
-          expect(shim.stdout).toBe(`${PACKAGE_VERSION}\n`);
+          for (const tool of ["curl", "wget"]) {
+            fs.symlinkSync(path.join(DIST, `withcache-shim-${shimArch}-linux-musl`), path.join(dir, tool));
+            // qemu-user keeps the symlink's name as the program's argv[0], so the shim sees `curl`.
+            const shim = await run([...runner!, path.join(dir, tool), "--withcache-version"], { cwd: dir });
+            expect(`${shimArch} ${tool}: ${shim.stdout}${shim.stderr}`).toBe(`${shimArch} ${tool}: ${PACKAGE_VERSION}\n`);
+          }
         } finally {
           fs.rmSync(dir, { recursive: true, force: true });
         }
       }
     },
-    300_000,
+    180_000,
   );
 
   test("rejects an unknown argument with a one-line message", async () => {
