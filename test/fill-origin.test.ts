@@ -102,8 +102,8 @@ describe("fills", () => {
 
   test("a truncated body is never cached", async () => {
     const raw = startRawOrigin((c) => {
-      c.socket.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: application/octet-stream\r\n\r\n" + "x".repeat(400));
-      c.socket.end();
+      c.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: application/octet-stream\r\n\r\n" + "x".repeat(400));
+      c.end();
     });
     cleanups.push(() => raw.stop());
     const s = await server({ fillAttempts: 2 });
@@ -124,24 +124,24 @@ describe("fills", () => {
     let dataDir = "";
     const raw = startRawOrigin((c) => {
       if (c.index === 0) {
-        c.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${full.length}\r\nETag: "e1"\r\n\r\n`);
-        c.socket.write(full.subarray(0, 20_000));
+        c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${full.length}\r\nETag: "e1"\r\n\r\n`);
+        c.write(full.subarray(0, 20_000));
         // Break the connection only once the fill has written the prefix (Bun drops buffered bytes on a reset).
-        void tempReaches(() => dataDir, 20_000).then(() => c.socket.end());
+        void tempReaches(() => dataDir, 20_000).then(() => c.end());
         return;
       }
       const range = headerOf(c.head, "range");
       const m = /^bytes=(\d+)-$/.exec(range ?? "");
       if (!m || headerOf(c.head, "if-range") !== '"e1"') {
-        c.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${full.length}\r\nETag: "e1"\r\n\r\n`);
-        c.socket.write(full);
-        c.socket.end();
+        c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${full.length}\r\nETag: "e1"\r\n\r\n`);
+        c.write(full);
+        c.end();
         return;
       }
       const start = Number(m[1]);
-      c.socket.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${full.length - start}\r\nContent-Range: bytes ${start}-${full.length - 1}/${full.length}\r\nETag: "e1"\r\n\r\n`);
-      c.socket.write(full.subarray(start));
-      c.socket.end();
+      c.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${full.length - start}\r\nContent-Range: bytes ${start}-${full.length - 1}/${full.length}\r\nETag: "e1"\r\n\r\n`);
+      c.write(full.subarray(start));
+      c.end();
     });
     cleanups.push(() => raw.stop());
     const s = await server();
@@ -162,10 +162,10 @@ describe("fills", () => {
     const full = new Uint8Array(30_000).map((_, i) => (i * 17) % 256);
     let dataDir = "";
     const raw = startRawOrigin((c) => {
-      c.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${full.length}\r\nETag: "e2"\r\n\r\n`);
-      c.socket.write(c.index === 0 ? full.subarray(0, 10_000) : full);
-      if (c.index === 0) void tempReaches(() => dataDir, 10_000).then(() => c.socket.end());
-      else c.socket.end();
+      c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${full.length}\r\nETag: "e2"\r\n\r\n`);
+      c.write(c.index === 0 ? full.subarray(0, 10_000) : full);
+      if (c.index === 0) void tempReaches(() => dataDir, 10_000).then(() => c.end());
+      else c.end();
     });
     cleanups.push(() => raw.stop());
     const s = await server();

@@ -1,19 +1,44 @@
-// A raw TCP origin on 127.0.0.1 for misbehaving responses (truncated bodies, resets): the test
-// writes the HTTP response bytes itself. Each connection gets its request head and the socket.
+// A raw TCP origin on 127.0.0.1 for misbehaving responses (truncated bodies, resets, stalls): the
+// test writes the HTTP response bytes itself. write() queues and honours backpressure (Bun's
+// socket.write may take only part of a buffer); end() closes after the queue has drained.
 import type { Socket, TCPSocketListener } from "bun";
 
-export type RawConnection = { head: string; socket: Socket<{ buf: string; done: boolean }>; index: number };
+type State = { buf: string; done: boolean; queue: Uint8Array[]; ending: boolean };
+
+export type RawConnection = {
+  head: string;
+  index: number;
+  write(data: Uint8Array | string): void;
+  end(): void;
+};
 
 export type RawOrigin = { url: string; port: number; connections: RawConnection[]; stop(): void };
 
+function flush(socket: Socket<State>): void {
+  const q = socket.data.queue;
+  while (q.length > 0) {
+    const chunk = q[0]!;
+    const n = socket.write(chunk);
+    if (n < chunk.byteLength) {
+      q[0] = chunk.subarray(Math.max(0, n));
+      return; // wait for drain
+    }
+    q.shift();
+  }
+  if (socket.data.ending) socket.end();
+}
+
 export function startRawOrigin(onRequest: (c: RawConnection) => void): RawOrigin {
   const connections: RawConnection[] = [];
-  const listener: TCPSocketListener<{ buf: string; done: boolean }> = Bun.listen<{ buf: string; done: boolean }>({
+  const listener: TCPSocketListener<State> = Bun.listen<State>({
     hostname: "127.0.0.1",
     port: 0,
     socket: {
       open(socket) {
-        socket.data = { buf: "", done: false };
+        socket.data = { buf: "", done: false, queue: [], ending: false };
+      },
+      drain(socket) {
+        flush(socket);
       },
       data(socket, chunk) {
         if (socket.data.done) return;
@@ -21,7 +46,18 @@ export function startRawOrigin(onRequest: (c: RawConnection) => void): RawOrigin
         const end = socket.data.buf.indexOf("\r\n\r\n");
         if (end < 0) return;
         socket.data.done = true;
-        const c = { head: socket.data.buf.slice(0, end), socket, index: connections.length };
+        const c: RawConnection = {
+          head: socket.data.buf.slice(0, end),
+          index: connections.length,
+          write(data) {
+            socket.data.queue.push(typeof data === "string" ? new TextEncoder().encode(data) : data);
+            flush(socket);
+          },
+          end() {
+            socket.data.ending = true;
+            flush(socket);
+          },
+        };
         connections.push(c);
         onRequest(c);
       },

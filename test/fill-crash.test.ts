@@ -1,0 +1,125 @@
+// Crash safety and restarts: kill -9 in the middle of a fill leaves no visible partial blob and
+// the fill resumes (Range + If-Range) after restart; a clean restart keeps artifacts, misses and
+// queued jobs, and a running fill parked at shutdown completes afterwards.
+import { afterEach, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { openCacheStore } from "../src/store/store.ts";
+import {
+  blobUrl,
+  headerOf,
+  makeTempDir,
+  pollUntil,
+  sha256Hex,
+  spawnServer,
+  startOrigin,
+  startRawOrigin,
+  startTestServer,
+  type SpawnedServer,
+} from "./helpers/index.ts";
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function blobFiles(dataDir: string): string[] {
+  const root = join(dataDir, "blobs");
+  return readdirSync(root).flatMap((d) => readdirSync(join(root, d)));
+}
+
+describe("kill -9 during a fill", () => {
+  test("no partial blob is visible, and after restart the fill resumes and completes", async () => {
+    const SIZE = 8 * 1024 * 1024;
+    const PREFIX = 3 * 1024 * 1024;
+    const full = new Uint8Array(SIZE).map((_, i) => (i * 7 + (i >> 12)) % 256);
+    const raw = startRawOrigin((c) => {
+      const range = /^bytes=(\d+)-$/.exec(headerOf(c.head, "range") ?? "");
+      if (c.index === 0 || !range || headerOf(c.head, "if-range") !== '"v7"') {
+        c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${SIZE}\r\nETag: "v7"\r\nContent-Type: application/x-iso9660-image\r\n\r\n`);
+        // First connection: send a prefix and then stall forever (the server is killed meanwhile).
+        c.write(c.index === 0 ? full.subarray(0, PREFIX) : full);
+        if (c.index !== 0) c.end();
+        return;
+      }
+      const start = Number(range[1]);
+      c.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${SIZE - start}\r\nContent-Range: bytes ${start}-${SIZE - 1}/${SIZE}\r\nETag: "v7"\r\n\r\n`);
+      c.write(full.subarray(start));
+      c.end();
+    });
+    cleanups.push(() => raw.stop());
+    const dir = makeTempDir("withcache-crash-");
+    cleanups.push(() => dir.cleanup());
+    const key = `${raw.url}/images/disk.iso`;
+
+    const first: SpawnedServer = await spawnServer({ dataDir: dir.path, args: ["--allow-private-origins"] });
+    cleanups.push(() => first.proc.kill(9));
+    expect((await fetch(blobUrl(first.url, key))).status).toBe(404);
+    const tmp = join(dir.path, "tmp");
+    await pollUntil(() => readdirSync(tmp).some((f) => Bun.file(join(tmp, f)).size >= PREFIX), { what: "partial temp file", timeoutMs: 15_000 });
+    first.proc.kill(9);
+    await first.proc.exited;
+
+    // Dead: nothing visible as a blob or an artifact row, the job is still "running" on disk.
+    expect(blobFiles(dir.path)).toEqual([]);
+    const peek = openCacheStore(dir.path);
+    expect(peek.metadata.getArtifact(key)).toBeNull();
+    expect(peek.metadata.listJobs().map((j) => j.state)).toEqual(["running"]);
+    expect(peek.metadata.getMiss(key)).toMatchObject({ count: 1 });
+    peek.close();
+
+    const second = await spawnServer({ dataDir: dir.path, args: ["--allow-private-origins"] });
+    cleanups.push(async () => {
+      second.proc.kill("SIGTERM");
+      await second.proc.exited;
+    });
+    await pollUntil(async () => (await fetch(blobUrl(second.url, key), { method: "HEAD" })).status === 200, { what: "resumed fill", timeoutMs: 20_000 });
+    const got = new Uint8Array(await (await fetch(blobUrl(second.url, key))).arrayBuffer());
+    expect(got.length).toBe(SIZE);
+    expect(sha256Hex(got)).toBe(sha256Hex(full));
+    expect(raw.connections.length).toBe(2);
+    const resumedFrom = Number(/^bytes=(\d+)-$/.exec(headerOf(raw.connections[1]!.head, "range") ?? "")?.[1]);
+    expect(resumedFrom).toBeGreaterThanOrEqual(PREFIX - 256 * 1024);
+    expect(blobFiles(dir.path)).toEqual([sha256Hex(full)]);
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(second.output()).toContain("requeued=1");
+  }, 60_000);
+});
+
+describe("restart", () => {
+  test("artifacts, misses and queued jobs survive; a parked fill completes after restart", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const origin = startOrigin(async (req) => {
+      const p = new URL(req.url).pathname;
+      if (p === "/slow.bin") await gate;
+      return new Response(`bytes of ${p}\n`);
+    });
+    cleanups.push(() => origin.stop());
+    const dir = makeTempDir("withcache-restart-");
+    cleanups.push(() => dir.cleanup());
+
+    const a = await startTestServer({ curate: true, workers: 1 }, { dataDir: dir });
+    const fills = a.running.ctx.fills;
+    const done = await fills.enqueue(`${origin.url}/done.bin`, { source: "operator" });
+    if (!done.ok) throw new Error(done.message);
+    await pollUntil(() => fills.getJob(done.job.id)?.state === "completed");
+    await (await fetch(blobUrl(a.url, `${origin.url}/done.bin`))).text();
+    await (await fetch(blobUrl(a.url, `${origin.url}/missed.bin`))).text();
+    const slow = await fills.enqueue(`${origin.url}/slow.bin`, { source: "operator" });
+    const behind = await fills.enqueue(`${origin.url}/behind.bin`, { source: "operator" });
+    if (!slow.ok || !behind.ok) throw new Error("enqueue failed");
+    await pollUntil(() => fills.getJob(slow.job.id)?.state === "running");
+    await a.stop({ keepDataDir: true });
+
+    const b = await startTestServer({ curate: true, workers: 1 }, { dataDir: dir });
+    cleanups.push(() => b.stop({ keepDataDir: true }));
+    const meta = b.running.ctx.store.metadata;
+    expect(meta.getArtifact(`${origin.url}/done.bin`)).toMatchObject({ hits: 1 });
+    expect(meta.getMiss(`${origin.url}/missed.bin`)).toMatchObject({ count: 1 });
+    expect(a.logs.some((l) => l.includes(`id=${slow.job.id} state=queued`) && l.includes("parked=true"))).toBe(true);
+    release();
+    await pollUntil(() => b.running.ctx.fills.getJob(behind.job.id)?.state === "completed" && b.running.ctx.fills.getJob(slow.job.id)?.state === "completed", { what: "both jobs complete after restart" });
+    expect(await (await fetch(blobUrl(b.url, `${origin.url}/slow.bin`))).text()).toBe("bytes of /slow.bin\n");
+  });
+});
