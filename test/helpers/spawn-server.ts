@@ -27,13 +27,17 @@ export async function spawnServer(options: { dataDir: string; args?: string[]; b
   });
   let out = "";
   let err = "";
-  const decoder = new TextDecoder();
-  void (async () => {
-    for await (const chunk of proc.stdout) out += decoder.decode(chunk, { stream: true });
-  })();
-  void (async () => {
-    for await (const chunk of proc.stderr) err += decoder.decode(chunk, { stream: true });
-  })();
+  const pump = async (stream: ReadableStream<Uint8Array>, sink: (text: string) => void): Promise<void> => {
+    const reader = stream.getReader();
+    const dec = new TextDecoder();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      sink(dec.decode(value, { stream: true }));
+    }
+  };
+  void pump(proc.stdout, (t) => (out += t));
+  void pump(proc.stderr, (t) => (err += t));
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
   let port = 0;
   while (Date.now() < deadline) {
