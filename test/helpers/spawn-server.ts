@@ -1,7 +1,7 @@
 // The cache-host as a separate process (source via bun, or the compiled dist/withcache), for
 // tests that kill -9 it, send SIGTERM, or sample its RSS. Reads the port from the startup line.
 import type { Subprocess } from "bun";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
@@ -18,6 +18,7 @@ export type SpawnedServer = {
 export async function spawnServer(options: { dataDir: string; args?: string[]; binary?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<SpawnedServer> {
   const cmd = options.binary ? [options.binary, "serve"] : [process.execPath, resolve(REPO_ROOT, "src/main.ts"), "serve"];
   cmd.push("--data-dir", options.dataDir, "--host", "127.0.0.1", "--port", "0", ...(options.args ?? []));
+  mkdirSync(options.dataDir, { recursive: true });
   const proc = Bun.spawn(cmd, {
     cwd: options.dataDir,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...options.env },
