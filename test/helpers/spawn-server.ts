@@ -15,8 +15,17 @@ export type SpawnedServer = {
   stderr(): string;
 };
 
-export async function spawnServer(options: { dataDir: string; args?: string[]; binary?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<SpawnedServer> {
-  const cmd = options.binary ? [options.binary, "serve"] : [process.execPath, resolve(REPO_ROOT, "src/main.ts"), "serve"];
+export async function spawnServer(options: {
+  dataDir: string;
+  args?: string[];
+  binary?: string;
+  /** false for a binary invoked as withcache-server, which is `serve` by its name. */
+  serveSubcommand?: boolean;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}): Promise<SpawnedServer> {
+  const cmd = options.binary ? [options.binary] : [process.execPath, resolve(REPO_ROOT, "src/main.ts")];
+  if (options.serveSubcommand !== false) cmd.push("serve");
   cmd.push("--data-dir", options.dataDir, "--host", "127.0.0.1", "--port", "0", ...(options.args ?? []));
   mkdirSync(options.dataDir, { recursive: true });
   const proc = Bun.spawn(cmd, {

@@ -1,0 +1,123 @@
+// The compiled binary end to end: `dist/withcache serve` (rebuilt when stale), miss → fill → hit
+// with real curl, flag errors, the withcache-server name, and SIGTERM draining a slow download.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { blobUrl, makeTempDir, pollUntil, REPO_ROOT, run, sha256Hex, spawnServer, startOrigin, type Origin, type TempDir } from "./helpers/index.ts";
+
+let work: TempDir;
+let binary: string;
+let origin: Origin;
+const BODY = new Uint8Array(4 * 1024 * 1024).map((_, i) => (i * 11 + (i >> 10)) % 256);
+
+function newestMtimeMs(dir: string): number {
+  let newest = 0;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    newest = Math.max(newest, st.isDirectory() ? newestMtimeMs(p) : st.mtimeMs);
+  }
+  return newest;
+}
+
+beforeAll(async () => {
+  work = makeTempDir("withcache-bin-");
+  const dist = join(REPO_ROOT, "dist/withcache");
+  let stale = true;
+  try {
+    stale = statSync(dist).mtimeMs < Math.max(newestMtimeMs(join(REPO_ROOT, "src")), statSync(join(REPO_ROOT, "package.json")).mtimeMs);
+  } catch {
+    stale = true;
+  }
+  if (stale) {
+    const built = await run([join(REPO_ROOT, "scripts/build")], { cwd: REPO_ROOT, timeoutMs: 120_000 });
+    expect(built.exitCode).toBe(0);
+  }
+  // Run a private copy: another test or engineer may rebuild dist/ while this runs.
+  binary = join(work.path, "withcache");
+  copyFileSync(dist, binary);
+  origin = startOrigin((req) => {
+    const p = new URL(req.url).pathname;
+    if (p === "/release/app.tar.gz") return new Response(BODY as Uint8Array<ArrayBuffer>, { headers: { "content-type": "application/gzip" } });
+    return new Response("no\n", { status: 404 });
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await origin?.stop();
+  work?.cleanup();
+});
+
+describe("compiled withcache", () => {
+  test("--version, serve --help, and flag errors in the house style", async () => {
+    const v = await run([binary, "--version"]);
+    expect(v.exitCode).toBe(0);
+    expect(v.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).version);
+    const h = await run([binary, "serve", "--help"]);
+    expect(h.exitCode).toBe(0);
+    for (const flag of ["--data-dir", "--port", "--workers", "--curate", "--keep-query", "--allow-private-origins", "--allow-host", "--trust-proxy", "--config"]) {
+      expect(h.stdout).toContain(flag);
+    }
+    const bad = await run([binary, "serve", "--workers", "x", "--data-dir", join(work.path, "never")]);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toBe('withcache: error: --workers: "x" is not a positive integer\n');
+    const badEnv = await run([binary, "serve", "--data-dir", join(work.path, "never")], { env: { WITHCACHE_PORT: "http" } });
+    expect(badEnv.exitCode).not.toBe(0);
+    expect(badEnv.stderr).toBe('withcache: error: WITHCACHE_PORT: "http" is not a port; expected 0-65535\n');
+  });
+
+  test("serve: miss → fill → hit with curl; SIGTERM lets a slow download finish, then exits 0", async () => {
+    const data = join(work.path, "data");
+    const s = await spawnServer({ binary, dataDir: data, args: ["--allow-private-origins"] });
+    try {
+      expect(s.output()).toContain(`data dir ${data}, mode auto, workers 2`);
+      const url = blobUrl(s.url, `${origin.url}/release/app.tar.gz?sig=abc`);
+      const miss = await run(["/usr/bin/curl", "-sS", "-w", "%{http_code}", "-o", join(work.path, "miss.txt"), url]);
+      expect(miss.stdout).toBe("404");
+      expect(readFileSync(join(work.path, "miss.txt"), "utf8")).toBe("cache miss (recorded)\n");
+      await pollUntil(async () => (await run(["/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-I", url])).stdout === "200", { what: "fill" });
+      const out = join(work.path, "app.tar.gz");
+      const hit = await run(["/usr/bin/curl", "-sS", "-f", "-o", out, url]);
+      expect(hit.exitCode).toBe(0);
+      expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(BODY));
+      expect(s.output()).toMatch(/job id=1 state=completed key=http:\/\/127\.0\.0\.1:\d+\/release\/app\.tar\.gz source=auto/);
+      expect(s.output()).not.toContain("sig=abc");
+
+      // A slow client (~2 s at 2 MiB/s) is mid-download when SIGTERM arrives.
+      const slowOut = join(work.path, "slow.tar.gz");
+      const slow = run(["/usr/bin/curl", "-sS", "-f", "--limit-rate", "2M", "-o", slowOut, url]);
+      await pollUntil(() => {
+        try {
+          return statSync(slowOut).size > 0;
+        } catch {
+          return false;
+        }
+      }, { what: "slow download started" });
+      s.proc.kill("SIGTERM");
+      const [slowResult, exitCode] = await Promise.all([slow, s.proc.exited]);
+      expect(slowResult.exitCode).toBe(0);
+      expect(sha256Hex(readFileSync(slowOut))).toBe(sha256Hex(BODY));
+      expect(exitCode).toBe(0);
+      expect(s.output()).toContain("SIGTERM: draining");
+      expect(s.output()).toContain("stopped drained=true");
+      const after = await run(["/usr/bin/curl", "-sS", "-o", "/dev/null", url]);
+      expect(after.exitCode).toBe(7); // connection refused: the port is closed
+    } finally {
+      s.proc.kill(9);
+    }
+  }, 60_000);
+
+  test("the withcache-server name starts the cache-host", async () => {
+    const link = join(work.path, "withcache-server");
+    symlinkSync(binary, link);
+    const s = await spawnServer({ binary: link, serveSubcommand: false, dataDir: join(work.path, "data2"), args: ["--curate"] });
+    try {
+      expect(s.output()).toContain("mode curate");
+      const r = await fetch(`${s.url}/healthz`);
+      expect(await r.text()).toStartWith("ok ");
+    } finally {
+      s.proc.kill("SIGTERM");
+      await s.proc.exited;
+    }
+  });
+});
