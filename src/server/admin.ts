@@ -320,12 +320,6 @@ function serveStatic(req: Request, name: string): Response {
   });
 }
 
-function isAdminPath(pathname: string): boolean {
-  return pathname === "/" || pathname === "/login" || pathname === "/logout" || pathname === "/admin" || pathname.startsWith("/admin/") || pathname.startsWith("/static/");
-}
-
-export { isAdminPath };
-
 export async function handleAdminRequest(req: Request, deps: AdminDeps): Promise<Response> {
   const url = new URL(req.url);
   if (url.pathname.startsWith("/static/")) return serveStatic(req, url.pathname.slice("/static/".length));

@@ -64,7 +64,7 @@ function filterForm(data: ArtifactsData): Html {
 
 export function artifactsSection(data: ArtifactsData): Html {
   const t = data.totals;
-  const totals = html`<p class="totals"><strong>${t.artifactCount}</strong> artifacts · <strong>${formatBytes(t.bytes)}</strong> stored${
+  const totals = html`<p class="totals"><strong>${t.artifactCount}</strong> artifact${t.artifactCount === 1 ? "" : "s"} · <strong>${formatBytes(t.bytes)}</strong> stored${
     t.freeBytes === null ? null : html` · <strong>${formatBytes(t.freeBytes)}</strong> free on disk`
   }</p>`;
   let body: Html;

@@ -18,6 +18,8 @@ export function csrfField(token: string): Html {
   return html`<input type="hidden" name="_csrf" value="${token}">`;
 }
 
+// htmx config for a strict CSP (no inline styles or eval): no injected indicator <style>, and
+// no settling of style attributes (that sets an inline style, which the CSP blocks).
 function head(title: string, version: string): Html {
   // Asset URLs carry the version so a new binary is never served stale cached assets.
   const v = encodeURIComponent(version);
@@ -25,7 +27,7 @@ function head(title: string, version: string): Html {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}'>
+<meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"attributesToSettle":["class","width","height"]}'>
 <link rel="icon" href="data:,">
 <title>${title} · withcache</title>
 <link rel="stylesheet" href="/static/pico.min.css?v=${v}">

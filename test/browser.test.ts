@@ -1,0 +1,187 @@
+// The operator UI in a real browser (Debian's chromium via playwright-core): log in, add URLs,
+// watch a progress bar move to completed against a slow origin, cancel another download,
+// dismiss a miss, delete an artifact, log out. Screenshots of every page at 1400 px and at
+// phone width go to test-output/screenshots/ (look at them).
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { encodeToken } from "../src/core/token.ts";
+import { run, startOrigin, startUi, until, type Origin, type UiServer } from "./ui-support.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const SHOTS = resolve(import.meta.dir, "../test-output/screenshots");
+const PASSWORD = "browser-test-password";
+const XSS = `https://x/<script>alert(1)</script>"'><img src=x onerror=alert(2)>`;
+const WIDE = { width: 1400, height: 900 };
+const PHONE = { width: 390, height: 844 };
+
+let origin: Origin;
+let ui: UiServer;
+let context: BrowserContext;
+let userDataDir: string;
+const problems: string[] = [];
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  origin = await startOrigin();
+  ui = await startUi({ password: PASSWORD, curate: true });
+  userDataDir = mkdtempSync(join(tmpdir(), "withcache-chromium-"));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+    viewport: WIDE,
+  });
+});
+
+afterAll(async () => {
+  await context?.close();
+  await ui?.stop();
+  origin?.stop();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+function watch(page: Page): void {
+  // Any alert is the XSS payload running; confirms are our own Delete prompts.
+  page.on("dialog", (dialog) => {
+    if (dialog.type() !== "confirm") problems.push(`unexpected ${dialog.type()}: ${dialog.message()}`);
+    void dialog.accept();
+  });
+  page.on("console", (msg) => {
+    if (msg.type() === "error") problems.push(`console error on ${page.url()}: ${msg.text()} (${msg.location().url}:${msg.location().lineNumber})`);
+  });
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** The same page at phone width, in a second tab of the same (logged-in) browser. */
+async function phoneShot(path: string, name: string): Promise<void> {
+  const phone = await context.newPage();
+  watch(phone);
+  await phone.setViewportSize(PHONE);
+  await phone.goto(ui.base + path);
+  await shot(phone, `${name}-phone`);
+  await phone.close();
+}
+
+function row(page: Page, text: string) {
+  return page.locator("tbody tr", { hasText: text });
+}
+
+test("operator flow in chromium", async () => {
+  expect(existsSync(CHROMIUM)).toBe(true);
+  // Two client misses: a real one through curl and one whose URL is an XSS payload.
+  const missUrl = `${origin.base}/file/dismiss-me.tgz`;
+  expect((await run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", `${ui.base}/b/${encodeToken(missUrl)}/dismiss-me.tgz`])).stdout).toBe("404");
+  ui.running.ctx.store.metadata.recordMiss({ key: XSS, url: XSS, nowMs: Date.now() });
+
+  const page = await context.newPage();
+  watch(page);
+
+  // Log in.
+  await page.goto(ui.base + "/");
+  expect(new URL(page.url()).pathname).toBe("/login");
+  await shot(page, "01-login");
+  await phoneShot("/login", "01-login");
+  await page.fill("input[name=password]", "wrong");
+  await page.click("button[type=submit]");
+  await expect(page.locator("#login-error").textContent()).resolves.toBe("wrong password");
+  // The browser reports the 401 of the failed login itself; that one is expected.
+  expect(problems.splice(0)).toEqual([expect.stringContaining("status of 401 (Unauthorized)")]);
+  await page.fill("input[name=password]", PASSWORD);
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/admin\/misses$/);
+  await expect(row(page, "dismiss-me.tgz").count()).resolves.toBe(1);
+  // The payload is shown as text, not run and not parsed.
+  await expect(page.locator("td.primary .url", { hasText: "<script>alert(1)</script>" }).count()).resolves.toBe(1);
+  await expect(page.locator("tbody img").count()).resolves.toBe(0);
+  await shot(page, "02-misses");
+  await phoneShot("/admin/misses", "02-misses");
+
+  // Add two URLs: one from a slow but steady origin, one that stalls until cancelled.
+  const steady = origin.slow("steady.iso", { chunks: 24, chunkBytes: 128 * 1024, delayMs: 120 });
+  const stuck = origin.slow("stuck.iso", { chunks: 8, chunkBytes: 128 * 1024 });
+  stuck.allow(1);
+  await page.click("a[href='/admin/add']");
+  await page.fill("textarea[name=urls]", `${origin.base}/slow/steady.iso\n${origin.base}/slow/stuck.iso\nftp://nope/x`);
+  await page.click("#add button[type=submit]");
+  await page.locator("#add .results").waitFor();
+  await expect(page.locator("#add .good li").count()).resolves.toBe(2);
+  await expect(page.locator("#add .bad li").textContent()).resolves.toContain("line 3");
+  await shot(page, "03-add");
+  await phoneShot("/admin/add", "03-add");
+
+  // Downloads: the progress bar moves (HTMX polling, no reload) until the job completes.
+  await page.click("a[href='/admin/downloads']");
+  const steadyRow = row(page, "steady.iso");
+  const seen = new Set<number>();
+  let midShot = false;
+  await until(
+    "the steady download to complete",
+    async () => {
+      const state = await steadyRow.getAttribute("data-state");
+      const value = Number((await steadyRow.locator("progress").getAttribute("value")) ?? "0");
+      seen.add(value);
+      if (!midShot && state === "running" && value > 0) {
+        midShot = true;
+        await shot(page, "04-downloads-running");
+        await phoneShot("/admin/downloads", "04-downloads-running");
+      }
+      return state === "completed";
+    },
+    30_000,
+  );
+  const total = 24 * 128 * 1024;
+  const partial = [...seen].filter((v) => v > 0 && v < total);
+  expect(partial.length).toBeGreaterThanOrEqual(2); // it moved, more than once, before completing
+  await expect(steadyRow.locator("progress").getAttribute("value")).resolves.toBe(String(total));
+  expect(midShot).toBe(true);
+
+  // Cancel the stalled one.
+  const stuckRow = row(page, "stuck.iso");
+  await expect(stuckRow.getAttribute("data-state")).resolves.toBe("running");
+  await stuckRow.locator("button", { hasText: "Cancel" }).click();
+  await until("the stuck download to be cancelled", async () => (await row(page, "stuck.iso").getAttribute("data-state")) === "cancelled");
+  await expect(row(page, "stuck.iso").locator("button", { hasText: "Retry" }).count()).resolves.toBe(1);
+  await expect(page.locator("#downloads").getAttribute("hx-trigger")).resolves.toBeNull(); // idle: no polling
+  await shot(page, "05-downloads-finished");
+  await phoneShot("/admin/downloads", "05-downloads-finished");
+
+  // Dismiss the client miss.
+  await page.click("a[href='/admin/misses']");
+  await row(page, "dismiss-me.tgz").locator("button", { hasText: "Dismiss" }).click();
+  await until("the miss to go", async () => (await row(page, "dismiss-me.tgz").count()) === 0);
+  await expect(page.locator("#misses .notice").textContent()).resolves.toContain("dismissed");
+  await shot(page, "06-misses-dismissed");
+
+  // Cached artifacts: the completed download is there; delete it.
+  await page.click("a[href='/admin/artifacts']");
+  await expect(row(page, "steady.iso").count()).resolves.toBe(1);
+  await expect(row(page, "steady.iso").locator("input.sha-full").inputValue()).resolves.toMatch(/^[0-9a-f]{64}$/);
+  await shot(page, "07-artifacts");
+  await phoneShot("/admin/artifacts", "07-artifacts");
+  await page.fill("input[name=q]", "no-such-artifact");
+  await page.locator("#artifacts-list .empty").waitFor();
+  expect(page.url()).toContain("q=no-such-artifact");
+  await page.fill("input[name=q]", "steady");
+  await row(page, "steady.iso").waitFor();
+  await row(page, "steady.iso").locator("button", { hasText: "Delete" }).click();
+  await until("the artifact to go", async () => (await row(page, "steady.iso").count()) === 0);
+  expect(ui.running.ctx.store.metadata.totals().artifactCount).toBe(0);
+  await shot(page, "08-artifacts-deleted");
+  await phoneShot("/admin/artifacts", "08-artifacts-deleted");
+
+  // Log out: back to the login form, and the pages are closed again.
+  await page.click("header .logout button");
+  await page.waitForURL(/\/login$/);
+  await shot(page, "09-logged-out");
+  await page.goto(ui.base + "/admin/misses");
+  expect(new URL(page.url()).pathname).toBe("/login");
+  expect((await context.cookies()).filter((c) => c.name === "withcache_session")).toEqual([]);
+
+  expect(problems).toEqual([]);
+}, 90_000);
