@@ -222,6 +222,21 @@ describe("bad requests", () => {
     const j = await fetch(`${cache.url}/healthz`, { headers: { accept: "application/json" } });
     expect(await j.json()).toMatchObject({ status: "ok", mode: "auto" });
   });
+  test("an unexpected failure answers 500 internal error (request <id>) and logs the details", async () => {
+    const broken = await startTestServer();
+    try {
+      broken.running.ctx.store.metadata.close(); // the database goes away under a live server
+      const r = await fetch(blobUrl(broken.url, `${origin.url}/pkg/tool.tar.gz`));
+      expect(r.status).toBe(500);
+      const body = await r.text();
+      const id = /^internal error \(request ([0-9a-f]+)\)\n$/.exec(body)?.[1];
+      expect(id).toBeDefined();
+      expect(body).not.toContain("at ");
+      expect(broken.logs.some((l) => l.includes("internal-error") && l.includes(`request=${id}`))).toBe(true);
+    } finally {
+      await broken.stop();
+    }
+  });
   test("log lines never carry the origin query or the token", async () => {
     await fetch(blobUrl(cache.url, `${origin.url}/pkg/tool.tar.gz?token=SECRET123`)).then((r) => r.arrayBuffer());
     await fetch(`${cache.url}/blob?url=${encodeURIComponent(`${origin.url}/x?token=SECRET456`)}`).then((r) => r.arrayBuffer());

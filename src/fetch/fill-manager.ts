@@ -188,14 +188,19 @@ export class FillManager {
     while (this.active) {
       const now = this.deps.nowMs();
       let job: JobRow | null = null;
+      let waitMs = IDLE_POLL_MS;
       try {
         job = this.meta.claimNextJob(now);
+        if (!job) {
+          const next = this.meta.nextQueuedAtMs();
+          if (next !== null) waitMs = Math.min(IDLE_POLL_MS, Math.max(1, next - now));
+        }
       } catch (err) {
-        this.deps.log.event("fills", { error: `claim failed: ${err instanceof Error ? err.message : String(err)}` });
+        // The database failing is not a reason to die: log it and look again after a pause.
+        this.deps.log.event("fills", { error: `queue unavailable: ${err instanceof Error ? err.message : String(err)}` });
       }
       if (!job) {
-        const next = this.meta.nextQueuedAtMs();
-        await this.idle(next === null ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(1, next - now)));
+        await this.idle(waitMs);
         continue;
       }
       await this.runJob(job);

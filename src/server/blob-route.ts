@@ -9,7 +9,7 @@ import type { ArtifactRow } from "../store/types.ts";
 import type { RequestContext } from "./context.ts";
 import { textResponse } from "./responses.ts";
 
-export type LookupOutcome = { response: Response; key: string | null; note: string | null };
+export type LookupOutcome = { response: Response; key: string | null; note: string | null; /** body bytes, for the log */ bytes?: number };
 
 export const MISS_BODY = "cache miss (recorded)";
 
@@ -21,7 +21,10 @@ export function lookup(req: Request, rawUrl: string, where: string, ctx: Request
   const artifact = meta.getArtifact(key);
   if (artifact) {
     const size = ctx.store.blobs.sizeOf(artifact.sha256);
-    if (size === artifact.sizeBytes) return { response: serveHit(req, artifact, ctx), key, note: "hit" };
+    if (size === artifact.sizeBytes) {
+      const response = serveHit(req, artifact, ctx);
+      return { response, key, note: "hit", bytes: req.method === "HEAD" ? 0 : bodyBytes(response, artifact.sizeBytes) };
+    }
     // The blob vanished or changed under us (someone edited the data dir): forget the row.
     ctx.log.event("blob-missing", { request: ctx.requestId, key: loggableUrl(key), sha256: artifact.sha256, found_bytes: size });
     ctx.store.deleteArtifact(key);
@@ -36,6 +39,13 @@ export function lookup(req: Request, rawUrl: string, where: string, ctx: Request
     });
   }
   return { response: textResponse(req, 404, MISS_BODY, { "cache-control": "no-store" }), key, note };
+}
+
+/** Bytes a hit response carries: the slice for 206, the file for 200, nothing otherwise. */
+function bodyBytes(response: Response, sizeBytes: number): number {
+  if (response.status === 200) return sizeBytes;
+  const m = /^bytes (\d+)-(\d+)\//.exec(response.headers.get("content-range") ?? "");
+  return response.status === 206 && m ? Number(m[2]) - Number(m[1]) + 1 : 0;
 }
 
 function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext): Response {

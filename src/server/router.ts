@@ -15,6 +15,8 @@ export type RouteResult = {
   /** The cache key involved, as logged (query elided). */
   key: string | null;
   note: string | null;
+  /** Body bytes when the response cannot say (file bodies); else Content-Length is logged. */
+  bytes?: number;
 };
 
 /** A /b/ token is base64 (4/3 of the URL) plus the name: bound the whole request target. */
@@ -49,7 +51,7 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
     const decoded = decodeToken(token);
     if (!decoded.ok) throw new HttpError(400, `/b/<token>: ${decoded.message}`);
     const outcome = lookup(req, decoded.url, "/b/<token>", ctx);
-    return { response: outcome.response, logPath: "/b/…", key: outcome.key ? loggableUrl(outcome.key) : null, note: outcome.note };
+    return { response: outcome.response, logPath: "/b/…", key: outcome.key ? loggableUrl(outcome.key) : null, note: outcome.note, bytes: outcome.bytes };
   }
 
   if (path === "/blob") {
@@ -57,7 +59,7 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
     const raw = url.searchParams.get("url");
     if (raw === null || raw === "") throw new HttpError(400, "/blob: missing url parameter; expected /blob?url=<origin url>");
     const outcome = lookup(req, raw, "/blob?url=", ctx);
-    return { response: outcome.response, logPath: "/blob", key: outcome.key ? loggableUrl(outcome.key) : null, note: outcome.note };
+    return { response: outcome.response, logPath: "/blob", key: outcome.key ? loggableUrl(outcome.key) : null, note: outcome.note, bytes: outcome.bytes };
   }
 
   if (isAdminPath(path)) return plain(await handleAdmin(req, ctx));

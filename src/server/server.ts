@@ -139,7 +139,7 @@ async function handle(req: Request, srv: Server<undefined>, base: ServerContext)
     method: req.method,
     path: result.logPath ?? safePath(req),
     status: response.status,
-    bytes: response.headers.get("content-length") ?? (response.body === null ? 0 : undefined),
+    bytes: result.bytes ?? response.headers.get("content-length") ?? (response.body === null ? 0 : undefined),
     ms: Math.round((performance.now() - startedMs) * 10) / 10,
     key: result.key ?? undefined,
     result: result.note ?? undefined,
