@@ -203,7 +203,11 @@ export class FillManager {
         await this.idle(waitMs);
         continue;
       }
-      await this.runJob(job);
+      try {
+        await this.runJob(job);
+      } catch (err) {
+        this.deps.log.event("fills", { job: job.id, error: `could not record the outcome: ${err instanceof Error ? err.message : String(err)}` });
+      }
     }
   }
 
