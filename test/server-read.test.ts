@@ -124,6 +124,22 @@ describe("miss → fill → hit", () => {
   });
 });
 
+describe("HEAD misses (the shims probe with HEAD)", () => {
+  test("a HEAD miss is recorded and queues the fill, like a GET; the job log names the request", async () => {
+    const url = `${origin.url}/other/same-bytes.bin?via=head`;
+    const key = `${origin.url}/other/same-bytes.bin`;
+    cache.running.ctx.store.deleteArtifact(key);
+    const before = cache.running.ctx.store.metadata.getMiss(key)?.count ?? 0;
+    const r = await fetch(blobUrl(cache.url, url), { method: "HEAD" });
+    expect(r.status).toBe(404);
+    expect(cache.running.ctx.store.metadata.getMiss(key)?.count).toBe(before + 1);
+    await pollUntil(() => cache.running.ctx.store.metadata.getArtifact(key), { what: "fill after HEAD miss" });
+    const requestLine = cache.logs.findLast((l) => l.includes("method=HEAD") && l.includes(`key=${key}`) && l.includes("status=404"))!;
+    const requestId = / id=([0-9a-f]+) /.exec(requestLine)![1];
+    expect(cache.logs.some((l) => / job id=\d+ state=queued /.test(l) && l.includes(`request=${requestId}`))).toBe(true);
+  });
+});
+
 describe("curate mode", () => {
   test("a miss is recorded but nothing is fetched until an operator queues it", async () => {
     const curated = await startTestServer({ curate: true });

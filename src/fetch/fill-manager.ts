@@ -83,7 +83,8 @@ export class FillManager {
     this.workers = [];
   }
 
-  async enqueue(rawUrl: string, options: { source: JobSource }): Promise<EnqueueResult> {
+  /** Queue a fill. `requestId` ties the job's log lines to the request that caused it. */
+  async enqueue(rawUrl: string, options: { source: JobSource; requestId?: string }): Promise<EnqueueResult> {
     const parsed = parseOriginUrl(rawUrl);
     if (!parsed.ok) return { ok: false, status: parsed.status, message: parsed.message };
     const key = cacheKey(parsed.url, { keepQuery: this.deps.config.keepQuery });
@@ -99,7 +100,7 @@ export class FillManager {
     }
     if (refusal) {
       this.meta.setMissInfo(key, { refusal });
-      this.deps.log.event("refused", { key: loggableUrl(key), source: options.source, reason: refusal });
+      this.deps.log.event("refused", { key: loggableUrl(key), source: options.source, request: options.requestId, reason: refusal });
       return { ok: false, status: 403, message: refusal };
     }
     // The DNS check awaited: another request may have queued the key meanwhile.
@@ -107,7 +108,7 @@ export class FillManager {
     if (raced) return { ok: true, job: raced, existing: true };
     const job = this.meta.insertJob({ key, url: parsed.url.href, source: options.source, nowMs: this.deps.nowMs() });
     this.meta.setMissInfo(key, { refusal: null });
-    this.logJob(job, "queued");
+    this.logJob(job, "queued", options.requestId ? { request: options.requestId } : {});
     this.wake();
     return { ok: true, job, existing: false };
   }

@@ -34,7 +34,7 @@ export function lookup(req: Request, rawUrl: string, where: string, ctx: Request
   if (!ctx.config.curate) {
     note = "miss-fill";
     // Not awaited: the DNS check must not hold the client; refusals are recorded on the miss.
-    ctx.fills.enqueue(parsed.url.href, { source: "auto" }).catch((err: unknown) => {
+    ctx.fills.enqueue(parsed.url.href, { source: "auto", requestId: ctx.requestId }).catch((err: unknown) => {
       ctx.log.event("enqueue-error", { request: ctx.requestId, key: loggableUrl(key), error: err instanceof Error ? err.message : String(err) });
     });
   }
