@@ -1,6 +1,7 @@
-// scripts/release, run for real: every artefact for every architecture, SHA256SUMS that verify;
-// the glibc builds (arm64 under qemu-user) serve their embedded assets from an empty directory and
-// every build this box can execute reports package.json's version. The musl Bun builds need Alpine's
+// scripts/release, run for real: every artefact for every architecture, SHA256SUMS that verify.
+// Then each glibc build, alone in an empty directory, serves /healthz and an embedded asset: the x64
+// one on an emulated pre-AVX2 CPU (qemu-user, Nehalem), the arm64 one under qemu-user with Debian's
+// arm64 glibc; both native shims report package.json's version. The musl Bun builds need Alpine's
 // libstdc++, which Debian does not ship: they are checked by `file` only.
 import { describe, expect, test } from "bun:test";
 import fs from "node:fs";
@@ -22,12 +23,13 @@ const ARTEFACTS: Record<string, RegExp[]> = {
 const SHIM_SIZE_BYTES_MAX = 250 * 1000;
 /** On x86_64 the arm64 artefacts run under qemu-user with Debian's arm64 glibc (scripts/setup --test). */
 const QEMU_ARM64 = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"];
+/** The x64 artefacts must run on a pre-AVX2 CPU (Nehalem, 2008): qemu-user emulates one. */
+const QEMU_NEHALEM = ["qemu-x86_64", "-cpu", "Nehalem"];
 
-/** How this host runs an artefact of `arch`: natively, or under qemu. */
+/** How this x86_64 host runs an artefact of `arch`. */
 function runnerFor(arch: "x64" | "arm64"): string[] | null {
-  if (os.arch() === arch) return [];
-  if (os.arch() === "x64" && arch === "arm64") return QEMU_ARM64;
-  return null;
+  if (os.arch() !== "x64") return null;
+  return arch === "x64" ? QEMU_NEHALEM : QEMU_ARM64;
 }
 
 /** Copy one release binary alone into an empty dir, serve, and compare /healthz and an asset. */
@@ -87,7 +89,7 @@ describe("scripts/release", () => {
   );
 
   test(
-    "the glibc builds serve their embedded assets alone in an empty dir (arm64 under qemu); every runnable shim reports the version",
+    "the glibc builds serve their embedded assets alone in an empty dir (x64 on an emulated pre-AVX2 cpu, arm64 under qemu); both shims report the version",
     async () => {
       for (const arch of ["x64", "arm64"] as const) {
         const runner = runnerFor(arch);
