@@ -9,7 +9,40 @@ import { encodeToken } from "../../src/core/token.ts";
 
 export const ROOT = path.resolve(import.meta.dir, "../..");
 export const CACHE_DIR = path.join(ROOT, ".cache", "bench");
-export const WITHCACHE_BIN = path.join(ROOT, "dist", "withcache");
+/** The binaries under test. `snapshotBinaries` copies them aside first, so another engineer
+ * rebuilding dist/ in the middle of a run cannot swap them under the benchmark. */
+export const bins: { withcache: string; zigShim: string | undefined } = {
+  withcache: path.join(ROOT, "dist", "withcache"),
+  zigShim: undefined,
+};
+
+/** The Zig shim: $WITHCACHE_BENCH_ZIG_SHIM, else the release artefact, else the zig build output. */
+export function findZigShim(): string | undefined {
+  const candidates = [
+    process.env.WITHCACHE_BENCH_ZIG_SHIM,
+    path.join(ROOT, "dist", "withcache-shim-x86_64-linux-musl"),
+    path.join(ROOT, "zig", "zig-out", "bin", "withcache-shim-x86_64-linux-musl"),
+    path.join(ROOT, "zig", "zig-out", "bin", "withcache-shim"),
+  ];
+  return candidates.find((file): file is string => file !== undefined && file !== "" && fs.existsSync(file));
+}
+
+export function snapshotBinaries(): { withcache: string; zigShim: string | undefined } {
+  // Lives for the whole run (not per benchmark): removed by the exit handler.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "withcache-bench-bin-"));
+  liveDirs.add(dir);
+  const sources = { withcache: bins.withcache, zigShim: findZigShim() };
+  requireBinary(sources.withcache, "withcache");
+  bins.withcache = path.join(dir, "withcache");
+  fs.copyFileSync(sources.withcache, bins.withcache);
+  fs.chmodSync(bins.withcache, 0o755);
+  if (sources.zigShim) {
+    bins.zigShim = path.join(dir, "withcache-shim");
+    fs.copyFileSync(sources.zigShim, bins.zigShim);
+    fs.chmodSync(bins.zigShim, 0o755);
+  }
+  return sources;
+}
 
 // ---------------------------------------------------------------- cleanup registry
 
@@ -292,11 +325,11 @@ export async function startWithcache(options: {
   logDir?: string;
   readyTimeoutMs?: number;
 }): Promise<Withcache> {
-  requireBinary(WITHCACHE_BIN, "withcache");
+  requireBinary(bins.withcache, "withcache");
   const dataDir = options.dataDir ?? tempDir(`data-${options.label}`);
   const port = freePort();
   const args = options.args ?? ["--allow-private-origins"];
-  const child = startChild(`withcache-${options.label}`, [WITHCACHE_BIN, "serve", "--data-dir", dataDir, "--port", String(port), ...args], {
+  const child = startChild(`withcache-${options.label}`, [bins.withcache, "serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--port", String(port), ...args], {
     logDir: options.logDir ?? logsDir(),
   });
   const base = `http://127.0.0.1:${port}`;

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { fillBenchmark } from "./fill.ts";
-import { cleanupAll, installExitHandlers, ROOT } from "./harness.ts";
+import { cleanupAll, installExitHandlers, ROOT, snapshotBinaries } from "./harness.ts";
 import { probeBenchmark } from "./probe.ts";
 import { restartBenchmark } from "./restart.ts";
 import { serveBenchmark } from "./serve.ts";
@@ -108,6 +108,8 @@ async function main(): Promise<void> {
   }
   installExitHandlers();
   const selected = args.names.length > 0 ? BENCHMARKS.filter((b) => args.names.includes(b.name)) : BENCHMARKS;
+  const sources = snapshotBinaries();
+  process.stderr.write(`bench: withcache from ${path.relative(ROOT, sources.withcache)}, zig shim from ${sources.zigShim ? path.relative(ROOT, sources.zigShim) : "(none found)"}\n`);
   const entries: ResultEntry[] = [];
   for (const bench of selected) {
     const runs = args.runs ?? DEFAULT_RUNS[bench.name] ?? 3;

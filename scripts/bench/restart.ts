@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { cacheKey } from "../../src/core/cache-key.ts";
 import { openCacheStore } from "../../src/store/store.ts";
 import { SqliteMetadataStore } from "../../src/store/sqlite-metadata.ts";
-import { WITHCACHE_BIN, blobPath, freePort, httpStatus, logsDir, requireBinary, startChild, stopChild, tailLog, tempDir } from "./harness.ts";
+import { bins, blobPath, freePort, httpStatus, logsDir, requireBinary, startChild, stopChild, tailLog, tempDir } from "./harness.ts";
 import { median } from "./stats.ts";
 import type { BenchContext, BenchResult, Benchmark } from "./types.ts";
 
@@ -64,7 +64,7 @@ async function startToFirstHit(dataDir: string, originUrl: string, label: string
   const port = freePort();
   const url = `http://127.0.0.1:${port}${blobPath(originUrl)}`;
   const start = performance.now();
-  const child = startChild(`withcache-${label}`, [WITHCACHE_BIN, "serve", "--data-dir", dataDir, "--port", String(port)], { logDir: logsDir() });
+  const child = startChild(`withcache-${label}`, [bins.withcache, "serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--port", String(port)], { logDir: logsDir() });
   try {
     const deadline = start + START_TIMEOUT_MS;
     for (;;) {
@@ -81,7 +81,7 @@ async function startToFirstHit(dataDir: string, originUrl: string, label: string
 }
 
 async function run(ctx: BenchContext): Promise<BenchResult> {
-  requireBinary(WITHCACHE_BIN, "withcache");
+  requireBinary(bins.withcache, "withcache");
   const bigDir = tempDir("restart-100k");
   const smallDir = tempDir("restart-1");
   let populateStart = performance.now();

@@ -4,7 +4,7 @@
 // silently measuring a pass-through. Pass-through: plain curl vs each shim with no server set.
 import fs from "node:fs";
 import path from "node:path";
-import { ROOT, WITHCACHE_BIN, logsDir, run, runOk, seed, smallFile, startNginx, startWithcache, tempDir } from "./harness.ts";
+import { bins, logsDir, run, runOk, seed, smallFile, startNginx, startWithcache, tempDir } from "./harness.ts";
 import { median } from "./stats.ts";
 import type { Row } from "./stats.ts";
 import type { BenchContext, BenchResult, Benchmark } from "./types.ts";
@@ -12,17 +12,6 @@ import type { BenchContext, BenchResult, Benchmark } from "./types.ts";
 const SMALL_BYTES = 64 * 1024;
 const HYPERFINE_RUNS = 40;
 const HYPERFINE_WARMUP = 5;
-
-/** The Zig shim: $WITHCACHE_BENCH_ZIG_SHIM, else the release artefact, else the zig build output. */
-export function findZigShim(): string | undefined {
-  const candidates = [
-    process.env.WITHCACHE_BENCH_ZIG_SHIM,
-    path.join(ROOT, "dist", "withcache-shim-x86_64-linux-musl"),
-    path.join(ROOT, "zig", "zig-out", "bin", "withcache-shim"),
-    path.join(ROOT, "zig", "zig-out", "bin", "withcache-shim-x86_64-linux-musl"),
-  ];
-  return candidates.find((file): file is string => file !== undefined && file !== "" && fs.existsSync(file));
-}
 
 function linkAs(target: string, label: string): string {
   const dir = tempDir(`shim-${label}`);
@@ -73,8 +62,8 @@ async function run_(ctx: BenchContext): Promise<BenchResult> {
   }
   const cacheUrl = server.blobUrl(hitOriginUrl);
 
-  const shims: { name: string; link: string }[] = [{ name: "ts shim", link: linkAs(WITHCACHE_BIN, "ts") }];
-  const zig = findZigShim();
+  const shims: { name: string; link: string }[] = [{ name: "ts shim", link: linkAs(bins.withcache, "ts") }];
+  const zig = bins.zigShim;
   const skipped: Record<string, string> = {};
   if (zig) shims.push({ name: "zig shim", link: linkAs(zig, "zig") });
   else skipped["zig shim"] = "zig shim binary not found";
