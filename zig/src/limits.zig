@@ -16,7 +16,11 @@ pub const arg_bytes_max = shared.arg_bytes_max;
 pub const path_bytes_max = 4096;
 /// Working memory for one plan (rewritten URLs, probe requests); beyond it → pass through.
 pub const plan_arena_bytes = 4 * 1024 * 1024;
-/// Longest server value (CURLWITHCACHE_SERVER etc.) we accept.
-pub const server_bytes_max = 2048;
-/// Bytes of a probe response we read: only the status line matters.
-pub const response_head_bytes_max = 512;
+/// Longest server value (CURLWITHCACHE_SERVER etc.) we plan with; longer → pass-through.
+pub const server_bytes_max = 4096;
+/// Bytes of a probe response we read: only the status line matters (the TypeScript probe gives
+/// up on a status line longer than 4096 bytes too).
+pub const response_head_bytes_max = 4096;
+/// Environment entries we copy to add WITHCACHE_SHIM_SEEN; beyond it the environment is passed
+/// on unchanged.
+pub const env_count_max = 8192;

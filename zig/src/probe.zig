@@ -59,12 +59,14 @@ const Slot = struct {
     outcome: Outcome = .down,
 };
 
+/// Static, not on the stack: 64 slots with their read buffers are a quarter megabyte.
+var slots: [limits.url_count_max]Slot = undefined;
+
 /// Probes every request (complete HTTP request bytes) against `addresses` (tried in order on
 /// connect failure) and writes one outcome per request. Never takes longer than the budget.
 pub fn probeAll(addresses: []const Address, requests: []const []const u8, outcomes: []Outcome, budget: Budget) void {
     std.debug.assert(requests.len == outcomes.len);
     std.debug.assert(requests.len <= limits.url_count_max);
-    var slots: [limits.url_count_max]Slot = undefined;
     const active = slots[0..requests.len];
     for (active) |*slot| {
         slot.* = .{};
@@ -181,7 +183,7 @@ fn advance(slot: *Slot, request: []const u8, addresses: []const Address) void {
             }
             slot.head_len += rc;
             const head = slot.head[0..slot.head_len];
-            if (std.mem.indexOfScalar(u8, head, '\n') != null or rc == 0 or slot.head_len == slot.head.len) {
+            if (std.mem.indexOf(u8, head, "\r\n") != null or rc == 0 or slot.head_len == slot.head.len) {
                 finish(slot, outcomeOf(head));
             }
         },
@@ -189,14 +191,17 @@ fn advance(slot: *Slot, request: []const u8, addresses: []const Address) void {
     }
 }
 
-/// Maps a response's first bytes to an outcome by its status line.
+/// Maps a response's first bytes to an outcome by its status line, like src/shim/probe.ts:
+/// the line must end in CRLF and match /^HTTP\/\d(?:\.\d)? (\d{3})/.
 pub fn outcomeOf(head: []const u8) Outcome {
-    const line_end = std.mem.indexOfScalar(u8, head, '\n') orelse return .down;
-    const line = std.mem.trimEnd(u8, head[0..line_end], "\r");
-    if (!std.mem.startsWith(u8, line, "HTTP/1.")) return .down;
-    if (line.len < 12 or line[8] != ' ') return .down;
-    if (line.len > 12 and line[12] != ' ') return .down;
-    const status = line[9..12];
+    const line_end = std.mem.indexOf(u8, head, "\r\n") orelse return .down;
+    const line = head[0..line_end];
+    if (!std.mem.startsWith(u8, line, "HTTP/") or line.len < 6 or !std.ascii.isDigit(line[5])) return .down;
+    var pos: usize = 6;
+    if (pos + 1 < line.len and line[pos] == '.' and std.ascii.isDigit(line[pos + 1])) pos += 2;
+    if (pos + 4 > line.len or line[pos] != ' ') return .down;
+    const status = line[pos + 1 .. pos + 4];
+    for (status) |c| if (!std.ascii.isDigit(c)) return .down;
     if (std.mem.eql(u8, status, "200")) return .hit;
     if (std.mem.eql(u8, status, "404")) return .miss;
     return .down;
@@ -207,7 +212,9 @@ test "outcomeOf reads the status line" {
     try std.testing.expectEqual(Outcome.miss, outcomeOf("HTTP/1.1 404 Not Found\r\n"));
     try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.0 200\r\n"));
     try std.testing.expectEqual(Outcome.down, outcomeOf("HTTP/1.1 500 Internal\r\n"));
-    try std.testing.expectEqual(Outcome.down, outcomeOf("HTTP/1.1 2000 x\r\n"));
+    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/2 200\r\n"));
+    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.1 2000 x\r\n")); // as the TypeScript regex
+    try std.testing.expectEqual(Outcome.down, outcomeOf("HTTP/1.1 200 OK\n"));
     try std.testing.expectEqual(Outcome.down, outcomeOf("HTTP/1.1 200 OK"));
     try std.testing.expectEqual(Outcome.down, outcomeOf("SSH-2.0-OpenSSH\r\n"));
     try std.testing.expectEqual(Outcome.down, outcomeOf(""));

@@ -1,0 +1,331 @@
+// The native shim against the oracle, over the argv corpus (test/corpus/**) and ≥ 1,000 argv
+// vectors generated from a seeded PRNG (random mixes of the real curl/wget options of
+// tool-options.json, URL-looking values, odd bytes, arguments beyond the limits), each against a
+// live cache that answers hit, a mix of hit/miss/error, or is unreachable. The final argv (and
+// exit code and stderr) must be identical. A failure prints the vector and its seed.
+// Two oracles: the compiled TypeScript shim (whole shell: env, PATH search, probe) for the corpus,
+// the environment cases and a slice of the generated vectors; and, for all generated vectors, the
+// pure TypeScript planner fed the outcomes the live cache gives (a compiled Bun binary costs tens
+// of milliseconds per run here, the Zig shim about one).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Server } from "bun";
+import { finishPlan, preparePlan, serverBaseUrl, type ProbeOutcome } from "../src/core/plan/plan.ts";
+import toolOptions from "../src/core/tool-options.json" with { type: "json" };
+import { compileShim, runExact, shimPath, type ShimBin } from "./shim-support.ts";
+import { buildZigShim, mapLimited, prng, zigShimDir, type ZigShims } from "./zig-support.ts";
+
+type Tool = "curl" | "wget";
+type Mode = "hit" | "mixed" | "down";
+type Vector = { tool: Tool; args: string[]; origin: string };
+
+const GENERATED_COUNT = 1000;
+const SEED = Number(process.env.WITHCACHE_DIFF_SEED ?? 20261126);
+/** Concurrent shim runs: two binaries per vector on a 2-core machine. */
+const CONCURRENCY = 4;
+
+let ts: ShimBin;
+let zig: ZigShims;
+const servers: Partial<Record<Mode, string>> = {};
+const running: Server<undefined>[] = [];
+
+/** The mixed cache: 200, 404 or 503 by a hash of the token, 414 beyond the cache-host's URL limit. */
+function mixedStatus(token: string): number {
+  if (Buffer.from(token, "base64url").length > toolOptions.limits.url_bytes_max) return 414;
+  let sum = 0;
+  for (let i = 0; i < token.length; i++) sum = (sum * 31 + token.charCodeAt(i)) >>> 0;
+  return [200, 404, 503][sum % 3]!;
+}
+
+/** What the fake cache in `mode` answers for a request path (after the server's URL parsing). */
+function statusFor(mode: Mode, pathname: string): number {
+  if (mode === "down") return 0;
+  const parts = pathname.split("/");
+  if (parts[1] !== "b" || parts[2] === undefined || parts[2] === "") return 400;
+  return mode === "hit" ? 200 : mixedStatus(parts[2]);
+}
+
+function startCache(mode: "hit" | "mixed"): Server<undefined> {
+  return Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req) => new Response(null, { status: statusFor(mode, new URL(req.url).pathname) }),
+  });
+}
+
+beforeAll(async () => {
+  buildZigShim();
+  zig = zigShimDir();
+  ts = await compileShim();
+  for (const mode of ["hit", "mixed"] as const) {
+    const server = startCache(mode);
+    running.push(server);
+    servers[mode] = `127.0.0.1:${server.port}`;
+  }
+  // Unreachable: a port that was just listening and is now closed.
+  const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  servers.down = `127.0.0.1:${closed.port}`;
+  closed.stop(true);
+}, 60_000);
+
+afterAll(async () => {
+  for (const server of running) await server.stop(true);
+  zig?.cleanup();
+  ts?.cleanup();
+});
+
+/** The three spellings of a server setting the planner accepts. */
+function serverSetting(mode: Mode, variant: number): string {
+  const hostPort = servers[mode]!;
+  return [hostPort, `http://${hostPort}`, `HTTP://${hostPort}/`][variant % 3]!;
+}
+
+type Outcome = { exitCode: number; stdout: string; stderr: string };
+
+async function runBoth(vector: Vector, env: Record<string, string>): Promise<{ ts: Outcome; zig: Outcome }> {
+  const run = async (shimDir: string): Promise<Outcome> => {
+    const ran = await runExact([join(shimDir, vector.tool), ...vector.args], {
+      env: { PATH: shimPath(shimDir), HOME: zig.dir.path, WITHCACHE_PLAN_ONLY: "1", ...env },
+      timeoutMs: 20_000,
+    });
+    return { exitCode: ran.exitCode, stdout: Buffer.from(ran.stdout).toString("latin1"), stderr: ran.stderr };
+  };
+  const [a, b] = await Promise.all([run(ts.shimDir), run(zig.shimDir)]);
+  return { ts: a, zig: b };
+}
+
+async function runZigOnly(vector: Vector, mode: Mode, setting: string): Promise<{ ts: Outcome; zig: Outcome }> {
+  const ran = await runExact([join(zig.shimDir, vector.tool), ...vector.args], {
+    env: { PATH: shimPath(zig.shimDir), HOME: zig.dir.path, WITHCACHE_PLAN_ONLY: "1", WITHCACHE_SERVER: setting },
+    timeoutMs: 20_000,
+  });
+  const b = { exitCode: ran.exitCode, stdout: Buffer.from(ran.stdout).toString("latin1"), stderr: ran.stderr };
+  return { ts: plannerOracle(vector, mode, setting), zig: b };
+}
+
+function show(outcome: Outcome): string {
+  return JSON.stringify({ ...outcome, stdout: Buffer.from(outcome.stdout, "latin1").toString("utf8").split("\0") });
+}
+
+/** The pure TypeScript planner with the outcomes the live cache in `mode` answers. */
+function plannerOracle(vector: Vector, mode: Mode, setting: string): Outcome {
+  const plan = preparePlan(vector.tool, vector.args, serverBaseUrl(setting));
+  let args = [...vector.args];
+  if (plan.probes.size > 0) {
+    const outcomes = new Map<string, ProbeOutcome>();
+    for (const [origin, cacheUrl] of plan.probes) {
+      // The path as the server sees it: URL parsing resolves `%2e%2e` after the token, for one.
+      const status = statusFor(mode, new URL(cacheUrl).pathname);
+      outcomes.set(origin, status === 200 ? "hit" : status === 404 ? "miss" : "unreachable");
+    }
+    args = finishPlan(plan, outcomes);
+  }
+  const stdout = Buffer.from([`/usr/bin/${vector.tool}`, ...args].map((a) => `${a}\0`).join(""), "utf8").toString("latin1");
+  return { exitCode: 0, stdout, stderr: "" };
+}
+
+/** Runs every vector in every mode; returns the mismatches as readable lines (empty = all equal). */
+async function differences(vectors: Vector[], modes: readonly Mode[], oracle: "binary" | "planner" = "binary"): Promise<string[]> {
+  const jobs = vectors.flatMap((vector, i) => modes.map((mode) => ({ vector, mode, variant: i })));
+  const found: string[] = [];
+  let plannedRewrites = 0;
+  await mapLimited(jobs, CONCURRENCY, async ({ vector, mode, variant }) => {
+    const setting = serverSetting(mode, variant);
+    const { ts: a, zig: b } =
+      oracle === "binary" ? await runBoth(vector, { WITHCACHE_SERVER: setting }) : await runZigOnly(vector, mode, setting);
+    if (a.stdout.includes("/b/")) plannedRewrites++;
+    if (a.exitCode !== b.exitCode || a.stdout !== b.stdout || a.stderr !== b.stderr) {
+      found.push(`${vector.origin} mode=${mode} ${vector.tool} ${JSON.stringify(vector.args).slice(0, 2000)}\n  ts:  ${show(a).slice(0, 2000)}\n  zig: ${show(b).slice(0, 2000)}`);
+    }
+  });
+  // The comparison must exercise rewriting, not only pass-through.
+  if (modes.includes("hit") && vectors.length > 0) expect(plannedRewrites).toBeGreaterThan(vectors.length / 10);
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated vectors
+
+type Table = (typeof toolOptions)["curl"];
+
+function generate(seed: number, count: number): Vector[] {
+  const rand = prng(seed);
+  const int = (n: number) => Math.floor(rand() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+  const chance = (p: number) => rand() < p;
+
+  const hosts = ["h.example", "H.Example:8080", "127.0.0.1", "[::1]:99", "", "me:pw@h.example", "h.example:"];
+  const schemes = ["http://", "https://", "HTTP://", "HtTpS://", "ftp://", "", "file://", "http:/", "sftp://"];
+  const paths = ["", "/", "/a/b.tgz", "/dir/", "/x%20y.tar.gz", "/a+b.zip", "/ünï/cödé.bin", "/.", "/..", "/a/..",
+    "/[1-3].txt", "/{a,b}.txt", "/a b", "/a\\b", "/😀.bin", "/a;b=c/d.iso", "/%2e%2e", "/x.tgz/", "//double//slash"];
+  const queries = ["", "", "?x=1", "?a=1&b=2", "?", "?q=[x]", "?u=http://i/y", "?é=ü"];
+  const fragments = ["", "", "#frag", "#", "#a?b=c"];
+  const url = (): string => {
+    let path = pick(paths);
+    if (chance(0.02)) path += "/" + "long".repeat(int(2) === 0 ? 2100 : 17000);
+    return pick(schemes) + pick(hosts) + path + pick(queries) + pick(fragments);
+  };
+  const odd = ["", " ", "\t", "\x01", "\x7f", "é", "\u2028", "\u00a0", "😀", "-\u00e9", "--", "-", "--=x", "---", "-\u212a"];
+  const plainValues = ["out", "", "off", "no", "0", "GET", "/tmp/x", "a=b", "5", "on"];
+  const value = () => (chance(0.3) ? url() : pick(plainValues));
+  const headers = ["Authorization: Bearer x", "cookie: a=b", " COOKIE ;x", "X-Custom: 1", "@headers.txt", "Coo\u212aie: k",
+    "\u00a0Authorization: y", "authorization", "Accept: */*", "\tCookie\t: z", "X: authorization"];
+  const executes = ["robots=off", "http_password=x", " Recursive = on ", "recursive=off", "header = Cookie: a",
+    "header=X-A: 1", "HTTP-USER=u", "use_askpass=no", "mirror", "tries=3", "load_cookies=c.txt", "ask\u212aPassword=on"];
+
+  const longOption = (table: Table, tool: Tool): string[] => {
+    const safe = chance(0.85);
+    const withValue = table.long_with_value.filter((n) => !safe || !table.passthrough_long.includes(n));
+    const flags = table.long_flags.filter((n) => !safe || !table.passthrough_long.includes(n));
+    if (chance(0.5)) {
+      const name = pick(withValue);
+      const shown = tool === "wget" && chance(0.2) ? name.slice(0, 1 + int(name.length)) : name;
+      return chance(0.4) ? [`--${shown}=${value()}`] : chance(0.95) ? [`--${shown}`, value()] : [`--${shown}`];
+    }
+    const name = pick(flags);
+    if (tool === "curl" && chance(0.2)) return [`--no-${name}`];
+    if (chance(0.1)) return [`--${name}=${pick(["off", "on", "no", "0", "x"])}`];
+    if (chance(0.05)) return [`--${name.toUpperCase()}`];
+    return [`--${tool === "wget" && chance(0.2) ? name.slice(0, 1 + int(name.length)) : name}`];
+  };
+
+  const bundle = (table: Table): string[] => {
+    const flagLetters = [...table.short_flags].filter((c) => chance(0.1) || !table.passthrough_short.includes(c));
+    const valueLetters = [...table.short_with_value].filter((c) => chance(0.1) || !table.passthrough_short.includes(c));
+    let arg = "-";
+    for (let k = int(4); k > 0; k--) arg += pick(flagLetters);
+    if (arg === "-" || chance(0.6)) {
+      arg += pick(valueLetters);
+      if (chance(0.4)) return [arg + value()];
+      return chance(0.97) ? [arg, value()] : [arg];
+    }
+    return [arg];
+  };
+
+  const special = (tool: Tool): string[] => {
+    if (tool === "curl") {
+      return pick([["--"], ["-"], ["-g"], ["--globoff"], ["--no-globoff"], ["-u", "me:pw"], ["--user=me:pw"], ["-n"], ["--netrc"],
+        ["--no-netrc"], ["-H", pick(headers)], [`-H${pick(headers)}`], [`--header=${pick(headers)}`], ["-X", pick(["GET", "POST", "get"])],
+        ["--request=GET"], ["-XGET"], ["--url", url()], [`--url=${url()}`], ["--oauth2-bearer", "tok"], ["-b", "c=1"], ["-snu", "a:b"],
+        ["-sSfLO"], ["-OJ"], ["-o", "-"], ["--proxy", url()], ["-e", url()], ["--referer=" + url()]]);
+    }
+    return pick([["--"], ["-"], ["-e", pick(executes)], [`-e${pick(executes)}`], [`--execute=${pick(executes)}`], ["--header", pick(headers)],
+      [`--header=${pick(headers)}`], ["--user=u"], ["--password=p"], ["--http-user", "u"], ["--no-http-keep-alive"], ["-qO-"], ["-O", "-"],
+      ["-nv"], ["--recursive=off"], ["--recursive=on"], ["-r"], ["--ask-password=off"], ["-P", "dir"], ["--referer", url()], ["-i", "list.txt"]]);
+  };
+
+  const vectors: Vector[] = [];
+  for (let n = 0; n < count; n++) {
+    const tool: Tool = chance(0.5) ? "curl" : "wget";
+    const table = toolOptions[tool] as Table;
+    const args: string[] = [];
+    const length = 1 + int(7);
+    for (let k = 0; k < length; k++) {
+      const r = rand();
+      if (r < 0.3) args.push(url());
+      else if (r < 0.5) args.push(...longOption(table, tool));
+      else if (r < 0.65) args.push(...bundle(table));
+      else if (r < 0.85) args.push(...special(tool));
+      else if (r < 0.95) args.push(pick(odd));
+      else args.push(pick(odd) + url() + pick(odd));
+    }
+    if (chance(0.7) && !args.some((a) => /^https?:\/\//i.test(a))) args.push(`https://h.example/f${n}.tgz`);
+    if (chance(0.01)) args.push(..."x".repeat(toolOptions.limits.argv_count_max).split(""));
+    if (chance(0.01)) args.push("y".repeat(toolOptions.limits.arg_bytes_max + 1));
+    vectors.push({ tool, args, origin: `generated seed=${seed} #${n}` });
+  }
+  return vectors;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The corpus (test/corpus/**, written for the TypeScript planner): every JSON file, every object
+// in it that carries a tool and an argv.
+
+function corpusVectors(): Vector[] {
+  const root = join(import.meta.dir, "corpus");
+  if (!existsSync(root)) return [];
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith(".json")) files.push(path);
+    }
+  };
+  walk(root);
+  const vectors: Vector[] = [];
+  const visit = (node: unknown, file: string, inheritedTool?: Tool) => {
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item, file, inheritedTool);
+      return;
+    }
+    if (node === null || typeof node !== "object") return;
+    const record = node as Record<string, unknown>;
+    const tool = record.tool === "curl" || record.tool === "wget" ? (record.tool as Tool) : inheritedTool;
+    const argv = record.argv ?? record.args;
+    if (tool !== undefined && Array.isArray(argv) && argv.every((a) => typeof a === "string")) {
+      vectors.push({ tool, args: argv as string[], origin: `corpus ${file.slice(root.length + 1)} ${String(record.name ?? record.id ?? vectors.length)}` });
+      return;
+    }
+    for (const value of Object.values(record)) visit(value, file, tool);
+  };
+  for (const file of files) visit(JSON.parse(readFileSync(file, "utf8")), file);
+  return vectors;
+}
+
+describe("zig shim plans exactly like the typescript shim", () => {
+  test("the argv corpus, against a hit, a mixed and an unreachable cache", async () => {
+    const vectors = corpusVectors();
+    if (vectors.length === 0) console.warn("zig-differential: no corpus under test/corpus yet");
+    const found = await differences(vectors, ["hit", "mixed", "down"]);
+    expect(found.join("\n")).toBe("");
+  }, 300_000);
+
+  test(`${GENERATED_COUNT} generated argv vectors (seed ${SEED}) against the planner: hit, mixed and unreachable cache`, async () => {
+    const vectors = generate(SEED, GENERATED_COUNT);
+    expect(vectors.length).toBeGreaterThanOrEqual(1000);
+    const found = await differences(vectors, ["hit", "mixed", "down"], "planner");
+    expect(found.slice(0, 20).join("\n")).toBe("");
+  }, 120_000);
+
+  test("150 generated argv vectors against the compiled typescript shim", async () => {
+    const vectors = generate(SEED + 1, 150);
+    const found = await differences(vectors, ["hit", "mixed", "down"]);
+    expect(found.slice(0, 20).join("\n")).toBe("");
+  }, 120_000);
+
+  test("server settings and real-tool environment", async () => {
+    const vector: Vector = { tool: "curl", args: ["-sSfLO", "https://h.example/a.tgz"], origin: "env" };
+    const hit = servers.hit!;
+    const envs: Record<string, string>[] = [
+      {},
+      { WITHCACHE_SERVER: "" },
+      { WITHCACHE_SERVER: hit, CURLWITHCACHE_SERVER: "" },
+      { CURLWITHCACHE_SERVER: hit },
+      { WGETWITHCACHE_SERVER: hit },
+      { WITHCACHE_SERVER: `${hit}/prefix//` },
+      { WITHCACHE_SERVER: "127.0.0.1" },
+      { WITHCACHE_SERVER: `http://127.0.0.1:${hit.split(":")[1]}` },
+      { WITHCACHE_SERVER: "http://bad host:1" },
+      { WITHCACHE_SERVER: hit, REAL_CURL: "/usr/bin/curl" },
+      { WITHCACHE_SERVER: hit, REAL_CURL: "curl" },
+      { WITHCACHE_SERVER: hit, REAL_CURL: "/nonexistent/curl" },
+      { WITHCACHE_SERVER: hit, WITHCACHE_SHIM_SEEN: "/usr/bin/curl" },
+      { WITHCACHE_SERVER: hit, WITHCACHE_SHIM_SEEN: Array.from({ length: 40 }, (_, i) => `/x${i}`).join(":") },
+      { WITHCACHE_SERVER: hit, http_proxy: "socks5://127.0.0.1:1" },
+      { WITHCACHE_SERVER: hit, http_proxy: "socks5://127.0.0.1:1", no_proxy: "127.0.0.1" },
+      { WITHCACHE_SERVER: hit, http_proxy: `http://${hit}` },
+    ];
+    const found: string[] = [];
+    for (const env of envs) {
+      for (const tool of ["curl", "wget"] as const) {
+        const { ts: a, zig: b } = await runBoth({ ...vector, tool }, env);
+        if (a.exitCode !== b.exitCode || a.stdout !== b.stdout || a.stderr !== b.stderr) {
+          found.push(`${tool} ${JSON.stringify(env)}\n  ts:  ${show(a)}\n  zig: ${show(b)}`);
+        }
+      }
+    }
+    expect(found.join("\n")).toBe("");
+  }, 120_000);
+});
