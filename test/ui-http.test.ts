@@ -183,6 +183,7 @@ describe("pages with a session", () => {
       expect(frag.status).toBe(200);
       expect(frag.text).toStartWith(`<section id="${id}"`);
       expect(frag.text).not.toContain("<html");
+      expect(frag.text).toContain('<header class="site container" id="site-header" hx-swap-oob="true">'); // counts stay current
     }
     expect((await c.get("/admin/nope")).status).toBe(404);
     const root = await c.get("/");
@@ -229,6 +230,9 @@ describe("actions", () => {
     expect(list.text).toContain("4.88 KiB");
     const filtered = await c.get("/admin/artifacts?q=nothing-matches-this", { hx: true });
     expect(filtered.text).toContain("Nothing matches");
+    const listOnly = await c.get("/admin/artifacts?q=tool-1.0", { hx: true, headers: { "hx-target": "artifacts-list" } });
+    expect(listOnly.text).toStartWith('<div id="artifacts-list">');
+    expect(listOnly.text).toContain(`value="${sha}"`);
     const blobPath = join(ui.dataDir, "blobs", sha.slice(0, 2), sha);
     expect(existsSync(blobPath)).toBe(true);
     const del = await c.post("/admin/artifacts/delete", { key, q: "", sort: "size" }, { csrfFrom: "/admin/artifacts" });

@@ -6,12 +6,12 @@ import { z } from "zod";
 import { createHmac } from "node:crypto";
 import { parseOriginUrl } from "../core/cache-key.ts";
 import { addPage, addSection } from "../ui/add.ts";
-import { artifactsPage, artifactsSection } from "../ui/artifacts.ts";
+import { artifactsList, artifactsPage, artifactsSection } from "../ui/artifacts.ts";
 import { downloadsPage, downloadsSection } from "../ui/downloads.ts";
-import { loginPage } from "../ui/layout.ts";
+import { headerBar, loginPage, type PageName } from "../ui/layout.ts";
 import { missesPage, missesSection } from "../ui/misses.ts";
 import { STATIC_ASSETS } from "../ui/assets.ts";
-import type { Html } from "../ui/html.ts";
+import { html, type Html } from "../ui/html.ts";
 import type { AddLineResult, ArtifactSort, ArtifactView, HeaderView, JobView, MissView, Notice, PageContext } from "../ui/view.ts";
 import {
   LoginRateLimiter,
@@ -487,27 +487,38 @@ function get(st: RequestState, path: string): Response {
     case "/admin/":
       return redirect(DEFAULT_PAGE);
     case "/admin/misses":
-      if (st.fragment) return htmlResponse(missesFragment(st, null));
+      if (st.fragment) return fragmentResponse(st, "misses", missesFragment(st, null));
       return htmlResponse(missesPage(pageContext(st), missViews(st.deps)));
     case "/admin/downloads":
-      if (st.fragment) return htmlResponse(downloadsFragment(st, null));
+      if (st.fragment) return fragmentResponse(st, "downloads", downloadsFragment(st, null));
       return htmlResponse(downloadsPage(pageContext(st), sortJobs(st.deps.listJobs(JOBS_ROWS_MAX)).map(jobView)));
     case "/admin/artifacts": {
       const query = ArtifactsQuery.parse({ q: st.url.searchParams.get("q") ?? "", sort: st.url.searchParams.get("sort") ?? "lastHit" });
-      if (st.fragment) return htmlResponse(artifactsSection({ ...artifactsData(st, query), csrfToken: st.csrf, nowMs: st.deps.nowMs(), notice: null }));
+      const data = { ...artifactsData(st, query), csrfToken: st.csrf, nowMs: st.deps.nowMs(), notice: null };
+      // The filter box swaps only the list under it (keeping focus in the box while typing).
+      if (st.fragment && st.req.headers.get("hx-target") === "artifacts-list") return htmlResponse(artifactsList(data));
+      if (st.fragment) return fragmentResponse(st, "artifacts", artifactsSection(data));
       return htmlResponse(artifactsPage(pageContext(st), artifactsData(st, query)));
     }
     case "/admin/add":
-      if (st.fragment) return htmlResponse(addSection({ text: "", results: [], csrfToken: st.csrf, notice: null }));
+      if (st.fragment) return fragmentResponse(st, "add", addSection({ text: "", results: [], csrfToken: st.csrf, notice: null }));
       return htmlResponse(addPage(pageContext(st), { text: "", results: [] }));
     default:
       return textResponse(404, `${path}: no such page`);
   }
 }
 
+/** An HTMX answer: the section, plus the header bar out of band so its counts stay current. */
+function fragmentResponse(st: RequestState, page: PageName, body: Html, options: { status?: number } = {}): Response {
+  const header = headerBar(page, headerView(st.deps, st.auth), st.csrf, { oob: true });
+  return htmlResponse(html`${body}\n${header}`, options);
+}
+
+const PAGE_OF: Record<string, PageName> = { "/admin/misses": "misses", "/admin/downloads": "downloads", "/admin/artifacts": "artifacts", "/admin/add": "add" };
+
 /** After an action: the fresh fragment for HTMX, or 303 back to the page for a plain post. */
 function answer(st: RequestState, options: { page: string; notice: Notice; fragment: (notice: Notice) => Html }): Response {
-  if (st.fragment) return htmlResponse(options.fragment(options.notice));
+  if (st.fragment) return fragmentResponse(st, PAGE_OF[options.page.split("?")[0]!] ?? "misses", options.fragment(options.notice));
   return redirect(withNotice(st.auth.keys, options.page, options.notice));
 }
 
@@ -587,10 +598,10 @@ async function add(st: RequestState, fields: Record<string, string>): Promise<Re
   const badText = bad.map((r) => (r.ok ? "" : r.line)).join("\n");
   if (results.length === 0) {
     const notice: Notice = { kind: "error", text: "no urls given; paste one http or https url per line" };
-    if (st.fragment) return htmlResponse(addSection({ text: "", results: [], csrfToken: st.csrf, notice }));
+    if (st.fragment) return fragmentResponse(st, "add", addSection({ text: "", results: [], csrfToken: st.csrf, notice }));
     return redirect(withNotice(st.auth.keys, "/admin/add", notice));
   }
-  if (st.fragment) return htmlResponse(addSection({ text: badText, results, csrfToken: st.csrf, notice: null }));
+  if (st.fragment) return fragmentResponse(st, "add", addSection({ text: badText, results, csrfToken: st.csrf, notice: null }));
   // Plain post: all good → back to Downloads; any bad → show the page with the bad lines named.
   if (bad.length === 0) return redirect(withNotice(st.auth.keys, "/admin/downloads", { kind: "ok", text: `queued ${good} download${good === 1 ? "" : "s"}` }));
   return htmlResponse(addPage({ ...pageContext(st), notice: null }, { text: badText, results }), { status: good === 0 ? 400 : 200 });

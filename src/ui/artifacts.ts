@@ -55,18 +55,15 @@ function filterForm(data: ArtifactsData): Html {
   const options = SORTS.map(
     (s) => html`<option value="${s.sort}"${s.sort === data.sort ? html` selected` : null}>sort by ${s.label}</option>`,
   );
-  return html`<form method="get" action="/admin/artifacts" role="search" class="filter" hx-get="/admin/artifacts" hx-target="#artifacts-list" hx-select="#artifacts-list" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input delay:300ms, change, submit">
+  return html`<form method="get" action="/admin/artifacts" role="search" class="filter" hx-get="/admin/artifacts" hx-target="#artifacts-list" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input delay:300ms, submit">
 <input type="search" id="artifact-filter" name="q" value="${data.filter}" placeholder="filter by URL or SHA-256" aria-label="filter">
 <select name="sort" aria-label="sort">${options}</select>
 <button type="submit" class="secondary">Filter</button>
 </form>`;
 }
 
-export function artifactsSection(data: ArtifactsData): Html {
-  const t = data.totals;
-  const totals = html`<p class="totals"><strong>${t.artifactCount}</strong> artifact${t.artifactCount === 1 ? "" : "s"} · <strong>${formatBytes(t.bytes)}</strong> stored${
-    t.freeBytes === null ? null : html` · <strong>${formatBytes(t.freeBytes)}</strong> free on disk`
-  }</p>`;
+/** The list under the filter box: what a filter or sort change swaps (HX-Target: artifacts-list). */
+export function artifactsList(data: ArtifactsData): Html {
   let body: Html;
   if (data.artifacts.length === 0 && data.filter !== "") {
     body = html`<div class="empty"><p><strong>Nothing matches “${data.filter}”.</strong></p><p><a href="${listUrl("", data.sort)}">Clear the filter</a> to see everything.</p></div>`;
@@ -80,13 +77,21 @@ export function artifactsSection(data: ArtifactsData): Html {
 <tbody>${data.artifacts.map((a) => row(a, data))}</tbody>
 </table></div>`;
   }
+  return html`<div id="artifacts-list">
+${noticeBox(data.notice)}
+${body}
+</div>`;
+}
+
+export function artifactsSection(data: ArtifactsData): Html {
+  const t = data.totals;
+  const totals = html`<p class="totals"><strong>${t.artifactCount}</strong> artifact${t.artifactCount === 1 ? "" : "s"} · <strong>${formatBytes(t.bytes)}</strong> stored${
+    t.freeBytes === null ? null : html` · <strong>${formatBytes(t.freeBytes)}</strong> free on disk`
+  }</p>`;
   return html`<section id="artifacts">
 <hgroup><h2>Cached artifacts</h2>${totals}</hgroup>
 ${filterForm(data)}
-<div id="artifacts-list">
-${noticeBox(data.notice)}
-${body}
-</div>
+${artifactsList(data)}
 </section>`;
 }
 

@@ -48,7 +48,9 @@ function navCount(page: PageName, header: HeaderView): Html | null {
   return null;
 }
 
-export function headerBar(current: PageName | null, header: HeaderView, csrfToken: string): Html {
+/** The header bar. HTMX responses carry it again with `oob` so counts stay current after an
+ *  action or a poll (hx-swap-oob replaces the one on the page by its id). */
+export function headerBar(current: PageName | null, header: HeaderView, csrfToken: string, options: { oob?: boolean } = {}): Html {
   const links = NAV.map(
     (item) =>
       html`<li><a href="${item.href}"${item.page === current ? html` aria-current="page"` : null}>${item.label}${navCount(item.page, header)}</a></li>`,
@@ -59,7 +61,7 @@ export function headerBar(current: PageName | null, header: HeaderView, csrfToke
   const logout = header.authEnabled
     ? html`<form method="post" action="/logout" class="logout">${csrfField(csrfToken)}<button type="submit" class="secondary outline">Log out</button></form>`
     : null;
-  return html`<header class="site container">
+  return html`<header class="site container" id="site-header"${options.oob ? html` hx-swap-oob="true"` : null}>
 <nav>
 <ul><li><a href="/" class="brand"><strong>withcache</strong></a></li>
 <li><span class="badge mode-${header.mode}" title="fill mode">${header.mode}</span></li></ul>
