@@ -58,6 +58,17 @@ describe("without a session", () => {
     expect(hx.status).toBe(401);
     expect(ui.running.ctx.store.metadata.getMiss("https://h/nosession")).not.toBeNull();
   });
+  test("every action path wants a session, plain and HTMX", async () => {
+    const c = new FormClient(ui.base);
+    const paths = ["/admin/misses/download", "/admin/misses/dismiss", "/admin/downloads/1/cancel", "/admin/downloads/1/retry", "/admin/downloads/clear", "/admin/artifacts/delete", "/admin/add"];
+    for (const path of paths) {
+      const plain = await c.request("POST", path, { form: { _csrf: "x", url: "https://h/x", key: "k", urls: "https://h/x" } });
+      expect([path, plain.status, plain.headers.get("location")?.startsWith("/login")]).toEqual([path, 303, true]);
+      const hx = await c.request("POST", path, { form: { _csrf: "x" }, hx: true });
+      expect([path, hx.status]).toEqual([path, 401]);
+    }
+    expect(jobs().filter((j) => j.url === "https://h/x")).toEqual([]);
+  });
   test("the read path and static assets stay open", async () => {
     const health = await fetch(`${ui.base}/healthz`);
     expect(health.status).toBe(200);
