@@ -8,7 +8,7 @@ import type { MissView, Notice, PageContext } from "./view.ts";
 const TARGET = "#misses";
 
 function fillCell(miss: MissView): Html {
-  if (miss.job === null) return html`<span class="muted">not queued</span>`;
+  if (miss.job === null) return html`<span class="muted nowrap">not queued</span>`;
   const job = miss.job;
   return html`${stateBadge(job.state)}${job.state === "running" ? progress(job) : null}${
     job.state === "failed" && job.error !== null ? html`<small class="error">${job.error}</small>` : null
