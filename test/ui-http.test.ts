@@ -82,6 +82,7 @@ describe("without a session", () => {
     expect((await fetch(`${ui.base}/static/app.css`)).status).toBe(200);
     expect((await fetch(`${ui.base}/static/session-secret`)).status).toBe(404);
     expect((await fetch(`${ui.base}/static/../session-secret`)).status).toBe(404);
+    for (const name of ["__proto__", "constructor", "toString", "", "app.css/"]) expect([name, (await fetch(`${ui.base}/static/${name}`)).status]).toEqual([name, 404]);
   });
 });
 
@@ -459,7 +460,23 @@ describe("without a password", () => {
     expect(res.text).toContain("mode-auto");
     expect((await c.get("/login")).status).toBe(303);
   });
-  test("actions still need the token and a same-site origin", async () => {
+  test("auto mode: a client miss shows with its fill, refreshing while it runs", async () => {
+    const slow = origin.slow("auto.bin", { chunks: 4, chunkBytes: 1024 });
+    const url = `${origin.base}/slow/auto.bin`;
+    expect((await run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", `${open.base}/b/${encodeToken(url)}/auto.bin`])).stdout).toBe("404");
+    await slow.started;
+    const c = new FormClient(open.base);
+    const page = await until("the miss to show its running fill", async () => {
+      const res = await c.get("/admin/misses", { hx: true });
+      return res.text.includes("state-running") ? res.text : null;
+    });
+    expect(page).toContain("auto.bin");
+    expect(page).toContain('hx-trigger="every 2s"');
+    slow.allowAll();
+    await until("the fill to complete", async () => open.running.ctx.store.metadata.getArtifact(url) !== null);
+    expect((await c.get("/admin/misses", { hx: true })).text).not.toContain("hx-trigger=");
+  });
+    test("actions still need the token and a same-site origin", async () => {
     const c = new FormClient(open.base);
     expect((await c.request("POST", "/admin/downloads/clear", { form: {} })).status).toBe(403);
     const token = csrfOf((await c.get("/admin/add")).text);

@@ -306,7 +306,7 @@ interface RequestState {
 }
 
 function serveStatic(req: Request, name: string): Response {
-  const asset = STATIC_ASSETS[name];
+  const asset = Object.hasOwn(STATIC_ASSETS, name) ? STATIC_ASSETS[name] : undefined;
   if (!asset) return textResponse(404, `/static/${name}: no such file`);
   if (req.method !== "GET" && req.method !== "HEAD") return textResponse(405, `/static/${name}: method ${req.method} is not allowed; expected GET or HEAD`, { allow: "GET, HEAD" });
   return new Response(req.method === "HEAD" ? null : Bun.file(asset.path), {

@@ -41,7 +41,10 @@ export function missesSection(data: { misses: MissView[]; mode: "auto" | "curate
 <thead><tr><th>URL</th><th class="num">Missed</th><th>First seen</th><th>Last seen</th><th class="num" title="known size × times missed">Would save</th><th>Fill</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
 <tbody>${data.misses.map((m) => row(m, data))}</tbody>
 </table></div>`;
-  return html`<section id="misses">
+  // While a fill of a listed miss is queued or running (auto mode), refresh like Downloads does.
+  const filling = data.misses.some((m) => m.job !== null && (m.job.state === "queued" || m.job.state === "running"));
+  const poll = filling ? html` hx-get="/admin/misses" hx-trigger="every 2s" hx-swap="outerHTML" hx-target="this"` : null;
+  return html`<section id="misses"${poll}>
 <hgroup><h2>Misses</h2><p>${intro}</p></hgroup>
 ${noticeBox(data.notice)}
 ${body}

@@ -94,5 +94,7 @@ describe("page content", () => {
     const out = missesSection({ misses: [miss({ job: job() })], mode: "auto", csrfToken: "t", nowMs: NOW, notice: null }).text;
     expect(out).toContain("state-running");
     expect(out).not.toContain("/admin/misses/download"); // already being filled
+    expect(out).toContain('hx-trigger="every 2s"');
+    expect(missesSection({ misses: [miss()], mode: "auto", csrfToken: "t", nowMs: NOW, notice: null }).text).not.toContain("hx-trigger");
   });
 });
