@@ -287,14 +287,20 @@ export class FillManager {
     const attempt = new AbortController();
     const onOuterAbort = (): void => attempt.abort();
     signal.addEventListener("abort", onOuterAbort, { once: true });
-    let idleTimer: ReturnType<typeof setTimeout> | null = null;
+    // One interval per attempt checks the time of the last byte (re-arming a timer per chunk
+    // costs more than the chunk).
+    let lastByteMs = Date.now();
     let idleFired = false;
-    const armIdle = (): void => {
-      if (idleTimer) clearTimeout(idleTimer);
-      idleTimer = setTimeout(() => {
+    const idleTimer = setInterval(
+      () => {
+        if (Date.now() - lastByteMs < config.originIdleTimeoutMs) return;
         idleFired = true;
         attempt.abort();
-      }, config.originIdleTimeoutMs);
+      },
+      Math.max(10, Math.min(1000, Math.floor(config.originIdleTimeoutMs / 4))),
+    );
+    const armIdle = (): void => {
+      lastByteMs = Date.now();
     };
 
     let file: Awaited<ReturnType<typeof blobs.openTemp>> | null = null;
@@ -447,7 +453,7 @@ export class FillManager {
       }
       throw err;
     } finally {
-      if (idleTimer) clearTimeout(idleTimer);
+      clearInterval(idleTimer);
       signal.removeEventListener("abort", onOuterAbort);
       if (file) await file.close().catch(() => {});
     }
