@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { createHmac } from "node:crypto";
 import { parseOriginUrl } from "../core/cache-key.ts";
+import { quote } from "../core/errors.ts";
 import { addPage, addSection } from "../ui/add.ts";
 import { artifactsList, artifactsPage, artifactsSection } from "../ui/artifacts.ts";
 import { downloadsPage, downloadsSection } from "../ui/downloads.ts";
@@ -307,7 +308,7 @@ interface RequestState {
 
 function serveStatic(req: Request, name: string): Response {
   const asset = Object.hasOwn(STATIC_ASSETS, name) ? STATIC_ASSETS[name] : undefined;
-  if (!asset) return textResponse(404, `/static/${name}: no such file`);
+  if (!asset) return textResponse(404, `/static/: no such file ${quote(name, 100)}`);
   if (req.method !== "GET" && req.method !== "HEAD") return textResponse(405, `/static/${name}: method ${req.method} is not allowed; expected GET or HEAD`, { allow: "GET, HEAD" });
   return new Response(req.method === "HEAD" ? null : Bun.file(asset.path), {
     headers: {
@@ -504,7 +505,7 @@ function get(st: RequestState, path: string): Response {
       if (st.fragment) return fragmentResponse(st, "add", addSection({ text: "", results: [], csrfToken: st.csrf, notice: null }));
       return htmlResponse(addPage(pageContext(st), { text: "", results: [] }));
     default:
-      return textResponse(404, `${path}: no such page`);
+      return textResponse(404, `no such page ${quote(path, 100)}`);
   }
 }
 
@@ -571,7 +572,7 @@ async function post(st: RequestState, path: string, fields: Record<string, strin
     case "/admin/add":
       return add(st, fields);
     default:
-      return textResponse(404, `${path}: no such action`);
+      return textResponse(404, `no such action ${quote(path, 100)}`);
   }
 }
 
