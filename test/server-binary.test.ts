@@ -107,6 +107,35 @@ describe("compiled withcache", () => {
     }
   }, 60_000);
 
+  test("SIGTERM's drain is bounded: a download slower than --drain-timeout is cut", async () => {
+    const data = join(work.path, "data-drain");
+    const s = await spawnServer({ binary, dataDir: data, args: ["--allow-private-origins", "--drain-timeout", "300ms"] });
+    try {
+      const url = blobUrl(s.url, `${origin.url}/release/app.tar.gz`);
+      await (await fetch(url)).text();
+      await pollUntil(async () => (await fetch(url, { method: "HEAD" })).status === 200, { what: "fill" });
+      const out = join(work.path, "cut.tar.gz");
+      const slow = run(["/usr/bin/curl", "-sS", "-f", "--limit-rate", "100K", "-o", out, url]);
+      await pollUntil(() => {
+        try {
+          return statSync(out).size > 0;
+        } catch {
+          return false;
+        }
+      }, { what: "slow download started" });
+      const t0 = Date.now();
+      s.proc.kill("SIGTERM");
+      expect(await s.proc.exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(s.output()).toContain("stopped drained=false");
+      const result = await slow;
+      expect(result.exitCode).not.toBe(0); // cut short (curl 18: partial file)
+      expect(statSync(out).size).toBeLessThan(BODY.length);
+    } finally {
+      s.proc.kill(9);
+    }
+  }, 30_000);
+
   test("the withcache-server name starts the cache-host", async () => {
     const link = join(work.path, "withcache-server");
     symlinkSync(binary, link);
