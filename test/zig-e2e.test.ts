@@ -1,0 +1,254 @@
+// The native shim end to end: the Zig binary symlinked as curl and wget first on PATH, the real
+// cache-host (startServer) and a real origin on loopback, the real /usr/bin/curl and wget. For a
+// set of URLs (odd names, query, trailing slash, no path, Content-Disposition) and flag sets, the
+// saved file names and bytes, stdout and exit code through the shim — on a miss and on a hit —
+// equal the plain tool's against the origin; hits never reach the origin. Also: origin 404 with
+// -f, kill -INT mid-download, no network with the server unset, and the static binaries.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { TCPSocketListener } from "bun";
+import { cacheUrlFor, candidateParts, serverBaseUrl } from "../src/core/plan/plan.ts";
+import { makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
+import { runExact, shimPath } from "./shim-support.ts";
+import { buildZigShim, zigShimDir, type ZigShims } from "./zig-support.ts";
+
+let zig: ZigShims;
+let origin: Origin;
+let cache: TestServer;
+let work: TempDir;
+let releaseSlow: () => void = () => {};
+const slowReleased = new Promise<void>((resolve) => (releaseSlow = resolve));
+
+function bytesOf(seed: number, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed;
+  for (let k = 0; k < size; k++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[k] = x >>> 24;
+  }
+  return out;
+}
+
+/** Origin files by decoded path. */
+const FILES: Record<string, { body: Uint8Array; headers?: Record<string, string> }> = {
+  "/pkg/a.tgz": { body: bytesOf(11, 200_000) },
+  "/pkg/a b.tgz": { body: bytesOf(12, 1000) },
+  "/pkg/c+d.tgz": { body: bytesOf(13, 2000) },
+  "/pkg/ü-ñ.bin": { body: bytesOf(14, 3000) },
+  "/pkg/q.tgz": { body: bytesOf(15, 4000) },
+  "/dir/": { body: bytesOf(16, 500), headers: { "content-type": "text/html" } },
+  "/": { body: bytesOf(17, 600), headers: { "content-type": "text/html" } },
+  "/cd/x.bin": { body: bytesOf(18, 700), headers: { "content-disposition": 'attachment; filename="real-name.bin"' } },
+};
+
+beforeAll(async () => {
+  buildZigShim();
+  zig = zigShimDir();
+  work = makeTempDir("withcache-zig-e2e-");
+  origin = startOrigin((req) => {
+    const path = decodeURIComponent(new URL(req.url).pathname);
+    if (path === "/slow.bin") {
+      // 64 KiB at once, then nothing until the test ends: a download surely in flight.
+      let sent = false;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (!sent) {
+            sent = true;
+            controller.enqueue(bytesOf(19, 65536));
+            return;
+          }
+          await slowReleased;
+          controller.close();
+        },
+      });
+      return new Response(body, { headers: { "content-length": String(10_000_000) } });
+    }
+    const file = FILES[path];
+    if (file === undefined) return new Response("not here\n", { status: 404 });
+    return new Response(file.body as Uint8Array<ArrayBuffer>, { headers: { "content-type": "application/octet-stream", ...file.headers } });
+  });
+  cache = await startTestServer();
+}, 60_000);
+
+afterAll(async () => {
+  releaseSlow();
+  await cache?.stop();
+  await origin?.stop();
+  work?.cleanup();
+  zig?.cleanup();
+});
+
+type Observed = { exitCode: number; stdoutSha: string; files: Record<string, string> };
+
+let runCounter = 0;
+function envFor(via: "plain" | "shim", extra: Record<string, string> = {}): Record<string, string> {
+  return via === "plain"
+    ? { PATH: "/usr/bin:/bin", HOME: work.path }
+    : { PATH: shimPath(zig.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url, ...extra };
+}
+
+async function observe(tool: "curl" | "wget", args: string[], via: "plain" | "shim"): Promise<Observed> {
+  const cwd = join(work.path, `run-${++runCounter}`);
+  mkdirSync(cwd);
+  const ran = await runExact([tool, ...args], { env: envFor(via), cwd });
+  const files: Record<string, string> = {};
+  for (const name of readdirSync(cwd)) files[name] = sha256Hex(readFileSync(join(cwd, name)));
+  return { exitCode: ran.exitCode, stdoutSha: sha256Hex(ran.stdout), files };
+}
+
+function cacheUrlOf(url: string): string {
+  const parts = candidateParts("curl", url, { globoff: true });
+  if (parts === undefined) throw new Error(`not a candidate: ${url}`);
+  return cacheUrlFor(serverBaseUrl(cache.url), parts);
+}
+
+const originUrls = (): string[] => [
+  `${origin.url}/pkg/a.tgz`,
+  `${origin.url}/pkg/a%20b.tgz`,
+  `${origin.url}/pkg/c+d.tgz`,
+  `${origin.url}/pkg/ü-ñ.bin`,
+  `${origin.url}/pkg/q.tgz?x=1&y=2`,
+  `${origin.url}/dir/`,
+  origin.url,
+  `${origin.url}/cd/x.bin`,
+];
+
+const CURL_FLAGS = [["-sS", "-O"], ["-sS", "-OJ"], ["-s", "-o", "out.bin"], ["-s"], ["-fsSL", "--remote-name-all"]];
+const WGET_FLAGS = [["-q"], ["-q", "-O", "out.bin"], ["-q", "--content-disposition"], ["-nv", "-O-"]];
+
+describe("zig shim: invisible on miss and on hit", () => {
+  test("curl and wget: same file names, bytes and exit codes as the plain tool", async () => {
+    const urls = originUrls();
+    const plain = new Map<string, Observed>();
+    for (const url of urls) {
+      for (const flags of CURL_FLAGS) plain.set(`curl ${flags.join(" ")} ${url}`, await observe("curl", [...flags, url], "plain"));
+      for (const flags of WGET_FLAGS) plain.set(`wget ${flags.join(" ")} ${url}`, await observe("wget", [...flags, url], "plain"));
+    }
+    // The oracle really has the odd names.
+    expect(Object.keys(plain.get(`curl -sS -O ${urls[1]}`)!.files)).toEqual(["a%20b.tgz"]);
+    expect(Object.keys(plain.get(`wget -q ${urls[1]}`)!.files)).toEqual(["a b.tgz"]);
+    expect(Object.keys(plain.get(`wget -q ${urls[4]}`)!.files)).toEqual(["q.tgz?x=1&y=2"]);
+    expect(Object.keys(plain.get(`wget -q ${urls[5]}`)!.files)).toEqual(["index.html"]);
+
+    // Miss: nothing cached yet; the shim passes through and the cache-host queues a fill.
+    for (const url of urls) {
+      expect((await fetch(cacheUrlOf(url), { method: "HEAD" })).status).toBe(404);
+      for (const [tool, flags] of [["curl", CURL_FLAGS[0]!], ["wget", WGET_FLAGS[0]!]] as const) {
+        const key = `${tool} ${flags.join(" ")} ${url}`;
+        expect({ key, ...(await observe(tool, [...flags, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
+      }
+    }
+    for (const url of urls) {
+      await pollUntil(async () => (await fetch(cacheUrlOf(url), { method: "HEAD" })).status === 200, { timeoutMs: 15_000, what: `fill of ${url}` });
+    }
+    // Hit: every combination is served by the cache-host, identically.
+    const originRequestsBefore = origin.requests.length;
+    for (const url of urls) {
+      for (const flags of CURL_FLAGS) {
+        const key = `curl ${flags.join(" ")} ${url}`;
+        expect({ key, ...(await observe("curl", [...flags, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
+      }
+      for (const flags of WGET_FLAGS) {
+        const key = `wget ${flags.join(" ")} ${url}`;
+        expect({ key, ...(await observe("wget", [...flags, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
+      }
+    }
+    expect(origin.requests.length).toBe(originRequestsBefore);
+  }, 120_000);
+
+  test("the hit really is exec'd against the cache-host: the plan names the cache URL", async () => {
+    const url = `${origin.url}/pkg/a.tgz`;
+    await pollUntil(async () => (await fetch(cacheUrlOf(url), { method: "HEAD" })).status === 200, { timeoutMs: 15_000, what: "fill" });
+    const ran = await runExact([join(zig.shimDir, "curl"), "-sO", url], { env: envFor("shim", { WITHCACHE_PLAN_ONLY: "1" }) });
+    expect(new TextDecoder().decode(ran.stdout).split("\0")).toEqual(["/usr/bin/curl", "-sO", cacheUrlOf(url), ""]);
+  }, 30_000);
+
+  test("origin 404 through the shim: curl -f exits 22, wget exits 8, like the plain tools", async () => {
+    const url = `${origin.url}/missing.tgz`;
+    for (const [tool, args, code] of [["curl", ["-fsS", "-O", url], 22], ["wget", ["-q", url], 8]] as const) {
+      const plain = await observe(tool, [...args], "plain");
+      const shim = await observe(tool, [...args], "shim");
+      expect(plain.exitCode).toBe(code);
+      expect(shim).toEqual(plain);
+    }
+  });
+
+  test("an unreachable cache costs at most about a second and changes nothing", async () => {
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    const url = `${origin.url}/pkg/c+d.tgz`;
+    const plain = await observe("curl", ["-sS", "-O", url], "plain");
+    const started = performance.now();
+    const cwd = join(work.path, `run-${++runCounter}`);
+    mkdirSync(cwd);
+    const ran = await runExact(["curl", "-sS", "-O", url], { env: envFor("shim", { WITHCACHE_SERVER: `127.0.0.1:${port}` }), cwd });
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(ran.exitCode).toBe(plain.exitCode);
+    expect(sha256Hex(readFileSync(join(cwd, "c+d.tgz")))).toBe(plain.files["c+d.tgz"]!);
+  });
+});
+
+describe("zig shim: pass-through and process", () => {
+  test("server unset or empty: no connection to the cache at all", async () => {
+    let connections = 0;
+    const recorder: TCPSocketListener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: () => void connections++, data() {} } });
+    try {
+      const setting = `127.0.0.1:${recorder.port}`;
+      const url = `${origin.url}/pkg/q.tgz`;
+      for (const extra of [{ WITHCACHE_SERVER: "" }, { WITHCACHE_SERVER: setting, CURLWITHCACHE_SERVER: "", WGETWITHCACHE_SERVER: "" }]) {
+        for (const tool of ["curl", "wget"] as const) {
+          const ran = await runExact([tool, tool === "curl" ? "-so/dev/null" : "-qO/dev/null", url], { env: envFor("shim", extra) });
+          expect(ran.exitCode).toBe(0);
+        }
+      }
+      expect(connections).toBe(0);
+      // The recorder does count: with the server set, the probe connects (and times out quickly).
+      await runExact(["curl", "-so/dev/null", url], { env: envFor("shim", { WITHCACHE_SERVER: setting }) });
+      expect(connections).toBeGreaterThan(0);
+    } finally {
+      recorder.stop(true);
+    }
+  }, 30_000);
+
+  test("kill -INT ends a shimmed download like the plain tool; the PID is the tool", async () => {
+    const interrupted = async (tool: "curl" | "wget", via: "plain" | "shim") => {
+      const cwd = join(work.path, `sig-${++runCounter}`);
+      mkdirSync(cwd);
+      const before = origin.requests.filter((r) => r.path === "/slow.bin").length;
+      const proc = Bun.spawn(["/usr/bin/env", "--default-signal=PIPE,XFSZ", tool, tool === "curl" ? "-sO" : "-q", `${origin.url}/slow.bin`], {
+        cwd,
+        env: envFor(via),
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      await pollUntil(() => origin.requests.filter((r) => r.path === "/slow.bin").length > before, { timeoutMs: 10_000, what: "download started" });
+      const exe = readFileSync(`/proc/${proc.pid}/cmdline`, "utf8").split("\0")[0] ?? "";
+      const sigIgn = /SigIgn:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))?.[1] ?? "";
+      proc.kill("SIGINT");
+      await Promise.race([proc.exited, pollUntil(() => false, { timeoutMs: 10_000, what: "exit after SIGINT" })]);
+      return { signal: proc.signalCode === null ? null : String(proc.signalCode), exitCode: proc.exitCode, exe, sigIgn };
+    };
+    for (const tool of ["curl", "wget"] as const) {
+      const plain = await interrupted(tool, "plain");
+      const shim = await interrupted(tool, "shim");
+      expect(plain.signal).toBe("SIGINT");
+      expect({ signal: shim.signal, exitCode: shim.exitCode }).toEqual({ signal: plain.signal, exitCode: plain.exitCode });
+      expect(shim.exe).toBe(tool); // the same PID became the real tool; argv[0] is the tool's name
+      if (tool === "wget") expect(shim.sigIgn).toBe(plain.sigIgn);
+    }
+  }, 60_000);
+
+  test("the release binaries are static and within 250 KB", async () => {
+    const built = await run(["bash", "-c", "scripts/build-zig"], { cwd: join(import.meta.dir, ".."), timeoutMs: 120_000 });
+    expect(built.exitCode).toBe(0);
+    for (const arch of ["x86_64", "aarch64"]) {
+      const path = join(import.meta.dir, "..", "dist", `withcache-shim-${arch}-linux-musl`);
+      expect(statSync(path).size).toBeLessThanOrEqual(250_000);
+      const described = await run(["file", "-L", path]);
+      expect(described.stdout).toContain("statically linked");
+    }
+  }, 120_000);
+});
