@@ -92,4 +92,15 @@ describe("cache store", () => {
     store = openCacheStore(dir);
     expect(store.metadata.getMiss("k")).toMatchObject({ count: 1 });
   });
+
+  test("one store per data dir: a live owner refuses, a dead owner's lock is taken over", () => {
+    const s = fresh();
+    expect(() => openCacheStore(dir)).toThrow("is already in use by this process");
+    s.close();
+    writeFileSync(join(dir, "lock"), "1\n"); // pid 1 is always alive
+    expect(() => openCacheStore(dir)).toThrow("is in use by another withcache (pid 1)");
+    writeFileSync(join(dir, "lock"), "999999999\n"); // no such process
+    store = openCacheStore(dir);
+    expect(store.metadata.totals().artifactCount).toBe(0);
+  });
 });

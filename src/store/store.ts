@@ -1,7 +1,7 @@
 // The cache store: one object over the two seams that owns the data dir. Operations that touch
 // both rows and bytes (delete an artifact and free its blob when unshared) live here.
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { LocalBlobStore } from "./local-blobs.ts";
 import { SqliteMetadataStore } from "./sqlite-metadata.ts";
 import type { BlobStore, MetadataStore } from "./types.ts";
@@ -16,9 +16,57 @@ export type CacheStore = {
   close(): void;
 };
 
+/** Data dirs held by stores open in this process. */
+const heldDirs = new Set<string>();
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * One cache-host per data dir: a second one would requeue the first one's running fills and
+ * write the same temp files. `<data-dir>/lock` holds the owner's pid; a dead owner's lock
+ * (kill -9) is taken over.
+ */
+function acquireLock(dataDir: string): () => void {
+  const dir = resolve(dataDir);
+  const path = join(dir, "lock");
+  if (heldDirs.has(dir)) throw new Error(`--data-dir: ${dir} is already in use by this process`);
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: "wx", mode: 0o644 });
+      heldDirs.add(dir);
+      return () => {
+        heldDirs.delete(dir);
+        rmSync(path, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const owner = Number(readFileSync(path, "utf8").trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
+        throw new Error(`--data-dir: ${dir} is in use by another withcache (pid ${owner})`);
+      }
+      rmSync(path, { force: true }); // stale: its owner is gone
+    }
+  }
+  throw new Error(`--data-dir: cannot lock ${dir}`);
+}
+
 export function openCacheStore(dataDir: string): CacheStore {
   mkdirSync(dataDir, { recursive: true, mode: 0o750 });
-  const metadata = new SqliteMetadataStore(join(dataDir, "withcache.db"));
+  const release = acquireLock(dataDir);
+  let metadata: SqliteMetadataStore;
+  try {
+    metadata = new SqliteMetadataStore(join(dataDir, "withcache.db"));
+  } catch (err) {
+    release();
+    throw err;
+  }
   const blobs = new LocalBlobStore(dataDir);
   return {
     dataDir,
@@ -34,6 +82,9 @@ export function openCacheStore(dataDir: string): CacheStore {
       return { deleted: true, freedBytes: size };
     },
     diskSpace: () => blobs.diskSpace(),
-    close: () => metadata.close(),
+    close: () => {
+      metadata.close();
+      release();
+    },
   };
 }
