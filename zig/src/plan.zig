@@ -555,10 +555,10 @@ test "curl: pass-through cases" {
     try expectPlan(.curl, &.{ "-X", "POST", "https://h/x" }, .hit, "-X POST https://h/x");
     try expectPlan(.curl, &.{ "--bogus", "https://h/x" }, .hit, "--bogus https://h/x");
     try expectPlan(.curl, &.{ "-", "https://h/x" }, .hit, "- https://h/x");
-    try expectPlan(.curl, &.{ "https://h/[1-2].x" }, .hit, "https://h/[1-2].x");
+    try expectPlan(.curl, &.{"https://h/[1-2].x"}, .hit, "https://h/[1-2].x");
     try expectPlan(.curl, &.{ "-g", "https://h/[1-2].x" }, .hit, "-g http://c:3000/b/aHR0cHM6Ly9oL1sxLTJdLng/[1-2].x");
     try expectPlan(.curl, &.{ "ftp://h/x", "https://u@h/x", "h/x" }, .hit, "ftp://h/x https://u@h/x h/x");
-    try expectPlan(.curl, &.{ "-o" }, .hit, "-o");
+    try expectPlan(.curl, &.{"-o"}, .hit, "-o");
 }
 
 test "credentials: dropped on an all-hit, else untouched" {
