@@ -3,6 +3,8 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.ts";
 import { registerServe } from "./serve.ts";
 import { registerHealthcheck } from "./healthcheck.ts";
+import { registerInstallShims } from "./install-shims.ts";
+import { registerDoctor } from "./doctor.ts";
 
 export function buildProgram(): Command {
   const program = new Command("withcache")
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
     });
   registerServe(program);
   registerHealthcheck(program);
+  registerInstallShims(program);
+  registerDoctor(program);
   return program;
 }
 

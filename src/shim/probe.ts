@@ -86,6 +86,13 @@ function rawHead(options: {
 }
 
 async function fetchHead(cacheUrl: string, proxy: string | undefined, deadlineMs: number): Promise<ProbeOutcome> {
+  // Bun's fetch reads proxy variables itself (and by its own rules); the decision was already
+  // made by proxyFor, so pin it. All probes of one command go to the same server, hence agree.
+  // The tool's environment is a snapshot taken before this (see run.ts).
+  for (const name of ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"]) {
+    delete process.env[name];
+  }
+  if (proxy === undefined) process.env.NO_PROXY = "*";
   try {
     const response = await fetch(cacheUrl, {
       method: "HEAD",

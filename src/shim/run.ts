@@ -29,7 +29,8 @@ export async function runShim(tool: Tool, args: string[]): Promise<void> {
     writeSync(1, `${VERSION}\n`);
     process.exit(0);
   }
-  const env = process.env;
+  // A snapshot: the probe may adjust process.env for Bun's fetch; the tool gets the caller's env.
+  const env: Env = { ...process.env };
   const found = findRealTool(tool, env, { selfPath: process.execPath, cwd: process.cwd() });
   if (!found.ok) {
     process.stderr.write(`${tool}: withcache: ${found.message}\n`);
