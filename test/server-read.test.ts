@@ -166,6 +166,30 @@ describe("curate mode", () => {
   });
 });
 
+describe("--keep-query and --trust-proxy", () => {
+  test("with --keep-query different queries are different artifacts; logs still hide the query", async () => {
+    const s = await startTestServer({ keepQuery: true, trustProxy: true });
+    try {
+      const v1 = `${origin.url}/pkg/tool.tar.gz?v=1`;
+      const v2 = `${origin.url}/pkg/tool.tar.gz?v=2`;
+      for (const u of [v1, v2]) {
+        await (await fetch(blobUrl(s.url, u), { headers: { "x-forwarded-for": "10.9.8.7, 127.0.0.1" } })).text();
+        await pollUntil(() => s.running.ctx.store.metadata.getArtifact(u), { what: `fill of ${u}` });
+      }
+      expect(s.running.ctx.store.metadata.totals()).toMatchObject({ artifactCount: 2, bytes: BODY.length });
+      expect(s.running.ctx.store.metadata.getArtifact(`${origin.url}/pkg/tool.tar.gz`)).toBeNull();
+      expect(s.logs.join("\n")).not.toContain("v=1");
+      expect(s.logs.some((l) => l.includes("client=10.9.8.7"))).toBe(true);
+    } finally {
+      await s.stop();
+    }
+  });
+  test("without --trust-proxy X-Forwarded-For is ignored", async () => {
+    await (await fetch(`${cache.url}/healthz`, { headers: { "x-forwarded-for": "10.1.1.1" } })).text();
+    expect(cache.logs.some((l) => l.includes("client=10.1.1.1"))).toBe(false);
+  });
+});
+
 describe("bad requests", () => {
   test("malformed tokens → 400 with a reason", async () => {
     for (const [token, reason] of [
