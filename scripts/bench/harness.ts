@@ -12,7 +12,7 @@ export const CACHE_DIR = path.join(ROOT, ".cache", "bench");
 /** The binaries under test. `snapshotBinaries` copies them aside first, so another engineer
  * rebuilding dist/ in the middle of a run cannot swap them under the benchmark. */
 export const bins: { withcache: string; zigShim: string | undefined } = {
-  withcache: path.join(ROOT, "dist", "withcache"),
+  withcache: process.env.WITHCACHE_BENCH_BIN || path.join(ROOT, "dist", "withcache"),
   zigShim: undefined,
 };
 
