@@ -64,6 +64,9 @@ describe("miss → fill → hit", () => {
     expect(headers).toContain("accept-ranges: bytes");
     expect(headers).toContain(`content-length: ${BODY.length}`);
     expect(headers).toMatch(/last-modified: \w{3}, \d\d \w{3} \d{4}/);
+    // Served from the UI's origin: a cached HTML page must not be able to script it.
+    expect(headers).toContain("content-security-policy: default-src 'none'; sandbox");
+    expect(headers).toContain("x-content-type-options: nosniff");
     const a = cache.running.ctx.store.metadata.getArtifact(url)!;
     expect(a).toMatchObject({ hits: 1, misses: 1, sizeBytes: BODY.length, sha256: BODY_SHA });
     expect(cache.running.ctx.store.metadata.getMiss(url)).toBeNull();

@@ -60,6 +60,10 @@ function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext): Response {
     // Replay the origin's Content-Disposition, or send a bare one so Bun does not name the
     // download after the blob file (curl -OJ would save it as <sha256>).
     "content-disposition": a.contentDisposition ?? "inline",
+    // Cached bytes come from anywhere (auto-fetch is unauthenticated) and are served from the
+    // operator UI's origin: an HTML artifact opened in a browser must not run script there.
+    "content-security-policy": "default-src 'none'; sandbox",
+    "x-content-type-options": "nosniff",
   };
   if (ifNoneMatchHits(req.headers.get("if-none-match"), etag)) {
     return new Response(null, { status: 304, headers: { etag, "last-modified": lastModified, "accept-ranges": "bytes", "x-withcache-sha256": a.sha256 } });
