@@ -10,7 +10,8 @@ export function textResponse(req: Request, status: number, message: string, head
   if (wantsJson(req)) {
     return Response.json(status >= 400 ? { error: message } : { message }, { status, headers });
   }
-  return new Response(message + "\n", { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers } });
+  // Messages may echo client input: plain text that a browser must not sniff into HTML.
+  return new Response(message + "\n", { status, headers: { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", ...headers } });
 }
 
 export function errorResponse(req: Request, err: HttpError, headers: Record<string, string> = {}): Response {
