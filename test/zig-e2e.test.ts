@@ -190,6 +190,46 @@ describe("zig shim: invisible on miss and on hit", () => {
   });
 });
 
+describe("zig shim: https cache-host (probed through the real tool)", () => {
+  test("hit and miss with the cache's CA configured for the tool; an untrusted cache passes through", async () => {
+    const dir = join(work.path, "tls");
+    mkdirSync(dir);
+    const cert = join(dir, "cert.pem");
+    const key = join(dir, "key.pem");
+    const made = await run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]);
+    expect(made.exitCode).toBe(0);
+    const tls = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: { cert: Bun.file(cert), key: Bun.file(key) },
+      fetch: (req) => new Response(null, { status: new URL(req.url).pathname.endsWith(".hit") ? 200 : 404 }),
+    });
+    try {
+      const server = `https://127.0.0.1:${tls.port}`;
+      const wgetrc = join(dir, "wgetrc");
+      await Bun.write(wgetrc, `ca_certificate=${cert}\n`);
+      const plan = async (tool: "curl" | "wget", url: string, extra: Record<string, string>) => {
+        const ran = await runExact([join(zig.shimDir, tool), tool === "curl" ? "-s" : "-q", url], {
+          env: envFor("shim", { WITHCACHE_SERVER: server, WITHCACHE_PLAN_ONLY: "1", ...extra }),
+        });
+        return new TextDecoder().decode(ran.stdout).split("\0").slice(1, -1);
+      };
+      const hitUrl = "https://o.test/pkg/a.hit";
+      const cached = `${server}/b/${Buffer.from(hitUrl).toString("base64url")}/a.hit`;
+      expect(await plan("curl", hitUrl, { CURL_CA_BUNDLE: cert })).toEqual(["-s", cached]);
+      expect(await plan("curl", "https://o.test/pkg/a.miss", { CURL_CA_BUNDLE: cert })).toEqual(["-s", "https://o.test/pkg/a.miss"]);
+      expect(await plan("wget", hitUrl, { WGETRC: wgetrc })).toEqual(["-q", cached]);
+      expect(await plan("wget", "https://o.test/pkg/a.miss", { WGETRC: wgetrc })).toEqual(["-q", "https://o.test/pkg/a.miss"]);
+      // The tool would refuse this certificate, so the probe does too: pass-through, not a hit.
+      expect(await plan("curl", hitUrl, {})).toEqual(["-s", hitUrl]);
+      expect(await plan("wget", hitUrl, {})).toEqual(["-q", hitUrl]);
+    } finally {
+      await tls.stop(true);
+    }
+  }, 30_000);
+});
+
 describe("zig shim: pass-through and process", () => {
   test("server unset or empty: no connection to the cache at all", async () => {
     let connections = 0;
@@ -211,6 +251,15 @@ describe("zig shim: pass-through and process", () => {
       recorder.stop(true);
     }
   }, 30_000);
+
+  test("arguments that are not utf-8 reach the tool byte for byte (the Bun shim cannot: it decodes argv)", async () => {
+    const script = `exec "$0" -s "$(printf 'http://o.test/\\377.bin')" "$(printf -- '-H\\376x')"`;
+    const expected = Buffer.concat([Buffer.from("/usr/bin/curl\0-s\0http://o.test/"), Buffer.from([0xff]), Buffer.from(".bin\0-H"), Buffer.from([0xfe]), Buffer.from("x\0")]);
+    for (const server of ["", cache.url]) {
+      const ran = await runExact(["bash", "-c", script, join(zig.shimDir, "curl")], { env: envFor("shim", { WITHCACHE_SERVER: server, WITHCACHE_PLAN_ONLY: "1" }) });
+      expect(Buffer.from(ran.stdout).toString("hex")).toBe(expected.toString("hex"));
+    }
+  });
 
   test("kill -INT ends a shimmed download like the plain tool; the PID is the tool", async () => {
     const interrupted = async (tool: "curl" | "wget", via: "plain" | "shim") => {

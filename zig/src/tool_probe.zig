@@ -92,9 +92,9 @@ fn readSome(child: *Child) void {
 fn spawn(request: Request, url: [*:0]const u8, child: *Child) void {
     var fds: [2]i32 = undefined;
     if (linux.errno(linux.pipe2(&fds, .{ .CLOEXEC = true })) != .SUCCESS) return;
+    // The user's ~/.curlrc and wgetrc apply on purpose: they may carry the CA for the cache.
     const argv: [13:null]?[*:0]const u8 = switch (request.tool) {
-        // -q first: no ~/.curlrc, so a user's config cannot turn the probe into a GET or add output.
-        .curl => .{ request.real_path, "-q", "-s", "-I", "-o", "/dev/null", "-w", "%{http_code}", "--connect-timeout", request.connect_timeout_text, "--max-time", request.total_timeout_text, url },
+        .curl => .{ request.real_path, "-s", "-I", "-o", "/dev/null", "-w", "%{http_code}", "--connect-timeout", request.connect_timeout_text, "--max-time", request.total_timeout_text, url, null },
         .wget => .{ request.real_path, "-q", "--spider", "-S", "-t", "1", "-T", request.total_timeout_text, "--max-redirect=0", "-O", "/dev/null", url, null },
     };
     const pid_rc = linux.fork();
