@@ -7,10 +7,15 @@ import { makeTempDir, type TempDir } from "./helpers/index.ts";
 const ROOT = resolve(import.meta.dir, "..");
 export const ZIG_SHIM = join(ROOT, "zig/zig-out/bin/withcache-shim");
 
-/** `zig build -Doptimize=ReleaseSmall` → zig/zig-out/bin/withcache-shim. */
+/**
+ * `zig build -Doptimize=ReleaseSmall` → zig/zig-out/bin/withcache-shim. WITHCACHE_ZIG_OPTIMIZE=
+ * ReleaseSafe runs the same tests on a build with bounds and overflow checks (a bug panics).
+ */
 export function buildZigShim(): string {
+  const optimize = process.env.WITHCACHE_ZIG_OPTIMIZE ?? "ReleaseSmall";
+  if (!/^(Debug|ReleaseSafe|ReleaseSmall|ReleaseFast)$/.test(optimize)) throw new Error(`WITHCACHE_ZIG_OPTIMIZE: "${optimize}" is not a zig optimize mode`);
   const build = Bun.spawnSync({
-    cmd: ["bash", "-c", "source scripts/env.sh && cd zig && zig build -Doptimize=ReleaseSmall"],
+    cmd: ["bash", "-c", `source scripts/env.sh && cd zig && zig build -Doptimize=${optimize}`],
     cwd: ROOT,
     stdout: "pipe",
     stderr: "pipe",
