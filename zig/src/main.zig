@@ -55,7 +55,7 @@ pub fn main(init: std.process.Init.Minimal) u8 {
     const real_path = switch (which.findRealTool(.{
         .tool_name = @tagName(tool),
         .envp = envp,
-        .self = which.fileId("/proc/self/exe"),
+        .self = selfId(argv0),
         .cwd = cwd,
     }, &real_path_buf, &message_buf)) {
         .path => |p| p,
@@ -93,6 +93,14 @@ pub fn main(init: std.process.Init.Minimal) u8 {
     const line = std.fmt.bufPrint(&line_buf, "{t}: withcache: cannot run {s}: {t}\n", .{ tool, real_path, linux.errno(rc) }) catch "withcache: cannot run the real tool\n";
     _ = sys.writeAll(2, line);
     return 126;
+}
+
+/// This binary's identity: /proc/self/exe, or without /proc (initramfs, chroot) the file argv[0]
+/// names when it is a path. Unknown → the seen list still stops a self-loop after one hop.
+fn selfId(argv0: [:0]const u8) ?which.FileId {
+    if (which.fileId("/proc/self/exe")) |id| return id;
+    if (std.mem.indexOfScalar(u8, argv0, '/') != null) return which.fileId(argv0);
+    return null;
 }
 
 pub fn toolFromArgv0(argv0: []const u8) ?Tool {
