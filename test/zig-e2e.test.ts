@@ -5,13 +5,13 @@
 // equal the plain tool's against the origin; hits never reach the origin. Also: origin 404 with
 // -f, kill -INT mid-download, no network with the server unset, and the static binaries.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TCPSocketListener } from "bun";
 import { cacheUrlFor, candidateParts, serverBaseUrl } from "../src/core/plan/plan.ts";
 import { makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
 import { runExact, shimPath } from "./shim-support.ts";
-import { buildZigShim, zigShimDir, type ZigShims } from "./zig-support.ts";
+import { buildZigShim, ZIG_SHIM, zigShimDir, type ZigShims } from "./zig-support.ts";
 
 let zig: ZigShims;
 let origin: Origin;
@@ -251,6 +251,21 @@ describe("zig shim: pass-through and process", () => {
       recorder.stop(true);
     }
   }, 30_000);
+
+  test("a copy of the shim and a wrapper that calls curl again do not loop", async () => {
+    const copyDir = join(work.path, "copy");
+    const wrapDir = join(work.path, "wrap");
+    mkdirSync(copyDir);
+    mkdirSync(wrapDir);
+    copyFileSync(ZIG_SHIM, join(copyDir, "curl"));
+    chmodSync(join(copyDir, "curl"), 0o755);
+    writeFileSync(join(wrapDir, "curl"), '#!/bin/sh\nexec curl "$@"\n');
+    chmodSync(join(wrapDir, "curl"), 0o755);
+    const env = { PATH: `${zig.shimDir}:${copyDir}:${wrapDir}:/usr/bin:/bin`, HOME: work.path, WITHCACHE_SERVER: cache.url };
+    const ran = await runExact([join(zig.shimDir, "curl"), "--version"], { env, timeoutMs: 10_000 });
+    expect(ran.exitCode).toBe(0);
+    expect(new TextDecoder().decode(ran.stdout)).toStartWith("curl ");
+  });
 
   test("arguments that are not utf-8 reach the tool byte for byte (the Bun shim cannot: it decodes argv)", async () => {
     const script = `exec "$0" -s "$(printf 'http://o.test/\\377.bin')" "$(printf -- '-H\\376x')"`;
