@@ -1,7 +1,7 @@
 // The shim's shell with the compiled binary: env, real-tool search, probe outcomes against a small
 // fake of the cache's HEAD /b/ endpoint, bounded probing, proxies, and zero network when off.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Server, TCPSocketListener } from "bun";
 import { VERSION } from "../src/version.ts";
@@ -196,6 +196,31 @@ describe("probe outcomes", () => {
     await plan("curl", ["ftp://o.test/x", "http://o.test/[1-2]"], { WITHCACHE_SERVER: fakeUrl });
     await plan("wget", ["-r", "http://o.test/x"], { WITHCACHE_SERVER: fakeUrl });
     expect(fakeRequests.length).toBe(0);
+  });
+});
+
+describe("argv that is not utf-8", () => {
+  test("reaches the tool byte for byte, and is never planned", async () => {
+    const origin = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("hello\n") });
+    try {
+      const url = `http://127.0.0.1:${origin.port}/f.txt`;
+      fakeStatus.set(url, 200);
+      const dir = join(bin.dir.path, `latin1-${Math.random().toString(36).slice(2)}`);
+      mkdirSync(dir);
+      // bash's $'\xe9' puts the raw byte in argv; Bun.spawn itself could only pass UTF-8.
+      const script = `curl -s -o $'caf\\xe9.txt' '${url}' && wget -q -O $'na\\xefve.txt' '${url}'`;
+      const ran = await runExact(["/bin/bash", "-c", script], { env: baseEnv(), cwd: dir });
+      expect(ran.exitCode).toBe(0);
+      const names = readdirSync(dir, { encoding: "buffer" }).map((n) => n.toString("latin1")).sort();
+      expect(names).toEqual(["caf\xe9.txt", "na\xefve.txt"]);
+      // With a server that would say hit, the command still passes through untouched.
+      const planned = await runExact(["/bin/bash", "-c", `curl -o $'caf\\xe9' '${url}'`], {
+        env: baseEnv({ WITHCACHE_SERVER: fakeUrl, WITHCACHE_PLAN_ONLY: "1" }),
+      });
+      expect(Buffer.from(planned.stdout).toString("latin1")).toBe(`/usr/bin/curl\0-o\0caf\xe9\0${url}\0`);
+    } finally {
+      await origin.stop(true);
+    }
   });
 });
 

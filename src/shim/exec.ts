@@ -53,6 +53,41 @@ export async function handOver(path: string, argv: string[], env: Record<string,
   return spawnAndMirror(path, argv, env);
 }
 
+/**
+ * Become `path` with arguments given as raw bytes (argv that is not UTF-8, read from
+ * /proc/self/cmdline): JS strings cannot carry those bytes, so call libc execve over bun:ffi.
+ * Returns only if that failed.
+ */
+export async function handOverRawBytes(path: string, argv: Uint8Array[], env: Record<string, string>): Promise<boolean> {
+  try {
+    const { dlopen, FFIType, ptr } = await import("bun:ffi");
+    const libc = dlopen(process.platform === "darwin" ? "libc.dylib" : "libc.so.6", {
+      signal: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.ptr },
+      execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    });
+    const cString = (bytes: Uint8Array): Buffer => Buffer.concat([Buffer.from(bytes), Buffer.from([0])]);
+    const keep: Buffer[] = []; // keep every buffer reachable until execve returns (it only returns on failure)
+    const pointerArray = (items: Buffer[]): BigUint64Array => {
+      const array = new BigUint64Array(items.length + 1);
+      items.forEach((item, k) => {
+        keep.push(item);
+        array[k] = BigInt(ptr(item));
+      });
+      return array;
+    };
+    const pathBytes = cString(Buffer.from(path));
+    const argvArray = pointerArray(argv.map(cString));
+    const envArray = pointerArray(Object.entries(env).map(([k, v]) => cString(Buffer.from(`${k}=${v}`))));
+    libc.symbols.signal(SIGPIPE, null);
+    libc.symbols.signal(SIGXFSZ, null);
+    libc.symbols.execve(ptr(pathBytes), ptr(argvArray), ptr(envArray));
+    void keep;
+    return false;
+  } catch {
+    return false;
+  }
+}
+
 const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const;
 
 async function spawnAndMirror(path: string, argv: string[], env: Record<string, string>): Promise<never> {

@@ -1,10 +1,10 @@
 // The shim's I/O shell: read the environment, find the real tool, probe, then hand over.
 // Keep the import graph tiny: no zod, commander or server code on this path.
-import { writeSync } from "node:fs";
+import { readFileSync, writeSync } from "node:fs";
 import { preparePlan, finishPlan, serverBaseUrl, type Tool } from "../core/plan/plan.ts";
 import { VERSION } from "../version.ts";
 import { envForExec, findRealTool } from "./find-tool.ts";
-import { handOver } from "./exec.ts";
+import { handOver, handOverRawBytes } from "./exec.ts";
 import { probeAll } from "./probe.ts";
 
 export const VERSION_ARG = "--withcache-version";
@@ -17,6 +17,41 @@ export function serverSetting(tool: Tool, env: Env): string | undefined {
   const specific = env[tool === "curl" ? "CURLWITHCACHE_SERVER" : "WGETWITHCACHE_SERVER"];
   const value = specific !== undefined ? specific : env.WITHCACHE_SERVER;
   return value === undefined || value === "" ? undefined : value;
+}
+
+/**
+ * Bun decodes argv as UTF-8, turning other bytes into U+FFFD. Only when a U+FFFD shows up, read
+ * the raw bytes back from /proc/self/cmdline; if they are not UTF-8, the command must pass
+ * through byte for byte (see README: such argv is never planned).
+ */
+function rawArgsIfNotUtf8(args: string[]): Uint8Array[] | undefined {
+  if (!args.some((a) => a.includes("\uFFFD"))) return undefined;
+  let cmdline: Buffer;
+  try {
+    cmdline = readFileSync("/proc/self/cmdline");
+  } catch {
+    return undefined;
+  }
+  const parts: Uint8Array[] = [];
+  let start = 0;
+  for (let k = 0; k < cmdline.length; k++) {
+    if (cmdline[k] === 0) {
+      parts.push(cmdline.subarray(start, k));
+      start = k + 1;
+    }
+  }
+  const raw = parts.slice(1); // drop argv[0]
+  if (raw.length !== args.length) return undefined;
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  const allUtf8 = raw.every((bytes) => {
+    try {
+      strict.decode(bytes);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return allUtf8 ? undefined : raw;
 }
 
 function argv0For(tool: Tool): string {
@@ -36,8 +71,18 @@ export async function runShim(tool: Tool, args: string[]): Promise<void> {
     process.stderr.write(`${tool}: withcache: ${found.message}\n`);
     process.exit(127);
   }
+  const rawArgs = rawArgsIfNotUtf8(args);
+  if (rawArgs !== undefined) {
+    if (env[PLAN_ONLY_ENV] === "1") {
+      writeSync(1, Buffer.concat([found.path, ...rawArgs].flatMap((a) => [Buffer.from(a), Buffer.from([0])])));
+      process.exit(0);
+    }
+    const argv0 = Buffer.from(argv0For(tool));
+    await handOverRawBytes(found.path, [argv0, ...rawArgs], envForExec(env, found.path));
+    // Could not exec raw bytes: fall through with the decoded strings rather than fail.
+  }
   let finalArgs = args;
-  const server = serverSetting(tool, env);
+  const server = rawArgs === undefined ? serverSetting(tool, env) : undefined;
   if (server !== undefined) {
     const plan = preparePlan(tool, args, serverBaseUrl(server));
     if (plan.probes.size > 0) finalArgs = finishPlan(plan, await probeAll(tool, plan.probes, env, Date.now()));
