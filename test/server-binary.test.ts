@@ -1,13 +1,14 @@
 // The compiled binary end to end: `dist/withcache serve` (rebuilt when stale), miss → fill → hit
 // with real curl, flag errors, the withcache-server name, and SIGTERM draining a slow download.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
+import { closeSync, copyFileSync, ftruncateSync, openSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { blobUrl, makeTempDir, pollUntil, REPO_ROOT, run, sha256Hex, spawnServer, startOrigin, type Origin, type TempDir } from "./helpers/index.ts";
 
 let work: TempDir;
 let binary: string;
 let origin: Origin;
+const BIG_BYTES = 256 * 1024 * 1024;
 const BODY = new Uint8Array(4 * 1024 * 1024).map((_, i) => (i * 11 + (i >> 10)) % 256);
 
 function newestMtimeMs(dir: string): number {
@@ -36,8 +37,15 @@ beforeAll(async () => {
   // Run a private copy: another test or engineer may rebuild dist/ while this runs.
   binary = join(work.path, "withcache");
   copyFileSync(dist, binary);
+  // 256 MiB, sparse: more than loopback socket buffers can swallow, so a throttled client is
+  // still downloading from the server's point of view when SIGTERM arrives.
+  const big = join(work.path, "big.img");
+  const fd = openSync(big, "w");
+  ftruncateSync(fd, BIG_BYTES);
+  closeSync(fd);
   origin = startOrigin((req) => {
     const p = new URL(req.url).pathname;
+    if (p === "/release/big.img") return new Response(Bun.file(big));
     if (p === "/release/app.tar.gz") return new Response(BODY as Uint8Array<ArrayBuffer>, { headers: { "content-type": "application/gzip" } });
     return new Response("no\n", { status: 404 });
   });
@@ -111,11 +119,11 @@ describe("compiled withcache", () => {
     const data = join(work.path, "data-drain");
     const s = await spawnServer({ binary, dataDir: data, args: ["--allow-private-origins", "--drain-timeout", "300ms"] });
     try {
-      const url = blobUrl(s.url, `${origin.url}/release/app.tar.gz`);
+      const url = blobUrl(s.url, `${origin.url}/release/big.img`);
       await (await fetch(url)).text();
-      await pollUntil(async () => (await fetch(url, { method: "HEAD" })).status === 200, { what: "fill" });
-      const out = join(work.path, "cut.tar.gz");
-      const slow = run(["/usr/bin/curl", "-sS", "-f", "--limit-rate", "100K", "-o", out, url]);
+      await pollUntil(async () => (await fetch(url, { method: "HEAD" })).status === 200, { what: "fill", timeoutMs: 30_000 });
+      const out = join(work.path, "cut.img");
+      const slow = run(["/usr/bin/curl", "-sS", "-f", "--limit-rate", "1M", "-o", out, url]);
       await pollUntil(() => {
         try {
           return statSync(out).size > 0;
@@ -130,7 +138,7 @@ describe("compiled withcache", () => {
       expect(s.output()).toContain("stopped drained=false");
       const result = await slow;
       expect(result.exitCode).not.toBe(0); // cut short (curl 18: partial file)
-      expect(statSync(out).size).toBeLessThan(BODY.length);
+      expect(statSync(out).size).toBeLessThan(BIG_BYTES);
     } finally {
       s.proc.kill(9);
     }
