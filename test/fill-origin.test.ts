@@ -177,6 +177,28 @@ describe("fills", () => {
     expect(s.running.ctx.store.metadata.getArtifact(key)).toMatchObject({ sha256: sha256Hex(full), sizeBytes: full.length });
   });
 
+  test("a chunked body without Content-Length is cached whole", async () => {
+    const parts = ["alpha-", "beta-", "gamma\n"];
+    const origin = startOrigin(
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              for (const p of parts) controller.enqueue(new TextEncoder().encode(p));
+              controller.close();
+            },
+          }),
+        ),
+    );
+    cleanups.push(() => origin.stop());
+    const s = await server();
+    const key = `${origin.url}/streamed.txt`;
+    await fetch(blobUrl(s.url, key)).then((r) => r.text());
+    expect(await finished(s, key)).toMatchObject({ state: "completed", totalBytes: 17 });
+    expect(await (await fetch(blobUrl(s.url, key))).text()).toBe(parts.join(""));
+    expect(origin.requests[0]!.headers["accept-encoding"]).toBe("identity");
+  });
+
   test("bytes are cached exactly as sent: identity requested, a gzip-encoded body is not decompressed", async () => {
     const plain = "plain text body\n".repeat(100);
     const gz = gzipSync(plain);

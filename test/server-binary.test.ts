@@ -144,12 +144,15 @@ describe("compiled withcache", () => {
     }
   }, 30_000);
 
-  test("the withcache-server name starts the cache-host", async () => {
+  test("the withcache-server name starts the cache-host; --config fills in what flags do not say", async () => {
     const link = join(work.path, "withcache-server");
     symlinkSync(binary, link);
-    const s = await spawnServer({ binary: link, serveSubcommand: false, dataDir: join(work.path, "data2"), args: ["--curate"] });
+    const configFile = join(work.path, "withcache.json");
+    await Bun.write(configFile, JSON.stringify({ curate: true, workers: 3, allowHosts: ["*.vendor.example"] }));
+    const s = await spawnServer({ binary: link, serveSubcommand: false, dataDir: join(work.path, "data2"), args: ["--config", configFile, "--workers", "4"] });
     try {
-      expect(s.output()).toContain("mode curate");
+      // --config supplies curate and allowHosts; the flag wins for workers.
+      expect(s.output()).toContain("mode curate, workers 4, auto-fetch only from *.vendor.example");
       const r = await fetch(`${s.url}/healthz`);
       expect(await r.text()).toStartWith("ok ");
     } finally {
