@@ -10,6 +10,7 @@ const code = (text: string) => "`" + text + "`";
 
 function formatDefault(key: string, value: unknown): string {
   if (value === undefined) return "—";
+  if (typeof value === "boolean") return value ? "on" : "off";
   if (Array.isArray(value)) return value.length === 0 ? "none" : code(value.join(","));
   if (typeof value === "number" && key.endsWith("Ms")) {
     return code(value % 1000 === 0 && value > 0 ? `${value / 1000}s` : `${value}ms`);
@@ -25,9 +26,16 @@ function optionRows(cmd: Command, isServe: boolean): string[] {
   for (const o of options) {
     const field = isServe ? FIELDS.find((f) => f.flag === o.long) : undefined;
     const env = field?.env ?? o.envVar;
-    const def = field ? formatDefault(field.key, defaults[field.key]) : o.defaultValue === undefined ? "—" : code(String(o.defaultValue));
+    // A default the description spells out ("(default: this binary)") beats the runtime value,
+    // which may be a path on the machine that generated this.
+    const described = /\(default:? ([^)]*)\)/.exec(o.description)?.[1];
+    const def = field
+      ? formatDefault(field.key, defaults[field.key])
+      : described !== undefined
+        ? cell(described)
+        : formatDefault("", o.defaultValue);
     // The env and default columns say it already: drop "(env X, default Y)" from the description.
-    const meaning = o.description.replace(/\s*\((env|default)\b[^)]*\)\s*$/, "");
+    const meaning = o.description.replace(/\s*\((env|default)\b[^)]*\)/g, "");
     rows.push(`| ${code(o.flags)} | ${env ? code(env) : "—"} | ${def} | ${cell(meaning)} |`);
   }
   if (isServe) {
@@ -54,7 +62,9 @@ out.push(
   "",
 );
 for (const cmd of program.commands) {
-  out.push(`### \`withcache ${cmd.name()}\``, "", cell(cmd.description()), "");
-  out.push("| Flag | Environment | Default | Meaning |", "|---|---|---|---|", ...optionRows(cmd, cmd.name() === "serve"), "");
+  out.push(`### \`withcache ${cmd.name()}\``, "", `\`withcache ${cmd.name()} ${cmd.usage()}\`: ${cell(cmd.description())}`, "");
+  const rows = optionRows(cmd, cmd.name() === "serve");
+  if (rows.length === 0) out.push("No options besides `--help`.", "");
+  else out.push("| Flag | Environment | Default | Meaning |", "|---|---|---|---|", ...rows, "");
 }
 process.stdout.write(out.join("\n"));
