@@ -237,7 +237,8 @@ describe("zig shim: pass-through and process", () => {
     try {
       const setting = `127.0.0.1:${recorder.port}`;
       const url = `${origin.url}/pkg/q.tgz`;
-      for (const extra of [{ WITHCACHE_SERVER: "" }, { WITHCACHE_SERVER: setting, CURLWITHCACHE_SERVER: "", WGETWITHCACHE_SERVER: "" }]) {
+      const settings: Record<string, string>[] = [{ WITHCACHE_SERVER: "" }, { WITHCACHE_SERVER: setting, CURLWITHCACHE_SERVER: "", WGETWITHCACHE_SERVER: "" }];
+      for (const extra of settings) {
         for (const tool of ["curl", "wget"] as const) {
           const ran = await runExact([tool, tool === "curl" ? "-so/dev/null" : "-qO/dev/null", url], { env: envFor("shim", extra) });
           expect(ran.exitCode).toBe(0);
