@@ -52,23 +52,49 @@ describe("private origins in auto mode", () => {
     expect(o.requests.length).toBe(0);
   });
 
-  test("every redirect hop is checked: a public-looking first hop cannot bounce into loopback", async () => {
-    const o = origin();
-    // Pin DNS: pretend "localhost" is a public address so the first hop passes the check (the
-    // socket still goes to the loopback origin); the redirect to 127.0.0.1 must then be refused.
+  test("every redirect hop is checked; connections go to the address that was checked (no rebinding)", async () => {
+    const o = startOrigin((req) => {
+      const p = new URL(req.url).pathname;
+      if (p === "/to-v6-loopback") return Response.redirect(`http://[::1]:${o.port}/secret`, 302);
+      if (p === "/to-private-name") return Response.redirect(`http://intranet.test:${o.port}/secret`, 302);
+      return new Response(`served for host ${req.headers.get("host")}\n`);
+    });
+    cleanups.push(() => o.stop());
+    // The policy stands in for "public": only 127.0.0.1 counts as reachable here, because the
+    // test origin can only live on loopback. Names resolve through our own table only, so a
+    // fill of pinned.test can succeed only by connecting to the address we checked.
+    const dns: Record<string, string[]> = { "pinned.test": ["127.0.0.1"], "intranet.test": ["10.1.2.3"] };
     const dir = makeTempDir("withcache-ssrf-");
-    const running = await startServer(testConfig(dir.path, { allowPrivateOrigins: false }), { log: memoryLogger([]), resolve: async () => ["93.184.216.34"] });
+    const running = await startServer(testConfig(dir.path, { allowPrivateOrigins: false }), {
+      log: memoryLogger([]),
+      resolve: async (host) => {
+        const answer = dns[host];
+        if (!answer) throw Object.assign(new Error("not found"), { code: "ENOTFOUND" });
+        return answer;
+      },
+      addressAllowed: (ip) => ip === "127.0.0.1",
+    });
     cleanups.push(async () => {
       await running.stop();
       dir.cleanup();
     });
-    const key = `http://localhost:${o.port}/to-loopback`;
-    await fetch(blobUrl(running.url, key)).then((r) => r.text());
-    const job = await pollUntil(() => running.ctx.fills.listJobs().find((j) => j.state === "failed"), { what: "refused job" });
-    expect(job.error).toBe("origin host 127.0.0.1 is a loopback address; refused without --allow-private-origins");
-    expect(o.hits.get("/to-loopback")).toBe(1);
+
+    const pinnedKey = `http://pinned.test:${o.port}/file.bin`;
+    await fetch(blobUrl(running.url, pinnedKey)).then((r) => r.text());
+    await pollUntil(() => running.ctx.store.metadata.getArtifact(pinnedKey), { what: "pinned fill" });
+    expect(await (await fetch(blobUrl(running.url, pinnedKey))).text()).toBe(`served for host pinned.test:${o.port}\n`);
+
+    for (const [path, error] of [
+      ["/to-v6-loopback", "origin host ::1 is a loopback address; refused without --allow-private-origins"],
+      ["/to-private-name", "origin host intranet.test resolves to 10.1.2.3, which is a private address; refused without --allow-private-origins"],
+    ] as const) {
+      const key = `http://127.0.0.1:${o.port}${path}`;
+      await fetch(blobUrl(running.url, key)).then((r) => r.text());
+      const job = await pollUntil(() => running.ctx.fills.listJobs().find((j) => j.key === key && j.state === "failed"), { what: `refused job ${path}` });
+      expect(job.error).toBe(error);
+      expect(running.ctx.store.metadata.getMiss(key)?.refusal).toBe(error);
+    }
     expect(o.hits.get("/secret")).toBeUndefined();
-    expect(running.ctx.store.metadata.getMiss(key)?.refusal).toBe(job.error);
   });
 
   test("operators cannot fetch private origins either unless allowed; --allow-private-origins lifts it", async () => {

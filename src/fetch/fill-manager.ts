@@ -11,7 +11,7 @@ import { loggableUrl, type Logger } from "../core/log.ts";
 import { parseContentRange } from "../core/range.ts";
 import type { CacheStore } from "../store/store.ts";
 import type { JobRow } from "../store/types.ts";
-import { addressRefusal, FillError, openOrigin, systemResolver, type Resolver } from "./origin.ts";
+import { addressRefusal, FillError, openOrigin, publicAddressesOnly, systemResolver, type AddressPolicy, type Resolver } from "./origin.ts";
 
 export type EnqueueResult =
   | { ok: true; job: JobRow; existing: boolean }
@@ -26,6 +26,8 @@ export type FillManagerDeps = {
   nowMs: () => number;
   version: string;
   resolve?: Resolver;
+  /** Which addresses fills may reach without --allow-private-origins (default: public only). */
+  addressAllowed?: AddressPolicy;
 };
 
 /** How often progress (bytes done, rate) is written to the database while a fill runs. */
@@ -44,6 +46,7 @@ type Running = { controller: AbortController; reason: "cancel" | "park" | null }
 export class FillManager {
   private readonly deps: FillManagerDeps;
   private readonly resolve: Resolver;
+  private readonly addressAllowed: AddressPolicy;
   private readonly running = new Map<number, Running>();
   private workers: Promise<void>[] = [];
   private active = false;
@@ -52,6 +55,7 @@ export class FillManager {
   constructor(deps: FillManagerDeps) {
     this.deps = deps;
     this.resolve = deps.resolve ?? systemResolver;
+    this.addressAllowed = deps.addressAllowed ?? publicAddressesOnly;
   }
 
   private get meta() {
@@ -96,7 +100,7 @@ export class FillManager {
     if (options.source === "auto" && !hostAllowed(parsed.url.hostname.replace(/^\[|\]$/g, ""), allowHosts)) {
       refusal = `origin host ${parsed.url.hostname} is not in --allow-host; not fetched automatically`;
     } else if (!allowPrivateOrigins) {
-      refusal = await addressRefusal(parsed.url, this.resolve);
+      refusal = await addressRefusal(parsed.url, this.resolve, this.addressAllowed);
     }
     if (refusal) {
       this.meta.setMissInfo(key, { refusal });
@@ -313,6 +317,7 @@ export class FillManager {
         maxRedirects: config.maxRedirects,
         allowPrivateOrigins: config.allowPrivateOrigins,
         resolve: this.resolve,
+        addressAllowed: this.addressAllowed,
       });
       const status = response.status;
       if (status !== 200 && status !== 206) {

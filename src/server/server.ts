@@ -7,7 +7,7 @@ import type { ServeConfig } from "../config/schema.ts";
 import { HttpError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { FillManager } from "../fetch/fill-manager.ts";
-import type { Resolver } from "../fetch/origin.ts";
+import type { AddressPolicy, Resolver } from "../fetch/origin.ts";
 import { openCacheStore } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 import type { RequestContext, ServerContext } from "./context.ts";
@@ -25,6 +25,8 @@ export type StartOptions = {
   log?: Logger;
   /** DNS resolver for the private-address check (tests may pin one). */
   resolve?: Resolver;
+  /** Address policy without --allow-private-origins (default: public addresses only). */
+  addressAllowed?: AddressPolicy;
   /** Do not start fill workers (tests that inspect the queue). */
   startFills?: boolean;
 };
@@ -49,7 +51,7 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
   const nowMs = options.nowMs ?? Date.now;
   const log = options.log ?? createStdoutLogger();
   const store = openCacheStore(resolvePath(config.dataDir));
-  const fills = new FillManager({ store, config, log, nowMs, version: VERSION, resolve: options.resolve });
+  const fills = new FillManager({ store, config, log, nowMs, version: VERSION, resolve: options.resolve, addressAllowed: options.addressAllowed });
   const ctx: ServerContext = { config, store, fills, log, version: VERSION, startedAtMs: nowMs(), nowMs };
 
   let server: Server<undefined>;
