@@ -164,11 +164,11 @@ describe("invisible on miss and on hit", () => {
 });
 
 describe("signals", () => {
-  async function interrupted(tool: "curl" | "wget", via: "plain" | "shim"): Promise<{ signal: string | null; exitCode: number | null; exe: string; sigIgn: string }> {
+  async function interrupted(tool: "curl" | "wget", via: "plain" | "shim", extraEnv: Record<string, string> = {}): Promise<{ signal: string | null; exitCode: number | null; exe: string; sigIgn: string }> {
     const cwd = join(work.path, `sig-${++runCounter}`);
     mkdirSync(cwd);
     const env: Record<string, string> =
-      via === "plain" ? { PATH: "/usr/bin:/bin", HOME: work.path } : { PATH: shimPath(bin.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url };
+      via === "plain" ? { PATH: "/usr/bin:/bin", HOME: work.path } : { PATH: shimPath(bin.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url, ...extraEnv };
     const before = origin.requests.filter((r) => r.path === "/slow.bin").length;
     // bun test itself ignores SIGPIPE; start both like a normal shell would.
     const proc = Bun.spawn(["/usr/bin/env", "--default-signal=PIPE,XFSZ", tool, tool === "curl" ? "-sO" : "-q", `${origin.url}/slow.bin`], {
@@ -192,6 +192,27 @@ describe("signals", () => {
       expect(plain.signal).toBe("SIGINT");
       expect({ signal: shim.signal, exitCode: shim.exitCode }).toEqual({ signal: plain.signal, exitCode: plain.exitCode });
       expect(shim.exe).toContain(tool); // the spawned PID became the real tool (env → tool by execve)
+    }
+  }, 60_000);
+
+  test("spawn fallback (WITHCACHE_SHIM_EXEC=spawn): same files and exit codes, and kill -INT on the shim ends it like the tool", async () => {
+    const url = `${origin.url}/pkg/a.tgz`;
+    const missing = `${origin.url}/missing-too.tgz`;
+    const viaSpawn = async (tool: "curl" | "wget", args: string[]) => {
+      const cwd = join(work.path, `spawn-${++runCounter}`);
+      mkdirSync(cwd);
+      const ran = await runExact([tool, ...args], { env: { PATH: shimPath(bin.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url, WITHCACHE_SHIM_EXEC: "spawn" }, cwd });
+      const files: Record<string, string> = {};
+      for (const name of readdirSync(cwd)) files[name] = sha256Hex(readFileSync(join(cwd, name)));
+      return { exitCode: ran.exitCode, stdoutSha: sha256Hex(ran.stdout), files };
+    };
+    expect(await viaSpawn("curl", ["-sS", "-O", url])).toEqual(await observe("curl", ["-sS", "-O", url], "plain"));
+    expect(await viaSpawn("wget", ["-q", url])).toEqual(await observe("wget", ["-q", url], "plain"));
+    expect(await viaSpawn("curl", ["-fsS", "-O", missing])).toEqual(await observe("curl", ["-fsS", "-O", missing], "plain"));
+    for (const tool of ["curl", "wget"] as const) {
+      const plain = await interrupted(tool, "plain");
+      const shim = await interrupted(tool, "shim", { WITHCACHE_SHIM_EXEC: "spawn" });
+      expect({ signal: shim.signal, exitCode: shim.exitCode }).toEqual({ signal: plain.signal, exitCode: plain.exitCode });
     }
   }, 60_000);
 

@@ -6,6 +6,8 @@
 import { realpathSync } from "node:fs";
 
 const COREUTILS_ENV = "/usr/bin/env";
+/** `WITHCACHE_SHIM_EXEC=spawn` forces the spawn fallback (tests; platforms where exec misbehaves). */
+export const FORCE_SPAWN_ENV = "WITHCACHE_SHIM_EXEC";
 const SIGNALS_TO_RESET = "PIPE,XFSZ";
 const SIGPIPE = 13;
 const SIGXFSZ = 25;
@@ -37,13 +39,19 @@ async function resetSignalsViaFfi(): Promise<boolean> {
 
 /** Become `path` with `argv` (argv[0] included). Returns only if neither execve nor spawn worked. */
 export async function handOver(path: string, argv: string[], env: Record<string, string>): Promise<never> {
+  const forceSpawn = env[FORCE_SPAWN_ENV] === "spawn";
+  delete env[FORCE_SPAWN_ENV];
   const execve = (process as unknown as { execve?: ExecveFn }).execve;
-  if (typeof execve === "function") {
-    try {
-      if (coreutilsEnvAvailable()) {
+  if (typeof execve === "function" && !forceSpawn) {
+    if (coreutilsEnvAvailable()) {
+      try {
         execve.call(process, COREUTILS_ENV, ["env", `--default-signal=${SIGNALS_TO_RESET}`, path, ...argv.slice(1)], env);
+      } catch {
+        // try the direct route
       }
-      // argv[0] only survives this path; the env route names the tool by its path.
+    }
+    // argv[0] only survives this route; the env route names the tool by its path.
+    try {
       await resetSignalsViaFfi();
       execve.call(process, path, argv, env);
     } catch {
@@ -90,10 +98,14 @@ export async function handOverRawBytes(path: string, argv: Uint8Array[], env: Re
 
 const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const;
 
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGXFSZ: 25 };
+
 async function spawnAndMirror(path: string, argv: string[], env: Record<string, string>): Promise<never> {
+  // The child would inherit Bun's ignored SIGPIPE/SIGXFSZ: start it through env when we can.
+  const cmd = coreutilsEnvAvailable() ? [COREUTILS_ENV, `--default-signal=${SIGNALS_TO_RESET}`, path, ...argv.slice(1)] : [path, ...argv.slice(1)];
   let child: ReturnType<typeof Bun.spawn>;
   try {
-    child = Bun.spawn({ cmd: [path, ...argv.slice(1)], argv0: argv[0], env, stdio: ["inherit", "inherit", "inherit"] });
+    child = Bun.spawn({ cmd, argv0: cmd[0] === path ? argv[0] : undefined, env, stdio: ["inherit", "inherit", "inherit"] });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`${argv[0]}: withcache: cannot run ${path}: ${message}\n`);
@@ -101,9 +113,13 @@ async function spawnAndMirror(path: string, argv: string[], env: Record<string, 
   }
   for (const signal of FORWARDED_SIGNALS) process.on(signal, () => child.kill(signal));
   const code = await child.exited;
-  if (child.signalCode) {
-    for (const signal of FORWARDED_SIGNALS) process.removeAllListeners(signal);
-    process.kill(process.pid, child.signalCode);
+  const signal = child.signalCode;
+  if (signal) {
+    // Die of the same signal, so our parent sees what it would have seen from the tool.
+    for (const name of FORWARDED_SIGNALS) process.removeAllListeners(name);
+    await resetSignalsViaFfi();
+    process.kill(process.pid, signal);
+    process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
   }
   process.exit(code);
 }
