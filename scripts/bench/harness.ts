@@ -360,6 +360,19 @@ export async function seed(server: Withcache, originUrl: string, options: { time
   });
 }
 
+/** CPU time (user + system) a live process has used so far, in microseconds; NaN when unavailable. */
+export function cpuMicros(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of those.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticksPerSecond = 100; // USER_HZ on Linux
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / ticksPerSecond;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** Peak resident set (VmHWM) of a live process, in bytes; NaN when unavailable. */
 export function peakRssBytes(pid: number): number {
   try {
