@@ -37,6 +37,7 @@ var exec_env: [limits.env_count_max + 2]?[*:0]const u8 = undefined;
 pub fn main(init: std.process.Init.Minimal) u8 {
     const args = init.args.vector;
     const envp = init.environ.block.slice;
+    if (args.len == 0) sys.fatal(2, "started without argv[0]; expected to be run as curl or wget", .{});
     if (args.len == 2 and std.mem.eql(u8, std.mem.span(args[1]), version_arg)) {
         _ = sys.writeAll(1, build_options.version ++ "\n");
         return 0;

@@ -239,3 +239,38 @@ test "probeAll against a closed port is down, quickly" {
     try std.testing.expectEqual(Outcome.down, outcomes[1]);
     try std.testing.expect(sys.nowMs() - start_ms < 500);
 }
+
+test "probeAll reads hit, miss and other statuses from a live listener" {
+    // A forked child accepts three connections and answers each with the next canned response.
+    const listener: i32 = @intCast(linux.socket(linux.AF.INET, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
+    defer _ = linux.close(listener);
+    var sa: linux.sockaddr.in = .{ .port = 0, .addr = @bitCast([4]u8{ 127, 0, 0, 1 }) };
+    try std.testing.expectEqual(@as(usize, 0), linux.bind(listener, @ptrCast(&sa), @sizeOf(linux.sockaddr.in)));
+    try std.testing.expectEqual(@as(usize, 0), linux.listen(listener, 8));
+    var len: linux.socklen_t = @sizeOf(linux.sockaddr.in);
+    _ = linux.getsockname(listener, @ptrCast(&sa), &len);
+    const responses = [_][]const u8{ "HTTP/1.1 200 OK\r\n\r\n", "HTTP/1.1 404 Not Found\r\n\r\n", "HTTP/1.1 503 Busy\r\n\r\n" };
+    const pid = linux.fork();
+    if (pid == 0) {
+        // Answer by request order: the request names its index in the path (/0, /1, /2).
+        for (0..responses.len) |_| {
+            const conn: i32 = @intCast(linux.accept(listener, null, null));
+            var buf: [256]u8 = undefined;
+            const n = linux.read(conn, &buf, buf.len);
+            const index = if (n > 6) buf[6] - '0' else 2;
+            const response = responses[@min(index, 2)];
+            _ = linux.write(conn, response.ptr, response.len);
+            _ = linux.close(conn);
+        }
+        linux.exit_group(0);
+    }
+    const addresses = [_]Address{.{ .v4 = sa }};
+    var outcomes: [3]Outcome = undefined;
+    probeAll(&addresses, &.{ "HEAD /0 HTTP/1.1\r\n\r\n", "HEAD /1 HTTP/1.1\r\n\r\n", "HEAD /2 HTTP/1.1\r\n\r\n" }, &outcomes, .{
+        .connect_timeout_ms = 300,
+        .deadline_ms = sys.nowMs() + 2000,
+    });
+    var status: u32 = 0;
+    _ = linux.wait4(@intCast(pid), &status, 0, null);
+    try std.testing.expectEqualSlices(Outcome, &.{ .hit, .miss, .down }, &outcomes);
+}
