@@ -121,7 +121,10 @@ export async function openOrigin(req: OriginRequest): Promise<{ response: Respon
           redirect: "manual",
           decompress: false,
           signal: req.signal,
+          // A pinned request goes to an IP: never reuse a pooled connection to that IP, which
+          // may carry another host's TLS session (CDNs serve many names from one address).
           ...(attempt.tls ? { tls: attempt.tls } : {}),
+          ...(req.allowPrivateOrigins ? {} : { keepalive: false }),
         });
         break;
       } catch (err) {
