@@ -51,6 +51,7 @@ export class FillManager {
   private workers: Promise<void>[] = [];
   private active = false;
   private wakers: Array<() => void> = [];
+  private readonly pendingEnqueues = new Set<Promise<EnqueueResult>>();
 
   constructor(deps: FillManagerDeps) {
     this.deps = deps;
@@ -76,6 +77,7 @@ export class FillManager {
 
   /** Stop the workers; running fills are aborted and parked as queued (their temp files kept). */
   async stop(): Promise<void> {
+    await Promise.allSettled([...this.pendingEnqueues]);
     if (!this.active) return;
     this.active = false;
     for (const r of this.running.values()) {
@@ -88,7 +90,16 @@ export class FillManager {
   }
 
   /** Queue a fill. `requestId` ties the job's log lines to the request that caused it. */
-  async enqueue(rawUrl: string, options: { source: JobSource; requestId?: string }): Promise<EnqueueResult> {
+  enqueue(rawUrl: string, options: { source: JobSource; requestId?: string }): Promise<EnqueueResult> {
+    // Tracked so stop() can let an enqueue that is waiting on DNS finish before the database closes.
+    const pending = this.enqueueNow(rawUrl, options);
+    this.pendingEnqueues.add(pending);
+    const forget = (): void => void this.pendingEnqueues.delete(pending);
+    pending.then(forget, forget);
+    return pending;
+  }
+
+  private async enqueueNow(rawUrl: string, options: { source: JobSource; requestId?: string }): Promise<EnqueueResult> {
     const parsed = parseOriginUrl(rawUrl);
     if (!parsed.ok) return { ok: false, status: parsed.status, message: parsed.message };
     const key = cacheKey(parsed.url, { keepQuery: this.deps.config.keepQuery });
