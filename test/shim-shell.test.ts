@@ -199,6 +199,46 @@ describe("probe outcomes", () => {
   });
 });
 
+describe("https cache", () => {
+  test.skipIf(!existsSync("/usr/bin/openssl"))("probed with the real tool, trusting what the tool trusts", async () => {
+    const dir = join(bin.dir.path, "tls");
+    mkdirSync(dir, { recursive: true });
+    const cert = join(dir, "cert.pem");
+    const key = join(dir, "key.pem");
+    const made = await runExact(
+      ["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+      { env: { PATH: "/usr/bin:/bin" } },
+    );
+    expect(made.exitCode).toBe(0);
+    const seen: string[] = [];
+    const tls = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: { cert: Bun.file(cert), key: Bun.file(key) },
+      fetch(req) {
+        seen.push(req.method);
+        return new Response(null, { status: 200 });
+      },
+    });
+    try {
+      const base = `https://127.0.0.1:${tls.port}`;
+      const origin = "http://o.test/tls.tgz";
+      const hit = cacheUrl(base, origin, "tls.tgz");
+      // Untrusted certificate: the tool's own probe fails, the command passes through.
+      expect(await plan("curl", ["-O", origin], { WITHCACHE_SERVER: base })).toEqual(["/usr/bin/curl", "-O", origin]);
+      expect(await plan("wget", [origin], { WITHCACHE_SERVER: base })).toEqual(["/usr/bin/wget", origin]);
+      // Trusted the way each tool is told to trust it: hit.
+      expect(await plan("curl", ["-O", origin], { WITHCACHE_SERVER: base, CURL_CA_BUNDLE: cert })).toEqual(["/usr/bin/curl", "-O", hit]);
+      const wgetrc = join(dir, "wgetrc");
+      writeFileSync(wgetrc, `ca_certificate = ${cert}\n`);
+      expect(await plan("wget", [origin], { WITHCACHE_SERVER: base, WGETRC: wgetrc })).toEqual(["/usr/bin/wget", hit]);
+      expect(seen).toContain("HEAD");
+    } finally {
+      await tls.stop(true);
+    }
+  });
+});
+
 describe("argv that is not utf-8", () => {
   test("reaches the tool byte for byte, and is never planned", async () => {
     const origin = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("hello\n") });

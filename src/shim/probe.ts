@@ -1,7 +1,9 @@
 // The probe: HEAD each cache URL concurrently, within one bounded budget. 200 → hit, 404 → miss,
 // anything else (refused, timeout, other status, bad proxy) → unreachable.
-// Plain http (the common case) goes over a raw socket so connect and total deadlines are ours
-// and no environment proxy is picked up behind our back; https goes through fetch.
+// Plain http (the common case) goes over a raw socket, directly or through the http proxy the
+// tool would use, so connect and total deadlines are ours. An https cache (or an https proxy) is
+// probed with the real tool itself (curl -I / wget --spider), so certificates, CA paths and proxies
+// are judged exactly as the tool will judge them when it downloads; the Zig shim does the same.
 import type { ProbeOutcome, Tool } from "../core/plan/plan.ts";
 import { proxyFor } from "../core/plan/proxy.ts";
 
@@ -85,22 +87,43 @@ function rawHead(options: {
   });
 }
 
-async function fetchHead(cacheUrl: string, proxy: string | undefined, deadlineMs: number): Promise<ProbeOutcome> {
-  // Bun's fetch reads proxy variables itself (and by its own rules); the decision was already
-  // made by proxyFor, so pin it. All probes of one command go to the same server, hence agree.
-  // The tool's environment is a snapshot taken before this (see run.ts).
-  for (const name of ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"]) {
-    delete process.env[name];
+/** Seconds as the tools take them on the command line, e.g. 0.3 or 1. */
+function secondsText(ms: number): string {
+  return String(Math.max(1, Math.round(ms)) / 1000);
+}
+
+/** curl: the three digits of %{http_code}. wget: the first "HTTP/1.x NNN" line of -S output. */
+export function toolProbeOutcome(tool: Tool, output: string): ProbeOutcome {
+  if (tool === "curl") {
+    const code = output.trim();
+    return /^\d{3}$/.test(code) ? outcomeOf(Number(code)) : "unreachable";
   }
-  if (proxy === undefined) process.env.NO_PROXY = "*";
+  const match = /HTTP\/\S+ (\d{3})(?:[ \r\n]|$)/.exec(output);
+  return match ? outcomeOf(Number(match[1])) : "unreachable";
+}
+
+async function probeWithTool(tool: Tool, realTool: string, cacheUrl: string, env: Env, deadlineMs: number): Promise<ProbeOutcome> {
+  const remainingMs = Math.max(1, deadlineMs - Date.now());
+  // The user's ~/.curlrc and wgetrc apply on purpose: they may carry the CA for the cache.
+  const args =
+    tool === "curl"
+      ? ["-s", "-I", "-o", "/dev/null", "-w", "%{http_code}", "--connect-timeout", secondsText(Math.min(PROBE_CONNECT_TIMEOUT_MS, remainingMs)), "--max-time", secondsText(remainingMs), cacheUrl]
+      : ["-q", "--spider", "-S", "-t", "1", "-T", secondsText(remainingMs), "--max-redirect=0", "-O", "/dev/null", cacheUrl];
+  const childEnv: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) childEnv[key] = value;
   try {
-    const response = await fetch(cacheUrl, {
-      method: "HEAD",
-      redirect: "manual",
-      signal: AbortSignal.timeout(Math.max(1, deadlineMs - Date.now())),
-      ...(proxy === undefined ? {} : { proxy }),
+    const child = Bun.spawn([realTool, ...args], {
+      env: childEnv,
+      stdin: "ignore",
+      stdout: tool === "curl" ? "pipe" : "ignore",
+      stderr: tool === "wget" ? "pipe" : "ignore",
+      timeout: remainingMs,
+      killSignal: "SIGKILL",
     });
-    return outcomeOf(response.status);
+    const stream = tool === "curl" ? child.stdout : child.stderr;
+    const [output] = await Promise.all([new Response(stream as ReadableStream<Uint8Array>).text(), child.exited]);
+    if (child.signalCode) return "unreachable";
+    return toolProbeOutcome(tool, output.slice(0, 4096));
   } catch {
     return "unreachable";
   }
@@ -112,17 +135,17 @@ function basicProxyAuth(proxy: URL): string {
   return `Proxy-Authorization: Basic ${Buffer.from(credentials).toString("base64")}\r\n`;
 }
 
-export async function probeOne(tool: Tool, cacheUrl: string, env: Env, deadlineMs: number): Promise<ProbeOutcome> {
+export async function probeOne(tool: Tool, realTool: string, cacheUrl: string, env: Env, deadlineMs: number): Promise<ProbeOutcome> {
   let url: URL;
   try {
     url = new URL(cacheUrl);
   } catch {
     return "unreachable";
   }
+  if (url.protocol === "https:") return probeWithTool(tool, realTool, cacheUrl, env, deadlineMs);
   const proxy = proxyFor(tool, url, env);
   if (proxy.kind === "unsupported") return "unreachable";
   const hostHeader = url.host;
-  if (url.protocol === "https:") return fetchHead(cacheUrl, proxy.kind === "http" ? proxy.url : undefined, deadlineMs);
   if (proxy.kind === "http") {
     let proxyUrl: URL;
     try {
@@ -130,7 +153,7 @@ export async function probeOne(tool: Tool, cacheUrl: string, env: Env, deadlineM
     } catch {
       return "unreachable";
     }
-    if (proxyUrl.protocol === "https:") return fetchHead(cacheUrl, proxy.url, deadlineMs);
+    if (proxyUrl.protocol === "https:") return probeWithTool(tool, realTool, cacheUrl, env, deadlineMs);
     return rawHead({
       hostname: proxyUrl.hostname,
       port: defaultPort(proxyUrl),
@@ -153,13 +176,14 @@ export async function probeOne(tool: Tool, cacheUrl: string, env: Env, deadlineM
 /** Probe every cache URL at once; the whole batch shares one deadline. */
 export async function probeAll(
   tool: Tool,
+  realTool: string,
   probes: ReadonlyMap<string, string>,
   env: Env,
   nowMs: number,
 ): Promise<Map<string, ProbeOutcome>> {
   const deadlineMs = nowMs + PROBE_TOTAL_TIMEOUT_MS;
   const entries = [...probes];
-  const results = await Promise.all(entries.map(([, cacheUrl]) => probeOne(tool, cacheUrl, env, deadlineMs)));
+  const results = await Promise.all(entries.map(([, cacheUrl]) => probeOne(tool, realTool, cacheUrl, env, deadlineMs)));
   const outcomes = new Map<string, ProbeOutcome>();
   entries.forEach(([originUrl], k) => outcomes.set(originUrl, results[k]!));
   return outcomes;

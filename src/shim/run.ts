@@ -64,8 +64,7 @@ export async function runShim(tool: Tool, args: string[]): Promise<void> {
     writeSync(1, `${VERSION}\n`);
     process.exit(0);
   }
-  // A snapshot: the probe may adjust process.env for Bun's fetch; the tool gets the caller's env.
-  const env: Env = { ...process.env };
+  const env: Env = process.env;
   const found = findRealTool(tool, env, { selfPath: process.execPath, cwd: process.cwd() });
   if (!found.ok) {
     process.stderr.write(`${tool}: withcache: ${found.message}\n`);
@@ -85,7 +84,7 @@ export async function runShim(tool: Tool, args: string[]): Promise<void> {
   const server = rawArgs === undefined ? serverSetting(tool, env) : undefined;
   if (server !== undefined) {
     const plan = preparePlan(tool, args, serverBaseUrl(server));
-    if (plan.probes.size > 0) finalArgs = finishPlan(plan, await probeAll(tool, plan.probes, env, Date.now()));
+    if (plan.probes.size > 0) finalArgs = finishPlan(plan, await probeAll(tool, found.path, plan.probes, env, Date.now()));
   }
   if (env[PLAN_ONLY_ENV] === "1") {
     const out = [found.path, ...finalArgs].map((a) => `${a}\0`).join("");
