@@ -17,7 +17,7 @@ import { compileShim, parsePlanOutput, runExact, shimPath, type ShimBin } from "
 import { buildZigShim, mapLimited, prng, zigShimDir, type ZigShims } from "./zig-support.ts";
 
 type Tool = "curl" | "wget";
-type Mode = "hit" | "mixed" | "down";
+type Mode = "hit" | "miss" | "mixed" | "down";
 type Vector = { tool: Tool; args: string[]; origin: string };
 
 const GENERATED_COUNT = 1000;
@@ -45,10 +45,10 @@ function statusFor(mode: Mode, pathname: string): number {
   if (mode === "down") return 0;
   const parts = pathname.split("/");
   if (parts[1] !== "b" || parts[2] === undefined || parts[2] === "") return 400;
-  return mode === "hit" ? 200 : mixedStatus(parts[2]);
+  return mode === "hit" ? 200 : mode === "miss" ? 404 : mixedStatus(parts[2]);
 }
 
-function startCache(mode: "hit" | "mixed"): Server<undefined> {
+function startCache(mode: "hit" | "miss" | "mixed"): Server<undefined> {
   return Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -60,7 +60,7 @@ beforeAll(async () => {
   buildZigShim();
   zig = zigShimDir();
   ts = await compileShim();
-  for (const mode of ["hit", "mixed"] as const) {
+  for (const mode of ["hit", "miss", "mixed"] as const) {
     const server = startCache(mode);
     running.push(server);
     servers[mode] = `127.0.0.1:${server.port}`;
@@ -322,10 +322,10 @@ describe("zig shim plans exactly like the typescript shim", () => {
     expect(found.join("\n")).toBe("");
   }, 120_000);
 
-  test(`${GENERATED_COUNT} generated argv vectors (seed ${SEED}) against the planner: hit, mixed and unreachable cache`, async () => {
+  test(`${GENERATED_COUNT} generated argv vectors (seed ${SEED}) against the planner: hit, miss, mixed and unreachable cache`, async () => {
     const vectors = generate(SEED, GENERATED_COUNT);
     expect(vectors.length).toBeGreaterThanOrEqual(1000);
-    const found = await differences(vectors, ["hit", "mixed", "down"], "planner");
+    const found = await differences(vectors, ["hit", "miss", "mixed", "down"], "planner");
     expect(found.slice(0, 20).join("\n")).toBe("");
   }, 120_000);
 
