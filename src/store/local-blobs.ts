@@ -92,7 +92,10 @@ export class LocalBlobStore implements BlobStore {
   commitTemp(name: string, sha256: string): void {
     const target = this.blobPath(sha256);
     const dir = join(this.blobsDir, sha256.slice(0, 2));
-    mkdirSync(dir, { recursive: true });
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { recursive: true });
+      fsyncDir(this.blobsDir); // the new fan-out directory's own entry
+    }
     // Same bytes under the same name: renaming over an existing blob is harmless and atomic.
     renameSync(this.tempPath(name), target);
     fsyncDir(dir);
