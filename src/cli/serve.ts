@@ -45,7 +45,7 @@ function valueName(key: ConfigKey): string {
     case "count":
       return " <n>";
     case "string":
-      return key === "dataDir" ? " <dir>" : " <value>";
+      return key === "dataDir" ? " <dir>" : key === "host" ? " <addr>" : " <value>";
   }
 }
 
