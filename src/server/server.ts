@@ -75,6 +75,8 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
     if (code === "EADDRINUSE") throw new Error(`--port: ${config.host}:${config.port} is already in use`);
     throw err;
   }
+  const orphans = store.sweepOrphanBlobs();
+  if (orphans.blobs > 0) log.event("store", { orphan_blobs_removed: orphans.blobs, bytes: orphans.bytes });
   if (options.startFills !== false) fills.start();
 
   let stopping: Promise<void> | null = null;

@@ -113,6 +113,15 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
+  list(): string[] {
+    const out: string[] = [];
+    for (const fan of readdirSync(this.blobsDir)) {
+      if (!/^[0-9a-f]{2}$/.test(fan)) continue;
+      for (const name of readdirSync(join(this.blobsDir, fan))) if (SHA256_HEX.test(name) && name.startsWith(fan)) out.push(name);
+    }
+    return out;
+  }
+
   sweepTemp(keep: ReadonlySet<string>): string[] {
     if (!existsSync(this.tempDir)) return [];
     const removed: string[] = [];

@@ -274,6 +274,10 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.db.query("SELECT count(*) AS n FROM artifacts WHERE sha256 = $sha256").get({ sha256 }) as { n: number }).n;
   }
 
+  referencedShas(): Set<string> {
+    return new Set((this.db.query("SELECT DISTINCT sha256 FROM artifacts").all() as Array<{ sha256: string }>).map((r) => r.sha256));
+  }
+
   totals(): Totals {
     const a = this.db.query("SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS logical FROM artifacts").get() as { n: number; logical: number };
     const b = this.db.query("SELECT coalesce(sum(size_bytes), 0) AS bytes FROM (SELECT sha256, max(size_bytes) AS size_bytes FROM artifacts GROUP BY sha256)").get() as { bytes: number };

@@ -56,6 +56,16 @@ describe("cache store", () => {
     expect(s.deleteArtifact("https://h/2")).toEqual({ deleted: false, freedBytes: 0 });
   });
 
+  test("orphan blobs (no artifact row) are swept; referenced ones stay", async () => {
+    const s = fresh();
+    await putBlob(s, SHA_A, "abc");
+    await putBlob(s, SHA_B, "orphan");
+    s.metadata.commitArtifact({ key: "https://h/a", url: "https://h/a", sha256: SHA_A, sizeBytes: 3, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
+    expect(s.blobs.list().sort()).toEqual([SHA_A, SHA_B]);
+    expect(s.sweepOrphanBlobs()).toEqual({ blobs: 1, bytes: 6 });
+    expect(s.blobs.list()).toEqual([SHA_A]);
+  });
+
   test("list, filter and sort artifacts", async () => {
     const s = fresh();
     s.metadata.commitArtifact({ key: "https://h/big", url: "https://h/big", sha256: SHA_A, sizeBytes: 100, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });

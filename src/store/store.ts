@@ -13,6 +13,11 @@ export type CacheStore = {
   /** Remove an artifact; its blob is deleted only when no other key shares it. */
   deleteArtifact(key: string): { deleted: boolean; freedBytes: number };
   diskSpace(): { freeBytes: number; totalBytes: number };
+  /**
+   * Delete blobs no artifact references (a crash between rename and commit, or between a row
+   * delete and its unlink, leaves one). Run at startup, before fills and requests.
+   */
+  sweepOrphanBlobs(): { blobs: number; bytes: number };
   close(): void;
 };
 
@@ -82,6 +87,18 @@ export function openCacheStore(dataDir: string): CacheStore {
       return { deleted: true, freedBytes: size };
     },
     diskSpace: () => blobs.diskSpace(),
+    sweepOrphanBlobs() {
+      const referenced = metadata.referencedShas();
+      let count = 0;
+      let bytes = 0;
+      for (const sha of blobs.list()) {
+        if (referenced.has(sha)) continue;
+        bytes += blobs.sizeOf(sha) ?? 0;
+        blobs.delete(sha);
+        count += 1;
+      }
+      return { blobs: count, bytes };
+    },
     close: () => {
       metadata.close();
       release();

@@ -88,6 +88,8 @@ export interface MetadataStore {
   /** Delete the row; returns its sha256 and whether any other key still references that blob. */
   deleteArtifactRow(key: string): { sha256: string; shared: boolean } | null;
   countArtifactsWithSha(sha256: string): number;
+  /** Every sha256 some artifact references. */
+  referencedShas(): Set<string>;
   totals(): Totals;
 
   insertJob(job: { key: string; url: string; source: JobSource; nowMs: number }): JobRow;
@@ -131,6 +133,8 @@ export interface BlobStore {
   commitTemp(name: string, sha256: string): void;
   removeTemp(name: string): void;
   delete(sha256: string): void;
+  /** Every stored blob's sha256 (startup garbage collection). */
+  list(): string[];
   /** Remove temp files except those named in `keep`; returns the names removed. */
   sweepTemp(keep: ReadonlySet<string>): string[];
   diskSpace(): { freeBytes: number; totalBytes: number };
