@@ -116,7 +116,7 @@ export async function startServe(
   bin: string,
   args: string[],
   port: number,
-  options: { cwd?: string; env?: Record<string, string | undefined> } = {},
+  options: { cwd?: string; env?: Record<string, string | undefined>; readyTimeoutMs?: number } = {},
 ): Promise<Served> {
   const proc = Bun.spawn([bin, ...args], {
     cwd: options.cwd ?? ROOT,
@@ -145,7 +145,7 @@ export async function startServe(
     await drained;
   };
   try {
-    await waitForHttp200(`${baseUrl}/healthz`, 20_000, proc);
+    await waitForHttp200(`${baseUrl}/healthz`, options.readyTimeoutMs ?? 20_000, proc);
   } catch (err) {
     await stop();
     throw new Error(`${(err as Error).message}\nserver output:\n${out}`);

@@ -40,7 +40,8 @@ async function serveAlone(name: string, runner: string[]): Promise<void> {
     fs.chmodSync(path.join(dir, name), 0o755);
     const port = freePort();
     const argv = [...runner, `./${name}`, "serve", "--data-dir", "./data", "--host", "127.0.0.1", "--port", String(port)];
-    const served = await startServe(argv[0]!, argv.slice(1), port, { cwd: dir });
+    // Emulated, on a busy 2-core box, startup can take many seconds.
+    const served = await startServe(argv[0]!, argv.slice(1), port, { cwd: dir, readyTimeoutMs: 90_000 });
     try {
       const health = await fetch(`${served.baseUrl}/healthz`);
       expect(`${name}: ${await health.text()}`).toBe(`${name}: ok ${PACKAGE_VERSION}\n`);
@@ -112,7 +113,7 @@ describe("scripts/release", () => {
         }
       }
     },
-    180_000,
+    300_000,
   );
 
   test("rejects an unknown argument with a one-line message", async () => {
