@@ -100,6 +100,21 @@ describe("fills", () => {
     expect(job.error).toContain(`cannot reach origin http://127.0.0.1:${port}/gone`);
   });
 
+  test("an origin that stalls mid-body is given up after --origin-idle-timeout", async () => {
+    const raw = startRawOrigin((c) => {
+      c.write("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + "y".repeat(1000));
+      // …and then nothing, with the connection left open.
+    });
+    cleanups.push(() => raw.stop());
+    const s = await server({ fillAttempts: 1, originIdleTimeoutMs: 300 });
+    const key = `${raw.url}/stall.bin`;
+    await fetch(blobUrl(s.url, key)).then((r) => r.text());
+    const job = await finished(s, key);
+    expect(job.state).toBe("failed");
+    expect(job.error).toContain("no bytes for 300 ms");
+    expect(blobFiles(s.dataDir)).toEqual([]);
+  });
+
   test("a truncated body is never cached", async () => {
     const raw = startRawOrigin((c) => {
       c.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: application/octet-stream\r\n\r\n" + "x".repeat(400));
