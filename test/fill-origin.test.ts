@@ -115,6 +115,25 @@ describe("fills", () => {
     expect(blobFiles(s.dataDir)).toEqual([]);
   });
 
+  test("--max-artifact-size refuses a bigger artifact, by Content-Length or by counting", async () => {
+    const origin = startOrigin((req) => {
+      const body = new Uint8Array(10_000);
+      if (new URL(req.url).pathname === "/chunked")
+        return new Response(new ReadableStream({ start: (c) => (c.enqueue(body), c.close()) }));
+      return new Response(body);
+    });
+    cleanups.push(() => origin.stop());
+    const s = await server({ maxArtifactBytes: 5000 });
+    for (const [path, error] of [
+      ["/sized", "origin artifact is 10000 bytes, over --max-artifact-size 5000"],
+      ["/chunked", "origin artifact exceeds --max-artifact-size 5000"],
+    ] as const) {
+      await fetch(blobUrl(s.url, `${origin.url}${path}`)).then((r) => r.text());
+      expect(await finished(s, `${origin.url}${path}`)).toMatchObject({ state: "failed", error, attempts: 1 });
+    }
+    expect(blobFiles(s.dataDir)).toEqual([]);
+  });
+
   test("a truncated body is never cached", async () => {
     const raw = startRawOrigin((c) => {
       c.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: application/octet-stream\r\n\r\n" + "x".repeat(400));
