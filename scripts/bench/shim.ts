@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { bins, logsDir, run, runOk, seed, smallFile, startNginx, startWithcache, tempDir } from "./harness.ts";
-import { median } from "./stats.ts";
+import { formatNumber, median } from "./stats.ts";
 import type { Row } from "./stats.ts";
 import type { BenchContext, BenchResult, Benchmark } from "./types.ts";
 
@@ -22,15 +22,21 @@ function linkAs(target: string, label: string): string {
 
 type Command = { name: string; argv: string[] };
 
-/** hyperfine -N over the commands; returns every run's wall time in ms per command name. */
-async function hyperfine(commands: Command[], env: Record<string, string>): Promise<Record<string, number[]>> {
+type Timings = { wallMs: Record<string, number[]>; cpuMs: Record<string, number> };
+
+/** hyperfine -N over the commands: every run's wall time, and the mean CPU time (user + system,
+ * children included), in ms per command name. CPU time is the steadier number on a busy machine. */
+async function hyperfine(commands: Command[], env: Record<string, string>): Promise<Timings> {
   const exportPath = path.join(logsDir(), `hyperfine-${Date.now()}.json`);
   const args = ["hyperfine", "-N", "--style", "none", "--warmup", String(HYPERFINE_WARMUP), "--runs", String(HYPERFINE_RUNS), "--export-json", exportPath];
   for (const command of commands) args.push("-n", command.name, command.argv.join(" "));
   await runOk(args, { env, timeoutMs: 300_000 });
-  const report = JSON.parse(fs.readFileSync(exportPath, "utf8")) as { results: { command: string; times: number[] }[] };
-  const out: Record<string, number[]> = {};
-  for (const result of report.results) out[result.command] = result.times.map((s) => s * 1000);
+  const report = JSON.parse(fs.readFileSync(exportPath, "utf8")) as { results: { command: string; times: number[]; user: number; system: number }[] };
+  const out: Timings = { wallMs: {}, cpuMs: {} };
+  for (const result of report.results) {
+    out.wallMs[result.command] = result.times.map((s) => s * 1000);
+    out.cpuMs[result.command] = (result.user + result.system) * 1000;
+  }
   return out;
 }
 
@@ -84,6 +90,7 @@ async function run_(ctx: BenchContext): Promise<BenchResult> {
   for (const [what, why] of Object.entries(skipped)) ctx.log(`skipping ${what}: ${why}`);
 
   const samples: Record<string, Record<string, number[]>> = { hit: {}, pass: {} };
+  const cpuSamples: Record<string, Record<string, number[]>> = { hit: {}, pass: {} };
   for (let round = 0; round < ctx.runs; round++) {
     for (const [group, commands, env] of [
       ["hit", hitCommands, hitEnv],
@@ -92,8 +99,9 @@ async function run_(ctx: BenchContext): Promise<BenchResult> {
       if (commands.length < 2) continue;
       // Rotate the order each round so no command always runs first.
       const rotated = commands.map((_, i) => commands[(i + round) % commands.length]!);
-      const times = await hyperfine(rotated, env);
-      for (const [name, list] of Object.entries(times)) (samples[group]![name] ??= []).push(...list);
+      const timings = await hyperfine(rotated, env);
+      for (const [name, list] of Object.entries(timings.wallMs)) (samples[group]![name] ??= []).push(...list);
+      for (const [name, cpu] of Object.entries(timings.cpuMs)) (cpuSamples[group]![name] ??= []).push(cpu);
     }
     ctx.log(`round ${round + 1}/${ctx.runs} done`);
   }
@@ -118,11 +126,13 @@ async function run_(ctx: BenchContext): Promise<BenchResult> {
         ours,
         target: { kind: "added-at-most", value: targets[name]![group] },
         anchor: group === "hit" ? targets[name]!.anchorHit : targets[name]!.anchorPass,
-        note: problem ? `not measured: ${problem}` : `+${(ours - reference).toFixed(2)} ms`,
+        note: problem
+          ? `not measured: ${problem}`
+          : `+${(ours - reference).toFixed(2)} ms wall; cpu ${formatNumber(median(cpuSamples[group]![name] ?? []), 1)} vs ${formatNumber(median(cpuSamples[group]!.curl ?? []), 1)} ms`,
       });
     }
   }
-  return { rows, raw: { samplesMs: samples, skipped, hyperfineRuns: HYPERFINE_RUNS, bytes: SMALL_BYTES } };
+  return { rows, raw: { samplesMs: samples, cpuMeanMsPerRound: cpuSamples, skipped, hyperfineRuns: HYPERFINE_RUNS, bytes: SMALL_BYTES } };
 }
 
 export const shimBenchmark: Benchmark = { name: "shim", title: "shim overhead, hyperfine", run: run_ };
