@@ -37,6 +37,7 @@ export function installShims(options: { dir: string; binary: string }): Outcome 
   const dir = resolve(options.dir);
   const binary = realOrNull(options.binary);
   if (binary === null) return { ok: false, lines: [`install-shims: binary ${quote(options.binary)} does not exist`] };
+
   const conflicts = SHIM_NAMES.map((name) => join(dir, name)).filter((path) => kindOf(path) === "other");
   if (conflicts.length > 0) {
     return { ok: false, lines: conflicts.map((path) => `install-shims: ${path} exists and is not a symlink; not replacing it (move it away first)`) };
@@ -97,6 +98,10 @@ export function registerInstallShims(program: Command): void {
       const parsed = argsSchema.safeParse({ dir, uninstall: opts.uninstall, binary: opts.binary });
       if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? "install-shims: bad arguments");
       const { uninstall, binary } = parsed.data;
+      if (binary === process.execPath && !Bun.main.startsWith("/$bunfs/")) {
+        // Running from source (`bun src/main.ts`): the links would point at bun itself.
+        throw new Error("install-shims: this is bun running the sources, not the withcache binary; run dist/withcache or pass --binary dist/withcache");
+      }
       const outcome = uninstall ? uninstallShims({ dir: parsed.data.dir, binary }) : installShims({ dir: parsed.data.dir, binary });
       if (!outcome.ok) throw new Error(outcome.lines.join("; "));
       process.stdout.write(`${outcome.lines.join("\n")}\n`);
