@@ -362,6 +362,45 @@ describe("zig shim plans exactly like the typescript shim", () => {
     expect([...viaPlanner, ...viaBinary].join("\n")).toBe("");
   }, 120_000);
 
+  test("argv with bytes that are not utf-8: both pass it through byte for byte", async () => {
+    // Bun.spawn takes strings, so the raw bytes go through bash: every byte as a printf octal escape.
+    const octal = (bytes: Buffer) => [...bytes].map((b) => `\\${b.toString(8).padStart(3, "0")}`).join("");
+    const raw = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : Buffer.from(p))));
+    const cases: [Tool, Buffer[]][] = [
+      ["curl", [raw("-s"), raw("http://h.example/", [0xff], ".bin")]],
+      ["curl", [raw("-H", [0xfe], "x"), raw("https://h.example/a.tgz")]],
+      ["wget", [raw([0xc0, 0xaf]), raw("https://h.example/a.tgz")]],
+      ["wget", [raw("-O", [0xed, 0xa0, 0x80]), raw("https://h.example/a.tgz")]],
+      ["curl", [raw("-o", "\u{FFFD}.out"), raw("https://h.example/a.tgz")]], // valid utf-8: planned
+    ];
+    const found: string[] = [];
+    for (const [tool, args] of cases) {
+      const script = `exec "$0"${args.map((a) => ` "$(printf '${octal(a)}')"`).join("")}`;
+      const outputs: string[] = [];
+      for (const shimDir of [ts.shimDir, zig.shimDir]) {
+        const ran = await runExact(["bash", "-c", script, join(shimDir, tool)], {
+          env: { PATH: shimPath(shimDir), HOME: zig.dir.path, WITHCACHE_PLAN_ONLY: "1", WITHCACHE_SERVER: servers.hit! },
+        });
+        outputs.push(`${ran.exitCode} ${Buffer.from(ran.stdout).toString("hex")} ${ran.stderr}`);
+      }
+      const expected = Buffer.concat([Buffer.from(`/usr/bin/${tool}\0`), ...args.flatMap((a) => [a, Buffer.from([0])])]).toString("hex");
+      const strict = new TextDecoder("utf-8", { fatal: true });
+      const allUtf8 = args.every((a) => {
+        try {
+          strict.decode(a);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      if (outputs[0] !== outputs[1]) found.push(`${tool} ${args.map((a) => a.toString("hex")).join(" ")}\n  ts:  ${outputs[0]}\n  zig: ${outputs[1]}`);
+      const rewritten = outputs[1]!.includes(Buffer.from("/b/").toString("hex"));
+      if (!allUtf8 && outputs[1] !== `0 ${expected} `) found.push(`${tool} not passed through byte for byte: ${outputs[1]}`);
+      if (allUtf8 && !rewritten) found.push(`${tool} valid utf-8 was not planned: ${outputs[1]}`);
+    }
+    expect(found.join("\n")).toBe("");
+  }, 60_000);
+
   test("server settings and real-tool environment", async () => {
     const vector: Vector = { tool: "curl", args: ["-sSfLO", "https://h.example/a.tgz"], origin: "env" };
     const hit = servers.hit!;

@@ -268,7 +268,7 @@ describe("zig shim: pass-through and process", () => {
     expect(new TextDecoder().decode(ran.stdout)).toStartWith("curl ");
   });
 
-  test("arguments that are not utf-8 reach the tool byte for byte (the Bun shim cannot: it decodes argv)", async () => {
+  test("arguments that are not utf-8 reach the tool byte for byte, unplanned", async () => {
     const script = `exec "$0" -s "$(printf 'http://o.test/\\377.bin')" "$(printf -- '-H\\376x')"`;
     const expected = Buffer.concat([Buffer.from("/usr/bin/curl\0-s\0http://o.test/"), Buffer.from([0xff]), Buffer.from(".bin\0-H"), Buffer.from([0xfe]), Buffer.from("x\0")]);
     for (const server of ["", cache.url]) {

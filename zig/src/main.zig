@@ -20,9 +20,6 @@ const Tool = plan.Tool;
 /// Same budget as src/shim/probe.ts: a dead or slow cache costs at most about a second.
 const probe_connect_timeout_ms = 300;
 const probe_total_timeout_ms = 1000;
-/// The same budget for the real tool when it probes an https cache (its own flags, in seconds).
-const tool_connect_timeout_text = "0.3";
-const tool_total_timeout_text = "1";
 
 pub const plan_only_env = "WITHCACHE_PLAN_ONLY";
 pub const version_arg = "--withcache-version";
@@ -161,23 +158,15 @@ fn probeAll(
     @memset(outcomes, .down);
     var host_buf: [512]u8 = undefined;
     const first = target.parseUrl(cache_urls[0], &host_buf) orelse return;
+    if (first.https) return probeWithTool(tool, cache_urls, outcomes, real_path, envp, deadline_ms);
     var scratch: [limits.server_bytes_max + 16]u8 = undefined;
     const proxy = target.proxyFor(tool, first.https, first.hostname, envp, &scratch);
     if (proxy == .unsupported) return;
-    if (first.https or proxy == .https) {
-        var urls: [limits.url_count_max][*:0]const u8 = undefined;
-        for (cache_urls, urls[0..cache_urls.len]) |u, *p| p.* = u.ptr;
-        tool_probe.probeAll(.{
-            .tool = tool,
-            .real_path = real_path,
-            .envp = envp.ptr,
-            .connect_timeout_text = tool_connect_timeout_text,
-            .total_timeout_text = tool_total_timeout_text,
-            .deadline_ms = deadline_ms,
-        }, urls[0..cache_urls.len], outcomes);
-        return;
-    }
     var proxy_host_buf: [512]u8 = undefined;
+    if (proxy == .https) {
+        _ = target.parseUrl(proxy.https, &proxy_host_buf) orelse return;
+        return probeWithTool(tool, cache_urls, outcomes, real_path, envp, deadline_ms);
+    }
     const proxy_url: ?target.Url = switch (proxy) {
         .http => |p| target.parseUrl(p, &proxy_host_buf) orelse return,
         else => null,
@@ -193,6 +182,30 @@ fn probeAll(
         .connect_timeout_ms = probe_connect_timeout_ms,
         .deadline_ms = deadline_ms,
     });
+}
+
+/// An https cache (or proxy): the real tool probes, with the same deadline (see tool_probe.zig).
+fn probeWithTool(
+    tool: Tool,
+    cache_urls: []const [:0]const u8,
+    outcomes: []probe.Outcome,
+    real_path: [:0]const u8,
+    envp: env.Block,
+    deadline_ms: i64,
+) void {
+    var urls: [limits.url_count_max][*:0]const u8 = undefined;
+    for (cache_urls, urls[0..cache_urls.len]) |u, *p| p.* = u.ptr;
+    const remaining_ms = @max(1, deadline_ms - sys.nowMs());
+    var connect_buf: [32]u8 = undefined;
+    var total_buf: [32]u8 = undefined;
+    tool_probe.probeAll(.{
+        .tool = tool,
+        .real_path = real_path,
+        .envp = envp.ptr,
+        .connect_timeout_text = tool_probe.secondsText(&connect_buf, @min(probe_connect_timeout_ms, remaining_ms)),
+        .total_timeout_text = tool_probe.secondsText(&total_buf, remaining_ms),
+        .deadline_ms = deadline_ms,
+    }, urls[0..cache_urls.len], outcomes);
 }
 
 /// `HEAD <target> HTTP/1.1` as src/shim/probe.ts writes it: origin-form to the cache-host, or

@@ -81,7 +81,8 @@ pub const Args = struct {
     }
 };
 
-/// Measures the arguments; null (→ pass through) beyond argv_count_max or arg_bytes_max.
+/// Measures the arguments; null (→ pass through, byte for byte) beyond argv_count_max or
+/// arg_bytes_max, or when an argument is not valid UTF-8 (README "Walking argv" 1).
 pub fn measure(ptrs: []const [*:0]const u8, lens: *[limits.arg_count_max]u32) ?Args {
     if (ptrs.len > limits.arg_count_max) return null;
     for (ptrs, lens[0..ptrs.len]) |p, *len| {
@@ -89,6 +90,7 @@ pub fn measure(ptrs: []const [*:0]const u8, lens: *[limits.arg_count_max]u32) ?A
         if (n > limits.arg_bytes_max) return null;
         len.* = @intCast(n);
     }
+    for (ptrs, lens[0..ptrs.len]) |p, len| if (!std.unicode.utf8ValidateSlice(p[0..len])) return null;
     return .{ .ptrs = ptrs, .lens = lens[0..ptrs.len] };
 }
 
@@ -576,6 +578,14 @@ test "wget: abbreviations, -e and the lone dash" {
     try expectPlan(.wget, &.{ "--recursive=off", "https://h/x" }, .hit, "--recursive=off http://c:3000/b/aHR0cHM6Ly9oL3g/x");
     try expectPlan(.wget, &.{ "-e", "robots=off", "https://h/x/" }, .hit, "-e robots=off http://c:3000/b/aHR0cHM6Ly9oL3gv/");
     try expectPlan(.wget, &.{ "-e", "recursive = on", "https://h/x" }, .hit, "-e recursive = on https://h/x");
+}
+
+test "argv that is not utf-8 passes through" {
+    var lens: [limits.arg_count_max]u32 = undefined;
+    try testing.expect(measure(&.{ "-s", "http://h/\xff.bin" }, &lens) == null);
+    try testing.expect(measure(&.{"http://h/\xed\xa0\x80"}, &lens) == null); // an encoded surrogate
+    try testing.expect(measure(&.{"http://h/\xc0\xaf"}, &lens) == null); // overlong
+    try testing.expect(measure(&.{ "-s", "http://h/é\u{FFFD}.bin" }, &lens) != null);
 }
 
 test "candidateParts splits as the README says" {

@@ -120,23 +120,47 @@ fn spawn(request: Request, url: [*:0]const u8, child: *Child) void {
     child.fd = fds[0];
 }
 
-/// curl: the three digits of %{http_code}. wget: the first "HTTP/1.x NNN" line of -S output.
+/// Milliseconds as the tools take seconds on the command line, like probe.ts `secondsText`
+/// (JavaScript's number formatting of ms / 1000): 300 → "0.3", 1000 → "1", 998 → "0.998".
+pub fn secondsText(buf: *[32]u8, ms: i64) [:0]const u8 {
+    const whole: u64 = @intCast(@divTrunc(@max(ms, 1), 1000));
+    var frac: u64 = @intCast(@mod(@max(ms, 1), 1000));
+    var frac_digits: usize = 3;
+    while (frac != 0 and frac % 10 == 0) {
+        frac /= 10;
+        frac_digits -= 1;
+    }
+    const text = if (frac == 0)
+        std.fmt.bufPrintZ(buf, "{d}", .{whole})
+    else
+        std.fmt.bufPrintZ(buf, "{d}.{d:0>[2]}", .{ whole, frac, frac_digits });
+    return text catch unreachable; // 32 bytes hold any i64
+}
+
+/// curl: the three digits of %{http_code} (trimmed). wget: the first match of
+/// /HTTP\/\S+ (\d{3})(?:[ \r\n]|$)/ in its -S output, as probe.ts `toolProbeOutcome`.
 pub fn outcomeOf(tool: Tool, output: []const u8) Outcome {
     const status = switch (tool) {
-        .curl => std.mem.trim(u8, output, " \r\n"),
-        .wget => blk: {
-            const start = std.mem.indexOf(u8, output, "HTTP/") orelse return .down;
-            const line = output[start..];
-            const space = std.mem.indexOfScalar(u8, line, ' ') orelse return .down;
-            const rest = line[space + 1 ..];
-            if (rest.len < 3) return .down;
-            if (rest.len > 3 and rest[3] != ' ' and rest[3] != '\r' and rest[3] != '\n') return .down;
-            break :blk rest[0..3];
-        },
+        .curl => std.mem.trim(u8, output, " \t\r\n\x0b\x0c"),
+        .wget => wgetStatus(output) orelse return .down,
     };
     if (std.mem.eql(u8, status, "200")) return .hit;
     if (std.mem.eql(u8, status, "404")) return .miss;
     return .down;
+}
+
+fn wgetStatus(output: []const u8) ?[]const u8 {
+    var from: usize = 0;
+    while (std.mem.indexOfPos(u8, output, from, "HTTP/")) |start| : (from = start + 1) {
+        var k = start + 5;
+        while (k < output.len and !std.ascii.isWhitespace(output[k])) k += 1;
+        if (k == start + 5 or k + 4 > output.len or output[k] != ' ') continue;
+        const digits = output[k + 1 .. k + 4];
+        if (!std.ascii.isDigit(digits[0]) or !std.ascii.isDigit(digits[1]) or !std.ascii.isDigit(digits[2])) continue;
+        if (k + 4 < output.len and std.mem.indexOfScalar(u8, " \r\n", output[k + 4]) == null) continue;
+        return digits;
+    }
+    return null;
 }
 
 test "outcomeOf reads curl and wget output" {
@@ -148,4 +172,16 @@ test "outcomeOf reads curl and wget output" {
     try std.testing.expectEqual(Outcome.miss, outcomeOf(.wget, "  HTTP/1.1 404 Not Found\n"));
     try std.testing.expectEqual(Outcome.down, outcomeOf(.wget, "  HTTP/1.1 503 Busy\n"));
     try std.testing.expectEqual(Outcome.down, outcomeOf(.wget, "failed: Connection refused.\n"));
+    try std.testing.expectEqual(Outcome.hit, outcomeOf(.wget, "HTTP/ x\n  HTTP/1.1 200"));
+    try std.testing.expectEqual(Outcome.down, outcomeOf(.wget, "HTTP/ 200 OK"));
+}
+
+test "secondsText formats like JavaScript numbers" {
+    var buf: [32]u8 = undefined;
+    try std.testing.expectEqualStrings("0.3", secondsText(&buf, 300));
+    try std.testing.expectEqualStrings("1", secondsText(&buf, 1000));
+    try std.testing.expectEqualStrings("0.998", secondsText(&buf, 998));
+    try std.testing.expectEqualStrings("0.05", secondsText(&buf, 50));
+    try std.testing.expectEqualStrings("0.001", secondsText(&buf, 0));
+    try std.testing.expectEqualStrings("1.5", secondsText(&buf, 1500));
 }
