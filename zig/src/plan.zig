@@ -175,17 +175,18 @@ const Use = struct {
 fn apply(table: *const Table, scan_out: *Scan, use: Use) Effect {
     if (use.listed(table.passthrough_short, table.passthrough_long) and use.on) return .passthrough;
     if (use.listed(table.method_short, table.method_long)) {
-        if (!text.contains(table.method_allowed, use.value.?)) return .passthrough;
+        // A method option always takes a value; a table that lists a flag there passes through.
+        if (!text.contains(table.method_allowed, use.value orelse return .passthrough)) return .passthrough;
     }
     if (use.listed(table.globoff_short, table.globoff_long)) scan_out.globoff = use.on;
     if (use.short == null and text.contains(table.url_long, use.long)) return .none;
-    if (use.listed(table.execute_short, table.execute_long)) return switch (executeEffect(table, use.value.?)) {
+    if (use.listed(table.execute_short, table.execute_long)) return switch (executeEffect(table, use.value orelse "")) {
         .passthrough => .passthrough,
         .credential => .credential,
         .none => .none,
     };
     if (use.listed(table.header_short, table.header_long)) {
-        return if (headerIsCredential(table, use.value.?)) .credential else .none;
+        return if (headerIsCredential(table, use.value orelse "")) .credential else .none;
     }
     if (use.listed(table.credential_short, table.credential_long) and use.on) return .credential;
     return .none;
