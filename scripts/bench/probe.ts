@@ -4,8 +4,8 @@
 // only records the miss and never queues a fetch (otherwise the first miss would turn into a hit).
 import path from "node:path";
 import { parseAb, type AbReport } from "./ab.ts";
-import { cpuMicros, runOk, seed, smallFile, startNginx, startWithcache } from "./harness.ts";
-import { median } from "./stats.ts";
+import { cpuMicros, freePort, httpStatus, logsDir, pollUntil, runOk, seed, smallFile, startChild, startNginx, startWithcache } from "./harness.ts";
+import { formatNumber, median } from "./stats.ts";
 import type { Row } from "./stats.ts";
 import type { BenchContext, BenchResult, Benchmark } from "./types.ts";
 
@@ -22,7 +22,7 @@ async function ab(url: string, concurrency: number): Promise<AbReport> {
   return report;
 }
 
-type Side = "nginx" | "hit" | "miss";
+type Side = "nginx" | "hit" | "miss" | "floor";
 
 async function run(ctx: BenchContext): Promise<BenchResult> {
   const file = smallFile(64 * 1024);
@@ -31,19 +31,24 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const auto = await startWithcache({ label: "probe-auto" });
   await seed(auto, originUrl, { timeoutMs: 30_000 });
   const curate = await startWithcache({ label: "probe-curate", args: ["--curate", "--allow-private-origins"] });
+  const floorPort = freePort();
+  const floor = startChild("bun-floor", [process.execPath, path.join(import.meta.dir, "floor-server.ts"), file, String(floorPort)], { logDir: logsDir() });
+  const floorUrl = `http://127.0.0.1:${floorPort}${auto.blobUrl(originUrl).slice(auto.base.length)}`;
+  await pollUntil("the bun floor server", async () => ((await httpStatus(floorUrl)) === 200 ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
   const urls: Record<Side, string> = {
     nginx: originUrl,
     hit: auto.blobUrl(originUrl),
     miss: curate.blobUrl(nginx.url("never-cached.bin")),
+    floor: floorUrl,
   };
 
   const samples: Record<string, AbReport[]> = {};
   // Server CPU per request: steadier than requests/s on a shared machine, and what a fix moves.
   const cpuPerRequestUs: Record<string, number[]> = {};
-  const pidOf: Record<Side, number | undefined> = { nginx: undefined, hit: auto.child.proc.pid, miss: curate.child.proc.pid };
+  const pidOf: Record<Side, number | undefined> = { nginx: undefined, hit: auto.child.proc.pid, miss: curate.child.proc.pid, floor: floor.proc.pid };
   for (const concurrency of CONCURRENCY) {
     for (let round = 0; round < ctx.runs; round++) {
-      const order: Side[] = round % 2 === 0 ? ["nginx", "hit", "miss"] : ["miss", "hit", "nginx"];
+      const order: Side[] = round % 2 === 0 ? ["nginx", "hit", "miss", "floor"] : ["floor", "miss", "hit", "nginx"];
       for (const side of order) {
         const pid = pidOf[side];
         const cpuBefore = pid === undefined ? Number.NaN : cpuMicros(pid);
@@ -88,6 +93,17 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         anchor: concurrency === 16 && side === "hit" ? "p99 24 ms (worst 1.4 s) vs nginx 1 ms" : "",
       });
     }
+    rows.push({
+      benchmark: "2 probe HEAD",
+      metric: `bare Bun.serve floor (context), ${concurrency} conns`,
+      unit: "req/s",
+      referenceName: "nginx",
+      reference: rps("nginx"),
+      ours: rps("floor"),
+      target: { kind: "none" },
+      anchor: "",
+      note: `server cpu ${Math.round(cpu("floor"))} µs/req, p99 ${formatNumber(p99("floor"), 0)} ms`,
+    });
   }
   return { rows, raw: { requestsPerRun: REQUESTS, samples, cpuPerRequestUs } };
 }
