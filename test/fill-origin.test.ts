@@ -74,7 +74,14 @@ describe("fills", () => {
     expect(job).toMatchObject({ state: "failed", error: `origin answered 403 for ${origin.url}/secret.tgz`, attempts: 1 });
     expect(origin.hits.get("/secret.tgz")).toBe(1);
     expect(blobFiles(s.dataDir)).toEqual([]);
-    expect((await fetch(blobUrl(s.url, `${origin.url}/secret.tgz`))).status).toBe(404);
+    // Misses right after a failure do not send every client request on to the origin again.
+    for (let i = 0; i < 3; i += 1) expect((await fetch(blobUrl(s.url, `${origin.url}/secret.tgz`))).status).toBe(404);
+    expect(await s.running.ctx.fills.enqueue(`${origin.url}/secret.tgz`, { source: "auto" })).toMatchObject({ ok: false, status: 429 });
+    expect(s.running.ctx.fills.listJobs().length).toBe(1);
+    expect(origin.hits.get("/secret.tgz")).toBe(1);
+    expect(s.running.ctx.store.metadata.getMiss(`${origin.url}/secret.tgz`)?.count).toBe(4);
+    // An operator may retry at once.
+    expect(await s.running.ctx.fills.enqueue(`${origin.url}/secret.tgz`, { source: "operator" })).toMatchObject({ ok: true });
   });
 
   test("5xx and connection failures retry with backoff, then succeed", async () => {

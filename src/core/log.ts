@@ -7,6 +7,8 @@ export type LogFields = Record<string, LogValue>;
 
 export interface Logger {
   event(name: string, fields: LogFields): void;
+  /** Write out anything buffered (at shutdown, before the process exits). */
+  flush?(): void;
 }
 
 function formatValue(value: LogValue): string {

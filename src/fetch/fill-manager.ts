@@ -32,6 +32,12 @@ export type FillManagerDeps = {
 
 /** How often progress (bytes done, rate) is written to the database while a fill runs. */
 const PROGRESS_INTERVAL_MS = 500;
+/**
+ * After a fill of a key failed, misses do not queue it again automatically for this long: a
+ * client retrying a URL the origin refuses must not turn every request into an origin request.
+ * Operators can retry at any time.
+ */
+export const AUTO_FILL_AFTER_FAILURE_MS = 60_000;
 /** A worker with nothing to do re-checks the queue at least this often (backoff expiry). */
 const IDLE_POLL_MS = 1000;
 
@@ -106,6 +112,13 @@ export class FillManager {
     const active = this.meta.activeJobForKey(key);
     if (active) return { ok: true, job: active, existing: true };
     if (this.meta.getArtifact(key)) return { ok: false, status: 409, message: `${loggableUrl(key)} is already cached` };
+    if (options.source === "auto") {
+      const last = this.meta.latestJobForKey(key);
+      const sinceMs = last?.finishedAtMs != null ? this.deps.nowMs() - last.finishedAtMs : null;
+      if (last?.state === "failed" && sinceMs !== null && sinceMs < AUTO_FILL_AFTER_FAILURE_MS) {
+        return { ok: false, status: 429, message: `the last fill of ${loggableUrl(key)} failed ${Math.round(sinceMs / 1000)} s ago (${last.error ?? "unknown"}); not retried automatically yet` };
+      }
+    }
     const { allowHosts, allowPrivateOrigins } = this.deps.config;
     let refusal: string | null = null;
     if (options.source === "auto" && !hostAllowed(parsed.url.hostname.replace(/^\[|\]$/g, ""), allowHosts)) {

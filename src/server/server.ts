@@ -102,6 +102,7 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
         await fills.stop();
         store.close();
         log.event("stopped", { drained: outcome === "drained" });
+        log.flush?.();
       })();
       return stopping;
     },
@@ -110,7 +111,8 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
 
 function clientInfo(req: Request, srv: Server<undefined>, trustProxy: boolean): { address: string; protocol: "http" | "https" } {
   let address = srv.requestIP(req)?.address ?? "unknown";
-  let protocol: "http" | "https" = new URL(req.url).protocol === "https:" ? "https" : "http";
+  // Bun.serve here never terminates TLS itself: the scheme is http unless a trusted proxy says.
+  let protocol: "http" | "https" = "http";
   if (trustProxy) {
     const forwarded = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
     if (forwarded) address = forwarded;

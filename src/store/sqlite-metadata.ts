@@ -50,6 +50,8 @@ const MIGRATIONS: readonly string[] = [
    -- One fill per cache key at a time, whatever raw URLs asked for it.
    CREATE UNIQUE INDEX jobs_one_active_per_key ON jobs(key) WHERE state IN ('queued', 'running');
    CREATE INDEX jobs_queue ON jobs(state, not_before_ms, id);`,
+  // 2: the latest job of a key (auto-fill holds off after a recent failure).
+  `CREATE INDEX jobs_key ON jobs(key, id);`,
 ];
 
 const ArtifactDb = z.object({
@@ -301,6 +303,11 @@ export class SqliteMetadataStore implements MetadataStore {
 
   activeJobForKey(key: string): JobRow | null {
     const row = this.db.query("SELECT * FROM jobs WHERE key = $key AND state IN ('queued', 'running')").get({ key });
+    return row ? toJob(row) : null;
+  }
+
+  latestJobForKey(key: string): JobRow | null {
+    const row = this.db.query("SELECT * FROM jobs WHERE key = $key ORDER BY id DESC LIMIT 1").get({ key });
     return row ? toJob(row) : null;
   }
 

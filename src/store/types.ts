@@ -95,6 +95,7 @@ export interface MetadataStore {
   insertJob(job: { key: string; url: string; source: JobSource; nowMs: number }): JobRow;
   getJob(id: number): JobRow | null;
   activeJobForKey(key: string): JobRow | null;
+  latestJobForKey(key: string): JobRow | null;
   listJobs(options?: { states?: readonly JobState[]; limit?: number }): JobRow[];
   /** Atomically pick the oldest queued job whose notBeforeMs has passed and mark it running. */
   claimNextJob(nowMs: number): JobRow | null;
