@@ -1,9 +1,10 @@
 // Hand-over: the process becomes the real tool (execve), so PID, stdio, signals and exit status
 // are the tool's own. Bun ignores SIGPIPE and SIGXFSZ and an exec'd program inherits that, so
 // both go back to default first: through coreutils `env --default-signal` (one extra exec,
-// ~1 ms) when /usr/bin/env is coreutils, else via libc signal() over bun:ffi (~2 ms).
+// ~1 ms) when /usr/bin/env has that option (coreutils ≥ 8.31), else via libc signal() over
+// bun:ffi (~2 ms).
 // Where execve is impossible: spawn with inherited stdio, forward signals, exit like the child.
-import { realpathSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 
 const COREUTILS_ENV = "/usr/bin/env";
 /** `WITHCACHE_SHIM_EXEC=spawn` forces the spawn fallback (tests; platforms where exec misbehaves). */
@@ -14,13 +15,27 @@ const SIGXFSZ = 25;
 
 type ExecveFn = (path: string, argv: string[], env: Record<string, string>) => never;
 
+/** coreutils env is ~50 KB; a multi-call binary (busybox) is larger and lacks the option anyway. */
+const ENV_BINARY_BYTES_MAX = 512 * 1024;
+let envSupportsDefaultSignal: boolean | undefined;
+
+/** True when /usr/bin/env knows --default-signal (coreutils ≥ 8.31; Debian 10 and Ubuntu 20.04 do not). */
 function coreutilsEnvAvailable(): boolean {
-  try {
-    // busybox and toybox env are symlinks to a multi-call binary without --default-signal.
-    return realpathSync(COREUTILS_ENV).endsWith("/env");
-  } catch {
-    return false;
+  if (envSupportsDefaultSignal === undefined) {
+    try {
+      const fd = openSync(COREUTILS_ENV, "r");
+      try {
+        const bytes = Buffer.allocUnsafe(ENV_BINARY_BYTES_MAX);
+        const length = readSync(fd, bytes, 0, bytes.length, 0);
+        envSupportsDefaultSignal = length < ENV_BINARY_BYTES_MAX && bytes.subarray(0, length).includes("default-signal");
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      envSupportsDefaultSignal = false;
+    }
   }
+  return envSupportsDefaultSignal;
 }
 
 async function resetSignalsViaFfi(): Promise<boolean> {
