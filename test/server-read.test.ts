@@ -1,6 +1,6 @@
 // The read path end to end: a real cache-host in process, a real origin on loopback, real curl.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { encodeToken } from "../src/core/token.ts";
 import { blobUrl, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
@@ -140,6 +140,24 @@ describe("HEAD misses (the shims probe with HEAD)", () => {
     const requestLine = cache.logs.findLast((l) => l.includes("method=HEAD") && l.includes(`key=${key}`) && l.includes("status=404"))!;
     const requestId = / id=([0-9a-f]+) /.exec(requestLine)![1];
     expect(cache.logs.some((l) => / job id=\d+ state=queued /.test(l) && l.includes(`request=${requestId}`))).toBe(true);
+  });
+});
+
+describe("a blob removed behind the server's back", () => {
+  test("is noticed within a second: the row is dropped, the request is a miss and refills", async () => {
+    const url = `${origin.url}/other/same-bytes.bin?lost=1`;
+    const key = `${origin.url}/other/same-bytes.bin`;
+    await fill(url);
+    const sha = cache.running.ctx.store.metadata.getArtifact(key)!.sha256;
+    const shared = cache.running.ctx.store.metadata.countArtifactsWithSha(sha);
+    rmSync(join(cache.dataDir, "blobs", sha.slice(0, 2), sha));
+    await pollUntil(async () => (await fetch(blobUrl(cache.url, url), { method: "HEAD" })).status === 404, { what: "missing blob noticed", timeoutMs: 5000 });
+    expect(cache.logs.some((l) => l.includes("blob-missing") && l.includes(sha))).toBe(true);
+    await pollUntil(() => cache.running.ctx.store.metadata.getArtifact(key), { what: "refill" });
+    const r = await fetch(blobUrl(cache.url, url));
+    expect(r.status).toBe(200);
+    expect(sha256Hex(new Uint8Array(await r.arrayBuffer()))).toBe(BODY_SHA);
+    expect(shared).toBeGreaterThan(0);
   });
 });
 

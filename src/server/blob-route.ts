@@ -13,6 +13,9 @@ export type LookupOutcome = { response: Response; key: string | null; note: stri
 
 export const MISS_BODY = "cache miss (recorded)";
 
+/** A hit re-checks that its blob file exists at most this often (a stat per request is costly). */
+const BLOB_CHECK_MAX_AGE_MS = 1000;
+
 export function lookup(req: Request, rawUrl: string, where: string, ctx: RequestContext): LookupOutcome {
   const parsed = parseOriginUrl(rawUrl);
   if (!parsed.ok) throw new HttpError(parsed.status, `${where}: ${parsed.message}`);
@@ -20,7 +23,7 @@ export function lookup(req: Request, rawUrl: string, where: string, ctx: Request
   const meta = ctx.store.metadata;
   const artifact = meta.getArtifact(key);
   if (artifact) {
-    const size = ctx.store.blobs.sizeOf(artifact.sha256);
+    const size = ctx.store.blobs.recentSizeOf(artifact.sha256, BLOB_CHECK_MAX_AGE_MS);
     if (size === artifact.sizeBytes) {
       const response = serveHit(req, artifact, ctx);
       return { response, key, note: "hit", bytes: req.method === "HEAD" ? 0 : bodyBytes(response, artifact.sizeBytes) };

@@ -8,6 +8,8 @@ import type { BlobLocation, BlobStore, TempBlob } from "./types.ts";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const TEMP_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+/** Entries in the read path's size cache before it is cleared (bounds its memory). */
+const SIZE_CACHE_ENTRIES_MAX = 10_000;
 
 function fsyncDir(path: string): void {
   const fd = openSync(path, "r");
@@ -29,9 +31,12 @@ export class LocalBlobStore implements BlobStore {
     mkdirSync(this.tempDir, { recursive: true });
   }
 
+  /** sha256 → [size, checkedAtMs]: spares the hit path a stat(2) per request. */
+  private readonly sizeCache = new Map<string, [number, number]>();
+
   private blobPath(sha256: string): string {
     assert(SHA256_HEX.test(sha256), `blob name must be a sha256, got ${sha256}`);
-    return join(this.blobsDir, sha256.slice(0, 2), sha256);
+    return `${this.blobsDir}/${sha256.slice(0, 2)}/${sha256}`;
   }
 
   private tempPath(name: string): string {
@@ -49,6 +54,20 @@ export class LocalBlobStore implements BlobStore {
     } catch {
       return null;
     }
+  }
+
+  recentSizeOf(sha256: string, maxAgeMs: number): number | null {
+    const now = Date.now();
+    const hit = this.sizeCache.get(sha256);
+    if (hit && now - hit[1] <= maxAgeMs) return hit[0];
+    const size = this.sizeOf(sha256);
+    if (size === null) {
+      this.sizeCache.delete(sha256);
+      return null;
+    }
+    if (this.sizeCache.size >= SIZE_CACHE_ENTRIES_MAX) this.sizeCache.clear();
+    this.sizeCache.set(sha256, [size, now]);
+    return size;
   }
 
   async openTemp(name: string, options: { truncate: boolean }): Promise<TempBlob> {
@@ -98,6 +117,7 @@ export class LocalBlobStore implements BlobStore {
     }
     // Same bytes under the same name: renaming over an existing blob is harmless and atomic.
     renameSync(this.tempPath(name), target);
+    this.sizeCache.delete(sha256);
     fsyncDir(dir);
   }
 
@@ -106,6 +126,7 @@ export class LocalBlobStore implements BlobStore {
   }
 
   delete(sha256: string): void {
+    this.sizeCache.delete(sha256);
     try {
       unlinkSync(this.blobPath(sha256));
     } catch (err) {

@@ -125,6 +125,11 @@ export interface BlobStore {
   locate(sha256: string): BlobLocation;
   /** Size of the stored blob, or null when it is absent. */
   sizeOf(sha256: string): number | null;
+  /**
+   * sizeOf for the read path: may answer from a check made within the last `maxAgeMs` (changes
+   * made through this store are always seen; a file removed behind its back is noticed late).
+   */
+  recentSizeOf(sha256: string, maxAgeMs: number): number | null;
   /** Open (create or append to) a named temp file for a fill. */
   openTemp(name: string, options: { truncate: boolean }): Promise<TempBlob>;
   tempSize(name: string): number | null;
