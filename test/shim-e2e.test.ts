@@ -3,7 +3,7 @@
 // sha256), stdout and exit code through the shim — on a miss and on a hit — equal the plain tool's
 // against the origin. Also: -f on an origin 404, kill -INT mid-download, the tool's ignored signals.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cacheUrlFor, candidateParts, serverBaseUrl } from "../src/core/plan/plan.ts";
 import { makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
@@ -61,6 +61,15 @@ beforeAll(async () => {
     }
     const file = FILES[path];
     if (file === undefined) return new Response("not here\n", { status: 404 });
+    const resumeFrom = /^bytes=(\d+)-$/.exec(req.headers.get("range") ?? "");
+    if (resumeFrom && Number(resumeFrom[1]) < file.body.length) {
+      // Enough Range support for `curl -C -` and `wget -c` against the origin.
+      const start = Number(resumeFrom[1]);
+      return new Response(file.body.subarray(start) as Uint8Array<ArrayBuffer>, {
+        status: 206,
+        headers: { "content-type": "application/octet-stream", "content-range": `bytes ${start}-${file.body.length - 1}/${file.body.length}`, ...file.headers },
+      });
+    }
     return new Response(file.body as Uint8Array<ArrayBuffer>, {
       headers: { "content-type": "application/octet-stream", ...file.headers },
     });
@@ -79,9 +88,10 @@ afterAll(async () => {
 type Observed = { exitCode: number; stdoutSha: string; files: Record<string, string> };
 
 let runCounter = 0;
-async function observe(tool: "curl" | "wget", args: string[], via: "plain" | "shim"): Promise<Observed> {
+async function observe(tool: "curl" | "wget", args: string[], via: "plain" | "shim", prepare?: (cwd: string) => void): Promise<Observed> {
   const cwd = join(work.path, `run-${++runCounter}`);
   mkdirSync(cwd);
+  prepare?.(cwd);
   const env: Record<string, string> =
     via === "plain" ? { PATH: "/usr/bin:/bin", HOME: work.path } : { PATH: shimPath(bin.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url };
   const ran = await runExact([tool, ...args], { env, cwd });
@@ -151,6 +161,25 @@ describe("invisible on miss and on hit", () => {
     }
     expect(origin.requests.length).toBe(originRequestsBefore); // all of those were hits
   }, 120_000);
+
+  test("resuming a partial file (curl -C - -O, wget -c) gives the same file, through a hit too", async () => {
+    const url = `${origin.url}/pkg/a.tgz`;
+    await pollUntil(async () => {
+      if ((await fetch(cacheUrlOf(url), { method: "HEAD" })).status === 200) return true;
+      await observe("curl", ["-s", "-o", "/dev/null", url], "shim"); // a miss queues the fill
+      return false;
+    }, { timeoutMs: 15_000, what: "a.tgz in the cache" });
+    const partial = (cwd: string) => writeFileSync(join(cwd, "a.tgz"), FILES["/pkg/a.tgz"]!.body.subarray(0, 40_000));
+    const before = origin.requests.length;
+    for (const [tool, args] of [["curl", ["-sS", "-C", "-", "-O", url]], ["wget", ["-q", "-c", url]]] as const) {
+      const plain = await observe(tool, [...args], "plain", partial);
+      expect(plain.files["a.tgz"]).toBe(sha256Hex(FILES["/pkg/a.tgz"]!.body));
+      const requestsBeforeShim = origin.requests.length;
+      expect(await observe(tool, [...args], "shim", partial)).toEqual(plain);
+      expect(origin.requests.length).toBe(requestsBeforeShim); // served by the cache
+    }
+    expect(origin.requests.length).toBe(before + 2); // only the two plain runs reached the origin
+  });
 
   test("origin 404 through the shim: curl -f exits 22, wget exits 8, like the plain tools", async () => {
     const url = `${origin.url}/missing.tgz`;
