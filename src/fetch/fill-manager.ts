@@ -30,6 +30,8 @@ export type FillManagerDeps = {
   addressAllowed?: AddressPolicy;
 };
 
+/** Every this many bytes a fill starts a background writeback of its temp file. */
+const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
 /** How often progress (bytes done, rate) is written to the database while a fill runs. */
 const PROGRESS_INTERVAL_MS = 500;
 /**
@@ -412,6 +414,7 @@ export class FillManager {
       }
 
       let count = offset;
+      let lastSyncAt = offset;
       const startedMs = Date.now();
       let lastProgressMs = startedMs;
       const body = response.body;
@@ -431,6 +434,10 @@ export class FillManager {
             }
             hasher.update(value);
             await file.write(value);
+            if (count - lastSyncAt >= BACKGROUND_SYNC_BYTES) {
+              lastSyncAt = count;
+              file.syncInBackground();
+            }
             const nowReal = Date.now();
             if (nowReal - lastProgressMs >= PROGRESS_INTERVAL_MS) {
               lastProgressMs = nowReal;

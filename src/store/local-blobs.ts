@@ -2,12 +2,17 @@
 // fills write to <dir>/tmp/<name> and are renamed into place only when complete and fsynced,
 // so a crash can leave a temp file (resumed or swept at startup) but never a partial blob.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { fdatasync, fsync } from "node:fs";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { assert } from "../core/errors.ts";
 import type { BlobLocation, BlobStore, TempBlob } from "./types.ts";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const TEMP_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+const fsyncAsync = promisify(fsync);
+const fdatasyncAsync = promisify(fdatasync);
+
 /** Entries in the read path's size cache before it is cleared (bounds its memory). */
 const SIZE_CACHE_ENTRIES_MAX = 10_000;
 
@@ -77,6 +82,12 @@ export class LocalBlobStore implements BlobStore {
     // the file always holds every byte received so far (resume after kill -9 starts there).
     const fd = openSync(path, options.truncate ? "w" : "a", 0o644);
     let closed = false;
+    // A background fdatasync on the thread pool, so the final fsync finds little left to write.
+    let background: Promise<void> | null = null;
+    const settle = async (): Promise<void> => {
+      if (background) await background.catch(() => {});
+      background = null;
+    };
     return {
       name,
       path,
@@ -86,11 +97,19 @@ export class LocalBlobStore implements BlobStore {
         while (offset < chunk.byteLength) offset += writeSync(fd, chunk, offset, chunk.byteLength - offset);
       },
       async sync(): Promise<void> {
-        fsyncSync(fd);
+        await settle();
+        await fsyncAsync(fd);
+      },
+      syncInBackground(): void {
+        if (background || closed) return;
+        background = fdatasyncAsync(fd).finally(() => {
+          background = null;
+        });
       },
       async close(): Promise<void> {
         if (closed) return;
         closed = true;
+        await settle();
         closeSync(fd);
       },
     };

@@ -116,8 +116,10 @@ export interface TempBlob {
   readonly name: string;
   readonly path: string;
   write(chunk: Uint8Array): Promise<void>;
-  /** fsync file contents. */
+  /** fsync file contents (waits for a background sync still running). */
   sync(): Promise<void>;
+  /** Start writing back what has been written so far without waiting (overlaps disk and network). */
+  syncInBackground(): void;
   close(): Promise<void>;
 }
 
