@@ -73,9 +73,10 @@ export function installExitHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   const hardCleanup = () => {
+    // SIGTERM, not SIGKILL: a SIGKILLed nginx master leaves its workers listening.
     for (const child of liveChildren) {
       try {
-        child.kill("SIGKILL");
+        child.kill("SIGTERM");
       } catch {}
     }
     for (const dir of liveDirs) fs.rmSync(dir, { recursive: true, force: true });
