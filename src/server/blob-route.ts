@@ -90,7 +90,8 @@ function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext): Response {
       });
     }
     case "unsatisfiable":
-      return new Response(isGet ? `range not satisfiable; the artifact is ${a.sizeBytes} bytes\n` : null, {
+      // The same body for HEAD (Bun sends none) keeps HEAD's headers identical to GET's.
+      return new Response(`range not satisfiable; the artifact is ${a.sizeBytes} bytes\n`, {
         status: 416,
         headers: { ...base, "content-type": "text/plain; charset=utf-8", "content-range": `bytes */${a.sizeBytes}` },
       });
