@@ -329,4 +329,23 @@ describe("fills", () => {
     expect(fills.clearFinished()).toBe(3);
     expect(fills.listJobs()).toEqual([]);
   });
+
+  test("progress of a stalled fill shows the bytes that arrived and a rate that falls to zero", async () => {
+    const stalled = 256 * 1024;
+    const raw = startRawOrigin((c) => {
+      c.write(`HTTP/1.1 200 OK\r\ncontent-length: ${stalled * 4}\r\ncontent-type: application/octet-stream\r\n\r\n`);
+      c.write(new Uint8Array(stalled)); // then nothing more: the origin stalls
+    });
+    cleanups.push(() => raw.stop());
+    const s = await server({ originIdleTimeoutMs: 30_000 });
+    const url = `${raw.url}/stall.iso`;
+    await fetch(blobUrl(s.url, url)).then((r) => r.text());
+    const job = await pollUntil(
+      () => s.running.ctx.fills.listJobs().find((j) => j.key === url && j.state === "running" && j.bytesDone === stalled),
+      { what: "progress to show the stalled bytes", timeoutMs: 3_000 },
+    );
+    expect(job.totalBytes).toBe(stalled * 4);
+    await pollUntil(() => s.running.ctx.fills.getJob(job.id)?.rateBytesPerSec === 0, { what: "rate to fall to zero", timeoutMs: 5_000 });
+    s.running.ctx.fills.cancel(job.id);
+  });
 });

@@ -415,11 +415,27 @@ export class FillManager {
 
       let count = offset;
       let lastSyncAt = offset;
-      const startedMs = Date.now();
-      let lastProgressMs = startedMs;
       const body = response.body;
       if (body) {
         const reader = body.getReader();
+        // Progress is written on a timer, not on chunk arrival, so a stalled origin shows its
+        // real bytes and a falling rate instead of the last values from before the stall.
+        let lastTickMs = Date.now();
+        let lastTickCount = count;
+        let rateBytesPerSec = 0;
+        const progressTimer = setInterval(() => {
+          const nowMs = Date.now();
+          const instant = ((count - lastTickCount) * 1000) / Math.max(1, nowMs - lastTickMs);
+          // Smoothed while bytes flow; an interval with no bytes is a stall and shows 0 B/s at once.
+          rateBytesPerSec = instant === 0 || lastTickCount === offset ? instant : 0.5 * rateBytesPerSec + 0.5 * instant;
+          lastTickMs = nowMs;
+          lastTickCount = count;
+          try {
+            this.meta.updateJob(job.id, { bytesDone: count, rateBytesPerSec: Math.round(rateBytesPerSec) });
+          } catch {
+            // A failed progress write is cosmetic; the outcome write reports real trouble.
+          }
+        }, PROGRESS_INTERVAL_MS);
         try {
           for (;;) {
             const { done, value } = await reader.read();
@@ -438,12 +454,6 @@ export class FillManager {
               lastSyncAt = count;
               file.syncInBackground();
             }
-            const nowReal = Date.now();
-            if (nowReal - lastProgressMs >= PROGRESS_INTERVAL_MS) {
-              lastProgressMs = nowReal;
-              const rate = ((count - offset) * 1000) / Math.max(1, nowReal - startedMs);
-              this.meta.updateJob(job.id, { bytesDone: count, rateBytesPerSec: Math.round(rate) });
-            }
           }
         } catch (err) {
           if (err instanceof FillError) throw err;
@@ -453,6 +463,7 @@ export class FillManager {
           this.meta.updateJob(job.id, { bytesDone: count });
           throw new FillError(`origin body broke off at ${count} bytes for ${loggableUrl(job.url)}: ${why}`, "transient");
         } finally {
+          clearInterval(progressTimer);
           reader.releaseLock();
         }
       }

@@ -19,7 +19,7 @@ export type ServerContext = {
 export type RequestContext = ServerContext & {
   /** Short id in every log line of this request and in 5xx bodies. */
   requestId: string;
-  /** The client's address (X-Forwarded-For's first hop only with --trust-proxy). */
+  /** The client's address (with --trust-proxy, the X-Forwarded-For entry the proxy appended last). */
   clientAddress: string;
   /** The scheme the client used (X-Forwarded-Proto honoured only with --trust-proxy). */
   clientProtocol: "http" | "https";

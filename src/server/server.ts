@@ -10,6 +10,7 @@ import { FillManager } from "../fetch/fill-manager.ts";
 import type { AddressPolicy, Resolver } from "../fetch/origin.ts";
 import { openCacheStore } from "../store/store.ts";
 import { VERSION } from "../version.ts";
+import { clientAddress } from "./auth.ts";
 import type { RequestContext, ServerContext } from "./context.ts";
 import { createStdoutLogger } from "./log.ts";
 import { route, type RouteResult } from "./router.ts";
@@ -114,8 +115,8 @@ function clientInfo(req: Request, srv: Server<undefined>, trustProxy: boolean): 
   // Bun.serve here never terminates TLS itself: the scheme is http unless a trusted proxy says.
   let protocol: "http" | "https" = "http";
   if (trustProxy) {
-    const forwarded = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
-    if (forwarded) address = forwarded;
+    // The last X-Forwarded-For entry is the one our proxy appended; earlier ones are client-written.
+    address = clientAddress(req, address, { trustProxy });
     const proto = req.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase();
     if (proto === "https" || proto === "http") protocol = proto;
   }
