@@ -90,7 +90,9 @@ test("operator flow in chromium", async () => {
   await page.fill("input[name=password]", "wrong");
   await page.click("button[type=submit]");
   await expect(page.locator("#login-error").textContent()).resolves.toBe("wrong password");
-  // The browser reports the 401 of the failed login itself; that one is expected.
+  // The browser reports the 401 of the failed login itself; that one is expected. The console
+  // event can arrive after the page has rendered, so wait for it (bounded).
+  await until("the browser's 401 console message", async () => problems.length > 0, 5_000);
   expect(problems.splice(0)).toEqual([expect.stringContaining("status of 401 (Unauthorized)")]);
   await page.fill("input[name=password]", PASSWORD);
   await page.click("button[type=submit]");

@@ -194,13 +194,15 @@ describe("--keep-query and --trust-proxy", () => {
       const v1 = `${origin.url}/pkg/tool.tar.gz?v=1`;
       const v2 = `${origin.url}/pkg/tool.tar.gz?v=2`;
       for (const u of [v1, v2]) {
-        await (await fetch(blobUrl(s.url, u), { headers: { "x-forwarded-for": "10.9.8.7, 127.0.0.1" } })).text();
+        await (await fetch(blobUrl(s.url, u), { headers: { "x-forwarded-for": "6.6.6.6, 10.9.8.7" } })).text();
         await pollUntil(() => s.running.ctx.store.metadata.getArtifact(u), { what: `fill of ${u}` });
       }
       expect(s.running.ctx.store.metadata.totals()).toMatchObject({ artifactCount: 2, bytes: BODY.length });
       expect(s.running.ctx.store.metadata.getArtifact(`${origin.url}/pkg/tool.tar.gz`)).toBeNull();
       expect(s.logs.join("\n")).not.toContain("v=1");
+      // The entry the trusted proxy appended (last) is the client; a client-written first entry is not.
       expect(s.logs.some((l) => l.includes("client=10.9.8.7"))).toBe(true);
+      expect(s.logs.some((l) => l.includes("client=6.6.6.6"))).toBe(false);
     } finally {
       await s.stop();
     }
