@@ -18,7 +18,7 @@ import type { Benchmark } from "./types.ts";
 
 const BENCHMARKS: Benchmark[] = [serveBenchmark, probeBenchmark, shimBenchmark, fillBenchmark, restartBenchmark];
 /** Rounds per benchmark when --runs is not given: fewer for the slow 1 GiB ones. */
-const DEFAULT_RUNS: Record<string, number> = { serve: 5, probe: 5, shim: 5, fill: 5, restart: 5 };
+const DEFAULT_RUNS: Record<string, number> = { serve: 5, probe: 5, shim: 10, fill: 5, restart: 5 };
 const RESULTS_PATH = path.join(ROOT, "bench", "results.json");
 
 const ResultEntry = z.object({

@@ -10,8 +10,12 @@ import type { Row } from "./stats.ts";
 import type { BenchContext, BenchResult, Benchmark } from "./types.ts";
 
 const SMALL_BYTES = 64 * 1024;
-const HYPERFINE_RUNS = 40;
-const HYPERFINE_WARMUP = 5;
+const HYPERFINE_RUNS = 20;
+const HYPERFINE_WARMUP = 3;
+
+function signed(value: number): string {
+  return `${value < 0 ? "−" : "+"}${Math.abs(value).toFixed(2)}`;
+}
 
 function linkAs(target: string, label: string): string {
   const dir = tempDir(`shim-${label}`);
@@ -128,7 +132,7 @@ async function run_(ctx: BenchContext): Promise<BenchResult> {
         anchor: group === "hit" ? targets[name]!.anchorHit : targets[name]!.anchorPass,
         note: problem
           ? `not measured: ${problem}`
-          : `+${(ours - reference).toFixed(2)} ms wall; cpu ${formatNumber(median(cpuSamples[group]![name] ?? []), 1)} vs ${formatNumber(median(cpuSamples[group]!.curl ?? []), 1)} ms`,
+          : `${signed(ours - reference)} ms wall; cpu ${formatNumber(median(cpuSamples[group]![name] ?? []), 1)} vs ${formatNumber(median(cpuSamples[group]!.curl ?? []), 1)} ms`,
       });
     }
   }
