@@ -291,4 +291,25 @@ describe("proxy environment", () => {
       await proxy.stop(true);
     }
   });
+
+  test("proxy credentials with malformed escapes are sent as typed, never a crash", async () => {
+    const auths: Array<string | null> = [];
+    const proxy = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        auths.push(req.headers.get("proxy-authorization"));
+        return new Response(null, { status: 200 });
+      },
+    });
+    try {
+      const origin = "http://o.test/odd-proxy.tgz";
+      const cacheBase = "http://cache.invalid:3000";
+      const env = { WITHCACHE_SERVER: cacheBase, http_proxy: `http://u%zz%41:p%@127.0.0.1:${proxy.port}` };
+      expect(await plan("curl", [origin], env)).toEqual(["/usr/bin/curl", cacheUrl(cacheBase, origin, "odd-proxy.tgz")]);
+      expect(auths).toEqual([`Basic ${Buffer.from("u%zzA:p%").toString("base64")}`]);
+    } finally {
+      await proxy.stop(true);
+    }
+  });
 });

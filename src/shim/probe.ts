@@ -131,8 +131,25 @@ async function probeWithTool(tool: Tool, realTool: string, cacheUrl: string, env
 
 function basicProxyAuth(proxy: URL): string {
   if (proxy.username === "" && proxy.password === "") return "";
-  const credentials = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
-  return `Proxy-Authorization: Basic ${Buffer.from(credentials).toString("base64")}\r\n`;
+  const credentials = Buffer.concat([percentDecode(proxy.username), Buffer.from(":"), percentDecode(proxy.password)]);
+  return `Proxy-Authorization: Basic ${credentials.toString("base64")}\r\n`;
+}
+
+/** Percent-decodes to bytes; a malformed escape (`%zz`, a lone `%`) stays as typed instead of
+ *  throwing, like the Zig shim, so an odd proxy URL can never stop the real tool from running. */
+export function percentDecode(text: string): Buffer {
+  const raw = Buffer.from(text, "utf8");
+  const out: number[] = [];
+  const isHex = (b: number | undefined) => b !== undefined && /^[0-9a-fA-F]$/.test(String.fromCharCode(b));
+  for (let i = 0; i < raw.length; i += 1) {
+    if (raw[i] === 0x25 && isHex(raw[i + 1]) && isHex(raw[i + 2])) {
+      out.push(parseInt(String.fromCharCode(raw[i + 1]!, raw[i + 2]!), 16));
+      i += 2;
+    } else {
+      out.push(raw[i]!);
+    }
+  }
+  return Buffer.from(out);
 }
 
 export async function probeOne(tool: Tool, realTool: string, cacheUrl: string, env: Env, deadlineMs: number): Promise<ProbeOutcome> {

@@ -173,15 +173,25 @@ pub fn writeProxyAuth(w: *std.Io.Writer, proxy: Url) !void {
 fn percentDecode(w: *std.Io.Writer, s: []const u8) !void {
     var i: usize = 0;
     while (i < s.len) : (i += 1) {
+        // Exactly two hex digits after '%' decode; anything else stays as typed (no sign, no error).
         if (s[i] == '%' and i + 2 < s.len) {
-            if (std.fmt.parseInt(u8, s[i + 1 .. i + 3], 16)) |byte| {
-                try w.writeByte(byte);
+            const hi = std.fmt.charToDigit(s[i + 1], 16) catch null;
+            const lo = std.fmt.charToDigit(s[i + 2], 16) catch null;
+            if (hi != null and lo != null) {
+                try w.writeByte(hi.? * 16 + lo.?);
                 i += 2;
                 continue;
-            } else |_| {}
+            }
         }
         try w.writeByte(s[i]);
     }
+}
+
+test "percentDecode keeps malformed escapes as typed" {
+    var buf: [64]u8 = undefined;
+    var w: std.Io.Writer = .fixed(&buf);
+    try percentDecode(&w, "a%41%zz%+1%4");
+    try std.testing.expectEqualStrings("aA%zz%+1%4", w.buffered());
 }
 
 test "parseUrl splits like WHATWG URL for our cache urls" {
