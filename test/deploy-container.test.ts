@@ -157,7 +157,7 @@ describe("the image's command line, run for real", () => {
   });
 
   test("ENTRYPOINT + CMD serve (data dir and address swapped for the test); HEALTHCHECK says healthy", async () => {
-    const bin = requireBinary();
+    const bin = (await requireBinary());
     const port = freePort();
     let cmd = execForm(only(final, "CMD").args);
     cmd = withFlag(cmd, "--data-dir", path.join(tmp, "data"));
@@ -188,7 +188,7 @@ describe("the image's command line, run for real", () => {
   });
 
   test("healthcheck fails on a server that answers something other than 200", async () => {
-    const bin = requireBinary();
+    const bin = (await requireBinary());
     const sick = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("nope\n", { status: 503 }) });
     try {
       const res = await run([bin, "healthcheck", "--url", `http://127.0.0.1:${sick.port}`]);

@@ -32,7 +32,7 @@ beforeAll(async () => {
   });
   const port = freePort();
   served = await startServe(
-    requireBinary(),
+    (await requireBinary()),
     ["serve", "--data-dir", path.join(tmp, "data"), "--host", "127.0.0.1", "--port", String(port), "--allow-private-origins"],
     port,
   );

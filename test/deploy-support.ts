@@ -3,15 +3,15 @@
 import { expect } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
+import { ensureBuilt } from "./helpers/build.ts";
 
 export const ROOT = path.resolve(import.meta.dir, "..");
 export const BIN = path.join(ROOT, "dist", "withcache");
 export const PACKAGE_VERSION: string = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version;
 
-/** The tests drive the compiled binary; scripts/test builds it (scripts/build) before they run. */
-export function requireBinary(): string {
-  if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing; run scripts/build first`);
-  return BIN;
+/** The tests drive the compiled binary, rebuilt by scripts/build when any source is newer. */
+export async function requireBinary(): Promise<string> {
+  return ensureBuilt();
 }
 
 export type RunResult = { code: number | null; signal: string | null; stdout: string; stderr: string };
@@ -63,7 +63,7 @@ export type Help = { text: string; longFlags: Set<string>; envVars: Set<string>;
 
 /** `withcache [sub] --help`, parsed: long flags from the options list, `(env: X)` names, subcommands. */
 export async function readHelp(sub: string[]): Promise<Help> {
-  const res = await run([requireBinary(), ...sub, "--help"]);
+  const res = await run([await requireBinary(), ...sub, "--help"]);
   expect(res.code, `withcache ${sub.join(" ")} --help failed: ${res.stderr}`).toBe(0);
   const text = res.stdout;
   const longFlags = new Set<string>();

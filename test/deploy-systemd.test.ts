@@ -50,8 +50,8 @@ async function verify(text: string): Promise<{ code: number | null; output: stri
   return { code: res.code, output: (res.stdout + res.stderr).trim() };
 }
 
-function withRealBinary(text: string): string {
-  const bin = requireBinary();
+async function withRealBinary(text: string): Promise<string> {
+  const bin = (await requireBinary());
   const lines = text.split("\n");
   const exec = lines.filter((l) => l.startsWith(`ExecStart=${INSTALLED_BIN} `));
   expect(exec, "one ExecStart of the installed binary").toHaveLength(1);
@@ -60,13 +60,13 @@ function withRealBinary(text: string): string {
 
 describe("deploy/withcache.service", () => {
   test("systemd-analyze verify prints nothing about the unit", async () => {
-    const res = await verify(withRealBinary(unitText));
+    const res = await verify(await withRealBinary(unitText));
     expect(res.output).toBe("");
     expect(res.code).toBe(0);
   });
 
   test("verify catches a broken unit (the check above can fail)", async () => {
-    const typo = await verify(withRealBinary(unitText).replace("NoNewPrivileges=yes", "NoNewPrivilege=yes"));
+    const typo = await verify((await withRealBinary(unitText)).replace("NoNewPrivileges=yes", "NoNewPrivilege=yes"));
     expect(typo.output).toContain("Unknown key 'NoNewPrivilege'");
     const missing = await verify(unitText.replace(INSTALLED_BIN, path.join(tmp, "no-such-binary")));
     expect(missing.code).not.toBe(0);
@@ -74,7 +74,7 @@ describe("deploy/withcache.service", () => {
 
   test("systemd-analyze security rates the unit's exposure at most 2.0 (\"OK\")", async () => {
     const file = path.join(fs.mkdtempSync(path.join(tmp, "security-")), "withcache.service");
-    fs.writeFileSync(file, withRealBinary(unitText));
+    fs.writeFileSync(file, await withRealBinary(unitText));
     const res = await run(["systemd-analyze", "security", "--offline=yes", "--threshold=20", file], { timeoutMs: 30_000 });
     const level = /Overall exposure level for withcache\.service: ([\d.]+)/.exec(res.stdout)?.[1];
     expect(Number(level)).toBeLessThanOrEqual(2.0);

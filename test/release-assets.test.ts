@@ -33,7 +33,7 @@ describe("the binary alone in an empty directory", () => {
   test("serves /healthz and every /static asset with the source bytes", async () => {
     expect(hasNodeModulesAbove(tmp), `${tmp} must have no node_modules above it`).toBe(false);
     const bin = path.join(tmp, "withcache");
-    fs.copyFileSync(requireBinary(), bin);
+    fs.copyFileSync((await requireBinary()), bin);
     fs.chmodSync(bin, 0o755);
     // Traps: if the binary autoloaded these, the server would refuse to start (bad workers value)
     // or the preload would leave a marker file.

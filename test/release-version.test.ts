@@ -29,7 +29,7 @@ describe("version", () => {
   });
 
   test("withcache --version and -V print package.json's version", async () => {
-    const bin = requireBinary();
+    const bin = (await requireBinary());
     for (const flag of ["--version", "-V"]) {
       const res = await run([bin, flag]);
       expect(res.code).toBe(0);
@@ -38,7 +38,7 @@ describe("version", () => {
   });
 
   test("the compiled binary as curl and wget: --withcache-version prints the same", async () => {
-    const bin = requireBinary();
+    const bin = (await requireBinary());
     for (const name of ["curl", "wget"]) {
       // With a server set, too: the self report never probes or hands over to the real tool.
       for (const env of [{}, { WITHCACHE_SERVER: "http://127.0.0.1:9" }]) {

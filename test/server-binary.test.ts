@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, copyFileSync, ftruncateSync, openSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { blobUrl, makeTempDir, pollUntil, REPO_ROOT, run, sha256Hex, spawnServer, startOrigin, type Origin, type TempDir } from "./helpers/index.ts";
+import { blobUrl, ensureBuilt, makeTempDir, pollUntil, REPO_ROOT, run, sha256Hex, spawnServer, startOrigin, type Origin, type TempDir } from "./helpers/index.ts";
 
 let work: TempDir;
 let binary: string;
@@ -11,29 +11,10 @@ let origin: Origin;
 const BIG_BYTES = 256 * 1024 * 1024;
 const BODY = new Uint8Array(4 * 1024 * 1024).map((_, i) => (i * 11 + (i >> 10)) % 256);
 
-function newestMtimeMs(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    newest = Math.max(newest, st.isDirectory() ? newestMtimeMs(p) : st.mtimeMs);
-  }
-  return newest;
-}
 
 beforeAll(async () => {
   work = makeTempDir("withcache-bin-");
-  const dist = join(REPO_ROOT, "dist/withcache");
-  let stale = true;
-  try {
-    stale = statSync(dist).mtimeMs < Math.max(newestMtimeMs(join(REPO_ROOT, "src")), statSync(join(REPO_ROOT, "package.json")).mtimeMs);
-  } catch {
-    stale = true;
-  }
-  if (stale) {
-    const built = await run([join(REPO_ROOT, "scripts/build")], { cwd: REPO_ROOT, timeoutMs: 120_000 });
-    expect(built.exitCode).toBe(0);
-  }
+  const dist = await ensureBuilt();
   // Run a private copy: another test or engineer may rebuild dist/ while this runs.
   binary = join(work.path, "withcache");
   copyFileSync(dist, binary);

@@ -1,24 +1,18 @@
-// Shared by the shim tests: a freshly compiled withcache binary in a temp dir (so parallel work on
-// dist/ never races us), symlinked as curl/wget first on PATH, and a runner with a clean env.
-import { mkdirSync, symlinkSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { makeTempDir, type TempDir } from "./helpers/index.ts";
-
-const ROOT = resolve(import.meta.dir, "..");
+// Shared by the shim tests: a private copy of the up-to-date withcache binary in a temp dir (so a
+// rebuild of dist/ never races us), symlinked as curl/wget first on PATH, and a clean-env runner.
+import { copyFileSync, mkdirSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { ensureBuilt, makeTempDir, type TempDir } from "./helpers/index.ts";
 
 export type ShimBin = { dir: TempDir; binary: string; shimDir: string; cleanup(): void };
 
-/** Compile src/main.ts into a temp dir (~0.5 s) and put curl/wget symlinks in <dir>/shims. */
+/** Copy dist/withcache (rebuilt when stale) into a temp dir and put curl/wget symlinks in <dir>/shims. */
 export async function compileShim(): Promise<ShimBin> {
   const dir = makeTempDir("withcache-shim-");
   const binary = join(dir.path, "withcache");
-  const build = Bun.spawnSync({
-    cmd: [process.execPath, "build", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", join(ROOT, "src/main.ts"), "--outfile", binary],
-    cwd: ROOT,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  if (build.exitCode !== 0) throw new Error(`shim build failed: ${build.stderr.toString()}`);
+  // The shims under test are the binary users get (scripts/build flags), copied so a rebuild of
+  // dist/ by another test cannot change it mid-run.
+  copyFileSync(await ensureBuilt(), binary);
   const shimDir = join(dir.path, "shims");
   mkdirSync(shimDir);
   for (const name of ["curl", "wget", "curlwithcache", "wgetwithcache"]) symlinkSync(binary, join(shimDir, name));

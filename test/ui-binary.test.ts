@@ -4,35 +4,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { makeTempDir, REPO_ROOT, run, spawnServer, type TempDir } from "./helpers/index.ts";
+import { ensureBuilt, makeTempDir, REPO_ROOT, run, spawnServer, type TempDir } from "./helpers/index.ts";
 import { csrfOf, FormClient } from "./ui-support.ts";
 
 let work: TempDir;
 let binary: string;
 
-function newestMtimeMs(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    newest = Math.max(newest, st.isDirectory() ? newestMtimeMs(p) : st.mtimeMs);
-  }
-  return newest;
-}
 
 beforeAll(async () => {
   work = makeTempDir("withcache-ui-bin-");
-  const dist = join(REPO_ROOT, "dist/withcache");
-  let stale = true;
-  try {
-    stale = statSync(dist).mtimeMs < Math.max(newestMtimeMs(join(REPO_ROOT, "src")), statSync(join(REPO_ROOT, "package.json")).mtimeMs);
-  } catch {
-    stale = true;
-  }
-  if (stale) {
-    const built = await run([join(REPO_ROOT, "scripts/build")], { cwd: REPO_ROOT, timeoutMs: 180_000 });
-    expect(built.exitCode).toBe(0);
-  }
+  const dist = await ensureBuilt();
   binary = join(work.path, "withcache"); // a private copy: others may rebuild dist/ meanwhile
   copyFileSync(dist, binary);
 }, 200_000);

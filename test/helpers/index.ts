@@ -6,3 +6,4 @@ export { blobUrl, memoryLogger, startTestServer, testConfig, type TestServer } f
 export { headerOf, startRawOrigin, type RawConnection, type RawOrigin } from "./raw-origin.ts";
 export { REPO_ROOT, rssBytes, spawnServer, type SpawnedServer } from "./spawn-server.ts";
 export { run, sha256File, sha256Hex, type RunResult } from "./proc.ts";
+export { DIST_BINARY, ensureBuilt } from "./build.ts";
