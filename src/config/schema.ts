@@ -3,7 +3,7 @@
 // Secrets (admin password, session secret) come from the environment only, never from a flag.
 import { z } from "zod";
 import { parseDuration } from "../core/duration.ts";
-import { parseSize } from "../core/size.ts";
+import { parseMinFreeDisk, parseSize } from "../core/size.ts";
 import { validHostPattern } from "../core/address.ts";
 
 export const ServeConfigSchema = z.strictObject({
@@ -30,12 +30,16 @@ export const ServeConfigSchema = z.strictObject({
   drainTimeoutMs: z.number().int().min(0),
   /** Largest artifact a fill accepts; 0 = unlimited. */
   maxArtifactBytes: z.number().int().min(0),
+  /** Free space a fill must leave on the data dir's filesystem: "auto", a size or "N%" (parse with parseMinFreeDisk). */
+  minFreeDisk: z.string().refine((s) => parseMinFreeDisk(s).ok, { message: "expected auto, a size or a percentage" }),
+  /** Total bytes of blobs kept; least recently used artifacts are evicted past it. 0 = unlimited. */
+  maxCacheBytes: z.number().int().min(0),
 });
 export type ServeConfig = z.infer<typeof ServeConfigSchema>;
 export type ConfigKey = keyof ServeConfig;
 export type ConfigSource = "flag" | "env" | "file" | "default";
 
-type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size";
+type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size" | "free";
 type Field = { key: ConfigKey; kind: Kind; flag: string | null; env: string; min?: number };
 
 /** The table of settings: flag name, env name, kind. Defaults are in defaultServeConfig(). */
@@ -58,6 +62,8 @@ export const FIELDS: readonly Field[] = [
   { key: "originIdleTimeoutMs", kind: "duration", flag: "--origin-idle-timeout", env: "WITHCACHE_ORIGIN_IDLE_TIMEOUT" },
   { key: "drainTimeoutMs", kind: "duration", flag: "--drain-timeout", env: "WITHCACHE_DRAIN_TIMEOUT" },
   { key: "maxArtifactBytes", kind: "size", flag: "--max-artifact-size", env: "WITHCACHE_MAX_ARTIFACT_SIZE" },
+  { key: "minFreeDisk", kind: "free", flag: "--min-free-disk", env: "WITHCACHE_MIN_FREE_DISK" },
+  { key: "maxCacheBytes", kind: "size", flag: "--max-cache-size", env: "WITHCACHE_MAX_CACHE_SIZE" },
 ];
 
 export function defaultServeConfig(): ServeConfig {
@@ -78,6 +84,8 @@ export function defaultServeConfig(): ServeConfig {
     originIdleTimeoutMs: 60_000,
     drainTimeoutMs: 30_000,
     maxArtifactBytes: 0,
+    minFreeDisk: "auto",
+    maxCacheBytes: 0,
   };
 }
 
@@ -123,6 +131,12 @@ function convert(field: Field, raw: Raw): Converted {
       if (typeof raw === "number") return { ok: true, value: raw };
       const s = parseSize(text);
       return s.ok ? { ok: true, value: s.bytes } : { ok: false, message: s.message };
+    }
+    case "free": {
+      // A bare number (from a JSON file) is bytes.
+      const t = typeof raw === "number" ? String(raw) : text.trim();
+      const f = parseMinFreeDisk(t);
+      return f.ok ? { ok: true, value: t } : { ok: false, message: f.message };
     }
   }
 }

@@ -23,6 +23,11 @@ export function parseOriginUrl(raw: string): OriginUrlResult {
     return { ok: false, status: 400, message: `url scheme "${url.protocol.replace(/:$/, "")}" is not allowed; expected http or https` };
   }
   if (url.hostname === "") return { ok: false, status: 400, message: "url has no host" };
+  // Credentials in the URL would be stored in rows, shown in the UI and sent on every fill. The
+  // shims never send such a URL here (they pass it through to the origin); refuse it outright.
+  if (url.username !== "" || url.password !== "") {
+    return { ok: false, status: 400, message: "url carries credentials (user:password@); they are never stored, so such a url is not cached" };
+  }
   return { ok: true, url };
 }
 

@@ -64,6 +64,18 @@ export function ifNoneMatchHits(ifNoneMatch: string | null, etag: string): boole
   });
 }
 
+/**
+ * If-Modified-Since, evaluated only without If-None-Match (RFC 9110 §13.1.3): true → 304 when
+ * the artifact is not newer than the client's date. Dates compare at one-second resolution,
+ * which is all Last-Modified carries.
+ */
+export function notModifiedSince(ifModifiedSince: string | null, ifNoneMatch: string | null, lastModified: string): boolean {
+  if (ifModifiedSince === null || ifNoneMatch !== null) return false;
+  const asked = Date.parse(ifModifiedSince);
+  const have = Date.parse(lastModified);
+  return Number.isFinite(asked) && Number.isFinite(have) && have <= asked;
+}
+
 export function contentRange(d: { start: number; endInclusive: number }, sizeBytes: number): string {
   return `bytes ${d.start}-${d.endInclusive}/${sizeBytes}`;
 }

@@ -40,3 +40,55 @@ export function formatSize(bytes: number): string {
   }
   return i === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${steps[i]}`;
 }
+
+/**
+ * --min-free-disk: a size ("2GiB"), a percentage of the data dir's filesystem ("5%"), or "auto"
+ * (5% of the filesystem, at most 1 GiB: 5% of a 4 TB disk would keep 200 GB idle for nothing).
+ */
+export type MinFreeDisk = { kind: "auto" } | { kind: "bytes"; bytes: number } | { kind: "percent"; percent: number };
+
+/** The auto rule: this share of the filesystem… */
+export const MIN_FREE_AUTO_PERCENT = 5;
+/** …but never more than this. */
+export const MIN_FREE_AUTO_CAP_BYTES = 1024 ** 3;
+
+export type ParsedMinFree = { ok: true; value: MinFreeDisk } | { ok: false; message: string };
+
+export function parseMinFreeDisk(text: string): ParsedMinFree {
+  const t = text.trim().toLowerCase();
+  if (t === "auto") return { ok: true, value: { kind: "auto" } };
+  const pct = /^(\d+(?:\.\d+)?)\s*%$/.exec(t);
+  if (pct) {
+    const percent = Number(pct[1]);
+    if (percent > 100) return { ok: false, message: `${JSON.stringify(text)} is over 100%` };
+    return { ok: true, value: { kind: "percent", percent } };
+  }
+  const size = parseSize(text);
+  if (!size.ok) return { ok: false, message: `${JSON.stringify(text)} is not a size or a percentage; expected e.g. 2GiB or 5%` };
+  return { ok: true, value: { kind: "bytes", bytes: size.bytes } };
+}
+
+/** Bytes that must stay free on a filesystem of `totalBytes`. */
+export function minFreeBytes(rule: MinFreeDisk, totalBytes: number): number {
+  switch (rule.kind) {
+    case "auto":
+      return Math.min(Math.floor((totalBytes * MIN_FREE_AUTO_PERCENT) / 100), MIN_FREE_AUTO_CAP_BYTES);
+    case "percent":
+      return Math.floor((totalBytes * rule.percent) / 100);
+    case "bytes":
+      return rule.bytes;
+  }
+}
+
+/**
+ * The disk guard's verdict before or while a fill writes: may `moreBytes` still be written
+ * (null) or not (a one-line reason naming the directory, the free space and the minimum).
+ */
+export function diskGuard(input: { freeBytes: number; totalBytes: number; moreBytes: number; rule: MinFreeDisk; dir: string; starting: boolean }): string | null {
+  const minimum = minFreeBytes(input.rule, input.totalBytes);
+  const after = input.freeBytes - input.moreBytes;
+  if (after >= minimum) return null;
+  const verb = input.starting ? "fill not started" : "fill stopped";
+  const need = input.moreBytes > 0 ? ` and ${formatSize(input.moreBytes)} still to write` : "";
+  return `${verb}: only ${formatSize(input.freeBytes)} free on ${input.dir}${need} (minimum ${formatSize(minimum)} free, --min-free-disk)`;
+}

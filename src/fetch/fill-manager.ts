@@ -9,6 +9,8 @@ import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
 import { backoffMs, canTransition, isTransientStatus, type JobSource, type JobState } from "../core/jobs.ts";
 import { loggableUrl, type Logger } from "../core/log.ts";
 import { parseContentRange } from "../core/range.ts";
+import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
+import { assert } from "../core/errors.ts";
 import type { CacheStore } from "../store/store.ts";
 import type { JobRow } from "../store/types.ts";
 import { addressRefusal, FillError, openOrigin, publicAddressesOnly, systemResolver, type AddressPolicy, type Resolver } from "./origin.ts";
@@ -28,7 +30,18 @@ export type FillManagerDeps = {
   resolve?: Resolver;
   /** Which addresses fills may reach without --allow-private-origins (default: public only). */
   addressAllowed?: AddressPolicy;
+  /** Most jobs queued at once by automatic fills (default AUTO_QUEUE_MAX). */
+  maxQueuedAutoJobs?: number;
 };
+
+/**
+ * Automatic fills queued at once. Misses come from unauthenticated clients: a flood of unique
+ * URLs must not grow the queue without bound. Past it a miss is still recorded (capped too, see
+ * MISSES_MAX) but not queued; operator downloads are not limited.
+ */
+export const AUTO_QUEUE_MAX = 1000;
+/** While a fill writes, free disk space is checked again every this many bytes. */
+const DISK_CHECK_BYTES = 4 * 1024 * 1024;
 
 /** Every this many bytes a fill starts a background writeback of its temp file. */
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
@@ -60,9 +73,13 @@ export class FillManager {
   private active = false;
   private wakers: Array<() => void> = [];
   private readonly pendingEnqueues = new Set<Promise<EnqueueResult>>();
+  private readonly minFree: MinFreeDisk;
 
   constructor(deps: FillManagerDeps) {
     this.deps = deps;
+    const minFree = parseMinFreeDisk(deps.config.minFreeDisk);
+    assert(minFree.ok, `config.minFreeDisk was validated: ${deps.config.minFreeDisk}`);
+    this.minFree = minFree.value;
     this.resolve = deps.resolve ?? systemResolver;
     this.addressAllowed = deps.addressAllowed ?? publicAddressesOnly;
   }
@@ -115,6 +132,12 @@ export class FillManager {
     if (active) return { ok: true, job: active, existing: true };
     if (this.meta.getArtifact(key)) return { ok: false, status: 409, message: `${loggableUrl(key)} is already cached` };
     if (options.source === "auto") {
+      const queueMax = this.deps.maxQueuedAutoJobs ?? AUTO_QUEUE_MAX;
+      const queued = this.meta.countJobs(["queued"]);
+      if (queued >= queueMax) {
+        this.deps.log.event("queue-full", { key: loggableUrl(key), request: options.requestId, queued });
+        return { ok: false, status: 503, message: `the fill queue is full (${queued} jobs queued); ${loggableUrl(key)} was not queued` };
+      }
       const last = this.meta.latestJobForKey(key);
       const sinceMs = last?.finishedAtMs != null ? this.deps.nowMs() - last.finishedAtMs : null;
       if (last?.state === "failed" && sinceMs !== null && sinceMs < AUTO_FILL_AFTER_FAILURE_MS) {
@@ -251,11 +274,31 @@ export class FillManager {
       const updated = { ...job, state: "completed" as const, bytesDone: done.sizeBytes, totalBytes: done.sizeBytes };
       this.meta.updateJob(job.id, { state: "completed", bytesDone: done.sizeBytes, totalBytes: done.sizeBytes, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
       this.logJob(updated, "completed", { sha256: done.sha256 });
+      this.evictToCap(job.key);
     } catch (err) {
       this.settleFailure(job, entry, err);
     } finally {
       this.running.delete(job.id);
     }
+  }
+
+  /** --max-cache-size: drop least recently used artifacts (never `keep`) until under the cap. */
+  private evictToCap(keep: string): void {
+    const cap = this.deps.config.maxCacheBytes;
+    if (cap <= 0) return;
+    try {
+      for (const e of this.deps.store.evictToFit(cap, new Set([keep]))) {
+        this.deps.log.event("evicted", { key: loggableUrl(e.key), freed_bytes: e.freedBytes, reason: "max-cache-size" });
+      }
+    } catch (err) {
+      this.deps.log.event("evict-error", { error: err instanceof Error ? err.message.split("\n")[0] : String(err) });
+    }
+  }
+
+  /** The disk guard: null when `moreBytes` may be written, else the one-line reason. */
+  private diskVerdict(moreBytes: number, starting: boolean): string | null {
+    const space = this.deps.store.diskSpace();
+    return diskGuard({ ...space, moreBytes, rule: this.minFree, dir: this.deps.store.dataDir, starting });
   }
 
   private settleFailure(job: JobRow, entry: Running, err: unknown): void {
@@ -360,7 +403,7 @@ export class FillManager {
       let totalBytes: number | null;
       if (status === 206) {
         const range = parseContentRange(response.headers.get("content-range"));
-        if (offset === 0 || !range || range.start !== offset) {
+        if (offset === 0 || !range || range.start !== offset || !sameRepresentation(response.headers, validator)) {
           await response.body?.cancel().catch(() => {});
           this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
           blobs.removeTemp(temp);
@@ -381,6 +424,15 @@ export class FillManager {
       if (config.maxArtifactBytes > 0 && totalBytes !== null && totalBytes > config.maxArtifactBytes) {
         await response.body?.cancel().catch(() => {});
         throw new FillError(`origin artifact is ${totalBytes} bytes, over --max-artifact-size ${config.maxArtifactBytes}`, "permanent");
+      }
+      if (config.maxCacheBytes > 0 && totalBytes !== null && totalBytes > config.maxCacheBytes) {
+        await response.body?.cancel().catch(() => {});
+        throw new FillError(`origin artifact is ${totalBytes} bytes, over --max-cache-size ${config.maxCacheBytes}`, "permanent");
+      }
+      const refusal = this.diskVerdict(totalBytes === null ? 0 : totalBytes - offset, true);
+      if (refusal !== null) {
+        await response.body?.cancel().catch(() => {});
+        throw new FillError(refusal, "permanent");
       }
 
       const contentType = response.headers.get("content-type") ?? "application/octet-stream";
@@ -406,7 +458,12 @@ export class FillManager {
         }
         if (seen !== offset) throw new FillError("temp file shrank while resuming; restarting", "transient");
       }
-      file = await blobs.openTemp(temp, { truncate: offset === 0 });
+      try {
+        file = await blobs.openTemp(temp, { truncate: offset === 0 });
+      } catch (err) {
+        await response.body?.cancel().catch(() => {});
+        throw storageFailure(err, store.dataDir);
+      }
       if (offset > 0 && (blobs.tempSize(temp) ?? 0) !== offset) {
         await file.close();
         file = await blobs.openTemp(temp, { truncate: true });
@@ -415,6 +472,7 @@ export class FillManager {
 
       let count = offset;
       let lastSyncAt = offset;
+      let lastDiskCheckAt = offset;
       const body = response.body;
       if (body) {
         const reader = body.getReader();
@@ -448,8 +506,20 @@ export class FillManager {
             if (config.maxArtifactBytes > 0 && count > config.maxArtifactBytes) {
               throw new FillError(`origin artifact exceeds --max-artifact-size ${config.maxArtifactBytes}`, "permanent");
             }
+            if (config.maxCacheBytes > 0 && count > config.maxCacheBytes) {
+              throw new FillError(`origin artifact exceeds --max-cache-size ${config.maxCacheBytes}`, "permanent");
+            }
+            if (count - lastDiskCheckAt >= DISK_CHECK_BYTES) {
+              lastDiskCheckAt = count;
+              const stop = this.diskVerdict(totalBytes === null ? 0 : totalBytes - count, false);
+              if (stop !== null) throw new FillError(stop, "permanent");
+            }
             hasher.update(value);
-            await file.write(value);
+            try {
+              await file.write(value);
+            } catch (err) {
+              throw storageFailure(err, store.dataDir);
+            }
             if (count - lastSyncAt >= BACKGROUND_SYNC_BYTES) {
               lastSyncAt = count;
               file.syncInBackground();
@@ -472,22 +542,41 @@ export class FillManager {
         this.meta.updateJob(job.id, { bytesDone: count });
         throw new FillError(`origin body ended at ${count} of ${totalBytes} bytes for ${loggableUrl(job.url)}`, "transient");
       }
-      await file.sync();
-      await file.close();
+      try {
+        await file.sync();
+        await file.close();
+      } catch (err) {
+        throw storageFailure(err, store.dataDir);
+      }
       file = null;
       const sha256 = hasher.digest("hex");
       if (signal.aborted) throw new Error("aborted");
       // Rename then commit, with no await in between, so a delete cannot interleave.
-      blobs.commitTemp(temp, sha256);
-      const { replacedSha256 } = this.meta.commitArtifact({
-        key: job.key,
-        url: job.url,
-        sha256,
-        sizeBytes: count,
-        contentType,
-        contentDisposition,
-        fetchedAtMs: this.deps.nowMs(),
-      });
+      try {
+        blobs.commitTemp(temp, sha256);
+      } catch (err) {
+        throw storageFailure(err, store.dataDir);
+      }
+      let replacedSha256: string | null;
+      try {
+        ({ replacedSha256 } = this.meta.commitArtifact({
+          key: job.key,
+          url: job.url,
+          sha256,
+          sizeBytes: count,
+          contentType,
+          contentDisposition,
+          fetchedAtMs: this.deps.nowMs(),
+        }));
+      } catch (err) {
+        // No row for the renamed blob: take it back unless another key already shares it.
+        try {
+          if (this.meta.countArtifactsWithSha(sha256) === 0) blobs.delete(sha256);
+        } catch {
+          // The database is unusable; the startup sweep removes the orphan blob.
+        }
+        throw new FillError(`cannot record the artifact: ${(err instanceof Error ? err.message : String(err)).split("\n")[0]!.toLowerCase()}`, "transient");
+      }
       if (replacedSha256 && this.meta.countArtifactsWithSha(replacedSha256) === 0) blobs.delete(replacedSha256);
       return { sha256, sizeBytes: count };
     } catch (err) {
@@ -509,6 +598,29 @@ export class FillManager {
   private logJob(job: JobRow, state: JobState, extra: Record<string, string | number | boolean> = {}): void {
     this.deps.log.event("job", { id: job.id, state, key: loggableUrl(job.key), source: job.source, ...extra });
   }
+}
+
+/**
+ * A 206 to a resume must be the representation the temp file came from: an origin that ignores
+ * If-Range would otherwise splice two versions into one file. When the 206 names an ETag (or,
+ * for a Last-Modified validator, a date) that differs from the one we resume under, refuse it.
+ */
+function sameRepresentation(headers: Headers, validator: string | null): boolean {
+  if (validator === null) return false;
+  if (validator.startsWith('"')) {
+    const etag = headers.get("etag");
+    return etag === null || etag === validator;
+  }
+  const lastModified = headers.get("last-modified");
+  return lastModified === null || Date.parse(lastModified) === Date.parse(validator);
+}
+
+/** A failed write, sync or rename in the data dir: one line; the job fails and its temp goes. */
+function storageFailure(err: unknown, dir: string): FillError {
+  const code = (err as { code?: string }).code;
+  if (code === "ENOSPC" || code === "EDQUOT") return new FillError(`fill stopped: the disk is full (no space left in ${dir})`, "permanent");
+  const what = code ? code.toLowerCase() : (err instanceof Error ? err.message : String(err)).split("\n")[0]!.toLowerCase();
+  return new FillError(`fill stopped: cannot write in ${dir}: ${what}`, "permanent");
 }
 
 /** The validator to resume under: a strong ETag, else Last-Modified, else none (no resume). */

@@ -4,7 +4,7 @@
 import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
 import { HttpError } from "../core/errors.ts";
 import { loggableUrl } from "../core/log.ts";
-import { contentRange, decideRange, ifNoneMatchHits } from "../core/range.ts";
+import { contentRange, decideRange, ifNoneMatchHits, notModifiedSince } from "../core/range.ts";
 import type { ArtifactRow } from "../store/types.ts";
 import type { RequestContext } from "./context.ts";
 import { textResponse } from "./responses.ts";
@@ -68,7 +68,8 @@ function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext): Response {
     "content-security-policy": "default-src 'none'; sandbox",
     "x-content-type-options": "nosniff",
   };
-  if (ifNoneMatchHits(req.headers.get("if-none-match"), etag)) {
+  const ifNoneMatch = req.headers.get("if-none-match");
+  if (ifNoneMatchHits(ifNoneMatch, etag) || notModifiedSince(req.headers.get("if-modified-since"), ifNoneMatch, lastModified)) {
     return new Response(null, { status: 304, headers: { etag, "last-modified": lastModified, "accept-ranges": "bytes", "x-withcache-sha256": a.sha256 } });
   }
   const location = ctx.store.blobs.locate(a.sha256);

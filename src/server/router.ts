@@ -56,8 +56,10 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
 
   if (path === "/blob") {
     if (!isRead) return plain(methodNotAllowed(req, "/blob", READ_METHODS), "/blob");
-    const raw = url.searchParams.get("url");
+    const all = url.searchParams.getAll("url");
+    const raw = all[0] ?? null;
     if (raw === null || raw === "") throw new HttpError(400, "/blob: missing url parameter; expected /blob?url=<origin url>");
+    if (all.length > 1) throw new HttpError(400, "/blob: url parameter given more than once; expected exactly one");
     const outcome = lookup(req, raw, "/blob?url=", ctx);
     return { response: outcome.response, logPath: "/blob", key: outcome.key ? loggableUrl(outcome.key) : null, note: outcome.note, bytes: outcome.bytes };
   }

@@ -8,7 +8,7 @@ import { HttpError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { FillManager } from "../fetch/fill-manager.ts";
 import type { AddressPolicy, Resolver } from "../fetch/origin.ts";
-import { openCacheStore } from "../store/store.ts";
+import { openCacheStore, type StoreLimits } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 import { clientAddress } from "./auth.ts";
 import type { RequestContext, ServerContext } from "./context.ts";
@@ -30,6 +30,10 @@ export type StartOptions = {
   addressAllowed?: AddressPolicy;
   /** Do not start fill workers (tests that inspect the queue). */
   startFills?: boolean;
+  /** Table caps (tests use small ones): recorded misses, finished jobs kept. */
+  storeLimits?: StoreLimits;
+  /** Most jobs queued at once by automatic fills (default AUTO_QUEUE_MAX). */
+  maxQueuedAutoJobs?: number;
 };
 
 export type RunningServer = {
@@ -51,8 +55,17 @@ function nextRequestId(): string {
 export async function startServer(config: ServeConfig, options: StartOptions = {}): Promise<RunningServer> {
   const nowMs = options.nowMs ?? Date.now;
   const log = options.log ?? createStdoutLogger();
-  const store = openCacheStore(resolvePath(config.dataDir));
-  const fills = new FillManager({ store, config, log, nowMs, version: VERSION, resolve: options.resolve, addressAllowed: options.addressAllowed });
+  const store = openCacheStore(resolvePath(config.dataDir), options.storeLimits);
+  const fills = new FillManager({
+    store,
+    config,
+    log,
+    nowMs,
+    version: VERSION,
+    resolve: options.resolve,
+    addressAllowed: options.addressAllowed,
+    maxQueuedAutoJobs: options.maxQueuedAutoJobs,
+  });
   const ctx: ServerContext = { config, store, fills, log, version: VERSION, startedAtMs: nowMs(), nowMs };
 
   let server: Server<undefined>;

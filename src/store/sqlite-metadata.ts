@@ -4,6 +4,7 @@ import { Database } from "bun:sqlite";
 import { z } from "zod";
 import { JOB_STATES, type JobState } from "../core/jobs.ts";
 import { assert } from "../core/errors.ts";
+import type { EvictionCandidate } from "../core/eviction.ts";
 import type { ArtifactRow, ArtifactSort, JobRow, ListArtifactsOptions, MetadataStore, MissRow, NewArtifact, Totals } from "./types.ts";
 
 /** Numbered migrations; index + 1 is the user_version after it ran. Never edit a released one. */
@@ -52,7 +53,19 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX jobs_queue ON jobs(state, not_before_ms, id);`,
   // 2: the latest job of a key (auto-fill holds off after a recent failure).
   `CREATE INDEX jobs_key ON jobs(key, id);`,
+  // 3: pruning the least recently seen misses (the table is capped).
+  `CREATE INDEX misses_last_seen ON misses(last_seen_ms);`,
 ];
+
+/**
+ * Recorded misses kept; past it the least recently seen are pruned. A flood of unique URLs from
+ * one client must not grow the database without bound; 100k rows are ~30 MB at most.
+ */
+export const MISSES_MAX = 100_000;
+/** Finished jobs kept (the UI's history); older ones are pruned the same way. */
+export const FINISHED_JOBS_MAX = 10_000;
+/** Pruning runs once per this many inserts, so the tables exceed their cap by at most this. */
+const PRUNE_EVERY = 256;
 
 const ArtifactDb = z.object({
   key: z.string(),
@@ -157,8 +170,12 @@ const JOB_COLUMNS: Record<string, string> = {
 
 export class SqliteMetadataStore implements MetadataStore {
   readonly db: Database;
+  private readonly limits: { missesMax: number; finishedJobsMax: number };
+  private missInserts = 0;
+  private jobInserts = 0;
 
-  constructor(path: string) {
+  constructor(path: string, limits: { missesMax?: number; finishedJobsMax?: number } = {}) {
+    this.limits = { missesMax: limits.missesMax ?? MISSES_MAX, finishedJobsMax: limits.finishedJobsMax ?? FINISHED_JOBS_MAX };
     this.db = new Database(path, { create: true, strict: true });
     this.db.run("PRAGMA journal_mode = WAL");
     this.db.run("PRAGMA synchronous = NORMAL"); // WAL + NORMAL: durable across process crashes
@@ -195,6 +212,40 @@ export class SqliteMetadataStore implements MetadataStore {
          ON CONFLICT(key) DO UPDATE SET count = count + 1, last_seen_ms = $now`,
       )
       .run({ key: miss.key, url: miss.url, now: miss.nowMs });
+    this.missInserts += 1;
+    if (this.missInserts % PRUNE_EVERY === 0) this.pruneMisses();
+  }
+
+  /** Drop the least recently seen misses past the cap; returns how many went. */
+  pruneMisses(): number {
+    return this.db
+      .query("DELETE FROM misses WHERE key IN (SELECT key FROM misses ORDER BY last_seen_ms DESC, key LIMIT -1 OFFSET $max)")
+      .run({ max: this.limits.missesMax }).changes;
+  }
+
+  /** Drop the oldest finished jobs past the cap; queued and running jobs are never touched. */
+  pruneFinishedJobs(): number {
+    return this.db
+      .query(
+        `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('completed', 'failed', 'cancelled')
+           ORDER BY id DESC LIMIT -1 OFFSET $max)`,
+      )
+      .run({ max: this.limits.finishedJobsMax }).changes;
+  }
+
+  countJobs(states: readonly JobState[]): number {
+    return (this.db.query("SELECT count(*) AS n FROM jobs WHERE state IN (SELECT value FROM json_each($states))").get({ states: JSON.stringify(states) }) as { n: number }).n;
+  }
+
+  evictionCandidates(): EvictionCandidate[] {
+    return (
+      this.db.query("SELECT key, sha256, size_bytes, coalesce(last_hit_ms, fetched_at_ms) AS recency FROM artifacts").all() as Array<{
+        key: string;
+        sha256: string;
+        size_bytes: number;
+        recency: number;
+      }>
+    ).map((r) => ({ key: r.key, sha256: r.sha256, sizeBytes: r.size_bytes, recencyMs: r.recency }));
   }
 
   setMissInfo(key: string, info: { refusal?: string | null; knownSizeBytes?: number | null }): void {
@@ -293,6 +344,8 @@ export class SqliteMetadataStore implements MetadataStore {
         `INSERT INTO jobs (key, url, source, state, created_at_ms) VALUES ($key, $url, $source, 'queued', $now) RETURNING *`,
       )
       .get({ key: job.key, url: job.url, source: job.source, now: job.nowMs });
+    this.jobInserts += 1;
+    if (this.jobInserts % PRUNE_EVERY === 0) this.pruneFinishedJobs();
     return toJob(row);
   }
 

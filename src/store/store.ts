@@ -2,6 +2,7 @@
 // both rows and bytes (delete an artifact and free its blob when unshared) live here.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { planEviction } from "../core/eviction.ts";
 import { LocalBlobStore } from "./local-blobs.ts";
 import { SqliteMetadataStore } from "./sqlite-metadata.ts";
 import type { BlobStore, MetadataStore } from "./types.ts";
@@ -13,6 +14,11 @@ export type CacheStore = {
   /** Remove an artifact; its blob is deleted only when no other key shares it. */
   deleteArtifact(key: string): { deleted: boolean; freedBytes: number };
   diskSpace(): { freeBytes: number; totalBytes: number };
+  /**
+   * Evict least recently used artifacts (last hit, else fetch time) until the blobs total at
+   * most `capBytes`; never a key in `keep`. Returns what went, in order.
+   */
+  evictToFit(capBytes: number, keep: ReadonlySet<string>): Array<{ key: string; freedBytes: number }>;
   /**
    * Delete blobs no artifact references (a crash between rename and commit, or between a row
    * delete and its unlink, leaves one). Run at startup, before fills and requests.
@@ -62,12 +68,14 @@ function acquireLock(dataDir: string): () => void {
   throw new Error(`--data-dir: cannot lock ${dir}`);
 }
 
-export function openCacheStore(dataDir: string): CacheStore {
+export type StoreLimits = { missesMax?: number; finishedJobsMax?: number };
+
+export function openCacheStore(dataDir: string, limits: StoreLimits = {}): CacheStore {
   mkdirSync(dataDir, { recursive: true, mode: 0o750 });
   const release = acquireLock(dataDir);
   let metadata: SqliteMetadataStore;
   try {
-    metadata = new SqliteMetadataStore(join(dataDir, "withcache.db"));
+    metadata = new SqliteMetadataStore(join(dataDir, "withcache.db"), limits);
   } catch (err) {
     release();
     throw err;
@@ -87,6 +95,15 @@ export function openCacheStore(dataDir: string): CacheStore {
       return { deleted: true, freedBytes: size };
     },
     diskSpace: () => blobs.diskSpace(),
+    evictToFit(capBytes, keep) {
+      const plan = planEviction(metadata.evictionCandidates(), { capBytes, keep });
+      const out: Array<{ key: string; freedBytes: number }> = [];
+      for (const key of plan.keys) {
+        const removed = this.deleteArtifact(key);
+        if (removed.deleted) out.push({ key, freedBytes: removed.freedBytes });
+      }
+      return out;
+    },
     sweepOrphanBlobs() {
       const referenced = metadata.referencedShas();
       let count = 0;

@@ -1,6 +1,7 @@
 // The two storage seams: a BlobStore (bytes by sha256) and a MetadataStore (rows). The server and
 // the fetcher talk only to these interfaces, so an S3-compatible blob store and PostgreSQL can be
 // added without touching them. The embedded defaults: local-blobs.ts and sqlite-metadata.ts.
+import type { EvictionCandidate } from "../core/eviction.ts";
 import type { JobSource, JobState } from "../core/jobs.ts";
 
 export type ArtifactRow = {
@@ -91,6 +92,8 @@ export interface MetadataStore {
   /** Every sha256 some artifact references. */
   referencedShas(): Set<string>;
   totals(): Totals;
+  /** Every artifact with its LRU recency (last hit, else fetch time), for --max-cache-size. */
+  evictionCandidates(): EvictionCandidate[];
 
   insertJob(job: { key: string; url: string; source: JobSource; nowMs: number }): JobRow;
   getJob(id: number): JobRow | null;
@@ -105,6 +108,7 @@ export interface MetadataStore {
   /** At startup: every job left `running` by a dead process goes back to `queued`. */
   requeueRunningJobs(): number;
   clearFinishedJobs(): number;
+  countJobs(states: readonly JobState[]): number;
 
   close(): void;
 }
