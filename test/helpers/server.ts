@@ -2,7 +2,7 @@
 import { defaultServeConfig, type ServeConfig } from "../../src/config/schema.ts";
 import { formatLogLine, type Logger } from "../../src/core/log.ts";
 import { encodeToken } from "../../src/core/token.ts";
-import { startServer, type RunningServer } from "../../src/server/server.ts";
+import { startServer, type RunningServer, type StartOptions } from "../../src/server/server.ts";
 import { makeTempDir, type TempDir } from "./temp.ts";
 
 export type TestServer = {
@@ -34,11 +34,14 @@ export function memoryLogger(lines: string[]): Logger {
   return { event: (name, fields) => void lines.push(formatLogLine(Date.now(), name, fields)) };
 }
 
-export async function startTestServer(overrides: Partial<ServeConfig> = {}, options: { dataDir?: TempDir } = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Partial<ServeConfig> = {},
+  options: { dataDir?: TempDir; start?: Omit<StartOptions, "log"> } = {},
+): Promise<TestServer> {
   const dir = options.dataDir ?? makeTempDir("withcache-data-");
   const config = testConfig(dir.path, overrides);
   const logs: string[] = [];
-  const running = await startServer(config, { log: memoryLogger(logs) });
+  const running = await startServer(config, { ...options.start, log: memoryLogger(logs) });
   return {
     url: running.url,
     running,
