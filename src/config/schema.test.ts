@@ -29,6 +29,18 @@ describe("loadServeConfig", () => {
     expect(loadServeConfig({ flags: { allowHosts: ["a/b"] }, env: {} })).toMatchObject({ ok: false, message: expect.stringContaining("--allow-host") });
     expect(loadServeConfig({ flags: { drainTimeoutMs: "soon" }, env: {} })).toMatchObject({ ok: false, message: '--drain-timeout: "soon" is not a duration; expected e.g. 30s' });
   });
+  test("disk guard and cache cap: flag, env and file, with their errors", () => {
+    expect(loadServeConfig({ flags: {}, env: {} })).toMatchObject({ ok: true, config: { minFreeDisk: "auto", maxCacheBytes: 0 } });
+    expect(loadServeConfig({ flags: { minFreeDisk: "10%", maxCacheBytes: "500GiB" }, env: {} })).toMatchObject({ ok: true, config: { minFreeDisk: "10%", maxCacheBytes: 500 * 1024 ** 3 } });
+    expect(loadServeConfig({ flags: {}, env: { WITHCACHE_MIN_FREE_DISK: "2GiB", WITHCACHE_MAX_CACHE_SIZE: "1TiB" } })).toMatchObject({
+      ok: true,
+      config: { minFreeDisk: "2GiB", maxCacheBytes: 1024 ** 4 },
+      sources: { minFreeDisk: "env", maxCacheBytes: "env" },
+    });
+    expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: '{"minFreeDisk": 1000, "maxCacheBytes": "1GiB"}' } })).toMatchObject({ ok: true, config: { minFreeDisk: "1000", maxCacheBytes: 1024 ** 3 } });
+    expect(loadServeConfig({ flags: { minFreeDisk: "half" }, env: {} })).toEqual({ ok: false, message: '--min-free-disk: "half" is not a size or a percentage; expected e.g. 2GiB or 5%' });
+    expect(loadServeConfig({ flags: {}, env: { WITHCACHE_MAX_CACHE_SIZE: "big" } })).toEqual({ ok: false, message: 'WITHCACHE_MAX_CACHE_SIZE: "big" is not a size; expected e.g. 20GiB' });
+  });
   test("config file: unknown keys and secrets are refused", () => {
     expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: '{"prot": 1}' } })).toEqual({ ok: false, message: 'c.json: unknown key "prot"'.replace(/^/, "--config: ") });
     expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: '{"adminPassword": "x"}' } }).ok).toBe(false);

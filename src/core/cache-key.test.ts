@@ -41,4 +41,9 @@ describe("parseOriginUrl", () => {
     expect(parseOriginUrl("not a url")).toMatchObject({ ok: false, status: 400 });
     expect(parseOriginUrl("https://h/" + "a".repeat(9000))).toMatchObject({ ok: false, status: 414 });
   });
+  test("refuses urls carrying credentials (they would be stored and shown)", () => {
+    for (const raw of ["https://user:pw@h/x", "https://user@h/x", "http://:pw@h/x"]) {
+      expect(parseOriginUrl(raw)).toEqual({ ok: false, status: 400, message: "url carries credentials (user:password@); they are never stored, so such a url is not cached" });
+    }
+  });
 });

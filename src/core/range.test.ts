@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decideRange, ifNoneMatchHits, parseContentRange } from "./range.ts";
+import { decideRange, ifNoneMatchHits, notModifiedSince, parseContentRange } from "./range.ts";
 
 const v = { sizeBytes: 1000, etag: '"abc"', lastModified: "Wed, 25 Nov 2026 10:00:00 GMT" };
 
@@ -46,4 +46,13 @@ test("parseContentRange", () => {
   expect(parseContentRange("bytes 10-100/100")).toBeNull();
   expect(parseContentRange("bytes */100")).toBeNull();
   expect(parseContentRange(null)).toBeNull();
+});
+
+test("If-Modified-Since: 304 when not newer, ignored with If-None-Match or a bad date", () => {
+  expect(notModifiedSince("Wed, 25 Nov 2026 10:00:00 GMT", null, v.lastModified)).toBe(true);
+  expect(notModifiedSince("Thu, 26 Nov 2026 10:00:00 GMT", null, v.lastModified)).toBe(true);
+  expect(notModifiedSince("Wed, 25 Nov 2026 09:59:59 GMT", null, v.lastModified)).toBe(false);
+  expect(notModifiedSince("Thu, 26 Nov 2026 10:00:00 GMT", '"x"', v.lastModified)).toBe(false);
+  expect(notModifiedSince("yesterday", null, v.lastModified)).toBe(false);
+  expect(notModifiedSince(null, null, v.lastModified)).toBe(false);
 });
