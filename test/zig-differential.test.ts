@@ -335,8 +335,15 @@ describe("zig shim plans exactly like the typescript shim", () => {
     expect(found.slice(0, 20).join("\n")).toBe("");
   }, 120_000);
 
-  test("at and beyond every shared limit (argv count, argument bytes, url bytes, distinct candidates)", async () => {
-    const { argv_count_max, arg_bytes_max, url_bytes_max, candidates_max } = toolOptions.limits;
+  test("at and beyond every shared limit (argv count, argument bytes, url bytes, cache url bytes, distinct candidates)", async () => {
+    const { argv_count_max, arg_bytes_max, url_bytes_max, cache_url_bytes_max, candidates_max } = toolOptions.limits;
+    // Long queries whose cache URL (with the hit cache's base) lands a few bytes either side of
+    // cache_url_bytes_max: the token grows by 4/3 per byte, so step through several lengths.
+    const hitBase = serverBaseUrl(servers.hit!);
+    const nearCacheLimit = Array.from({ length: 8 }, (_, k) => {
+      const queryBytes = Math.floor((cache_url_bytes_max - hitBase.length - 40) / (1 + 4 / 3)) + k - 4;
+      return `https://h.example/q.tgz?${"q".repeat(queryBytes)}`;
+    });
     const urlOfLength = (n: number) => {
       const head = "https://h.example/";
       return head + "a".repeat(n - head.length - 4) + ".tgz";
@@ -352,6 +359,7 @@ describe("zig shim plans exactly like the typescript shim", () => {
       add("argv_count_max + 1 args", ["https://h.example/x.tgz", ...Array.from({ length: argv_count_max }, () => "-s")]);
       add("url of url_bytes_max", [urlOfLength(url_bytes_max)]);
       add("url of url_bytes_max + 1", [urlOfLength(url_bytes_max + 1), "https://h.example/ok.tgz"]);
+      for (const url of nearCacheLimit) add(`cache url near cache_url_bytes_max (query ${url.length})`, [url, "https://h.example/ok.tgz"]);
       add("argument of arg_bytes_max", ["-o", "y".repeat(arg_bytes_max), "https://h.example/x.tgz"]);
       add("argument of arg_bytes_max + 1", ["-o", "y".repeat(arg_bytes_max + 1), "https://h.example/x.tgz"]);
       add("unicode argument at the byte limit", ["-o", "é".repeat(arg_bytes_max / 2), "https://h.example/x.tgz"]);

@@ -12,6 +12,20 @@ const U2 = "http://o.test/two.tgz";
 const U3 = "http://o.test/three.tgz";
 const S = "https://o.test/x.tgz";
 
+/** README "Candidates": a cache URL longer than this would not fit the cache-host's request head. */
+const CACHE_URL_BYTES_MAX = 12288;
+/**
+ * `http://o.test/q.bin?qqq…` whose cache URL is 64 bytes under the limit (fits), or the same plus
+ * one byte over it (too long). The margin: the differential test swaps in a longer server base,
+ * which lengthens every cache URL; the exact boundary is unit-tested in both planners.
+ */
+function longQueryUrl(kind: "fits" | "too long"): string {
+  const margin = kind === "fits" ? 64 : -1;
+  let n = 1;
+  while (C(`http://o.test/q.bin?${"q".repeat(n + 1)}`).length <= CACHE_URL_BYTES_MAX - margin) n++;
+  return `http://o.test/q.bin?${"q".repeat(kind === "fits" ? n : n + 1)}`;
+}
+
 function C(url: string): string {
   const noFragment = url.split("#")[0]!;
   const q = noFragment.indexOf("?");
@@ -185,6 +199,8 @@ const curl: Vector[] = [
   ["curl", ["http://o.test/a b"], "same", "space"],
   ["curl", ["http://o.test/a\\b"], "same", "backslash"],
   ["curl", [`http://o.test/${"a".repeat(8200)}`], "same", "longer than url_bytes_max"],
+  ["curl", ["-O", longQueryUrl("fits"), U], ["-O", C(longQueryUrl("fits")), C(U)], "long query: cache url just under cache_url_bytes_max"],
+  ["curl", ["-O", longQueryUrl("too long"), U], ["-O", longQueryUrl("too long"), C(U)], "long query: cache url over cache_url_bytes_max is not probed"],
   ["curl", ["-O", `http://o.test/${"a".repeat(200)}.tgz`], ["-O", C(`http://o.test/${"a".repeat(200)}.tgz`)], "long name"],
   // what curl itself rejects: untouched
   ["curl", ["--verb", U], "same", "abbreviation (curl 8.6+ rejects)"],
@@ -326,6 +342,8 @@ const wget: Vector[] = [
   ["wget", ["http://o.test/f.tgz?x=1&y=2"], [C("http://o.test/f.tgz?x=1&y=2")], "query"],
   ["wget", ["http://o.test/f.tgz#frag"], [C("http://o.test/f.tgz#frag")], "fragment"],
   ["wget", ["HTTP://o.test/UP.TGZ"], [C("HTTP://o.test/UP.TGZ")], "upper-case scheme"],
+  ["wget", [longQueryUrl("fits")], [C(longQueryUrl("fits"))], "long query: cache url just under cache_url_bytes_max"],
+  ["wget", [longQueryUrl("too long"), U], [longQueryUrl("too long"), C(U)], "long query: cache url over cache_url_bytes_max is not probed"],
 ];
 
 const vectors = [...curl, ...wget].map(([tool, argv, hit, note, mixed]) => ({

@@ -6,6 +6,9 @@ const shared = @import("tool_options").limits;
 // both pass the same oversized commands through.
 /// Longest origin URL we rewrite (the cache-host answers 414 beyond it).
 pub const url_bytes_max = shared.url_bytes_max;
+/// Longest cache URL we probe: beyond it the request would not fit the cache-host's request head
+/// (Bun.serve answers 431 at 16 KiB), so the URL could never hit; it is not a candidate.
+pub const cache_url_bytes_max = shared.cache_url_bytes_max;
 /// Most URL candidates in one command; more → the command passes through.
 pub const url_count_max = shared.candidates_max;
 /// Most arguments in one command; more → the command passes through.

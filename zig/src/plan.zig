@@ -381,6 +381,7 @@ pub fn collectCandidates(tool: Tool, args: Args, scanned: *const Scan, server_ba
         out.slot_of[k] = null;
         const url = args.get(occurrence.index)[occurrence.prefix_len..];
         const parts = candidateParts(tool, url, scanned.globoff) orelse continue;
+        if (cacheUrlLen(server_base, parts) > limits.cache_url_bytes_max) continue;
         const existing: ?usize = for (out.urls[0..out.count], 0..) |seen, slot| {
             if (std.mem.eql(u8, seen, url)) break slot;
         } else null;
@@ -397,9 +398,14 @@ pub fn collectCandidates(tool: Tool, args: Args, scanned: *const Scan, server_ba
     return true;
 }
 
+/// Bytes of cacheUrl(server_base, parts), without building it.
+pub fn cacheUrlLen(server_base: []const u8, parts: Parts) usize {
+    return server_base.len + "/b/".len + token.encodedLen(parts.token_url.len) + 1 + parts.basename.len + parts.query.len;
+}
+
 pub fn cacheUrl(arena: std.mem.Allocator, server_base: []const u8, parts: Parts) ![:0]const u8 {
     const token_len = token.encodedLen(parts.token_url.len);
-    const len = server_base.len + "/b/".len + token_len + 1 + parts.basename.len + parts.query.len;
+    const len = cacheUrlLen(server_base, parts);
     const buf = try arena.allocSentinel(u8, len, 0);
     var w: usize = 0;
     for ([_][]const u8{ server_base, "/b/" }) |piece| {
@@ -606,4 +612,38 @@ test "serverBase accepts host, host:port and urls" {
     try testing.expectEqualStrings("http://cache:8080", serverBase("cache:8080/", &buf).?);
     try testing.expectEqualStrings("http://[::1]:3000/p", serverBase("[::1]/p//", &buf).?);
     try testing.expectEqualStrings("HTTPS://cache", serverBase("HTTPS://cache/", &buf).?);
+}
+
+test "a cache URL beyond cache_url_bytes_max is not a candidate (it would never fit the request head)" {
+    const t = try testing.allocator.create(TestPlan);
+    defer testing.allocator.destroy(t);
+    const base = "http://c:3000";
+    const prefix = "http://h/f.bin?";
+    const Url = struct {
+        fn make(allocator: std.mem.Allocator, query_len: usize) ![:0]u8 {
+            const u = try allocator.allocSentinel(u8, prefix.len + query_len, 0);
+            @memcpy(u[0..prefix.len], prefix);
+            @memset(u[prefix.len..], 'q');
+            return u;
+        }
+    };
+    // The shortest query whose cache URL (token = 4/3 of the URL, then name and query) is too long.
+    var over: usize = 1;
+    while (true) : (over += 1) {
+        const u = try Url.make(testing.allocator, over);
+        defer testing.allocator.free(u);
+        if (cacheUrlLen(base, candidateParts(.curl, u, false).?) > limits.cache_url_bytes_max) break;
+    }
+    try testing.expect(prefix.len + over < limits.url_bytes_max); // the new limit is the one that bites
+    for ([_]usize{ over - 1, over }) |query_len| {
+        const u = try Url.make(testing.allocator, query_len);
+        defer testing.allocator.free(u);
+        const ptrs = [_][*:0]const u8{u.ptr};
+        const args = measure(&ptrs, &t.lens).?;
+        scan(.curl, args, &t.scanned);
+        var fba = std.heap.FixedBufferAllocator.init(&t.arena_buf);
+        try testing.expect(collectCandidates(.curl, args, &t.scanned, base, fba.allocator(), &t.candidates));
+        try testing.expectEqual(@as(usize, if (query_len == over) 0 else 1), t.candidates.count);
+        if (query_len < over) try testing.expect(t.candidates.cache_urls[0].len <= limits.cache_url_bytes_max);
+    }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { candidateParts, cacheUrlFor, finishPlan, planAll, preparePlan, scanArgv, serverBaseUrl, type ProbeOutcome } from "./plan.ts";
+import { candidateParts, cacheUrlFor, finishPlan, PLAN_LIMITS, planAll, preparePlan, scanArgv, serverBaseUrl, type ProbeOutcome } from "./plan.ts";
 import { hostIsExempt, proxyFor } from "./proxy.ts";
 
 const BASE = "http://cache:3000";
@@ -149,6 +149,19 @@ describe("finishPlan", () => {
   test("no candidates means no probes", () => {
     expect(preparePlan("curl", ["-K", "cfg"], BASE).probes.size).toBe(0);
     expect(preparePlan("curl", ["ftp://h/x", "h/x"], BASE).probes.size).toBe(0);
+  });
+  test("a cache URL longer than cache_url_bytes_max is not probed (it could never fit the cache-host's request head)", () => {
+    const { cache_url_bytes_max, url_bytes_max } = PLAN_LIMITS;
+    const url = (queryBytes: number) => `http://h/f.bin?${"q".repeat(queryBytes)}`;
+    let over = 1;
+    while (cache(url(over), "f.bin", `?${"q".repeat(over)}`).length <= cache_url_bytes_max) over++;
+    expect(url(over).length).toBeLessThan(url_bytes_max); // the cache URL limit is the one that bites
+    const fits = preparePlan("curl", [url(over - 1), "http://h/short"], BASE);
+    expect([...fits.probes.keys()]).toEqual([url(over - 1), "http://h/short"]);
+    expect(fits.probes.get(url(over - 1))!.length).toBeLessThanOrEqual(cache_url_bytes_max);
+    const tooLong = preparePlan("curl", [url(over), "http://h/short"], BASE);
+    expect([...tooLong.probes.keys()]).toEqual(["http://h/short"]);
+    expect(finishPlan(tooLong, new Map([["http://h/short", "hit"]]))).toEqual([url(over), cache("http://h/short", "short")]);
   });
 });
 

@@ -289,8 +289,13 @@ export function preparePlan(tool: Tool, argv: readonly string[], serverBase: str
   const probes = new Map<string, string>();
   if (scan.kind === "scan") {
     for (const occurrence of scan.urls) {
+      if (probes.has(occurrence.url)) continue;
       const parts = candidateParts(tool, occurrence.url, { globoff: scan.globoff });
-      if (parts !== undefined && !probes.has(occurrence.url)) probes.set(occurrence.url, cacheUrlFor(serverBase, parts));
+      if (parts === undefined) continue;
+      const cacheUrl = cacheUrlFor(serverBase, parts);
+      // A longer cache URL would not fit the cache-host's request head: it could never hit.
+      if (Buffer.byteLength(cacheUrl, "utf8") > PLAN_LIMITS.cache_url_bytes_max) continue;
+      probes.set(occurrence.url, cacheUrl);
     }
     if (probes.size > PLAN_LIMITS.candidates_max) probes.clear();
   }
