@@ -2,7 +2,7 @@
 // writes), a real ENOSPC on a small tmpfs (the job fails with one line, no temp file, no blob),
 // and --max-cache-size (LRU eviction after each fill, shared blobs freed only with their last key).
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, statfsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { blobUrl, makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
@@ -146,6 +146,20 @@ describe("disk full", () => {
     expect(await fillOutcome(s, `${origin.url}/sized-200000.bin`)).toMatchObject({ state: "completed" });
     const hit = await fetch(blobUrl(s.url, `${origin.url}/sized-200000.bin`));
     expect(sha256Hex(new Uint8Array(await hit.arrayBuffer()))).toBe(sha256Hex(patterned(200_000, 1)));
+  });
+});
+
+describe("unwritable data dirs", () => {
+  test.skipIf(tmpfsReason !== null)("a read-only filesystem stops the start with one line naming the data dir", async () => {
+    const fs = mountTmpfs(MiB);
+    if (fs.path === null) throw new Error(fs.reason);
+    cleanups.push(() => fs.cleanup());
+    mkdirSync(join(fs.path, "existing"));
+    expect(Bun.spawnSync(["mount", "-o", "remount,ro", fs.path]).exitCode).toBe(0);
+    const { startServer } = await import("../src/server/server.ts");
+    const { testConfig, memoryLogger } = await import("./helpers/index.ts");
+    await expect(startServer(testConfig(join(fs.path, "new")), { log: memoryLogger([]) })).rejects.toThrow(`--data-dir: cannot create ${fs.path}/new: read-only file system`);
+    await expect(startServer(testConfig(join(fs.path, "existing")), { log: memoryLogger([]) })).rejects.toThrow(`--data-dir: cannot write in ${fs.path}/existing: read-only file system`);
   });
 });
 

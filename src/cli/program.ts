@@ -5,6 +5,7 @@ import { registerServe } from "./serve.ts";
 import { registerHealthcheck } from "./healthcheck.ts";
 import { registerInstallShims } from "./install-shims.ts";
 import { registerDoctor } from "./doctor.ts";
+import { registerVerify } from "./verify.ts";
 
 export function buildProgram(): Command {
   const program = new Command("withcache")
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerHealthcheck(program);
   registerInstallShims(program);
   registerDoctor(program);
+  registerVerify(program);
   return program;
 }
 

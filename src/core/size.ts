@@ -89,6 +89,7 @@ export function diskGuard(input: { freeBytes: number; totalBytes: number; moreBy
   const after = input.freeBytes - input.moreBytes;
   if (after >= minimum) return null;
   const verb = input.starting ? "fill not started" : "fill stopped";
-  const need = input.moreBytes > 0 ? ` and ${formatSize(input.moreBytes)} still to write` : "";
+  // Before a fill, what it still needs is the point; while writing, the free space is.
+  const need = input.starting && input.moreBytes > 0 ? ` and ${formatSize(input.moreBytes)} still to write` : "";
   return `${verb}: only ${formatSize(input.freeBytes)} free on ${input.dir}${need} (minimum ${formatSize(minimum)} free, --min-free-disk)`;
 }

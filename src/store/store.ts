@@ -70,17 +70,47 @@ function acquireLock(dataDir: string): () => void {
 
 export type StoreLimits = { missesMax?: number; finishedJobsMax?: number };
 
+/** A failed mkdir/open in the data dir as one line: `--data-dir: cannot create /x: read-only file system`. */
+function dataDirError(err: unknown, what: string): Error {
+  const e = err as NodeJS.ErrnoException;
+  if (!e.code) return err instanceof Error ? err : new Error(String(err));
+  const reason: Record<string, string> = {
+    EROFS: "read-only file system",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    ENOSPC: "no space left on device",
+    ENOTDIR: "a path component is not a directory",
+  };
+  return new Error(`--data-dir: ${what}: ${reason[e.code] ?? e.code.toLowerCase()}`);
+}
+
 export function openCacheStore(dataDir: string, limits: StoreLimits = {}): CacheStore {
-  mkdirSync(dataDir, { recursive: true, mode: 0o750 });
-  const release = acquireLock(dataDir);
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+  } catch (err) {
+    throw dataDirError(err, `cannot create ${resolve(dataDir)}`);
+  }
+  let release: () => void;
+  try {
+    release = acquireLock(dataDir);
+  } catch (err) {
+    throw dataDirError(err, `cannot write in ${resolve(dataDir)}`);
+  }
   let metadata: SqliteMetadataStore;
   try {
     metadata = new SqliteMetadataStore(join(dataDir, "withcache.db"), limits);
   } catch (err) {
     release();
-    throw err;
+    throw dataDirError(err, `cannot open the database in ${resolve(dataDir)}`);
   }
-  const blobs = new LocalBlobStore(dataDir);
+  let blobs: LocalBlobStore;
+  try {
+    blobs = new LocalBlobStore(dataDir);
+  } catch (err) {
+    metadata.close();
+    release();
+    throw dataDirError(err, `cannot create blobs/ and tmp/ in ${resolve(dataDir)}`);
+  }
   return {
     dataDir,
     metadata,

@@ -1,0 +1,26 @@
+// `withcache verify`: re-hash every stored blob against its sha256. Exit 0 when all match, 1 when
+// any is bad (also after --repair removed them, so monitoring sees that it happened).
+import type { Command } from "commander";
+import { loggableUrl } from "../core/log.ts";
+import { formatSize } from "../core/size.ts";
+import { verifyBlobs } from "../store/verify.ts";
+
+export function registerVerify(program: Command): void {
+  program
+    .command("verify")
+    .description("re-hash every cached blob and report any whose bytes no longer match their sha256")
+    .option("--data-dir <dir>", "the cache-host's data dir (env WITHCACHE_DATA_DIR, default ./data)")
+    .option("--repair", "remove bad blobs and their artifacts so they are fetched again (the cache-host must be stopped)")
+    .action(async (opts: { dataDir?: string; repair?: boolean }) => {
+      const dataDir = opts.dataDir ?? process.env.WITHCACHE_DATA_DIR ?? "./data";
+      const report = await verifyBlobs(dataDir, {
+        repair: opts.repair === true,
+        onProgress: (bad) => {
+          const keys = bad.keys.map(loggableUrl).join(" ");
+          process.stdout.write(`bad ${bad.sha256}: ${bad.problem} (${keys})${opts.repair ? "; removed" : ""}\n`);
+        },
+      });
+      process.stdout.write(`verified ${report.blobs} blobs (${formatSize(report.bytes)}): ${report.bad.length} bad${report.repaired && report.bad.length > 0 ? ", removed" : ""}\n`);
+      if (report.bad.length > 0) process.exit(1);
+    });
+}

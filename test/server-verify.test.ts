@@ -1,0 +1,59 @@
+// Bit rot and hand edits: a blob whose bytes no longer match its sha256. Hits check the size on
+// every serve (a truncated blob becomes a miss by itself); `withcache verify` re-hashes content,
+// and `--repair` (cache-host stopped) removes bad blobs so they are fetched again.
+import { afterEach, expect, test } from "bun:test";
+import { openSync, closeSync, writeSync } from "node:fs";
+import { resolve } from "node:path";
+import { blobUrl, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer } from "./helpers/index.ts";
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const MAIN = resolve(import.meta.dir, "../src/main.ts");
+const BODY = new Uint8Array(100_000).map((_, i) => (i * 11) % 256);
+
+test("verify finds a flipped byte, refuses --repair beside a live server, repairs when stopped; the refill serves good bytes", async () => {
+  const origin = startOrigin(() => new Response(BODY as Uint8Array<ArrayBuffer>));
+  cleanups.push(() => origin.stop());
+  const dir = makeTempDir("withcache-verify-");
+  cleanups.push(() => dir.cleanup());
+  const url = `${origin.url}/rot.bin`;
+  let s = await startTestServer({}, { dataDir: { path: dir.path, cleanup: () => {} } });
+  await (await fetch(blobUrl(s.url, url))).text();
+  await pollUntil(async () => (await fetch(blobUrl(s.url, url), { method: "HEAD" })).status === 200, { what: "fill" });
+  const sha = sha256Hex(BODY);
+  const clean = await run([process.execPath, MAIN, "verify", "--data-dir", dir.path]);
+  expect(clean).toMatchObject({ exitCode: 0, stdout: "verified 1 blobs (98 KiB): 0 bad\n" });
+
+  // Flip one byte in place: same size, so the serve-time size check cannot see it.
+  const fd = openSync(s.running.ctx.store.blobs.locate(sha).path, "r+");
+  writeSync(fd, new Uint8Array([BODY[500]! ^ 0xff]), 0, 1, 500);
+  closeSync(fd);
+  const report = await run([process.execPath, MAIN, "verify", "--data-dir", dir.path]);
+  expect(report.exitCode).toBe(1);
+  expect(report.stdout).toMatch(new RegExp(`^bad ${sha}: blob content hashes to [0-9a-f]{64} \\(${url.replace(/[.]/g, "\\.")}\\)\\nverified 1 blobs \\(98 KiB\\): 1 bad\\n$`));
+  const busy = await run([process.execPath, MAIN, "verify", "--repair", "--data-dir", dir.path]);
+  expect(busy.exitCode).toBe(1);
+  expect(busy.stderr).toMatch(/^withcache: error: --data-dir: .* is in use by another withcache \(pid \d+\)\n$/);
+
+  await s.running.stop();
+  const repaired = await run([process.execPath, MAIN, "verify", "--repair", "--data-dir", dir.path]);
+  expect(repaired.exitCode).toBe(1);
+  expect(repaired.stdout).toContain("; removed\nverified 1 blobs (98 KiB): 1 bad, removed\n");
+  expect(await run([process.execPath, MAIN, "verify", "--data-dir", dir.path])).toMatchObject({ exitCode: 0, stdout: "verified 0 blobs (0 B): 0 bad\n" });
+
+  s = await startTestServer({}, { dataDir: { path: dir.path, cleanup: () => {} } });
+  cleanups.push(() => s.stop());
+  expect((await fetch(blobUrl(s.url, url))).status).toBe(404);
+  await pollUntil(async () => (await fetch(blobUrl(s.url, url), { method: "HEAD" })).status === 200, { what: "refill" });
+  expect(sha256Hex(new Uint8Array(await (await fetch(blobUrl(s.url, url))).arrayBuffer()))).toBe(sha);
+});
+
+test("verify of a dir without a database is a one-line error", async () => {
+  const dir = makeTempDir("withcache-verify-empty-");
+  cleanups.push(() => dir.cleanup());
+  const r = await run([process.execPath, MAIN, "verify", "--data-dir", dir.path]);
+  expect(r).toMatchObject({ exitCode: 1, stderr: `withcache: error: --data-dir: ${dir.path} holds no withcache database\n` });
+});
