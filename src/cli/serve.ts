@@ -95,9 +95,14 @@ export function registerServe(program: Command): void {
       process.stdout.write("withcache: warning: WITHCACHE_ADMIN_PASSWORD is not set; the operator UI is open to anyone who can reach this port\n");
     }
     let signals = 0;
-    const shutdown = (signal: string): void => {
+    const shutdown = (signal: "SIGTERM" | "SIGINT"): void => {
       signals += 1;
-      if (signals > 1) process.exit(130);
+      // A second signal: give up draining; exit as a process killed by that signal would (128 + n).
+      // Running fills stay `running` in the database and are resumed at the next start.
+      if (signals > 1) {
+        process.stdout.write(`withcache: ${signal} again: exiting without draining\n`);
+        process.exit(signal === "SIGTERM" ? 143 : 130);
+      }
       process.stdout.write(`withcache: ${signal}: draining (up to ${config.drainTimeoutMs} ms), parking fills\n`);
       running.stop().then(
         () => process.exit(0),
