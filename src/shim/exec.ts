@@ -1,41 +1,24 @@
 // Hand-over: the process becomes the real tool (execve), so PID, stdio, signals and exit status
-// are the tool's own. Bun ignores SIGPIPE and SIGXFSZ and an exec'd program inherits that, so
-// both go back to default first: through coreutils `env --default-signal` (one extra exec,
-// ~1 ms) when /usr/bin/env has that option (coreutils ≥ 8.31), else via libc signal() over
-// bun:ffi (~2 ms).
+// are the tool's own. Bun ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across
+// execve; a *handled* one goes back to default. So the shim installs no-op listeners for both
+// right before the hand-over (Bun then catches them instead of ignoring them) and execs the tool
+// directly: no extra process (`env --default-signal` cost one exec and named the tool by its
+// path, so wget's own messages said "/usr/bin/wget:"), no FFI.
 // Where execve is impossible: spawn with inherited stdio, forward signals, exit like the child.
-import { closeSync, openSync, readSync } from "node:fs";
 
-const COREUTILS_ENV = "/usr/bin/env";
 /** `WITHCACHE_SHIM_EXEC=spawn` forces the spawn fallback (tests; platforms where exec misbehaves). */
 export const FORCE_SPAWN_ENV = "WITHCACHE_SHIM_EXEC";
-const SIGNALS_TO_RESET = "PIPE,XFSZ";
 const SIGPIPE = 13;
 const SIGXFSZ = 25;
 
 type ExecveFn = (path: string, argv: string[], env: Record<string, string>) => never;
 
-/** coreutils env is ~50 KB; a multi-call binary (busybox) is larger and lacks the option anyway. */
-const ENV_BINARY_BYTES_MAX = 512 * 1024;
-let envSupportsDefaultSignal: boolean | undefined;
+const noop = (): void => {};
 
-/** True when /usr/bin/env knows --default-signal (coreutils ≥ 8.31; Debian 10 and Ubuntu 20.04 do not). */
-function coreutilsEnvAvailable(): boolean {
-  if (envSupportsDefaultSignal === undefined) {
-    try {
-      const fd = openSync(COREUTILS_ENV, "r");
-      try {
-        const bytes = Buffer.allocUnsafe(ENV_BINARY_BYTES_MAX);
-        const length = readSync(fd, bytes, 0, bytes.length, 0);
-        envSupportsDefaultSignal = length < ENV_BINARY_BYTES_MAX && bytes.subarray(0, length).includes("default-signal");
-      } finally {
-        closeSync(fd);
-      }
-    } catch {
-      envSupportsDefaultSignal = false;
-    }
-  }
-  return envSupportsDefaultSignal;
+/** Catch (not ignore) SIGPIPE and SIGXFSZ, so the exec'd tool starts with both at default. */
+function catchIgnoredSignals(): void {
+  process.on("SIGPIPE", noop);
+  process.on("SIGXFSZ", noop);
 }
 
 async function resetSignalsViaFfi(): Promise<boolean> {
@@ -56,18 +39,10 @@ async function resetSignalsViaFfi(): Promise<boolean> {
 export async function handOver(path: string, argv: string[], env: Record<string, string>): Promise<never> {
   const forceSpawn = env[FORCE_SPAWN_ENV] === "spawn";
   delete env[FORCE_SPAWN_ENV];
+  catchIgnoredSignals();
   const execve = (process as unknown as { execve?: ExecveFn }).execve;
   if (typeof execve === "function" && !forceSpawn) {
-    if (coreutilsEnvAvailable()) {
-      try {
-        execve.call(process, COREUTILS_ENV, ["env", `--default-signal=${SIGNALS_TO_RESET}`, path, ...argv.slice(1)], env);
-      } catch {
-        // try the direct route
-      }
-    }
-    // argv[0] only survives this route; the env route names the tool by its path.
     try {
-      await resetSignalsViaFfi();
       execve.call(process, path, argv, env);
     } catch {
       // fall through to spawn
@@ -116,11 +91,10 @@ const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGXFSZ: 25 };
 
 async function spawnAndMirror(path: string, argv: string[], env: Record<string, string>): Promise<never> {
-  // The child would inherit Bun's ignored SIGPIPE/SIGXFSZ: start it through env when we can.
-  const cmd = coreutilsEnvAvailable() ? [COREUTILS_ENV, `--default-signal=${SIGNALS_TO_RESET}`, path, ...argv.slice(1)] : [path, ...argv.slice(1)];
+  // SIGPIPE/SIGXFSZ are caught by now (catchIgnoredSignals), so the child starts with both at default.
   let child: ReturnType<typeof Bun.spawn>;
   try {
-    child = Bun.spawn({ cmd, argv0: cmd[0] === path ? argv[0] : undefined, env, stdio: ["inherit", "inherit", "inherit"] });
+    child = Bun.spawn({ cmd: [path, ...argv.slice(1)], argv0: argv[0], env, stdio: ["inherit", "inherit", "inherit"] });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`${argv[0]}: withcache: cannot run ${path}: ${message}\n`);
