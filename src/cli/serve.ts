@@ -41,7 +41,7 @@ function valueName(key: ConfigKey): string {
     case "size":
       return " <size>";
     case "free":
-      return " <size|percent>";
+      return " <size-or-percent>";
     case "hosts":
       return " <pattern>";
     case "port":

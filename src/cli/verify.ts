@@ -1,6 +1,6 @@
 // `withcache verify`: re-hash every stored blob against its sha256. Exit 0 when all match, 1 when
 // any is bad (also after --repair removed them, so monitoring sees that it happened).
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { loggableUrl } from "../core/log.ts";
 import { formatSize } from "../core/size.ts";
 import { verifyBlobs } from "../store/verify.ts";
@@ -9,10 +9,10 @@ export function registerVerify(program: Command): void {
   program
     .command("verify")
     .description("re-hash every cached blob and report any whose bytes no longer match their sha256")
-    .option("--data-dir <dir>", "the cache-host's data dir (env WITHCACHE_DATA_DIR, default ./data)")
+    .addOption(new Option("--data-dir <dir>", "the cache-host's data dir").env("WITHCACHE_DATA_DIR").default("./data"))
     .option("--repair", "remove bad blobs and their artifacts so they are fetched again (the cache-host must be stopped)")
-    .action(async (opts: { dataDir?: string; repair?: boolean }) => {
-      const dataDir = opts.dataDir ?? process.env.WITHCACHE_DATA_DIR ?? "./data";
+    .action(async (opts: { dataDir: string; repair?: boolean }) => {
+      const dataDir = opts.dataDir;
       const report = await verifyBlobs(dataDir, {
         repair: opts.repair === true,
         onProgress: (bad) => {
