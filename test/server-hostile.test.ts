@@ -191,6 +191,20 @@ describe("floods of unique misses", () => {
     }
   });
 
+  test("automatic enqueues waiting on DNS are capped too (a flood of unique hosts)", async () => {
+    let answer!: () => void;
+    const dns = new Promise<void>((r) => (answer = r));
+    const s = await startTestServer({ allowPrivateOrigins: false }, { start: { resolve: async () => (await dns, ["127.0.0.1"]) } });
+    try {
+      for (let i = 0; i < 70; i += 1) await (await fetch(blobUrl(s.url, `http://host-${i}.example/x.bin`), { method: "HEAD" })).text();
+      await pollUntil(() => s.logs.filter((l) => l.includes(" queue-full ") && l.includes("checking=64")).length === 6, { what: "6 refusals at 64 lookups" });
+      expect(s.running.ctx.store.metadata.listMisses().length).toBe(70);
+    } finally {
+      answer();
+      await s.stop();
+    }
+  });
+
   test("recorded misses are capped: the least recently seen are pruned", async () => {
     const s = await startTestServer({ curate: true }, { start: { storeLimits: { missesMax: 10 } } });
     try {

@@ -40,6 +40,8 @@ export type FillManagerDeps = {
  * MISSES_MAX) but not queued; operator downloads are not limited.
  */
 export const AUTO_QUEUE_MAX = 1000;
+/** Automatic enqueues in flight at once (each may be waiting on a DNS answer). */
+const PENDING_AUTO_ENQUEUES_MAX = 64;
 /** While a fill writes, free disk space is checked again every this many bytes (a statfs costs ~1 µs). */
 const DISK_CHECK_BYTES = 1024 * 1024;
 
@@ -116,6 +118,11 @@ export class FillManager {
 
   /** Queue a fill. `requestId` ties the job's log lines to the request that caused it. */
   enqueue(rawUrl: string, options: { source: JobSource; requestId?: string }): Promise<EnqueueResult> {
+    // Each automatic enqueue may wait on DNS; a flood of unique hosts must not pile up lookups.
+    if (options.source === "auto" && this.pendingEnqueues.size >= PENDING_AUTO_ENQUEUES_MAX) {
+      this.deps.log.event("queue-full", { request: options.requestId, checking: this.pendingEnqueues.size });
+      return Promise.resolve({ ok: false, status: 503, message: `${this.pendingEnqueues.size} misses are already being checked for a fill; not queued` });
+    }
     // Tracked so stop() can let an enqueue that is waiting on DNS finish before the database closes.
     const pending = this.enqueueNow(rawUrl, options);
     this.pendingEnqueues.add(pending);
