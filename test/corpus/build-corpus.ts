@@ -140,7 +140,12 @@ const curl: Vector[] = [
   ["curl", ["http://o.test/{a,b}.txt", U], ["http://o.test/{a,b}.txt", C(U)], "glob list next to a plain url"],
   ["curl", ["-g", "--no-globoff", "http://o.test/f[1].txt"], "same", "--no-globoff wins when last"],
   ["curl", ["-gO", "http://o.test/a[1].txt"], ["-gO", C("http://o.test/a[1].txt")], "-g bundled"],
-  ["curl", ["http://[::1]:8080/x.tgz"], "same", "ipv6 literal has brackets: glob rule applies"],
+  ["curl", ["-O", "http://[::1]:8080/x.tgz"], ["-O", C("http://[::1]:8080/x.tgz")], "ipv6 literal host: curl does not glob it"],
+  ["curl", ["http://[::ffff:10.0.0.1]/x.tgz"], [C("http://[::ffff:10.0.0.1]/x.tgz")], "ipv6 literal host with an ipv4 tail"],
+  ["curl", ["http://[::1]:8080/f[1-3].txt"], "same", "ipv6 literal host plus a real glob"],
+  ["curl", ["http://[1-3]/x.tgz"], "same", "bracketed range in the host is a glob"],
+  ["curl", ["http://o.test/[::1]/x.tgz"], "same", "brackets after the host still count as a glob"],
+  ["curl", ["http://[fe80::1%25eth0]:8080/x.tgz"], "same", "ipv6 zone id: left to curl"],
   ["curl", ["-g", "http://[::1]:8080/x.tgz"], ["-g", C("http://[::1]:8080/x.tgz")], "ipv6 with -g"],
   // schemes
   ["curl", ["ftp://o.test/x"], "same", "ftp"],
@@ -342,6 +347,7 @@ const wget: Vector[] = [
   ["wget", ["http://o.test/f.tgz?x=1&y=2"], [C("http://o.test/f.tgz?x=1&y=2")], "query"],
   ["wget", ["http://o.test/f.tgz#frag"], [C("http://o.test/f.tgz#frag")], "fragment"],
   ["wget", ["HTTP://o.test/UP.TGZ"], [C("HTTP://o.test/UP.TGZ")], "upper-case scheme"],
+  ["wget", ["http://[::1]:8080/x.tgz"], [C("http://[::1]:8080/x.tgz")], "ipv6 literal host"],
   ["wget", [longQueryUrl("fits")], [C(longQueryUrl("fits"))], "long query: cache url just under cache_url_bytes_max"],
   ["wget", [longQueryUrl("too long"), U], [longQueryUrl("too long"), C(U)], "long query: cache url over cache_url_bytes_max is not probed"],
 ];

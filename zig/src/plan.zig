@@ -322,7 +322,10 @@ pub fn candidateParts(tool: Tool, url: []const u8, globoff: bool) ?Parts {
         7
     else if (std.ascii.startsWithIgnoreCase(url, "https://")) 8 else return null;
     for (url) |c| if (c <= 0x20 or c == 0x7f or c == '\\') return null;
-    if (!globoff) for (table.glob_chars) |c| if (std.mem.indexOfScalar(u8, url, c) != null) return null;
+    if (!globoff) {
+        const globbed = url[ipv6HostEnd(url, scheme_len)..];
+        for (table.glob_chars) |c| if (std.mem.indexOfScalar(u8, globbed, c) != null) return null;
+    }
     const token_url = url[0 .. std.mem.indexOfScalar(u8, url, '#') orelse url.len];
     const question = std.mem.indexOfScalar(u8, token_url, '?');
     const before_query = token_url[0 .. question orelse token_url.len];
@@ -335,6 +338,61 @@ pub fn candidateParts(tool: Tool, url: []const u8, globoff: bool) ?Parts {
     const basename = path[if (std.mem.lastIndexOfScalar(u8, path, '/')) |s| s + 1 else 0..];
     if (std.mem.eql(u8, basename, ".") or std.mem.eql(u8, basename, "..")) return null;
     return .{ .token_url = token_url, .basename = basename, .query = query };
+}
+
+/// Index just past the host when it is a bracketed IPv6 address (`http://[::1]:8080/x`), else 0.
+/// curl does not glob such a host, so its brackets are not glob characters; any other `[` `]`
+/// `{` `}` in the URL still are.
+fn ipv6HostEnd(url: []const u8, scheme_len: usize) usize {
+    if (url.len <= scheme_len or url[scheme_len] != '[') return 0;
+    const close = std.mem.indexOfScalarPos(u8, url, scheme_len, ']') orelse return 0;
+    if (!isIpv6Address(url[scheme_len + 1 .. close])) return 0;
+    return close + 1;
+}
+
+/// RFC 4291 text form: eight groups of 1-4 hex digits, or fewer around one `::`; the last 32 bits
+/// may be a dotted IPv4 address (no leading zeros). No zone id. A subset of what inet_pton (and
+/// so curl) accepts.
+pub fn isIpv6Address(address: []const u8) bool {
+    const gap = std.mem.indexOf(u8, address, "::") orelse return ipv6Groups(address, true) == 8;
+    const tail_text = address[gap + 2 ..];
+    if (std.mem.indexOf(u8, tail_text, "::") != null) return false;
+    const head = ipv6Groups(address[0..gap], false) orelse return false;
+    const tail = ipv6Groups(tail_text, true) orelse return false;
+    return head + tail <= 7;
+}
+
+/// 16-bit groups in a `:`-separated run (a dotted IPv4 tail counts 2); null if malformed.
+fn ipv6Groups(run: []const u8, ipv4_tail: bool) ?usize {
+    if (run.len == 0) return 0;
+    var count: usize = 0;
+    var groups = std.mem.splitScalar(u8, run, ':');
+    while (groups.next()) |group| {
+        const last = groups.peek() == null;
+        if (ipv4_tail and last and std.mem.indexOfScalar(u8, group, '.') != null) {
+            if (!isDottedIpv4(group)) return null;
+            count += 2;
+        } else if (group.len >= 1 and group.len <= 4 and allHex(group)) {
+            count += 1;
+        } else return null;
+    }
+    return count;
+}
+
+fn allHex(digits: []const u8) bool {
+    for (digits) |c| if (!std.ascii.isHex(c)) return false;
+    return true;
+}
+
+fn isDottedIpv4(dotted: []const u8) bool {
+    var octets = std.mem.splitScalar(u8, dotted, '.');
+    var count: usize = 0;
+    while (octets.next()) |octet| : (count += 1) {
+        if (octet.len == 0 or octet.len > 3 or (octet.len > 1 and octet[0] == '0')) return false;
+        for (octet) |c| if (!std.ascii.isDigit(c)) return false;
+        if ((std.fmt.parseInt(u16, octet, 10) catch return false) > 255) return false;
+    }
+    return count == 4;
 }
 
 /// README "Cache URL": the server setting as a base URL without a trailing slash.
@@ -646,4 +704,21 @@ test "a cache URL beyond cache_url_bytes_max is not a candidate (it would never 
         try testing.expectEqual(@as(usize, if (query_len == over) 0 else 1), t.candidates.count);
         if (query_len < over) try testing.expect(t.candidates.cache_urls[0].len <= limits.cache_url_bytes_max);
     }
+}
+
+test "isIpv6Address accepts RFC 4291 text forms only" {
+    for ([_][]const u8{ "::1", "::", "1:2:3:4:5:6:7:8", "fe80::1", "1::", "::ffff:1.2.3.4", "64:ff9b::192.0.2.33", "ABCD:ef01::0:1" }) |ok| {
+        try testing.expect(isIpv6Address(ok));
+    }
+    for ([_][]const u8{ "", ":", ":::", "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "g::1", "::1%25eth0", "1-3", "::1.2.3", "::01.2.3.4", "::256.1.1.1", "1.2.3.4::", ":1::", "1:2:3:4:5:6:7::8" }) |bad| {
+        try testing.expect(!isIpv6Address(bad));
+    }
+}
+
+test "curl: a bracketed IPv6 host is not a glob; other brackets still are" {
+    try testing.expectEqualStrings("x", candidateParts(.curl, "http://[::1]:8080/x", false).?.basename);
+    try testing.expect(candidateParts(.curl, "http://[::1]:8080/[1-2].x", false) == null);
+    try testing.expect(candidateParts(.curl, "http://[1-2]/x", false) == null);
+    try testing.expect(candidateParts(.curl, "http://h/[::1]/x", false) == null);
+    try testing.expect(candidateParts(.curl, "http://[fe80::1%25eth0]/x", false) == null);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { candidateParts, cacheUrlFor, finishPlan, PLAN_LIMITS, planAll, preparePlan, scanArgv, serverBaseUrl, type ProbeOutcome } from "./plan.ts";
+import { candidateParts, cacheUrlFor, finishPlan, isIpv6Address, PLAN_LIMITS, planAll, preparePlan, scanArgv, serverBaseUrl, type ProbeOutcome } from "./plan.ts";
 import { hostIsExempt, proxyFor } from "./proxy.ts";
 
 const BASE = "http://cache:3000";
@@ -52,6 +52,20 @@ describe("candidateParts", () => {
     expect(candidateParts("wget", "http://h/{a}.txt", { globoff: false })?.basename).toBe("{a}.txt");
   });
   test("scheme is case-insensitive", () => expect(parts("HTTPS://h/x")?.basename).toBe("x"));
+  test("curl: a bracketed IPv6 host is not a glob; other brackets still are", () => {
+    expect(parts("http://[::1]:8080/x")?.basename).toBe("x");
+    expect(parts("http://[::ffff:127.0.0.1]/x")?.basename).toBe("x");
+    expect(parts("http://[::1]:8080/[1-2].x")).toBeUndefined();
+    expect(parts("http://[1-2]/x")).toBeUndefined();
+    expect(parts("http://h/[::1]/x")).toBeUndefined();
+    expect(parts("http://[fe80::1%25eth0]/x")).toBeUndefined(); // zone ids: left to curl
+  });
+  test("isIpv6Address accepts RFC 4291 text forms only", () => {
+    for (const ok of ["::1", "::", "1:2:3:4:5:6:7:8", "fe80::1", "1::", "::ffff:1.2.3.4", "64:ff9b::192.0.2.33", "ABCD:ef01::0:1"]) expect({ ok, valid: isIpv6Address(ok) }).toEqual({ ok, valid: true });
+    for (const bad of ["", ":", ":::", "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "g::1", "::1%25eth0", "1-3", "::1.2.3", "::01.2.3.4", "::256.1.1.1", "1.2.3.4::", ":1::", "1:2:3:4:5:6:7::8"]) {
+      expect({ bad, valid: isIpv6Address(bad) }).toEqual({ bad, valid: false });
+    }
+  });
   test("over-long URLs are not candidates", () => expect(parts(`http://h/${"a".repeat(9000)}`)).toBeUndefined());
   test("cacheUrlFor", () => {
     expect(cacheUrlFor(BASE, parts("http://h/x.tgz?a=1#f")!)).toBe(cache("http://h/x.tgz?a=1", "x.tgz", "?a=1"));

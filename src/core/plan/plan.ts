@@ -237,7 +237,8 @@ export function candidateParts(tool: Tool, url: string, options: { globoff: bool
     if (code <= 0x20 || code === 0x7f || code === 0x5c) return undefined; // space, controls, backslash
   }
   if (!options.globoff) {
-    for (const c of table.glob_chars) if (url.includes(c)) return undefined;
+    const globbed = url.slice(ipv6HostEnd(url, schemeLength));
+    for (const c of table.glob_chars) if (globbed.includes(c)) return undefined;
   }
   const hash = url.indexOf("#");
   const tokenUrl = hash < 0 ? url : url.slice(0, hash);
@@ -252,6 +253,49 @@ export function candidateParts(tool: Tool, url: string, options: { globoff: bool
   const basename = path.slice(path.lastIndexOf("/") + 1);
   if (basename === "." || basename === "..") return undefined;
   return { tokenUrl, basename, query };
+}
+
+/**
+ * Index just past the host when it is a bracketed IPv6 address (`http://[::1]:8080/x`), else 0.
+ * curl does not glob such a host (it checks each `[…]` for an IPv6 address first), so its
+ * brackets are not glob characters; any other `[` `]` `{` `}` in the URL still are.
+ */
+function ipv6HostEnd(url: string, schemeLength: number): number {
+  if (url[schemeLength] !== "[") return 0;
+  const close = url.indexOf("]", schemeLength);
+  if (close < 0 || !isIpv6Address(url.slice(schemeLength + 1, close))) return 0;
+  return close + 1;
+}
+
+/**
+ * RFC 4291 text form: eight groups of 1–4 hex digits, or fewer around one `::`; the last 32 bits
+ * may be a dotted IPv4 address (no leading zeros). No zone id. A subset of what inet_pton (and so
+ * curl) accepts, so anything accepted here curl takes as an address too.
+ */
+export function isIpv6Address(text: string): boolean {
+  const halves = text.split("::");
+  if (halves.length === 1) return ipv6Groups(text, { ipv4Tail: true }) === 8;
+  if (halves.length !== 2) return false;
+  const head = ipv6Groups(halves[0]!, { ipv4Tail: false });
+  const tail = ipv6Groups(halves[1]!, { ipv4Tail: true });
+  return head !== undefined && tail !== undefined && head + tail <= 7;
+}
+
+/** 16-bit groups in a `:`-separated run (a dotted IPv4 tail counts 2); undefined if malformed. */
+function ipv6Groups(run: string, options: { ipv4Tail: boolean }): number | undefined {
+  if (run === "") return 0;
+  const groups = run.split(":");
+  let count = 0;
+  for (let k = 0; k < groups.length; k++) {
+    const group = groups[k]!;
+    if (options.ipv4Tail && k === groups.length - 1 && group.includes(".")) {
+      const octets = group.split(".");
+      if (octets.length !== 4 || !octets.every((o) => /^(0|[1-9][0-9]{0,2})$/.test(o) && Number(o) <= 255)) return undefined;
+      count += 2;
+    } else if (/^[0-9a-fA-F]{1,4}$/.test(group)) count += 1;
+    else return undefined;
+  }
+  return count;
 }
 
 /** The server setting (host, host:port or full URL) as a base URL without a trailing slash. */
