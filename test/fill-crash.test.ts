@@ -2,7 +2,8 @@
 // the fill resumes (Range + If-Range) after restart; a clean restart keeps artifacts, misses and
 // queued jobs, and a running fill parked at shutdown completes afterwards.
 import { afterEach, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { closeSync, openSync, readdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { openCacheStore } from "../src/store/store.ts";
 import {
@@ -84,6 +85,56 @@ describe("kill -9 during a fill", () => {
     expect(readdirSync(tmp)).toEqual([]);
     expect(second.output()).toContain("requeued=1");
   }, 60_000);
+});
+
+describe("a machine crash during a fill", () => {
+  test("after a reboot a resume trusts only the fsynced prefix of the temp file", async () => {
+    const SIZE = 4 * 1024 * 1024;
+    const PREFIX = 3 * 1024 * 1024;
+    const SYNCED = 1024 * 1024;
+    const full = new Uint8Array(SIZE).map((_, i) => (i * 13 + (i >> 10)) % 256);
+    const raw = startRawOrigin((c) => {
+      const range = /^bytes=(\d+)-$/.exec(headerOf(c.head, "range") ?? "");
+      if (c.index === 0 || !range) {
+        c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${SIZE}\r\nETag: "b1"\r\n\r\n`);
+        c.write(c.index === 0 ? full.subarray(0, PREFIX) : full);
+        if (c.index !== 0) c.end();
+        return;
+      }
+      const start = Number(range[1]);
+      c.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${SIZE - start}\r\nContent-Range: bytes ${start}-${SIZE - 1}/${SIZE}\r\nETag: "b1"\r\n\r\n`);
+      c.write(full.subarray(start));
+      c.end();
+    });
+    cleanups.push(() => raw.stop());
+    const dir = makeTempDir("withcache-reboot-");
+    cleanups.push(() => dir.cleanup());
+    const key = `${raw.url}/reboot.bin`;
+    const a = await startTestServer({}, { dataDir: dir });
+    await (await fetch(blobUrl(a.url, key))).text();
+    const tmp = join(dir.path, "tmp");
+    await pollUntil(() => readdirSync(tmp).some((f) => Bun.file(join(tmp, f)).size >= PREFIX), { what: "partial temp file" });
+    await a.stop({ keepDataDir: true });
+
+    // Pretend the machine went down: the job was written in another boot, only 1 MiB reached the
+    // disk, and the rest of the temp file reads back as zeros (delayed allocation after power loss).
+    const db = new Database(join(dir.path, "withcache.db"));
+    db.run("UPDATE jobs SET state = 'running', boot_id = 'a-previous-boot', synced_bytes = ?", [SYNCED]);
+    db.close();
+    const tempFile = join(tmp, readdirSync(tmp)[0]!);
+    const fd = openSync(tempFile, "r+");
+    writeSync(fd, new Uint8Array(PREFIX - SYNCED), 0, PREFIX - SYNCED, SYNCED);
+    closeSync(fd);
+
+    const b = await startTestServer({}, { dataDir: dir });
+    cleanups.push(() => b.stop({ keepDataDir: true }));
+    await pollUntil(() => b.running.ctx.store.metadata.getArtifact(key), { what: "resumed fill", timeoutMs: 15_000 });
+    expect(headerOf(raw.connections[1]!.head, "range")).toBe(`bytes=${SYNCED}-`);
+    expect(b.running.ctx.store.metadata.getArtifact(key)?.sha256).toBe(sha256Hex(full));
+    expect(b.logs.some((l) => l.includes(`resume_trusts_bytes=${SYNCED}`) && l.includes(`temp_bytes=${PREFIX}`))).toBe(true);
+    const got = new Uint8Array(await (await fetch(blobUrl(b.url, key))).arrayBuffer());
+    expect(sha256Hex(got)).toBe(sha256Hex(full));
+  });
 });
 
 describe("restart", () => {

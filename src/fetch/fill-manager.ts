@@ -2,6 +2,7 @@
 // One active job per cache key (a unique index enforces it). A fill streams the origin's body
 // into a temp file while hashing and counting, checks the length, fsyncs, renames the file into
 // the blob store and only then commits the row. Interrupted fills resume with Range + If-Range.
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { ServeConfig } from "../config/schema.ts";
 import { hostAllowed } from "../core/address.ts";
@@ -32,7 +33,17 @@ export type FillManagerDeps = {
   addressAllowed?: AddressPolicy;
   /** Most jobs queued at once by automatic fills (default AUTO_QUEUE_MAX). */
   maxQueuedAutoJobs?: number;
+  /** The machine's boot id (default: Linux's /proc/sys/kernel/random/boot_id; null = unknown). */
+  bootId?: string | null;
 };
+
+function readBootId(): string | null {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim() || null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Automatic fills queued at once. Misses come from unauthenticated clients: a flood of unique
@@ -76,12 +87,15 @@ export class FillManager {
   private wakers: Array<() => void> = [];
   private readonly pendingEnqueues = new Set<Promise<EnqueueResult>>();
   private readonly minFree: MinFreeDisk;
+  /** This boot's id: temp bytes written in it survived a process crash in the page cache. */
+  private readonly bootId: string | null;
 
   constructor(deps: FillManagerDeps) {
     this.deps = deps;
     const minFree = parseMinFreeDisk(deps.config.minFreeDisk);
     assert(minFree.ok, `config.minFreeDisk was validated: ${deps.config.minFreeDisk}`);
     this.minFree = minFree.value;
+    this.bootId = deps.bootId !== undefined ? deps.bootId : readBootId();
     this.resolve = deps.resolve ?? systemResolver;
     this.addressAllowed = deps.addressAllowed ?? publicAddressesOnly;
   }
@@ -353,6 +367,13 @@ export class FillManager {
     let offset = blobs.tempSize(temp) ?? 0;
     let validator = job.validator;
     if (offset > 0 && validator === null) offset = 0; // cannot prove the prefix is current: start over
+    if (offset > job.syncedBytes && (this.bootId === null || job.bootId !== this.bootId)) {
+      // Written in another boot (the machine went down): bytes past the last fsync may be zeros
+      // or garbage on disk. Trust only the synced prefix.
+      this.deps.log.event("fills", { job: job.id, resume_trusts_bytes: job.syncedBytes, temp_bytes: offset, reason: "written before a reboot" });
+      offset = job.syncedBytes;
+      blobs.truncateTemp(temp, offset);
+    }
 
     const headers: Record<string, string> = {
       "accept-encoding": "identity", // cache the representation itself, byte for byte
@@ -444,7 +465,7 @@ export class FillManager {
 
       const contentType = response.headers.get("content-type") ?? "application/octet-stream";
       const contentDisposition = response.headers.get("content-disposition");
-      this.meta.updateJob(job.id, { validator, totalBytes, bytesDone: offset });
+      this.meta.updateJob(job.id, { validator, totalBytes, bytesDone: offset, syncedBytes: offset, bootId: this.bootId });
       if (totalBytes !== null) this.meta.setMissInfo(job.key, { knownSizeBytes: totalBytes });
 
       const hasher = new Bun.CryptoHasher("sha256");
@@ -530,15 +551,35 @@ export class FillManager {
             }
             if (count - lastSyncAt >= BACKGROUND_SYNC_BYTES) {
               lastSyncAt = count;
-              file.syncInBackground();
+              const synced = count;
+              file.syncInBackground(() => {
+                try {
+                  this.meta.updateJob(job.id, { syncedBytes: synced });
+                } catch {
+                  // Only lowers what a resume after a reboot may trust.
+                }
+              });
             }
           }
         } catch (err) {
           if (err instanceof FillError) throw err;
-          if (signal.aborted) throw err;
+          if (signal.aborted) {
+            // Parked or cancelled: make what was received durable, so a resume can trust it.
+            // (count is what was written: it grows only after a read, and a failed write throws a FillError.)
+            const written = count;
+            await file.sync().then(
+              () => this.meta.updateJob(job.id, { bytesDone: written, syncedBytes: written }),
+              () => {},
+            );
+            throw err;
+          }
           const why = idleFired ? `no bytes for ${config.originIdleTimeoutMs} ms` : (err instanceof Error ? err.message : String(err)).split("\n")[0]!.toLowerCase();
-          await file.sync().catch(() => {});
-          this.meta.updateJob(job.id, { bytesDone: count });
+          const written = count;
+          const durable = await file.sync().then(
+            () => true,
+            () => false,
+          );
+          this.meta.updateJob(job.id, durable ? { bytesDone: written, syncedBytes: written } : { bytesDone: written });
           throw new FillError(`origin body broke off at ${count} bytes for ${loggableUrl(job.url)}: ${why}`, "transient");
         } finally {
           clearInterval(progressTimer);
@@ -546,8 +587,11 @@ export class FillManager {
         }
       }
       if (totalBytes !== null && count !== totalBytes) {
-        await file.sync().catch(() => {});
-        this.meta.updateJob(job.id, { bytesDone: count });
+        const durable = await file.sync().then(
+          () => true,
+          () => false,
+        );
+        this.meta.updateJob(job.id, durable ? { bytesDone: count, syncedBytes: count } : { bytesDone: count });
         throw new FillError(`origin body ended at ${count} of ${totalBytes} bytes for ${loggableUrl(job.url)}`, "transient");
       }
       try {

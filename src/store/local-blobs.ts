@@ -1,7 +1,7 @@
 // The embedded BlobStore: a directory. Blobs live at <dir>/blobs/<first two hex>/<sha256>,
 // fills write to <dir>/tmp/<name> and are renamed into place only when complete and fsynced,
 // so a crash can leave a temp file (resumed or swept at startup) but never a partial blob.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync, truncateSync, unlinkSync, writeSync } from "node:fs";
 import { fdatasync, fsync } from "node:fs";
 import { promisify } from "node:util";
 import { join } from "node:path";
@@ -100,11 +100,13 @@ export class LocalBlobStore implements BlobStore {
         await settle();
         await fsyncAsync(fd);
       },
-      syncInBackground(): void {
+      syncInBackground(onSynced?: () => void): void {
         if (background || closed) return;
-        background = fdatasyncAsync(fd).finally(() => {
-          background = null;
-        });
+        background = fdatasyncAsync(fd)
+          .then(() => onSynced?.())
+          .finally(() => {
+            background = null;
+          });
       },
       async close(): Promise<void> {
         if (closed) return;
@@ -121,6 +123,10 @@ export class LocalBlobStore implements BlobStore {
     } catch {
       return null;
     }
+  }
+
+  truncateTemp(name: string, sizeBytes: number): void {
+    truncateSync(this.tempPath(name), sizeBytes);
   }
 
   readTemp(name: string): ReadableStream<Uint8Array> {

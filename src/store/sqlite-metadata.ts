@@ -55,6 +55,10 @@ const MIGRATIONS: readonly string[] = [
   `CREATE INDEX jobs_key ON jobs(key, id);`,
   // 3: pruning the least recently seen misses (the table is capped).
   `CREATE INDEX misses_last_seen ON misses(last_seen_ms);`,
+  // 4: what a resume may trust after a machine crash: the fsynced prefix of the temp file and the
+  // boot the rest was written in (page-cache bytes survive a process crash, not a reboot).
+  `ALTER TABLE jobs ADD COLUMN synced_bytes INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE jobs ADD COLUMN boot_id TEXT;`,
 ];
 
 /**
@@ -101,6 +105,8 @@ const JobDb = z.object({
   attempts: z.number().int(),
   not_before_ms: z.number(),
   validator: z.string().nullable(),
+  synced_bytes: z.number().int().min(0),
+  boot_id: z.string().nullable(),
   created_at_ms: z.number(),
   started_at_ms: z.number().nullable(),
   finished_at_ms: z.number().nullable(),
@@ -140,6 +146,8 @@ function toJob(row: unknown): JobRow {
     attempts: r.attempts,
     notBeforeMs: r.not_before_ms,
     validator: r.validator,
+    syncedBytes: r.synced_bytes,
+    bootId: r.boot_id,
     createdAtMs: r.created_at_ms,
     startedAtMs: r.started_at_ms,
     finishedAtMs: r.finished_at_ms,
@@ -164,6 +172,8 @@ const JOB_COLUMNS: Record<string, string> = {
   attempts: "attempts",
   notBeforeMs: "not_before_ms",
   validator: "validator",
+  syncedBytes: "synced_bytes",
+  bootId: "boot_id",
   startedAtMs: "started_at_ms",
   finishedAtMs: "finished_at_ms",
 };

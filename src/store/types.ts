@@ -47,6 +47,10 @@ export type JobRow = {
   notBeforeMs: number;
   /** The origin validator (ETag or Last-Modified) the partial temp file was fetched under. */
   validator: string | null;
+  /** Bytes of the temp file known to be on disk (fsynced): all a resume trusts after a reboot. */
+  syncedBytes: number;
+  /** The boot (Linux boot_id) the temp file was last written in; null when unknown. */
+  bootId: string | null;
   createdAtMs: number;
   startedAtMs: number | null;
   finishedAtMs: number | null;
@@ -123,7 +127,7 @@ export interface TempBlob {
   /** fsync file contents (waits for a background sync still running). */
   sync(): Promise<void>;
   /** Start writing back what has been written so far without waiting (overlaps disk and network). */
-  syncInBackground(): void;
+  syncInBackground(onSynced?: () => void): void;
   close(): Promise<void>;
 }
 
@@ -139,6 +143,8 @@ export interface BlobStore {
   /** Open (create or append to) a named temp file for a fill. */
   openTemp(name: string, options: { truncate: boolean }): Promise<TempBlob>;
   tempSize(name: string): number | null;
+  /** Cut a temp file to its first `sizeBytes` (a resume that trusts only a prefix). */
+  truncateTemp(name: string, sizeBytes: number): void;
   /** Stream an existing temp file's bytes (to re-hash the prefix of a resumed fill). */
   readTemp(name: string): ReadableStream<Uint8Array>;
   /** Move a finished, fsynced temp file into place as the blob `sha256`. */
