@@ -52,6 +52,7 @@ describe("hostile urls", () => {
     expect(cache.running.ctx.store.metadata.listMisses().filter((m) => m.url.includes("alice"))).toEqual([]);
     expect(cache.running.ctx.fills.listJobs().filter((j) => j.url.includes("alice"))).toEqual([]);
     expect(cache.logs.join("\n")).not.toContain("s3cret");
+    expect(cache.logs.join("\n")).not.toContain(encodeToken(secretUrl));
   });
 
   test("/blob?url= given twice is ambiguous → 400; empty → 400", async () => {
@@ -78,6 +79,24 @@ describe("hostile urls", () => {
     const empty = await fetch(`${cache.url}/b//small.txt`);
     expect(empty.status).toBe(400);
     expect(await empty.text()).toBe("/b/<token>: token is empty\n");
+  });
+});
+
+describe("logs", () => {
+  test("no Authorization, Cookie, token or query in any log line, on hits, misses and errors", async () => {
+    const u = `${origin.url}/small.txt`;
+    await fill(u);
+    const secretHeaders = { authorization: "Bearer tok-AUTHSECRET", cookie: "session=COOKIESECRET" };
+    const signed = `${origin.url}/small.txt?sig=QUERYSECRET`;
+    const missSigned = `${origin.url}/absent.bin?sig=QUERYSECRET`;
+    const targets = [blobUrl(cache.url, signed), blobUrl(cache.url, missSigned), `${cache.url}/blob?url=${encodeURIComponent(signed)}`, `${cache.url}/b/!!QUERYSECRET/x`, `${cache.url}/nope?x=QUERYSECRET`];
+    for (const t of targets) for (const method of ["GET", "HEAD", "POST"]) await (await fetch(t, { method, headers: secretHeaders })).arrayBuffer();
+    await pollUntil(() => cache.running.ctx.fills.listJobs().some((j) => j.key === `${origin.url}/absent.bin` && j.state === "failed"), { what: "failed fill of the absent url" });
+    const all = cache.logs.join("\n");
+    expect(all).toContain("/absent.bin?…");
+    for (const secret of ["AUTHSECRET", "COOKIESECRET", "QUERYSECRET", encodeToken(signed)]) expect(all).not.toContain(secret);
+    const job = cache.running.ctx.fills.listJobs().find((j) => j.key === `${origin.url}/absent.bin`)!;
+    expect(job.error).toBe(`origin answered 404 for ${origin.url}/absent.bin?…`);
   });
 });
 

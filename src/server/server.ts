@@ -167,8 +167,12 @@ async function handle(req: Request, srv: Server<undefined>, base: ServerContext)
   return response;
 }
 
-/** The path without its query, cut short: queries can carry tokens, paths can be huge. */
+/**
+ * The path without its query, cut short: queries can carry tokens, paths can be huge. A /b/ path
+ * is its token (the whole origin URL, signed query and all), also when the request failed.
+ */
 function safePath(req: Request): string {
   const path = req.url.replace(/^[a-z]+:\/\/[^/]*/i, "").split("?")[0] ?? "/";
+  if (path.startsWith("/b/")) return "/b/…";
   return path.length > 200 ? path.slice(0, 200) + "…" : path;
 }
