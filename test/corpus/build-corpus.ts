@@ -91,7 +91,7 @@ const curl: Vector[] = [
   ["curl", ["-XGET", U], ["-XGET", C(U)], "-XGET attached"],
   ["curl", ["--fail-with-body", "--retry-all-errors", U], ["--fail-with-body", "--retry-all-errors", C(U)], "newer flags"],
   ["curl", ["-Z", "--parallel-max", "4", U1, U2], ["-Z", "--parallel-max", "4", C(U1), C(U2)], "parallel"],
-  ["curl", ["--proto", "=https", S], ["--proto", "=https", C(S)], "--proto value"],
+  ["curl", ["--proto", "=https", S], "same", "--proto value (=https forbids the http cache)"],
   ["curl", ["-q", "-s", U], ["-q", "-s", C(U)], "-q first"],
   ["curl", ["--stderr", "-", U], ["--stderr", "-", C(U)], "--stderr -"],
   ["curl", ["-v", "--trace-ascii", "t.txt", U], ["-v", "--trace-ascii", "t.txt", C(U)], "tracing"],
@@ -147,6 +147,14 @@ const curl: Vector[] = [
   ["curl", ["http://o.test/[::1]/x.tgz"], "same", "brackets after the host still count as a glob"],
   ["curl", ["http://[fe80::1%25eth0]:8080/x.tgz"], "same", "ipv6 zone id: left to curl"],
   ["curl", ["-g", "http://[::1]:8080/x.tgz"], ["-g", C("http://[::1]:8080/x.tgz")], "ipv6 with -g"],
+  // --proto: a cache URL whose scheme it forbids would make curl exit 1
+  ["curl", ["--proto", "=https", "--tlsv1.2", "-sSf", S], "same", "--proto =https forbids the http cache (rustup's install line)"],
+  ["curl", ["--proto", "=http,https", "-O", S], ["--proto", "=http,https", "-O", C(S)], "--proto allowing http"],
+  ["curl", ["--proto=-all,+http,+https", U], ["--proto=-all,+http,+https", C(U)], "--proto=value allowing http"],
+  ["curl", ["--proto", "-http", U], "same", "--proto removing http"],
+  ["curl", ["--proto", "=https", "--proto", "+http", U], "same", "any --proto that forbids the cache's scheme passes through"],
+  ["curl", ["--proto", "HTTP", U], "same", "--proto in upper case: left to curl"],
+  ["curl", ["--proto-redir", "=https", U], [ "--proto-redir", "=https", C(U)], "--proto-redir does not matter (the cache does not redirect)"],
   // schemes
   ["curl", ["ftp://o.test/x"], "same", "ftp"],
   ["curl", ["file:///etc/hosts"], "same", "file"],

@@ -40,6 +40,7 @@ pub const Table = struct {
     execute_passthrough: []const []const u8 = &.{},
     execute_credentials: []const []const u8 = &.{},
     execute_header: []const []const u8 = &.{},
+    protocols_long: []const []const u8 = &.{},
 };
 
 /// A key missing from the JSON reads as false/empty, as `undefined` does in the TypeScript.
@@ -62,6 +63,9 @@ pub const Occurrence = struct { index: u32, prefix_len: u32 };
 pub const Scan = struct {
     passthrough: bool = false,
     globoff: bool = false,
+    /// Cache schemes some curl `--proto` forbids: a cache URL there would be refused (exit 1).
+    proto_denies_http: bool = false,
+    proto_denies_https: bool = false,
     has_credentials: bool = false,
     occurrence_count: usize = 0,
     occurrences: [limits.arg_count_max]Occurrence = undefined,
@@ -171,6 +175,31 @@ const Use = struct {
     }
 };
 
+/// Would curl's `--proto LIST` allow `scheme`? Each token is `[=+-]*name` (the last modifier
+/// wins; none means `+`), applied left to right to the set of all protocols: `=x` only x, `+x`
+/// add, `-x` remove, `all` every protocol. Anything else (empty tokens, spaces, upper case)
+/// counts as forbidding it, so the command passes through and curl judges the list itself.
+pub fn protoAllows(list: []const u8, scheme: []const u8) bool {
+    var allowed = true;
+    var tokens = std.mem.splitScalar(u8, list, ',');
+    while (tokens.next()) |tok| {
+        var k: usize = 0;
+        var action: u8 = '+';
+        while (k < tok.len and (tok[k] == '=' or tok[k] == '+' or tok[k] == '-')) : (k += 1) action = tok[k];
+        const name = tok[k..];
+        if (name.len == 0) return false;
+        for (name) |c| if (!std.ascii.isDigit(c) and !std.ascii.isLower(c)) return false;
+        if (std.mem.eql(u8, name, "all")) {
+            allowed = action != '-';
+        } else if (action == '=') {
+            allowed = std.mem.eql(u8, name, scheme);
+        } else if (std.mem.eql(u8, name, scheme)) {
+            allowed = action == '+';
+        }
+    }
+    return allowed;
+}
+
 /// The plan-relevant meaning of one option use (README "What each option does").
 fn apply(table: *const Table, scan_out: *Scan, use: Use) Effect {
     if (use.listed(table.passthrough_short, table.passthrough_long) and use.on) return .passthrough;
@@ -179,6 +208,11 @@ fn apply(table: *const Table, scan_out: *Scan, use: Use) Effect {
         if (!text.contains(table.method_allowed, use.value orelse return .passthrough)) return .passthrough;
     }
     if (use.listed(table.globoff_short, table.globoff_long)) scan_out.globoff = use.on;
+    if (use.short == null and text.contains(table.protocols_long, use.long)) {
+        const list = use.value orelse "";
+        if (!protoAllows(list, "http")) scan_out.proto_denies_http = true;
+        if (!protoAllows(list, "https")) scan_out.proto_denies_https = true;
+    }
     if (use.short == null and text.contains(table.url_long, use.long)) return .none;
     if (use.listed(table.execute_short, table.execute_long)) return switch (executeEffect(table, use.value orelse "")) {
         .passthrough => .passthrough,
@@ -435,6 +469,8 @@ pub const Candidates = struct {
 pub fn collectCandidates(tool: Tool, args: Args, scanned: *const Scan, server_base: []const u8, arena: std.mem.Allocator, out: *Candidates) bool {
     std.debug.assert(!scanned.passthrough);
     out.count = 0;
+    const https_cache = std.ascii.startsWithIgnoreCase(server_base, "https:");
+    if (if (https_cache) scanned.proto_denies_https else scanned.proto_denies_http) return true;
     for (scanned.occurrences[0..scanned.occurrence_count], 0..) |occurrence, k| {
         out.slot_of[k] = null;
         const url = args.get(occurrence.index)[occurrence.prefix_len..];
@@ -721,4 +757,23 @@ test "curl: a bracketed IPv6 host is not a glob; other brackets still are" {
     try testing.expect(candidateParts(.curl, "http://[1-2]/x", false) == null);
     try testing.expect(candidateParts(.curl, "http://h/[::1]/x", false) == null);
     try testing.expect(candidateParts(.curl, "http://[fe80::1%25eth0]/x", false) == null);
+}
+
+test "protoAllows reads curl's --proto lists" {
+    const cases = [_]struct { []const u8, bool, bool }{
+        .{ "=https", false, true },      .{ "=http,https", true, true }, .{ "-all,+http", true, false },
+        .{ "-http", false, true },       .{ "all", true, true },         .{ "=ftp", false, false },
+        .{ "=ftp,+https", false, true }, .{ "+-=https", false, true },   .{ "-=+http", true, true },
+        .{ "HTTPS", false, false },      .{ "http,", false, false },     .{ "=https ,http", false, false },
+    };
+    for (cases) |c| {
+        try testing.expectEqual(c[1], protoAllows(c[0], "http"));
+        try testing.expectEqual(c[2], protoAllows(c[0], "https"));
+    }
+}
+
+test "curl --proto that forbids the cache's scheme: nothing is probed" {
+    try expectPlan(.curl, &.{ "--proto", "=https", "-sSf", "https://h/x" }, .hit, "--proto =https -sSf https://h/x");
+    try expectPlan(.curl, &.{ "--proto==http,https", "https://h/x" }, .hit, "--proto==http,https http://c:3000/b/aHR0cHM6Ly9oL3g/x");
+    try expectPlan(.curl, &.{ "--proto", "-all,+http", "--proto", "=https", "https://h/x" }, .hit, "--proto -all,+http --proto =https https://h/x");
 }

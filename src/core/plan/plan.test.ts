@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { candidateParts, cacheUrlFor, finishPlan, isIpv6Address, PLAN_LIMITS, planAll, preparePlan, scanArgv, serverBaseUrl, type ProbeOutcome } from "./plan.ts";
+import { candidateParts, cacheUrlFor, finishPlan, isIpv6Address, PLAN_LIMITS, planAll, preparePlan, protoAllows, scanArgv, serverBaseUrl, type ProbeOutcome } from "./plan.ts";
 import { hostIsExempt, proxyFor } from "./proxy.ts";
 
 const BASE = "http://cache:3000";
@@ -176,6 +176,31 @@ describe("finishPlan", () => {
     const tooLong = preparePlan("curl", [url(over), "http://h/short"], BASE);
     expect([...tooLong.probes.keys()]).toEqual(["http://h/short"]);
     expect(finishPlan(tooLong, new Map([["http://h/short", "hit"]]))).toEqual([url(over), cache("http://h/short", "short")]);
+  });
+});
+
+describe("curl --proto", () => {
+  test.each([
+    ["=https", false, true],
+    ["=http,https", true, true],
+    ["-all,+http", true, false],
+    ["-http", false, true],
+    ["all", true, true],
+    ["=ftp", false, false],
+    ["=ftp,+https", false, true],
+    ["+-=https", false, true],
+    ["-=+http", true, true],
+    ["HTTPS", false, false],
+    ["http,", false, false],
+    ["=https ,http", false, false],
+  ])("protoAllows(%p): http %p, https %p", (list, http, https) => {
+    expect([protoAllows(list, "http"), protoAllows(list, "https")]).toEqual([http, https]);
+  });
+  test("a --proto that forbids the cache's scheme: nothing is probed, argv untouched", () => {
+    expect(planAll("curl", ["--proto", "=https", "-sSf", "https://h/x"], BASE, "hit")).toEqual(["--proto", "=https", "-sSf", "https://h/x"]);
+    expect(planAll("curl", ["--proto", "=https", "https://h/x"], "https://cache", "hit")).toEqual(["--proto", "=https", "https://cache/b/aHR0cHM6Ly9oL3g/x"]);
+    expect(planAll("curl", ["--proto==http,https", "https://h/x"], BASE, "hit")).toEqual(["--proto==http,https", cache("https://h/x", "x")]);
+    expect(preparePlan("curl", ["--proto", "-all,+http", "--proto", "=https", "https://h/x"], BASE).probes.size).toBe(0);
   });
 });
 

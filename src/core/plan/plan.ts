@@ -36,6 +36,7 @@ type ToolTable = {
   execute_passthrough: string[];
   execute_credentials: string[];
   execute_header: string[];
+  protocols_long: string[];
 };
 const TABLES: Record<Tool, ToolTable> = { curl: optionsJson.curl, wget: optionsJson.wget };
 export const PLAN_LIMITS = optionsJson.limits;
@@ -48,7 +49,14 @@ type CredentialEdit = { index: number; letters: number[] } | { index: number; wh
 
 export type Scan =
   | { kind: "passthrough"; reason: string }
-  | { kind: "scan"; urls: UrlOccurrence[]; credentialEdits: CredentialEdit[]; globoff: boolean };
+  | {
+      kind: "scan";
+      urls: UrlOccurrence[];
+      credentialEdits: CredentialEdit[];
+      globoff: boolean;
+      /** Cache schemes some curl `--proto` forbids: a cache URL there would be refused (exit 1). */
+      protoDenies: { http: boolean; https: boolean };
+    };
 
 const FALSE_VALUES = new Set(["off", "no", "0"]);
 
@@ -75,6 +83,26 @@ function headerIsCredential(table: ToolTable, value: string): boolean {
   const end = value.search(/[:;]/);
   const name = (end < 0 ? value : value.slice(0, end)).trim().toLowerCase();
   return table.credential_headers.includes(name);
+}
+
+/**
+ * Would curl's `--proto LIST` allow `scheme`? Each token is `[=+-]*name` (the last modifier wins;
+ * none means `+`), applied left to right to the set of all protocols: `=x` only x, `+x` add,
+ * `-x` remove, `all` every protocol. Anything else (empty tokens, spaces, upper case) counts as
+ * forbidding it, so the command passes through and curl judges the list itself.
+ */
+export function protoAllows(list: string, scheme: "http" | "https"): boolean {
+  let allowed = true;
+  for (const token of list.split(",")) {
+    const match = /^([=+-]*)([a-z0-9]+)$/.exec(token);
+    if (match === null) return false;
+    const action = match[1]!.slice(-1) || "+";
+    const name = match[2]!;
+    if (name === "all") allowed = action !== "-";
+    else if (action === "=") allowed = name === scheme;
+    else if (name === scheme) allowed = action === "+";
+  }
+  return allowed;
 }
 
 /** What a wget `-e COMMAND` does to the plan: nothing, force pass-through, or carry credentials. */
@@ -112,6 +140,7 @@ export function scanArgv(tool: Tool, argv: readonly string[]): Scan {
   const credentialEdits: CredentialEdit[] = [];
   let globoff = false;
   let endOfOptions = false;
+  const protoDenies = { http: false, https: false };
 
   // Apply one option's meaning. Returns a pass-through reason, or undefined to continue.
   const apply = (use: OptionUse, credentialEdit: () => void): string | undefined => {
@@ -122,6 +151,10 @@ export function scanArgv(tool: Tool, argv: readonly string[]): Scan {
       if (!table.method_allowed.includes(use.value!)) return `method ${use.value} passes through`;
     }
     if (isListed(table, use, "globoff_short", "globoff_long")) globoff = use.on;
+    if (use.long !== undefined && table.protocols_long.includes(use.long)) {
+      if (!protoAllows(use.value!, "http")) protoDenies.http = true;
+      if (!protoAllows(use.value!, "https")) protoDenies.https = true;
+    }
     if (use.long !== undefined && table.url_long.includes(use.long)) return undefined;
     if (isListed(table, use, "execute_short", "execute_long")) {
       const effect = executeEffect(table, use.value!);
@@ -220,7 +253,7 @@ export function scanArgv(tool: Tool, argv: readonly string[]): Scan {
       return { kind: "passthrough", reason: `option -${letter} is unknown` };
     }
   }
-  return { kind: "scan", urls, credentialEdits, globoff };
+  return { kind: "scan", urls, credentialEdits, globoff, protoDenies };
 }
 
 export type UrlParts = { tokenUrl: string; basename: string; query: string };
@@ -331,7 +364,8 @@ export type Plan = {
 export function preparePlan(tool: Tool, argv: readonly string[], serverBase: string): Plan {
   const scan = scanArgv(tool, argv);
   const probes = new Map<string, string>();
-  if (scan.kind === "scan") {
+  const cacheScheme = /^https:/i.test(serverBase) ? "https" : "http";
+  if (scan.kind === "scan" && !scan.protoDenies[cacheScheme]) {
     for (const occurrence of scan.urls) {
       if (probes.has(occurrence.url)) continue;
       const parts = candidateParts(tool, occurrence.url, { globoff: scan.globoff });
