@@ -465,7 +465,10 @@ export class FillManager {
 
       const contentType = response.headers.get("content-type") ?? "application/octet-stream";
       const contentDisposition = response.headers.get("content-disposition");
-      this.meta.updateJob(job.id, { validator, totalBytes, bytesDone: offset, syncedBytes: offset, bootId: this.bootId });
+      // A resumed prefix may still sit in the page cache only: it counts as synced no further than
+      // before, until the next fdatasync of the whole file.
+      const syncedBytes = offset === 0 ? 0 : Math.min(offset, job.syncedBytes);
+      this.meta.updateJob(job.id, { validator, totalBytes, bytesDone: offset, syncedBytes, bootId: this.bootId });
       if (totalBytes !== null) this.meta.setMissInfo(job.key, { knownSizeBytes: totalBytes });
 
       const hasher = new Bun.CryptoHasher("sha256");
