@@ -69,7 +69,7 @@ export const MISSES_MAX = 100_000;
 /** Finished jobs kept (the UI's history); older ones are pruned the same way. */
 export const FINISHED_JOBS_MAX = 10_000;
 /** Pruning runs once per this many inserts, so the tables exceed their cap by at most this. */
-const PRUNE_EVERY = 256;
+const PRUNE_EVERY = 1024;
 
 const ArtifactDb = z.object({
   key: z.string(),
@@ -228,9 +228,12 @@ export class SqliteMetadataStore implements MetadataStore {
 
   /** Drop the least recently seen misses past the cap; returns how many went. */
   pruneMisses(): number {
-    return this.db
-      .query("DELETE FROM misses WHERE key IN (SELECT key FROM misses ORDER BY last_seen_ms DESC, key LIMIT -1 OFFSET $max)")
-      .run({ max: this.limits.missesMax }).changes;
+    // The cut-off time from the index, then a range delete: ~10x cheaper than DELETE … IN (… OFFSET).
+    const cut = this.db
+      .query("SELECT last_seen_ms AS t FROM misses INDEXED BY misses_last_seen ORDER BY last_seen_ms DESC LIMIT 1 OFFSET $max")
+      .get({ max: this.limits.missesMax }) as { t: number } | null;
+    if (!cut) return 0;
+    return this.db.query("DELETE FROM misses WHERE last_seen_ms <= $t").run({ t: cut.t }).changes;
   }
 
   /** Drop the oldest finished jobs past the cap; queued and running jobs are never touched. */
