@@ -140,6 +140,17 @@ describe("odd origin answers", () => {
     else expect(job.error).toContain("more than its content-length 10");
   });
 
+  test("an origin that accepts the connection and never answers is given up after --origin-idle-timeout", async () => {
+    const raw = startRawOrigin(() => {
+      // Read the request, say nothing.
+    });
+    cleanups.push(() => raw.stop());
+    const s = await server({ fillAttempts: 2, originIdleTimeoutMs: 200 });
+    const job = await finished(s, `${raw.url}/silent.bin`);
+    expect(job).toMatchObject({ state: "failed", attempts: 2, error: `origin sent no bytes for 200 ms for ${raw.url}/silent.bin` });
+    expect(raw.connections.length).toBe(2);
+  });
+
   test("signed query strings never reach job messages or logs, even on failure", async () => {
     const origin = startOrigin(() => new Response("denied\n", { status: 403 }));
     cleanups.push(() => origin.stop());
