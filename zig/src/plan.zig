@@ -30,6 +30,7 @@ pub const Table = struct {
     header_short: []const u8 = "",
     header_long: []const []const u8 = &.{},
     credential_headers: []const []const u8 = &.{},
+    passthrough_headers: []const []const u8 = &.{},
     method_short: []const u8 = "",
     method_long: []const []const u8 = &.{},
     method_allowed: []const []const u8 = &.{},
@@ -124,12 +125,15 @@ fn resolveLong(table: *const Table, name: []const u8) ?Resolved {
     return null;
 }
 
-fn headerIsCredential(table: *const Table, value: []const u8) bool {
-    if (std.mem.startsWith(u8, value, "@")) return true; // curl reads headers from a file
+/// A request header: a credential, one that selects the representation or conditions the answer
+/// (`Accept`, `Host`, `If-None-Match`, …: the cache keys by URL alone) → pass-through, or nothing.
+fn headerEffect(table: *const Table, value: []const u8) Effect {
+    if (std.mem.startsWith(u8, value, "@")) return .passthrough; // curl reads headers from a file
     const end = std.mem.indexOfAny(u8, value, ":;") orelse value.len;
     const name = text.jsTrim(value[0..end]);
-    for (table.credential_headers) |header| if (text.jsLowerEql(name, header)) return true;
-    return false;
+    for (table.passthrough_headers) |header| if (text.jsLowerEql(name, header)) return .passthrough;
+    for (table.credential_headers) |header| if (text.jsLowerEql(name, header)) return .credential;
+    return .none;
 }
 
 fn isFalseValue(value: []const u8) bool {
@@ -155,7 +159,7 @@ fn executeEffect(table: *const Table, command: []const u8) Effect {
         break :blk name_buf[0..len];
     } else null;
     if (name != null and text.contains(table.execute_header, name.?)) {
-        return if (headerIsCredential(table, value)) .credential else .none;
+        return headerEffect(table, value);
     }
     if (isFalseValue(value)) return .none;
     if (name != null and text.contains(table.execute_passthrough, name.?)) return .passthrough;
@@ -220,7 +224,7 @@ fn apply(table: *const Table, scan_out: *Scan, use: Use) Effect {
         .none => .none,
     };
     if (use.listed(table.header_short, table.header_long)) {
-        return if (headerIsCredential(table, use.value orelse "")) .credential else .none;
+        return headerEffect(table, use.value orelse "");
     }
     if (use.listed(table.credential_short, table.credential_long) and use.on) return .credential;
     return .none;

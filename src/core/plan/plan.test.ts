@@ -133,8 +133,8 @@ describe("finishPlan", () => {
     expect(out).toEqual(["-O", "http://h/a", "-O", cache("http://h/b", "b")]);
   });
   test("credentials are dropped only when every URL hits", () => {
-    const argv = ["-su", "me:pw", "-H", "Authorization: Bearer t", "-H", "Accept: x", "-b", "c=1", "http://h/a", "http://h/b"];
-    expect(all("curl", argv, "hit")).toEqual(["-s", "-H", "Accept: x", cache("http://h/a", "a"), cache("http://h/b", "b")]);
+    const argv = ["-su", "me:pw", "-H", "Authorization: Bearer t", "-H", "X-Trace: x", "-b", "c=1", "http://h/a", "http://h/b"];
+    expect(all("curl", argv, "hit")).toEqual(["-s", "-H", "X-Trace: x", cache("http://h/a", "a"), cache("http://h/b", "b")]);
     const plan = preparePlan("curl", argv, BASE);
     expect(finishPlan(plan, new Map([["http://h/a", "hit"], ["http://h/b", "miss"]]))).toEqual(argv);
   });
@@ -147,7 +147,9 @@ describe("finishPlan", () => {
     expect(all("curl", ["-nsS", "http://h/a"], "hit")).toEqual(["-sS", cache("http://h/a", "a")]);
     expect(all("curl", ["-sSuuser:pw", "http://h/a"], "hit")).toEqual(["-sS", cache("http://h/a", "a")]);
     expect(all("curl", ["-uuser:pw", "--oauth2-bearer", "t", "--netrc-file=f", "http://h/a"], "hit")).toEqual([cache("http://h/a", "a")]);
-    expect(all("curl", ["-H@headers.txt", "http://h/a"], "hit")).toEqual([cache("http://h/a", "a")]);
+    expect(all("curl", ["-H@headers.txt", "http://h/a"], "hit")).toEqual(["-H@headers.txt", "http://h/a"]); // contents unknown
+    expect(all("curl", ["-H", "Accept: application/octet-stream", "http://h/a"], "hit")).toEqual(["-H", "Accept: application/octet-stream", "http://h/a"]);
+    expect(all("wget", ["--header", "If-Modified-Since: x", "http://h/a"], "hit")).toEqual(["--header", "If-Modified-Since: x", "http://h/a"]);
   });
   test("wget credentials and -e", () => {
     const argv = ["--user=u", "--password", "p", "--header=Cookie: a=b", "-e", "http_password = x", "-e", "robots=off", "http://h/a"];

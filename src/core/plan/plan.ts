@@ -26,6 +26,7 @@ type ToolTable = {
   header_short: string;
   header_long: string[];
   credential_headers: string[];
+  passthrough_headers: string[];
   method_short: string;
   method_long: string[];
   method_allowed: string[];
@@ -78,11 +79,17 @@ function resolveLong(table: ToolTable, name: string): Resolved {
   return { ok: false, reason: `option --${name} is unknown` };
 }
 
-function headerIsCredential(table: ToolTable, value: string): boolean {
-  if (value.startsWith("@")) return true; // curl reads headers from a file: contents unknown
+/**
+ * What a request header does to the plan: a credential (dropped on an all-hit), one that selects
+ * the representation or conditions the answer (`Accept`, `Host`, `If-None-Match`, …: the cache
+ * keys by URL alone, so it could serve another representation) → pass-through, else nothing.
+ */
+function headerEffect(table: ToolTable, value: string): "none" | "passthrough" | "credential" {
+  if (value.startsWith("@")) return "passthrough"; // curl reads headers from a file: contents unknown
   const end = value.search(/[:;]/);
   const name = (end < 0 ? value : value.slice(0, end)).trim().toLowerCase();
-  return table.credential_headers.includes(name);
+  if (table.passthrough_headers.includes(name)) return "passthrough";
+  return table.credential_headers.includes(name) ? "credential" : "none";
 }
 
 /**
@@ -110,7 +117,7 @@ function executeEffect(table: ToolTable, command: string): "none" | "passthrough
   const eq = command.indexOf("=");
   const name = (eq < 0 ? command : command.slice(0, eq)).trim().toLowerCase().replace(/[-_]/g, "");
   const value = eq < 0 ? "" : command.slice(eq + 1).trim();
-  if (table.execute_header.includes(name)) return headerIsCredential(table, value) ? "credential" : "none";
+  if (table.execute_header.includes(name)) return headerEffect(table, value);
   if (FALSE_VALUES.has(value.toLowerCase())) return "none";
   if (table.execute_passthrough.includes(name)) return "passthrough";
   if (table.execute_credentials.includes(name)) return "credential";
@@ -163,7 +170,9 @@ export function scanArgv(tool: Tool, argv: readonly string[]): Scan {
       return undefined;
     }
     if (isListed(table, use, "header_short", "header_long")) {
-      if (headerIsCredential(table, use.value!)) credentialEdit();
+      const effect = headerEffect(table, use.value!);
+      if (effect === "passthrough") return `header ${use.value} passes through`;
+      if (effect === "credential") credentialEdit();
       return undefined;
     }
     if (isListed(table, use, "credential_short", "credential_long") && use.on) credentialEdit();
