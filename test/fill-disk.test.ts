@@ -149,6 +149,33 @@ describe("disk full", () => {
   });
 });
 
+describe("a disk filled by something else", () => {
+  test.skipIf(tmpfsReason !== null)("hits are still served and misses still answered when the database cannot grow", async () => {
+    const fs = mountTmpfs(4 * MiB);
+    if (fs.path === null) throw new Error(fs.reason);
+    cleanups.push(() => fs.cleanup());
+    const origin = diskOrigin();
+    cleanups.push(() => origin.stop());
+    const s = await server({ minFreeDisk: "0" }, fs.path);
+    const u = `${origin.url}/sized-100000.bin`;
+    expect(await fillOutcome(s, u)).toMatchObject({ state: "completed" });
+    // Fill the filesystem to the last block.
+    const filler = Bun.spawnSync(["dd", "if=/dev/zero", `of=${fs.path}/filler`, "bs=64k"], { stderr: "pipe" });
+    expect(filler.stderr.toString()).toContain("No space left on device");
+    for (let i = 0; i < 50; i += 1) {
+      const hit = await fetch(blobUrl(s.url, u));
+      expect(hit.status).toBe(200);
+      expect(sha256Hex(new Uint8Array(await hit.arrayBuffer()))).toBe(sha256Hex(patterned(100_000, 1)));
+      const miss = await fetch(blobUrl(s.url, `${origin.url}/sized-${i + 1}.bin`), { method: "HEAD" });
+      expect(miss.status).toBe(404);
+    }
+    // Logged, but not once per request.
+    const complaints = s.logs.filter((l) => l.includes(" counter-error "));
+    expect(complaints.length).toBe(1);
+    expect(complaints[0]).toMatch(/counter=(hit|miss) error=/);
+  });
+});
+
 describe("unwritable data dirs", () => {
   test.skipIf(tmpfsReason !== null)("a read-only filesystem stops the start with one line naming the data dir", async () => {
     const fs = mountTmpfs(MiB);

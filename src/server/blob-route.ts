@@ -15,6 +15,25 @@ export const MISS_BODY = "cache miss (recorded)";
 
 /** A hit re-checks that its blob file exists at most this often (a stat per request is costly). */
 const BLOB_CHECK_MAX_AGE_MS = 1000;
+/** A failing counter write (full disk, database locked) is logged at most this often. */
+const COUNTER_ERROR_LOG_INTERVAL_MS = 10_000;
+/** Per store (one per running server): when a counter error was last logged. */
+const counterErrorLoggedAtMs = new WeakMap<object, number>();
+
+/**
+ * Hit and miss counters are bookkeeping: when the database cannot take a write (the disk is
+ * full), the client still gets its bytes or its 404, and the log says why counters stalled.
+ */
+function count(ctx: RequestContext, what: string, write: () => void): void {
+  try {
+    write();
+  } catch (err) {
+    const now = Date.now();
+    if (now - (counterErrorLoggedAtMs.get(ctx.store) ?? -Infinity) < COUNTER_ERROR_LOG_INTERVAL_MS) return;
+    counterErrorLoggedAtMs.set(ctx.store, now);
+    ctx.log.event("counter-error", { request: ctx.requestId, counter: what, error: (err instanceof Error ? err.message : String(err)).split("\n")[0] });
+  }
+}
 
 export function lookup(req: Request, rawUrl: string, where: string, ctx: RequestContext): LookupOutcome {
   const parsed = parseOriginUrl(rawUrl);
@@ -30,9 +49,9 @@ export function lookup(req: Request, rawUrl: string, where: string, ctx: Request
     }
     // The blob vanished or changed under us (someone edited the data dir): forget the row.
     ctx.log.event("blob-missing", { request: ctx.requestId, key: loggableUrl(key), sha256: artifact.sha256, found_bytes: size });
-    ctx.store.deleteArtifact(key);
+    count(ctx, "forget", () => ctx.store.deleteArtifact(key));
   }
-  meta.recordMiss({ key, url: parsed.url.href, nowMs: ctx.nowMs() });
+  count(ctx, "miss", () => meta.recordMiss({ key, url: parsed.url.href, nowMs: ctx.nowMs() }));
   let note = "miss";
   if (!ctx.config.curate) {
     note = "miss-fill";
@@ -78,12 +97,12 @@ function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext): Response {
   const isGet = req.method === "GET";
   switch (decision.kind) {
     case "full":
-      if (isGet) ctx.store.metadata.recordHit(a.key, ctx.nowMs());
+      if (isGet) count(ctx, "hit", () => ctx.store.metadata.recordHit(a.key, ctx.nowMs()));
       // Bun sets Content-Length from the file (and honours HEAD); setting it too would duplicate it.
       return new Response(file, { status: 200, headers: base });
     case "partial": {
       // A range from byte 0 is a fresh download; a later start is a resume, not a new hit.
-      if (isGet && decision.start === 0) ctx.store.metadata.recordHit(a.key, ctx.nowMs());
+      if (isGet && decision.start === 0) count(ctx, "hit", () => ctx.store.metadata.recordHit(a.key, ctx.nowMs()));
       // An explicit 206 with Content-Range: Bun sends the slice as is and does not re-apply Range.
       return new Response(file.slice(decision.start, decision.endInclusive + 1), {
         status: 206,
