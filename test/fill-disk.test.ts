@@ -222,6 +222,14 @@ describe("--max-cache-size", () => {
     const huge = await fillOutcome(s, u("lru-huge"));
     expect(huge).toMatchObject({ state: "failed", error: "origin artifact is 20000 bytes, over --max-cache-size 10000" });
     expect(meta.getArtifact(u("lru-a"))).not.toBeNull();
+
+    // A lower cap at the next start applies at once: a (hit last) stays, c goes.
+    await s.running.stop();
+    const again = await startTestServer({ maxCacheBytes: 5000 }, { dataDir: { path: s.dataDir, cleanup: () => {} } });
+    cleanups.push(() => again.stop());
+    expect(again.running.ctx.store.metadata.getArtifact(u("lru-c"))).toBeNull();
+    expect(again.running.ctx.store.metadata.getArtifact(u("lru-a"))).not.toBeNull();
+    expect(again.logs.some((l) => l.includes(" evicted ") && l.includes(u("lru-c")))).toBe(true);
   });
 
   test("counted while streaming when the origin sends no Content-Length", async () => {

@@ -112,6 +112,8 @@ export class FillManager {
     const keep = new Set(this.meta.listJobs({ states: ["queued", "running"], limit: 1_000_000 }).map((j) => tempNameOf(j.id)));
     const swept = this.deps.store.blobs.sweepTemp(keep);
     if (swept.length > 0) this.deps.log.event("fills", { swept_temp_files: swept.length });
+    // A cap lowered since the last run applies at once, not only after the next fill.
+    this.evictToCap(null);
     this.active = true;
     this.workers = Array.from({ length: this.deps.config.workers }, (_, i) => this.workerLoop(i));
   }
@@ -304,11 +306,11 @@ export class FillManager {
   }
 
   /** --max-cache-size: drop least recently used artifacts (never `keep`) until under the cap. */
-  private evictToCap(keep: string): void {
+  private evictToCap(keep: string | null): void {
     const cap = this.deps.config.maxCacheBytes;
     if (cap <= 0) return;
     try {
-      for (const e of this.deps.store.evictToFit(cap, new Set([keep]))) {
+      for (const e of this.deps.store.evictToFit(cap, new Set(keep === null ? [] : [keep]))) {
         this.deps.log.event("evicted", { key: loggableUrl(e.key), freed_bytes: e.freedBytes, reason: "max-cache-size" });
       }
     } catch (err) {
