@@ -89,7 +89,7 @@ describe("logs", () => {
     const secretHeaders = { authorization: "Bearer tok-AUTHSECRET", cookie: "session=COOKIESECRET" };
     const signed = `${origin.url}/small.txt?sig=QUERYSECRET`;
     const missSigned = `${origin.url}/absent.bin?sig=QUERYSECRET`;
-    const targets = [blobUrl(cache.url, signed), blobUrl(cache.url, missSigned), `${cache.url}/blob?url=${encodeURIComponent(signed)}`, `${cache.url}/b/!!QUERYSECRET/x`, `${cache.url}/nope?x=QUERYSECRET`];
+    const targets = [blobUrl(cache.url, signed), blobUrl(cache.url, missSigned), `${cache.url}/blob?url=${encodeURIComponent(signed)}`, `${cache.url}/b/!!QUERYSECRET/x`, `${cache.url}/nope?x=QUERYSECRET`, `${cache.url}//b/${encodeToken(signed)}/x`, `${cache.url}/B/${encodeToken(signed)}/x`];
     for (const t of targets) for (const method of ["GET", "HEAD", "POST"]) await (await fetch(t, { method, headers: secretHeaders })).arrayBuffer();
     await pollUntil(() => cache.running.ctx.fills.listJobs().some((j) => j.key === `${origin.url}/absent.bin` && j.state === "failed"), { what: "failed fill of the absent url" });
     const all = cache.logs.join("\n");

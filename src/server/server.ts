@@ -173,6 +173,8 @@ async function handle(req: Request, srv: Server<undefined>, base: ServerContext)
  */
 function safePath(req: Request): string {
   const path = req.url.replace(/^[a-z]+:\/\/[^/]*/i, "").split("?")[0] ?? "/";
-  if (path.startsWith("/b/")) return "/b/…";
+  // Also //b/…, /x/../b/… spelled oddly, /B/…: anything from a /b/ segment on may be a token.
+  const token = path.search(/\/b\//i);
+  if (token >= 0) return `${path.slice(0, token)}/b/…`;
   return path.length > 200 ? path.slice(0, 200) + "…" : path;
 }
