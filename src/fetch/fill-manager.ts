@@ -2,7 +2,6 @@
 // One active job per cache key (a unique index enforces it). A fill streams the origin's body
 // into a temp file while hashing and counting, checks the length, fsyncs, renames the file into
 // the blob store and only then commits the row. Interrupted fills resume with Range + If-Range.
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { ServeConfig } from "../config/schema.ts";
 import { hostAllowed } from "../core/address.ts";
@@ -12,6 +11,7 @@ import { loggableUrl, type Logger } from "../core/log.ts";
 import { parseContentRange } from "../core/range.ts";
 import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
 import { assert } from "../core/errors.ts";
+import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
 import type { JobRow } from "../store/types.ts";
 import { addressRefusal, FillError, openOrigin, publicAddressesOnly, systemResolver, type AddressPolicy, type Resolver } from "./origin.ts";
@@ -37,13 +37,6 @@ export type FillManagerDeps = {
   bootId?: string | null;
 };
 
-function readBootId(): string | null {
-  try {
-    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim() || null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Automatic fills queued at once. Misses come from unauthenticated clients: a flood of unique
@@ -95,7 +88,7 @@ export class FillManager {
     const minFree = parseMinFreeDisk(deps.config.minFreeDisk);
     assert(minFree.ok, `config.minFreeDisk was validated: ${deps.config.minFreeDisk}`);
     this.minFree = minFree.value;
-    this.bootId = deps.bootId !== undefined ? deps.bootId : readBootId();
+    this.bootId = deps.bootId !== undefined ? deps.bootId : currentBootId();
     this.resolve = deps.resolve ?? systemResolver;
     this.addressAllowed = deps.addressAllowed ?? publicAddressesOnly;
   }

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { currentBootId } from "./boot-id.ts";
 import { openCacheStore, type CacheStore } from "./store.ts";
 
 const SHA_A = "a".repeat(64);
@@ -112,5 +113,17 @@ describe("cache store", () => {
     writeFileSync(join(dir, "lock"), "999999999\n"); // no such process
     store = openCacheStore(dir);
     expect(store.metadata.totals().artifactCount).toBe(0);
+  });
+
+  test("a lock from an earlier boot is stale even when its pid is alive again (pids are reused)", () => {
+    const s = fresh();
+    s.close();
+    const boot = currentBootId();
+    if (boot === null) return; // not Linux: no boot id to compare
+    writeFileSync(join(dir, "lock"), `1 ${boot}\n`);
+    expect(() => openCacheStore(dir)).toThrow("is in use by another withcache (pid 1)");
+    writeFileSync(join(dir, "lock"), "1 00000000-0000-0000-0000-000000000000\n");
+    store = openCacheStore(dir);
+    expect(readFileSync(join(dir, "lock"), "utf8")).toBe(`${process.pid} ${boot}\n`);
   });
 });

@@ -3,6 +3,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { planEviction } from "../core/eviction.ts";
+import { currentBootId } from "./boot-id.ts";
 import { LocalBlobStore } from "./local-blobs.ts";
 import { SqliteMetadataStore } from "./sqlite-metadata.ts";
 import type { BlobStore, MetadataStore } from "./types.ts";
@@ -42,7 +43,7 @@ function processAlive(pid: number): boolean {
 /**
  * One cache-host per data dir: a second one would requeue the first one's running fills and
  * write the same temp files. `<data-dir>/lock` holds the owner's pid; a dead owner's lock
- * (kill -9) is taken over.
+ * (kill -9, or any pid written in an earlier boot) is taken over.
  */
 function acquireLock(dataDir: string): () => void {
   const dir = resolve(dataDir);
@@ -50,7 +51,8 @@ function acquireLock(dataDir: string): () => void {
   if (heldDirs.has(dir)) throw new Error(`--data-dir: ${dir} is already in use by this process`);
   for (let attempt = 0; attempt < 2; attempt += 1) {
     try {
-      writeFileSync(path, `${process.pid}\n`, { flag: "wx", mode: 0o644 });
+      const boot = currentBootId();
+      writeFileSync(path, `${process.pid}${boot ? ` ${boot}` : ""}\n`, { flag: "wx", mode: 0o644 });
       heldDirs.add(dir);
       return () => {
         heldDirs.delete(dir);
@@ -58,8 +60,11 @@ function acquireLock(dataDir: string): () => void {
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const owner = Number(readFileSync(path, "utf8").trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
+      // "<pid> <boot id>": a pid from an earlier boot is stale whatever runs under it now.
+      const [pidText, bootText] = readFileSync(path, "utf8").trim().split(/\s+/);
+      const owner = Number(pidText);
+      const sameBoot = bootText === undefined || currentBootId() === null || bootText === currentBootId();
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && sameBoot && processAlive(owner)) {
         throw new Error(`--data-dir: ${dir} is in use by another withcache (pid ${owner})`);
       }
       rmSync(path, { force: true }); // stale: its owner is gone
