@@ -177,6 +177,15 @@ describe("a disk filled by something else", () => {
 });
 
 describe("unwritable data dirs", () => {
+  test("a missing data dir is created (with its parents)", async () => {
+    const base = makeTempDir("withcache-newdir-");
+    cleanups.push(() => base.cleanup());
+    const path = join(base.path, "a", "b", "data");
+    const s = await startTestServer({}, { dataDir: { path, cleanup: () => {} } });
+    cleanups.push(() => s.stop());
+    expect(readdirSync(path)).toEqual(expect.arrayContaining(["blobs", "tmp", "withcache.db", "lock"]));
+  });
+
   test.skipIf(tmpfsReason !== null)("a read-only filesystem stops the start with one line naming the data dir", async () => {
     const fs = mountTmpfs(MiB);
     if (fs.path === null) throw new Error(fs.reason);
