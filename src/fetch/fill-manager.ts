@@ -313,6 +313,8 @@ export class FillManager {
 
   /** The disk guard: null when `moreBytes` may be written, else the one-line reason. */
   private diskVerdict(moreBytes: number, starting: boolean): string | null {
+    // --min-free-disk 0 turns the guard off (a full disk then ends a fill with ENOSPC).
+    if ((this.minFree.kind === "bytes" && this.minFree.bytes === 0) || (this.minFree.kind === "percent" && this.minFree.percent === 0)) return null;
     const space = this.deps.store.diskSpace();
     return diskGuard({ ...space, moreBytes, rule: this.minFree, dir: this.deps.store.dataDir, starting });
   }
