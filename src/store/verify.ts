@@ -35,15 +35,12 @@ export async function verifyBlobs(dataDirArg: string, options: { repair: boolean
   // Repair takes the lock first: a running cache-host makes it fail with its pid.
   const store = options.repair ? openCacheStore(dataDir) : null;
   const db = new Database(dbPath, { readonly: true });
-  let rows: Array<z.infer<typeof Row>>;
-  try {
-    rows = db
-      .query("SELECT sha256, max(size_bytes) AS size_bytes, group_concat(key, char(10)) AS keys FROM artifacts GROUP BY sha256 ORDER BY sha256")
-      .all()
-      .map((r) => Row.parse(r));
-  } finally {
-    db.close();
-  }
+  const rows = db
+    .query("SELECT sha256, max(size_bytes) AS size_bytes, group_concat(key, char(10)) AS keys FROM artifacts GROUP BY sha256 ORDER BY sha256")
+    .all()
+    .map((r) => Row.parse(r));
+  // Beside a live cache-host an artifact may be evicted or deleted mid-scan: not a bad blob.
+  const stillReferenced = db.query("SELECT count(*) AS n FROM artifacts WHERE sha256 = $sha256");
   const bad: BadBlob[] = [];
   let bytes = 0;
   try {
@@ -56,6 +53,7 @@ export async function verifyBlobs(dataDirArg: string, options: { repair: boolean
       else if (found.sha256 !== row.sha256) problem = `blob content hashes to ${found.sha256}`;
       bytes += found?.sizeBytes ?? 0;
       if (problem === null) continue;
+      if ((stillReferenced.get({ sha256: row.sha256 }) as { n: number }).n === 0) continue;
       const entry = { sha256: row.sha256, keys: row.keys.split("\n"), problem };
       bad.push(entry);
       options.onProgress?.(entry);
@@ -65,6 +63,7 @@ export async function verifyBlobs(dataDirArg: string, options: { repair: boolean
       }
     }
   } finally {
+    db.close();
     store?.close();
   }
   return { blobs: rows.length, bytes, bad, repaired: store !== null };
