@@ -23,8 +23,8 @@ const HELP: Partial<Record<ConfigKey, string>> = {
   originIdleTimeout: "give up on an origin that sends nothing for this long (default 60s)",
   drainTimeout: "on SIGTERM, how long client downloads may finish (default 30s)",
   maxArtifactSize: "refuse artifacts larger than this, e.g. 50GiB (default 0 = no limit)",
-  minFreeDisk: "free space fills must leave on the data dir's filesystem: a size (2GiB), a percentage (5%) or auto = 5% but at most 1GiB (default auto)",
-  maxCacheSize: "keep the blobs under this total, evicting least recently hit artifacts after each fill; bigger artifacts are refused, e.g. 500GiB (default 0 = no limit)",
+  minFreeDisk: "free space fills must leave on the data dir's filesystem: a size (2GiB), a percentage (5%), 0 = off, or auto = 5% but at most 1GiB (default auto)",
+  maxCacheSize: "keep the blobs under this total, evicting least recently used artifacts at start and after each fill; bigger artifacts are refused, e.g. 500GiB (default 0 = no limit)",
 } as Partial<Record<ConfigKey | string, string>>;
 
 function camel(flag: string): string {
