@@ -6,7 +6,7 @@
 // fresh directory; the saved files (names, sha256), stdout and exit status must be the plain
 // tool's, and URLs the cache holds must not reach the origin through either shim.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "bun";
 import { cacheUrlFor, candidateParts, serverBaseUrl } from "../src/core/plan/plan.ts";
@@ -175,6 +175,17 @@ describe("a lab admin's and a CI script's commands, through both shims", () => {
   test("wget's own messages name it as the user typed it (the shim keeps argv[0])", async () => {
     const plain = await sameEverywhere("wget --bogus-option 2>&1 | head -1", [], { stderr: true });
     expect(plain.stdout).toStartWith("wget: unrecognized option");
+  }, 30_000);
+
+  test("the tool starts with the caller's resource limits (the Zig start-up used to raise RLIMIT_STACK to 16 MiB)", async () => {
+    const probe = join(work.path, "limits.sh");
+    writeFileSync(probe, '#!/bin/sh\ngrep -E "^Max (stack|open files)" /proc/self/limits\n', { mode: 0o755 });
+    const plain = await observe("plain", probe);
+    expect(plain.stdout).toContain("Max stack size");
+    for (const via of ["ts", "zig"] as const) {
+      const shimmed = await observe(via, `curl -s ${origin.url}/f/a.bin`, { vars: { REAL_CURL: probe } });
+      expect({ via, limits: shimmed.stdout }).toEqual({ via, limits: plain.stdout });
+    }
   }, 30_000);
 
   test("an IPv6 literal host is not a curl glob: it hits through both shims", async () => {
