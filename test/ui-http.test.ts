@@ -217,6 +217,31 @@ describe("pages with a session", () => {
   });
 });
 
+describe("signed URLs", () => {
+  test("a query token is never shown on any page; Download still fetches with it", async () => {
+    const secret = "SIGNATURE-d41d8cd98f00b204";
+    const originUrl = `${origin.base}/file/signed.bin?size=64&token=${secret}`;
+    const curl = await run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", `${ui.base}/b/${encodeToken(originUrl)}/signed.bin`]);
+    expect(curl.stdout).toBe("404");
+    const c = await loggedIn();
+    const misses = await c.get("/admin/misses");
+    expect(misses.text).toContain(`${origin.base}/file/signed.bin?…`);
+    // Only the Download form carries the whole URL (hidden), never the visible text.
+    const shown = misses.text.replace(/<input type="hidden" name="url" value="[^"]*"/g, "");
+    expect(shown).not.toContain(secret);
+    const res = await c.post("/admin/misses/download", { url: originUrl });
+    expect(res.status).toBe(303);
+    expect((await c.get(res.headers.get("location")!)).text).not.toContain(secret);
+    const key = `${origin.base}/file/signed.bin`;
+    await until("the signed fill to complete", async () => ui.running.ctx.store.metadata.getArtifact(key));
+    for (const page of ["/admin/downloads", "/admin/artifacts"]) {
+      const text = (await c.get(page)).text;
+      expect(text).toContain("signed.bin?…");
+      expect(text).not.toContain(secret);
+    }
+  });
+});
+
 describe("actions", () => {
   test("a client miss → Download (plain post, 303 with notice) → cached → Delete frees the blob", async () => {
     const originUrl = `${origin.base}/file/tool-1.0.tgz?size=5000`;
@@ -230,7 +255,8 @@ describe("actions", () => {
     expect(res.status).toBe(303);
     const location = res.headers.get("location")!;
     expect(location).toStartWith("/admin/misses?notice=");
-    expect((await c.get(location)).text).toContain(`queued ${originUrl}`);
+    // The query of a recorded URL is not shown (signed URLs carry their token there).
+    expect((await c.get(location)).text).toContain(`queued ${origin.base}/file/tool-1.0.tgz?…`);
     const key = `${origin.base}/file/tool-1.0.tgz`;
     const artifact = await until("the fill to complete", async () => ui.running.ctx.store.metadata.getArtifact(key));
     expect(artifact.sizeBytes).toBe(5000);
@@ -262,7 +288,7 @@ describe("actions", () => {
     const res = await c.post("/admin/misses/download", { url }, { hx: true });
     expect(res.status).toBe(200);
     expect(res.text).toStartWith('<section id="misses"');
-    expect(res.text).toContain(`queued ${url}`);
+    expect(res.text).toContain(`queued ${origin.base}/file/hx.bin?…`);
     const plain = await c.post("/admin/misses/dismiss", { key: "https://h/dismiss-me" });
     expect(plain.status).toBe(303);
     expect(ui.running.ctx.store.metadata.getMiss("https://h/dismiss-me")).toBeNull();

@@ -26,6 +26,16 @@ export function formatLogLine(nowMs: number, name: string, fields: LogFields): s
   return parts.join(" ");
 }
 
+/** A URL as the operator UI shows it: whole with --keep-query (the query is part of the key),
+ *  else without its query, like the logs (a signed URL's token is a secret). */
+export function displayUrl(raw: string, options: { keepQuery: boolean }): string {
+  if (options.keepQuery) return raw;
+  // Cut the raw text rather than re-serialising a parsed URL, so the path shows as recorded.
+  const end = raw.search(/[?#]/);
+  if (end < 0) return raw;
+  return raw[end] === "?" ? `${raw.slice(0, end)}?…` : raw.slice(0, end);
+}
+
 /** A URL safe to log: scheme, host and path only; the query may carry a signed token. */
 export function loggableUrl(raw: string): string {
   try {

@@ -34,7 +34,7 @@ import {
   type Session,
 } from "./auth.ts";
 import { loadSessionSecret } from "./auth-secret.ts";
-import type { Logger } from "../core/log.ts";
+import { displayUrl, type Logger } from "../core/log.ts";
 import type { RequestContext } from "./context.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ export type ActionResult = { ok: true } | { ok: false; message: string };
 export type EnqueueOutcome = { ok: true; jobId: number; existing: boolean } | { ok: false; message: string };
 
 export interface AdminDeps {
-  config: { dataDir: string; curate: boolean; trustProxy: boolean; adminPassword?: string | undefined; sessionSecret?: string | undefined };
+  config: { dataDir: string; curate: boolean; keepQuery: boolean; trustProxy: boolean; adminPassword?: string | undefined; sessionSecret?: string | undefined };
   version: string;
   nowMs(): number;
   /** The socket peer of this request, for the login rate limit. */
@@ -247,8 +247,8 @@ function parseFields<T extends z.ZodType>(schema: T, fields: Record<string, stri
 // ---------------------------------------------------------------------------------------------
 // Mapping store rows to view values
 
-function jobView(job: AdminJob): JobView {
-  return { ...job, id: String(job.id) };
+function jobView(job: AdminJob, options: { keepQuery: boolean }): JobView {
+  return { ...job, id: String(job.id), url: displayUrl(job.url, options) };
 }
 
 function sortJobs(jobs: AdminJob[]): AdminJob[] {
@@ -266,15 +266,16 @@ function latestJobByKey(jobs: AdminJob[]): Map<string, AdminJob> {
 }
 
 function missViews(deps: AdminDeps): MissView[] {
+  const options = { keepQuery: deps.config.keepQuery };
   const jobs = latestJobByKey(deps.listJobs(JOBS_ROWS_MAX));
   return deps.listMisses(LIST_ROWS_MAX).map((m) => {
     const job = jobs.get(m.key);
-    return { key: m.key, url: m.url, count: m.count, firstSeenMs: m.firstSeenMs, lastSeenMs: m.lastSeenMs, sizeBytes: m.knownSizeBytes, job: job ? jobView(job) : null };
+    return { key: m.key, url: displayUrl(m.url, options), fetchUrl: m.url, count: m.count, firstSeenMs: m.firstSeenMs, lastSeenMs: m.lastSeenMs, sizeBytes: m.knownSizeBytes, job: job ? jobView(job, options) : null };
   });
 }
 
-function artifactView(a: AdminArtifact): ArtifactView {
-  return { key: a.key, url: a.url, sha256: a.sha256, sizeBytes: a.sizeBytes, contentType: a.contentType === "" ? null : a.contentType, fetchedAtMs: a.fetchedAtMs, lastHitMs: a.lastHitMs, hits: a.hits, misses: a.misses };
+function artifactView(a: AdminArtifact, options: { keepQuery: boolean }): ArtifactView {
+  return { key: a.key, url: displayUrl(a.url, options), sha256: a.sha256, sizeBytes: a.sizeBytes, contentType: a.contentType === "" ? null : a.contentType, fetchedAtMs: a.fetchedAtMs, lastHitMs: a.lastHitMs, hits: a.hits, misses: a.misses };
 }
 
 function headerView(deps: AdminDeps, auth: AuthState): HeaderView {
@@ -468,13 +469,13 @@ function missesFragment(st: RequestState, notice: Notice | null): Html {
 }
 
 function downloadsFragment(st: RequestState, notice: Notice | null): Html {
-  return downloadsSection({ jobs: sortJobs(st.deps.listJobs(JOBS_ROWS_MAX)).map(jobView), csrfToken: st.csrf, nowMs: st.deps.nowMs(), notice });
+  return downloadsSection({ jobs: sortJobs(st.deps.listJobs(JOBS_ROWS_MAX)).map((j) => jobView(j, { keepQuery: st.deps.config.keepQuery })), csrfToken: st.csrf, nowMs: st.deps.nowMs(), notice });
 }
 
 function artifactsData(st: RequestState, query: { q: string; sort: ArtifactSort }) {
   const totals = st.deps.totals();
   return {
-    artifacts: st.deps.listArtifacts({ filter: query.q, sort: query.sort, limit: LIST_ROWS_MAX }).map(artifactView),
+    artifacts: st.deps.listArtifacts({ filter: query.q, sort: query.sort, limit: LIST_ROWS_MAX }).map((a) => artifactView(a, { keepQuery: st.deps.config.keepQuery })),
     filter: query.q,
     sort: query.sort,
     totals: { artifactCount: totals.artifactCount, bytes: totals.bytes, freeBytes: st.deps.freeDiskBytes() },
@@ -492,7 +493,7 @@ function get(st: RequestState, path: string): Response {
       return htmlResponse(missesPage(pageContext(st), missViews(st.deps)));
     case "/admin/downloads":
       if (st.fragment) return fragmentResponse(st, "downloads", downloadsFragment(st, null));
-      return htmlResponse(downloadsPage(pageContext(st), sortJobs(st.deps.listJobs(JOBS_ROWS_MAX)).map(jobView)));
+      return htmlResponse(downloadsPage(pageContext(st), sortJobs(st.deps.listJobs(JOBS_ROWS_MAX)).map((j) => jobView(j, { keepQuery: st.deps.config.keepQuery }))));
     case "/admin/artifacts": {
       const query = ArtifactsQuery.parse({ q: st.url.searchParams.get("q") ?? "", sort: st.url.searchParams.get("sort") ?? "lastHit" });
       const data = { ...artifactsData(st, query), csrfToken: st.csrf, nowMs: st.deps.nowMs(), notice: null };
@@ -543,7 +544,7 @@ async function post(st: RequestState, path: string, fields: Record<string, strin
       const result: EnqueueOutcome = parsed.ok ? await deps.enqueue(form.data.url) : { ok: false, message: parsed.message };
       const notice: Notice = !result.ok
         ? { kind: "error", text: result.message }
-        : { kind: "ok", text: result.existing ? `already downloading ${form.data.url}` : `queued ${form.data.url}` };
+        : { kind: "ok", text: `${result.existing ? "already downloading" : "queued"} ${displayUrl(form.data.url, { keepQuery: st.deps.config.keepQuery })}` };
       return answer(st, { page: "/admin/misses", notice, fragment: (n) => missesFragment(st, n) });
     }
     case "/admin/misses/dismiss": {

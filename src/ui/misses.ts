@@ -25,7 +25,7 @@ function row(miss: MissView, ctx: { csrfToken: string; nowMs: number }): Html {
 <td data-label="Last seen"><span title="${formatTime(miss.lastSeenMs)}">${formatAgo(miss.lastSeenMs, ctx.nowMs)}</span></td>
 <td data-label="Would save" class="num">${saves}</td>
 <td data-label="Fill">${fillCell(miss)}</td>
-<td class="actions">${busy ? null : actionButton({ action: "/admin/misses/download", target: TARGET, csrfToken: ctx.csrfToken, label: "Download", style: "primary", fields: { url: miss.url } })}${actionButton({ action: "/admin/misses/dismiss", target: TARGET, csrfToken: ctx.csrfToken, label: "Dismiss", fields: { key: miss.key } })}</td>
+<td class="actions">${busy ? null : actionButton({ action: "/admin/misses/download", target: TARGET, csrfToken: ctx.csrfToken, label: "Download", style: "primary", fields: { url: miss.fetchUrl } })}${actionButton({ action: "/admin/misses/dismiss", target: TARGET, csrfToken: ctx.csrfToken, label: "Dismiss", fields: { key: miss.key } })}</td>
 </tr>`;
 }
 

@@ -23,7 +23,7 @@ function job(over: Partial<JobView> = {}): JobView {
 }
 
 function miss(over: Partial<MissView> = {}): MissView {
-  return { key: XSS, url: XSS, count: 4, firstSeenMs: NOW - 3_600_000, lastSeenMs: NOW - 60_000, sizeBytes: 1000, job: null, ...over };
+  return { key: XSS, url: XSS, fetchUrl: XSS, count: 4, firstSeenMs: NOW - 3_600_000, lastSeenMs: NOW - 60_000, sizeBytes: 1000, job: null, ...over };
 }
 
 function artifact(over: Partial<ArtifactView> = {}): ArtifactView {

@@ -19,7 +19,10 @@ export interface JobView {
 
 export interface MissView {
   key: string;
+  /** As shown: without the query unless --keep-query (signed URLs carry their secret there). */
   url: string;
+  /** The URL as the client sent it, query included: what Download fetches. */
+  fetchUrl: string;
   count: number;
   firstSeenMs: number;
   lastSeenMs: number;
