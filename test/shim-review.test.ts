@@ -177,6 +177,18 @@ describe("a lab admin's and a CI script's commands, through both shims", () => {
     expect(plain.stdout).toStartWith("wget: unrecognized option");
   }, 30_000);
 
+  test("descriptors the caller passed reach the tool (Bun marks them close-on-exec; curl -o /dev/fd/3, -o >(cmd))", async () => {
+    await warm(`${origin.url}/f/a.bin`);
+    const cached = ["/f/a.bin"];
+    const viaFd = await sameEverywhere('curl -s -o /dev/fd/3 "$O/f/a.bin" 3>out3.bin; echo "curl=$?"; wget -q -O /dev/fd/4 "$O/f/a.bin" 4>out4.bin; echo "wget=$?"', cached);
+    expect(viaFd.stdout).toBe("curl=0\nwget=0\n");
+    expect(viaFd.files).toEqual({ "out3.bin": sha256Hex(SMALL).slice(0, 16), "out4.bin": sha256Hex(SMALL).slice(0, 16) });
+    // Pass-through (no candidate URL) hands over the same way.
+    await sameEverywhere('curl -s -o /dev/fd/3 "ftp://127.0.0.1:1/x" 3>out3.bin; echo "curl=$?"', []);
+    const substituted = await sameEverywhere('curl -s -o >(wc -c > count.txt) "$O/f/a.bin"; echo "curl=$?"; for i in $(seq 500); do [ -s count.txt ] && break; sleep 0.01; done; cat count.txt', cached);
+    expect(substituted.stdout).toBe(`curl=0\n${SMALL.length}\n`);
+  }, 60_000);
+
   test("the tool starts with the caller's resource limits (the Zig start-up used to raise RLIMIT_STACK to 16 MiB)", async () => {
     const probe = join(work.path, "limits.sh");
     writeFileSync(probe, '#!/bin/sh\ngrep -E "^Max (stack|open files)" /proc/self/limits\n', { mode: 0o755 });

@@ -3,8 +3,14 @@
 // execve; a *handled* one goes back to default. So the shim installs no-op listeners for both
 // right before the hand-over (Bun then catches them instead of ignoring them) and execs the tool
 // directly: no extra process (`env --default-signal` cost one exec and named the tool by its
-// path, so wget's own messages said "/usr/bin/wget:"), no FFI.
+// path, so wget's own messages said "/usr/bin/wget:").
+// Bun also marks every inherited descriptor above 2 close-on-exec at start-up, so `curl -o
+// >(sha256sum)` (bash passes /dev/fd/63) or a make jobserver fd would be gone in the tool. The
+// shim notes those descriptors first thing (inheritedDescriptors); when there are any it clears
+// the flag and execs through libc over bun:ffi (~1-2 ms more), since process.execve closes every
+// descriptor above 2 itself.
 // Where execve is impossible: spawn with inherited stdio, forward signals, exit like the child.
+import { readdirSync, readlinkSync } from "node:fs";
 
 /** `WITHCACHE_SHIM_EXEC=spawn` forces the spawn fallback (tests; platforms where exec misbehaves). */
 export const FORCE_SPAWN_ENV = "WITHCACHE_SHIM_EXEC";
@@ -24,9 +30,7 @@ function catchIgnoredSignals(): void {
 async function resetSignalsViaFfi(): Promise<boolean> {
   try {
     const { dlopen, FFIType } = await import("bun:ffi");
-    const libc = dlopen(process.platform === "darwin" ? "libc.dylib" : "libc.so.6", {
-      signal: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.ptr },
-    });
+    const libc = dlopen(LIBC, { signal: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.ptr } });
     libc.symbols.signal(SIGPIPE, null); // null is SIG_DFL
     libc.symbols.signal(SIGXFSZ, null);
     return true;
@@ -35,17 +39,65 @@ async function resetSignalsViaFfi(): Promise<boolean> {
   }
 }
 
-/** Become `path` with `argv` (argv[0] included). Returns only if neither execve nor spawn worked. */
-export async function handOver(path: string, argv: string[], env: Record<string, string>): Promise<never> {
+const F_SETFD = 2;
+const LIBC = process.platform === "darwin" ? "libc.dylib" : "libc.so.6";
+
+/** An inherited descriptor above 2 and what it pointed to when the shim started. */
+export type Inherited = ReadonlyMap<number, string>;
+
+/**
+ * The descriptors above 2 this process holds, with their /proc link targets, minus Bun's own
+ * (its event loop's anonymous inodes) and the listing's directory. Called first thing, that is
+ * what the shim inherited. Empty where there is no /proc.
+ */
+export function inheritedDescriptors(): Inherited {
+  const found = new Map<number, string>();
+  const listing = `/proc/${process.pid}/fd`;
+  let names: string[];
+  try {
+    names = readdirSync("/proc/self/fd");
+  } catch {
+    return found;
+  }
+  for (const name of names) {
+    const fd = Number(name);
+    if (!Number.isInteger(fd) || fd <= 2) continue;
+    try {
+      const target = readlinkSync(`/proc/self/fd/${name}`);
+      if (!target.startsWith("anon_inode:") && target !== listing) found.set(fd, target);
+    } catch {
+      // closed while listing (the listing's own descriptor)
+    }
+  }
+  return found;
+}
+
+/** The inherited descriptors still open now (same link target as at start). */
+function stillInherited(inherited: Inherited): number[] {
+  if (inherited.size === 0) return [];
+  const now = inheritedDescriptors();
+  return [...inherited].filter(([fd, target]) => now.get(fd) === target).map(([fd]) => fd);
+}
+
+/**
+ * Become `path` with `argv` (argv[0] included), keeping the descriptors the shim inherited.
+ * Returns only if neither execve nor spawn worked.
+ */
+export async function handOver(path: string, argv: string[], env: Record<string, string>, inherited: Inherited = new Map()): Promise<never> {
   const forceSpawn = env[FORCE_SPAWN_ENV] === "spawn";
   delete env[FORCE_SPAWN_ENV];
   catchIgnoredSignals();
   const execve = (process as unknown as { execve?: ExecveFn }).execve;
-  if (typeof execve === "function" && !forceSpawn) {
-    try {
-      execve.call(process, path, argv, env);
-    } catch {
-      // fall through to spawn
+  if (!forceSpawn) {
+    // process.execve closes every descriptor above 2; with some to keep, go through libc.
+    const keep = stillInherited(inherited);
+    if (keep.length > 0) await execveViaLibc(path, argv.map((a) => Buffer.from(a)), env, keep);
+    if (typeof execve === "function") {
+      try {
+        execve.call(process, path, argv, env);
+      } catch {
+        // fall through to spawn
+      }
     }
   }
   return spawnAndMirror(path, argv, env);
@@ -53,14 +105,23 @@ export async function handOver(path: string, argv: string[], env: Record<string,
 
 /**
  * Become `path` with arguments given as raw bytes (argv that is not UTF-8, read from
- * /proc/self/cmdline): JS strings cannot carry those bytes, so call libc execve over bun:ffi.
- * Returns only if that failed.
+ * /proc/self/cmdline): JS strings cannot carry those bytes. Returns only if that failed.
  */
-export async function handOverRawBytes(path: string, argv: Uint8Array[], env: Record<string, string>): Promise<boolean> {
+export async function handOverRawBytes(path: string, argv: Uint8Array[], env: Record<string, string>, inherited: Inherited = new Map()): Promise<boolean> {
+  catchIgnoredSignals();
+  return execveViaLibc(path, argv, env, stillInherited(inherited));
+}
+
+/**
+ * libc execve over bun:ffi, after clearing close-on-exec on `keepFds` and resetting SIGPIPE and
+ * SIGXFSZ. Returns false (only) if it failed.
+ */
+async function execveViaLibc(path: string, argv: Uint8Array[], env: Record<string, string>, keepFds: number[]): Promise<boolean> {
   try {
     const { dlopen, FFIType, ptr } = await import("bun:ffi");
-    const libc = dlopen(process.platform === "darwin" ? "libc.dylib" : "libc.so.6", {
+    const libc = dlopen(LIBC, {
       signal: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.ptr },
+      fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
       execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
     });
     const cString = (bytes: Uint8Array): Buffer => Buffer.concat([Buffer.from(bytes), Buffer.from([0])]);
@@ -78,6 +139,7 @@ export async function handOverRawBytes(path: string, argv: Uint8Array[], env: Re
     const envArray = pointerArray(Object.entries(env).map(([k, v]) => cString(Buffer.from(`${k}=${v}`))));
     libc.symbols.signal(SIGPIPE, null);
     libc.symbols.signal(SIGXFSZ, null);
+    for (const fd of keepFds) libc.symbols.fcntl(fd, F_SETFD, 0);
     libc.symbols.execve(ptr(pathBytes), ptr(argvArray), ptr(envArray));
     void keep;
     return false;

@@ -4,7 +4,7 @@ import { readFileSync, writeSync } from "node:fs";
 import { preparePlan, finishPlan, serverBaseUrl, type Tool } from "../core/plan/plan.ts";
 import { VERSION } from "../version.ts";
 import { envForExec, findRealTool } from "./find-tool.ts";
-import { handOver, handOverRawBytes } from "./exec.ts";
+import { handOver, handOverRawBytes, inheritedDescriptors } from "./exec.ts";
 import { probeAll } from "./probe.ts";
 
 export const VERSION_ARG = "--withcache-version";
@@ -64,6 +64,7 @@ export async function runShim(tool: Tool, args: string[]): Promise<void> {
     writeSync(1, `${VERSION}\n`);
     process.exit(0);
   }
+  const inherited = inheritedDescriptors(); // before the shim opens anything of its own
   const env: Env = process.env;
   const found = findRealTool(tool, env, { selfPath: process.execPath, cwd: process.cwd() });
   if (!found.ok) {
@@ -77,7 +78,7 @@ export async function runShim(tool: Tool, args: string[]): Promise<void> {
       process.exit(0);
     }
     const argv0 = Buffer.from(argv0For(tool));
-    await handOverRawBytes(found.path, [argv0, ...rawArgs], envForExec(env, found.path));
+    await handOverRawBytes(found.path, [argv0, ...rawArgs], envForExec(env, found.path), inherited);
     // Could not exec raw bytes: fall through with the decoded strings rather than fail.
   }
   let finalArgs = args;
@@ -91,5 +92,5 @@ export async function runShim(tool: Tool, args: string[]): Promise<void> {
     writeSync(1, out);
     process.exit(0);
   }
-  await handOver(found.path, [argv0For(tool), ...finalArgs], envForExec(env, found.path));
+  await handOver(found.path, [argv0For(tool), ...finalArgs], envForExec(env, found.path), inherited);
 }
