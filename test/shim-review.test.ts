@@ -170,6 +170,11 @@ describe("a lab admin's and a CI script's commands, through both shims", () => {
     await sameEverywhere('wget -q -t 3 --no-check-certificate "$O/f/b.bin"; echo "exit=$?"', cached);
     await sameEverywhere('wget -q -O - "$O/big.bin" | head -c 10 | wc -c; echo "wget=${PIPESTATUS[0]}"', cached);
     await sameEverywhere('wget -q "$O/f/a.bin#frag" "$O/nothere.bin"; echo "exit=$?"', cached);
+    // --spider checks the origin: through the shims too (a hit would only say the cache has it).
+    const spiderHeads = () => origin.requests.filter((r) => r.method === "HEAD" && r.path === "/f/a.bin").length;
+    const headsBefore = spiderHeads();
+    await sameEverywhere('wget -q --spider "$O/f/a.bin"; echo "exit=$?"; wget -q --spider "$O/nothere.bin"; echo "exit=$?"', []);
+    expect(spiderHeads() - headsBefore).toBe(3);
   }, 120_000);
 
   test("wget's own messages name it as the user typed it (the shim keeps argv[0])", async () => {
@@ -205,9 +210,9 @@ describe("a lab admin's and a CI script's commands, through both shims", () => {
     const url = `http://[::1]:${origin6.port}/f/six.bin`;
     await warm(url);
     const before = cache.logs.filter((line) => line.includes("result=hit") && line.includes("method=GET")).length;
-    await sameEverywhere(`curl -fsS -O "${url}"; echo "exit=$?"`, []);
+    await sameEverywhere(`curl -fsS -O "${url}"; echo "exit=$?"; wget -q -O w.bin "${url}"; echo "exit=$?"`, []);
     const after = cache.logs.filter((line) => line.includes("result=hit") && line.includes("method=GET")).length;
-    expect(after - before).toBe(2); // one GET per shim went to the cache
+    expect(after - before).toBe(4); // curl's and wget's GET went to the cache, through each shim
   }, 60_000);
 
   test("long query strings: a cache URL within cache_url_bytes_max hits; a longer one is never probed", async () => {
