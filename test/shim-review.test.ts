@@ -52,6 +52,7 @@ function originAnswer(req: Request): Response {
     const wantsBytes = req.headers.get("accept") === "application/octet-stream";
     return wantsBytes ? new Response(ASSET) : new Response(ASSET_JSON, { headers: { "content-type": "application/json" } });
   }
+  if (path === "/cookie.bin") return new Response(SMALL, { headers: { "set-cookie": "session=abc123; Path=/; Max-Age=3600" } });
   if (path.startsWith("/f/")) return new Response(SMALL);
   return new Response("not here\n", { status: 404 });
 }
@@ -232,6 +233,15 @@ describe("a lab admin's and a CI script's commands, through both shims", () => {
     expect(cache.logs.filter((line) => line.includes("method=HEAD")).length).toBe(probesBefore);
     expect(origin.hits.get("/f/long.bin")).toBe(originBefore + 3);
   }, 60_000);
+
+  test("a cookie jar is written from the origin's answer (curl -c, wget --save-cookies pass through)", async () => {
+    await warm(`${origin.url}/cookie.bin`);
+    const jars = await sameEverywhere(
+      'curl -s -c jar.txt -o out.bin "$O/cookie.bin"; grep -c abc123 jar.txt; wget -q --save-cookies wjar.txt -O w.bin "$O/cookie.bin"; grep -c abc123 wjar.txt',
+      [],
+    );
+    expect(jars.stdout).toBe("1\n1\n");
+  }, 30_000);
 
   test("a header that selects the representation passes through (the cache holds another one)", async () => {
     const url = `${origin.url}/api/asset`;
