@@ -80,7 +80,7 @@ export async function diagnose(tool: Tool, env: Env, cwd: string): Promise<ToolR
   else if (shimVersion === null) verdict = `not shimmed: ${tool} is ${inEffect}; run \`withcache install-shims DIR\` and put DIR first on PATH`;
   else if (realTool === null) verdict = `broken: the shim finds no real ${tool} (${realToolProblem}); it would exit 127`;
   else if (server === null) verdict = `cache off: no ${specific} or WITHCACHE_SERVER set, so the shim runs ${realTool} untouched`;
-  else if (!health.healthy) verdict = `cache unreachable: the shim passes everything through to ${realTool} (each call pays up to ~1 s probing)`;
+  else if (!health.healthy) verdict = `cache unreachable: the shim passes everything through to ${realTool} (a refused connection costs next to nothing; a silent or slow host costs each call up to ~1 s of probing)`;
   else {
     verdict = `ok: ${tool} downloads go through the cache at ${server}`;
     ok = true;
