@@ -404,7 +404,7 @@ export class FillManager {
     let file: Awaited<ReturnType<typeof blobs.openTemp>> | null = null;
     try {
       armIdle();
-      const { response } = await openOrigin({
+      const { response, redirected } = await openOrigin({
         url: job.url,
         headers,
         signal: attempt.signal,
@@ -619,6 +619,7 @@ export class FillManager {
           contentType,
           contentDisposition,
           fetchedAtMs: this.deps.nowMs(),
+          redirected,
         }));
       } catch (err) {
         // No row for the renamed blob: take it back unless another key already shares it.

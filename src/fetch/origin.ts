@@ -97,7 +97,7 @@ function pinned(url: URL, address: string, headers: Record<string, string>): Att
 }
 
 /** GET the URL following redirects by hand; returns the first non-3xx response. */
-export async function openOrigin(req: OriginRequest): Promise<{ response: Response; finalUrl: string }> {
+export async function openOrigin(req: OriginRequest): Promise<{ response: Response; finalUrl: string; redirected: boolean }> {
   let current = new URL(req.url);
   for (let hop = 0; hop <= req.maxRedirects; hop += 1) {
     if (current.protocol !== "http:" && current.protocol !== "https:") {
@@ -147,7 +147,7 @@ export async function openOrigin(req: OriginRequest): Promise<{ response: Respon
       }
       continue;
     }
-    return { response, finalUrl: current.href };
+    return { response, finalUrl: current.href, redirected: hop > 0 };
   }
   throw new FillError(`more than ${req.maxRedirects} redirects from ${loggableUrl(req.url)}`, "permanent");
 }

@@ -86,10 +86,12 @@ function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext): Response {
     // operator UI's origin: an HTML artifact opened in a browser must not run script there.
     "content-security-policy": "default-src 'none'; sandbox",
     "x-content-type-options": "nosniff",
+    // The shims serve a redirected fill only to a tool that would follow the redirect itself.
+    ...(a.redirected ? { "x-withcache-redirected": "1" } : {}),
   };
   const ifNoneMatch = req.headers.get("if-none-match");
   if (ifNoneMatchHits(ifNoneMatch, etag) || notModifiedSince(req.headers.get("if-modified-since"), ifNoneMatch, lastModified)) {
-    return new Response(null, { status: 304, headers: { etag, "last-modified": lastModified, "accept-ranges": "bytes", "x-withcache-sha256": a.sha256 } });
+    return new Response(null, { status: 304, headers: { etag, "last-modified": lastModified, "accept-ranges": "bytes", "x-withcache-sha256": a.sha256, ...(a.redirected ? { "x-withcache-redirected": "1" } : {}) } });
   }
   const location = ctx.store.blobs.locate(a.sha256);
   const file = Bun.file(location.path);

@@ -59,6 +59,9 @@ const MIGRATIONS: readonly string[] = [
   // boot the rest was written in (page-cache bytes survive a process crash, not a reboot).
   `ALTER TABLE jobs ADD COLUMN synced_bytes INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE jobs ADD COLUMN boot_id TEXT;`,
+  // 5: whether the fill followed a redirect (hits then say so, and the shims serve them only to
+  // a tool that would follow it too). Rows filled before this are taken as not redirected.
+  `ALTER TABLE artifacts ADD COLUMN redirected INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /**
@@ -82,6 +85,7 @@ const ArtifactDb = z.object({
   last_hit_ms: z.number().nullable(),
   hits: z.number().int(),
   misses: z.number().int(),
+  redirected: z.union([z.literal(0), z.literal(1)]),
 });
 const MissDb = z.object({
   key: z.string(),
@@ -125,6 +129,7 @@ function toArtifact(row: unknown): ArtifactRow {
     lastHitMs: r.last_hit_ms,
     hits: r.hits,
     misses: r.misses,
+    redirected: r.redirected === 1,
   };
 }
 function toMiss(row: unknown): MissRow {
@@ -303,10 +308,11 @@ export class SqliteMetadataStore implements MetadataStore {
         const miss = this.db.query("SELECT count FROM misses WHERE key = $key").get({ key: a.key }) as { count: number } | null;
         this.db
           .query(
-            `INSERT INTO artifacts (key, url, sha256, size_bytes, content_type, content_disposition, fetched_at_ms, misses)
-             VALUES ($key, $url, $sha256, $size, $type, $disposition, $fetched, $misses)
+            `INSERT INTO artifacts (key, url, sha256, size_bytes, content_type, content_disposition, fetched_at_ms, misses, redirected)
+             VALUES ($key, $url, $sha256, $size, $type, $disposition, $fetched, $misses, $redirected)
              ON CONFLICT(key) DO UPDATE SET sha256 = $sha256, size_bytes = $size, content_type = $type,
-               content_disposition = $disposition, fetched_at_ms = $fetched, misses = misses + $misses`,
+               content_disposition = $disposition, fetched_at_ms = $fetched, misses = misses + $misses,
+               redirected = $redirected`,
           )
           .run({
             key: a.key,
@@ -317,6 +323,7 @@ export class SqliteMetadataStore implements MetadataStore {
             disposition: a.contentDisposition,
             fetched: a.fetchedAtMs,
             misses: miss?.count ?? 0,
+            redirected: a.redirected === true ? 1 : 0,
           });
         this.db.query("DELETE FROM misses WHERE key = $key").run({ key: a.key });
         const replaced = previous && previous.sha256 !== a.sha256 ? previous.sha256 : null;

@@ -17,6 +17,8 @@ export type ArtifactRow = {
   lastHitMs: number | null;
   hits: number;
   misses: number;
+  /** The fill followed at least one redirect; hits send `X-Withcache-Redirected: 1`. */
+  redirected: boolean;
 };
 
 export type MissRow = {
@@ -77,7 +79,8 @@ export type Totals = {
   missCount: number;
 };
 
-export type NewArtifact = Omit<ArtifactRow, "lastHitMs" | "hits" | "misses">;
+/** `redirected` defaults to false (imports and rows written before migration 5). */
+export type NewArtifact = Omit<ArtifactRow, "lastHitMs" | "hits" | "misses" | "redirected"> & { redirected?: boolean };
 
 export interface MetadataStore {
   getArtifact(key: string): ArtifactRow | null;
