@@ -1,5 +1,5 @@
 // The argv corpus (test/corpus/shim-argv.json, written by hand in build-corpus.ts) against the
-// pure planner: for every vector, the planned argv for hit, miss, unreachable and mixed outcomes.
+// pure planner: for every vector, the planned argv for hit, hit-redirected, miss, unreachable and mixed outcomes.
 import { describe, expect, test } from "bun:test";
 import { finishPlan, planAll, preparePlan, type ProbeOutcome } from "../src/core/plan/plan.ts";
 import corpus from "./corpus/shim-argv.json" with { type: "json" };
@@ -9,6 +9,7 @@ type Vector = {
   note: string;
   argv: string[];
   hit: string[];
+  hit_redirected: string[];
   miss: string[];
   unreachable: string[];
   mixed?: { outcomes: Record<string, string>; expect: string[] };
@@ -26,6 +27,7 @@ describe("corpus", () => {
     for (const outcome of ["hit", "miss", "unreachable"] as const) {
       expect({ outcome, argv: planAll(v.tool, v.argv, corpus.server, outcome) }).toEqual({ outcome, argv: v[outcome] });
     }
+    expect({ outcome: "hit-redirected", argv: planAll(v.tool, v.argv, corpus.server, "hit-redirected") }).toEqual({ outcome: "hit-redirected", argv: v.hit_redirected });
     if (v.mixed) {
       const plan = preparePlan(v.tool, v.argv, corpus.server);
       const outcomes = new Map(Object.entries(v.mixed.outcomes) as Array<[string, ProbeOutcome]>);

@@ -17,7 +17,7 @@ import { compileShim, parsePlanOutput, runExact, shimPath, type ShimBin } from "
 import { buildZigShim, mapLimited, prng, zigShimDir, type ZigShims } from "./zig-support.ts";
 
 type Tool = "curl" | "wget";
-type Mode = "hit" | "miss" | "mixed" | "down";
+type Mode = "hit" | "redirected" | "miss" | "mixed" | "down";
 type Vector = { tool: Tool; args: string[]; origin: string };
 
 const GENERATED_COUNT = 1000;
@@ -32,27 +32,36 @@ let zig: ZigShims;
 const servers: Partial<Record<Mode, string>> = {};
 const running: Server<undefined>[] = [];
 
-/** The mixed cache: 200, 404 or 503 by a hash of the token, 414 beyond the cache-host's URL limit. */
-function mixedStatus(token: string): number {
-  if (Buffer.from(token, "base64url").length > toolOptions.limits.url_bytes_max) return 414;
+/** A fake answer: a status, and for a 200 whether it says `X-Withcache-Redirected: 1`. */
+type Answer = { status: number; redirected: boolean };
+const REDIRECTED_HIT: Answer = { status: 200, redirected: true };
+const answer = (status: number): Answer => ({ status, redirected: false });
+
+/** The mixed cache: hit, redirected hit, 404 or 503 by a hash of the token, 414 beyond the cache-host's URL limit. */
+function mixedAnswer(token: string): Answer {
+  if (Buffer.from(token, "base64url").length > toolOptions.limits.url_bytes_max) return answer(414);
   let sum = 0;
   for (let i = 0; i < token.length; i++) sum = (sum * 31 + token.charCodeAt(i)) >>> 0;
-  return [200, 404, 503][sum % 3]!;
+  return [answer(200), REDIRECTED_HIT, answer(404), answer(503)][sum % 4]!;
 }
 
 /** What the fake cache in `mode` answers for a request path (after the server's URL parsing). */
-function statusFor(mode: Mode, pathname: string): number {
-  if (mode === "down") return 0;
+function answerFor(mode: Mode, pathname: string): Answer {
+  if (mode === "down") return answer(0);
   const parts = pathname.split("/");
-  if (parts[1] !== "b" || parts[2] === undefined || parts[2] === "") return 400;
-  return mode === "hit" ? 200 : mode === "miss" ? 404 : mixedStatus(parts[2]);
+  if (parts[1] !== "b" || parts[2] === undefined || parts[2] === "") return answer(400);
+  return mode === "hit" ? answer(200) : mode === "redirected" ? REDIRECTED_HIT : mode === "miss" ? answer(404) : mixedAnswer(parts[2]);
 }
 
-function startCache(mode: "hit" | "miss" | "mixed"): Server<undefined> {
+function respond(a: Answer): Response {
+  return new Response(null, { status: a.status, headers: a.redirected ? { "x-withcache-redirected": "1" } : {} });
+}
+
+function startCache(mode: "hit" | "redirected" | "miss" | "mixed"): Server<undefined> {
   return Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    fetch: (req) => new Response(null, { status: statusFor(mode, new URL(req.url).pathname) }),
+    fetch: (req) => respond(answerFor(mode, new URL(req.url).pathname)),
   });
 }
 
@@ -60,7 +69,7 @@ beforeAll(async () => {
   buildZigShim();
   zig = zigShimDir();
   ts = await compileShim();
-  for (const mode of ["hit", "miss", "mixed"] as const) {
+  for (const mode of ["hit", "redirected", "miss", "mixed"] as const) {
     const server = startCache(mode);
     running.push(server);
     servers[mode] = `127.0.0.1:${server.port}`;
@@ -122,8 +131,8 @@ function plannerOracle(vector: Vector, mode: Mode, setting: string): Outcome {
       // with a long last segment gives such a cache URL (token + name), so it never hits.
       const target = new URL(cacheUrl);
       const tooLarge = target.pathname.length + target.search.length > REQUEST_HEAD_BYTES_MAX - 256;
-      const status = tooLarge && mode !== "down" ? 431 : statusFor(mode, target.pathname);
-      outcomes.set(origin, status === 200 ? "hit" : status === 404 ? "miss" : "unreachable");
+      const { status, redirected } = tooLarge && mode !== "down" ? answer(431) : answerFor(mode, target.pathname);
+      outcomes.set(origin, status === 200 ? (redirected ? "hit-redirected" : "hit") : status === 404 ? "miss" : "unreachable");
     }
     args = finishPlan(plan, outcomes);
   }
@@ -136,17 +145,26 @@ async function differences(vectors: Vector[], modes: readonly Mode[], oracle: "b
   const jobs = vectors.flatMap((vector, i) => modes.map((mode) => ({ vector, mode, variant: i })));
   const found: string[] = [];
   let plannedRewrites = 0;
+  const rewritesByMode = new Map<Mode, number>();
   await mapLimited(jobs, CONCURRENCY, async ({ vector, mode, variant }) => {
     const setting = serverSetting(mode, variant);
     const { ts: a, zig: b } =
       oracle === "binary" ? await runBoth(vector, { WITHCACHE_SERVER: setting }) : await runZigOnly(vector, mode, setting);
-    if (a.stdout.includes("/b/")) plannedRewrites++;
+    if (a.stdout.includes("/b/")) {
+      plannedRewrites++;
+      rewritesByMode.set(mode, (rewritesByMode.get(mode) ?? 0) + 1);
+    }
     if (a.exitCode !== b.exitCode || a.stdout !== b.stdout || a.stderr !== b.stderr) {
       found.push(`${vector.origin} mode=${mode} ${vector.tool} ${JSON.stringify(vector.args).slice(0, 2000)}\n  ts:  ${show(a).slice(0, 2000)}\n  zig: ${show(b).slice(0, 2000)}`);
     }
   });
   // The comparison must exercise rewriting, not only pass-through.
   if (modes.includes("hit") && vectors.length > 0) expect(plannedRewrites).toBeGreaterThan(vectors.length / 10);
+  // Redirected hits must be used for some vectors (the tool follows) and not for others.
+  if (modes.includes("hit") && modes.includes("redirected") && vectors.length >= 40) {
+    expect(rewritesByMode.get("redirected") ?? 0).toBeGreaterThan(0);
+    expect(rewritesByMode.get("redirected") ?? 0).toBeLessThan(rewritesByMode.get("hit") ?? 0);
+  }
   return found;
 }
 
@@ -178,7 +196,8 @@ function generate(seed: number, count: number): Vector[] {
   const headers = ["Authorization: Bearer x", "cookie: a=b", " COOKIE ;x", "X-Custom: 1", "@headers.txt", "Coo\u212aie: k",
     "\u00a0Authorization: y", "authorization", "Accept: */*", "\tCookie\t: z", "X: authorization"];
   const executes = ["robots=off", "http_password=x", " Recursive = on ", "recursive=off", "header = Cookie: a",
-    "header=X-A: 1", "HTTP-USER=u", "use_askpass=no", "mirror", "tries=3", "load_cookies=c.txt", "ask\u212aPassword=on"];
+    "header=X-A: 1", "HTTP-USER=u", "use_askpass=no", "mirror", "tries=3", "load_cookies=c.txt", "ask\u212aPassword=on",
+    "max_redirect=0", " Max-Redirect = 0", "maxredirect=5", "max_redirect=off"];
 
   const longOption = (table: Table, tool: Tool): string[] => {
     const safe = chance(0.85);
@@ -214,11 +233,14 @@ function generate(seed: number, count: number): Vector[] {
       return pick([["--"], ["-"], ["-g"], ["--globoff"], ["--no-globoff"], ["-u", "me:pw"], ["--user=me:pw"], ["-n"], ["--netrc"],
         ["--no-netrc"], ["-H", pick(headers)], [`-H${pick(headers)}`], [`--header=${pick(headers)}`], ["-X", pick(["GET", "POST", "get"])],
         ["--request=GET"], ["-XGET"], ["--url", url()], [`--url=${url()}`], ["--oauth2-bearer", "tok"], ["-b", "c=1"], ["-snu", "a:b"],
-        ["-sSfLO"], ["-OJ"], ["-o", "-"], ["--proxy", url()], ["-e", url()], ["--referer=" + url()]]);
+        ["-sSfLO"], ["-OJ"], ["-o", "-"], ["--proxy", url()], ["-e", url()], ["--referer=" + url()],
+        ["-L"], ["-fsSL"], ["--location"], ["--location-trusted"], ["--no-location"], ["-L", "--max-redirs", pick(["0", "5", "-1", "00", "x"])],
+        [`--max-redirs=${pick(["0", "3"])}`], ["-oL"]]);
     }
     return pick([["--"], ["-"], ["-e", pick(executes)], [`-e${pick(executes)}`], [`--execute=${pick(executes)}`], ["--header", pick(headers)],
       [`--header=${pick(headers)}`], ["--user=u"], ["--password=p"], ["--http-user", "u"], ["--no-http-keep-alive"], ["-qO-"], ["-O", "-"],
-      ["-nv"], ["--recursive=off"], ["--recursive=on"], ["-r"], ["--ask-password=off"], ["-P", "dir"], ["--referer", url()], ["-i", "list.txt"]]);
+      ["-nv"], ["--recursive=off"], ["--recursive=on"], ["-r"], ["--ask-password=off"], ["-P", "dir"], ["--referer", url()], ["-i", "list.txt"],
+      ["--max-redirect=0"], ["--max-redirect", pick(["0", "2", "00", "-1"])], [`--max-red=${pick(["0", "1"])}`], ["-e", "max_redirect=0"]]);
   };
 
   const vectors: Vector[] = [];
@@ -254,9 +276,10 @@ type CorpusVector = {
   note: string;
   argv: string[];
   hit: string[];
+  hit_redirected: string[];
   miss: string[];
   unreachable: string[];
-  mixed?: { outcomes: Record<string, "hit" | "miss" | "unreachable">; expect: string[] };
+  mixed?: { outcomes: Record<string, "hit" | "hit-redirected" | "miss" | "unreachable">; expect: string[] };
 };
 const CORPUS_SERVER = "http://cache.test:3000";
 
@@ -276,24 +299,25 @@ function startCorpusCache(vectors: CorpusVector[]): Server<undefined> {
     fetch(req) {
       const [, kind, index, b, token] = new URL(req.url).pathname.split("/");
       if (b !== "b" || token === undefined) return new Response(null, { status: 400 });
-      if (kind === "hit") return new Response(null, { status: 200 });
-      if (kind === "miss") return new Response(null, { status: 404 });
+      if (kind === "hit") return respond(answer(200));
+      if (kind === "hit_redirected") return respond(REDIRECTED_HIT);
+      if (kind === "miss") return respond(answer(404));
       const outcome = vectors[Number(index)]?.mixed?.outcomes[Buffer.from(token, "base64url").toString("utf8")] ?? "miss";
-      return new Response(null, { status: outcome === "hit" ? 200 : outcome === "miss" ? 404 : 503 });
+      return respond(outcome === "hit" ? answer(200) : outcome === "hit-redirected" ? REDIRECTED_HIT : answer(outcome === "miss" ? 404 : 503));
     },
   });
 }
 
 describe("zig shim plans exactly like the typescript shim", () => {
-  test("the argv corpus: the zig shim gives the corpus's expected argv for hit, miss, unreachable and mixed", async () => {
+  test("the argv corpus: the zig shim gives the corpus's expected argv for hit, redirected hit, miss, unreachable and mixed", async () => {
     const vectors = loadCorpus();
     expect(vectors.length).toBeGreaterThanOrEqual(150);
     const cache = startCorpusCache(vectors);
     running.push(cache);
     const base = `http://127.0.0.1:${cache.port}`;
-    type Job = { vector: CorpusVector; index: number; kind: "hit" | "miss" | "unreachable" | "mixed" };
+    type Job = { vector: CorpusVector; index: number; kind: "hit" | "hit_redirected" | "miss" | "unreachable" | "mixed" };
     const jobs: Job[] = vectors.flatMap((vector, index) =>
-      (["hit", "miss", "unreachable", ...(vector.mixed ? ["mixed" as const] : [])] as const).map((kind) => ({ vector, index, kind })),
+      (["hit", "hit_redirected", "miss", "unreachable", ...(vector.mixed ? ["mixed" as const] : [])] as const).map((kind) => ({ vector, index, kind })),
     );
     const found: string[] = [];
     await mapLimited(jobs, CONCURRENCY, async ({ vector, index, kind }) => {
@@ -322,16 +346,16 @@ describe("zig shim plans exactly like the typescript shim", () => {
     expect(found.join("\n")).toBe("");
   }, 120_000);
 
-  test(`${GENERATED_COUNT} generated argv vectors (seed ${SEED}) against the planner: hit, miss, mixed and unreachable cache`, async () => {
+  test(`${GENERATED_COUNT} generated argv vectors (seed ${SEED}) against the planner: hit, redirected hit, miss, mixed and unreachable cache`, async () => {
     const vectors = generate(SEED, GENERATED_COUNT);
     expect(vectors.length).toBeGreaterThanOrEqual(1000);
-    const found = await differences(vectors, ["hit", "miss", "mixed", "down"], "planner");
+    const found = await differences(vectors, ["hit", "redirected", "miss", "mixed", "down"], "planner");
     expect(found.slice(0, 20).join("\n")).toBe("");
   }, 120_000);
 
   test("40 generated argv vectors against the compiled typescript shim", async () => {
     const vectors = generate(SEED + 1, 40);
-    const found = await differences(vectors, ["hit", "mixed", "down"]);
+    const found = await differences(vectors, ["hit", "redirected", "mixed", "down"]);
     expect(found.slice(0, 20).join("\n")).toBe("");
   }, 120_000);
 

@@ -1,5 +1,6 @@
-// The probe: HEAD each cache URL concurrently, within one bounded budget. 200 → hit, 404 → miss,
-// anything else (refused, timeout, other status, bad proxy) → unreachable.
+// The probe: HEAD each cache URL concurrently, within one bounded budget. 200 → hit (or
+// hit-redirected when the response carries `X-Withcache-Redirected: 1`), 404 → miss, anything
+// else (refused, timeout, other status, bad proxy, a 200 whose head does not end) → unreachable.
 // Plain http (the common case) goes over a raw socket, directly or through the http proxy the
 // tool would use, so connect and total deadlines are ours. An https cache (or an https proxy) is
 // probed with the real tool itself (curl -I / wget --spider), so certificates, CA paths and proxies
@@ -10,13 +11,40 @@ import { proxyFor } from "../core/plan/proxy.ts";
 /** A dead cache must cost at most about a second; a live one on the LAN connects in < 10 ms. */
 export const PROBE_CONNECT_TIMEOUT_MS = 300;
 export const PROBE_TOTAL_TIMEOUT_MS = 1000;
-/** Enough for any status line; we read nothing else. */
-const STATUS_LINE_BYTES_MAX = 4096;
+/** The response head we read (the cache-host's is under 1 KiB); the Zig shim reads as much. */
+export const RESPONSE_HEAD_BYTES_MAX = 4096;
+export const REDIRECTED_HEADER = "x-withcache-redirected";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function outcomeOf(status: number): ProbeOutcome {
-  return status === 200 ? "hit" : status === 404 ? "miss" : "unreachable";
+function outcomeOf(status: number, redirected = false): ProbeOutcome {
+  return status === 200 ? (redirected ? "hit-redirected" : "hit") : status === 404 ? "miss" : "unreachable";
+}
+
+/** A header line `X-Withcache-Redirected: 1` (name in any ASCII case, value trimmed of SP/HTAB/CR). */
+function isRedirectedLine(line: string): boolean {
+  const colon = line.indexOf(":");
+  if (colon < 0 || line.slice(0, colon).toLowerCase() !== REDIRECTED_HEADER) return false;
+  return line.slice(colon + 1).replace(/^[ \t\r]+|[ \t\r]+$/g, "") === "1";
+}
+
+/**
+ * A raw response head (the first RESPONSE_HEAD_BYTES_MAX bytes, latin1) → outcome. The status
+ * line must end in CRLF and match /^HTTP\/\d(?:\.\d)? (\d{3})/; a 200 must also show the end of
+ * its head (CRLF CRLF) so the redirect header cannot have been cut off.
+ */
+export function headOutcome(received: string): ProbeOutcome {
+  const head = received.slice(0, RESPONSE_HEAD_BYTES_MAX);
+  const lineEnd = head.indexOf("\r\n");
+  if (lineEnd < 0) return "unreachable";
+  const match = /^HTTP\/\d(?:\.\d)? (\d{3})/.exec(head.slice(0, lineEnd));
+  if (!match) return "unreachable";
+  const status = Number(match[1]);
+  if (status !== 200) return outcomeOf(status);
+  const headEnd = head.indexOf("\r\n\r\n");
+  if (headEnd < 0) return "unreachable";
+  const lines = head.slice(lineEnd + 2, headEnd).split("\r\n");
+  return outcomeOf(status, lines.some(isRedirectedLine));
 }
 
 function defaultPort(url: URL): number {
@@ -65,16 +93,13 @@ function rawHead(options: {
         },
         data(_socket, chunk) {
           received += chunk.toString("latin1");
+          // Judge once the head is complete, or as soon as it cannot become a hit any more.
           const lineEnd = received.indexOf("\r\n");
-          if (lineEnd < 0) {
-            if (received.length > STATUS_LINE_BYTES_MAX) finish("unreachable");
-            return;
-          }
-          const match = /^HTTP\/\d(?:\.\d)? (\d{3})/.exec(received.slice(0, lineEnd));
-          finish(match ? outcomeOf(Number(match[1])) : "unreachable");
+          const notOk = lineEnd >= 0 && !/^HTTP\/\d(?:\.\d)? 200/.test(received.slice(0, lineEnd));
+          if (notOk || received.includes("\r\n\r\n") || received.length >= RESPONSE_HEAD_BYTES_MAX) finish(headOutcome(received));
         },
         close() {
-          finish("unreachable");
+          finish(headOutcome(received));
         },
         error() {
           finish("unreachable");
@@ -92,14 +117,25 @@ function secondsText(ms: number): string {
   return String(Math.max(1, Math.round(ms)) / 1000);
 }
 
-/** curl: the three digits of %{http_code}. wget: the first "HTTP/1.x NNN" line of -S output. */
+/** What curl prints for `-w`: the status, a space, the redirect header's value (empty if absent). */
+export const CURL_PROBE_FORMAT = `%{http_code} %header{${REDIRECTED_HEADER}}`;
+
+/**
+ * curl: `NNN` or `NNN VALUE` (trimmed) from CURL_PROBE_FORMAT; VALUE `1` is a redirected hit, and
+ * so is any other VALUE (a curl before 7.84 prints the `%header{…}` text itself: unknown, so the
+ * safe reading). wget: the first "HTTP/1.x NNN" line of -S output, then any later header line
+ * `X-Withcache-Redirected: 1` (leading blanks allowed, name in any case).
+ */
 export function toolProbeOutcome(tool: Tool, output: string): ProbeOutcome {
   if (tool === "curl") {
-    const code = output.trim();
-    return /^\d{3}$/.test(code) ? outcomeOf(Number(code)) : "unreachable";
+    const text = output.trim();
+    if (!/^\d{3}(?: |$)/.test(text)) return "unreachable";
+    return outcomeOf(Number(text.slice(0, 3)), text.length > 3);
   }
   const match = /HTTP\/\S+ (\d{3})(?:[ \r\n]|$)/.exec(output);
-  return match ? outcomeOf(Number(match[1])) : "unreachable";
+  if (!match) return "unreachable";
+  const after = output.slice(match.index).split("\n").slice(1);
+  return outcomeOf(Number(match[1]), after.some((line) => isRedirectedLine(line.replace(/^[ \t]+/, ""))));
 }
 
 async function probeWithTool(tool: Tool, realTool: string, cacheUrl: string, env: Env, deadlineMs: number): Promise<ProbeOutcome> {
@@ -107,7 +143,7 @@ async function probeWithTool(tool: Tool, realTool: string, cacheUrl: string, env
   // The user's ~/.curlrc and wgetrc apply on purpose: they may carry the CA for the cache.
   const args =
     tool === "curl"
-      ? ["-s", "-I", "-o", "/dev/null", "-w", "%{http_code}", "--connect-timeout", secondsText(Math.min(PROBE_CONNECT_TIMEOUT_MS, remainingMs)), "--max-time", secondsText(remainingMs), cacheUrl]
+      ? ["-s", "-I", "-o", "/dev/null", "-w", CURL_PROBE_FORMAT, "--connect-timeout", secondsText(Math.min(PROBE_CONNECT_TIMEOUT_MS, remainingMs)), "--max-time", secondsText(remainingMs), cacheUrl]
       : ["-q", "--spider", "-S", "-t", "1", "-T", secondsText(remainingMs), "--max-redirect=0", "-O", "/dev/null", cacheUrl];
   const childEnv: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) if (value !== undefined) childEnv[key] = value;
@@ -123,7 +159,7 @@ async function probeWithTool(tool: Tool, realTool: string, cacheUrl: string, env
     const stream = tool === "curl" ? child.stdout : child.stderr;
     const [output] = await Promise.all([new Response(stream as ReadableStream<Uint8Array>).text(), child.exited]);
     if (child.signalCode) return "unreachable";
-    return toolProbeOutcome(tool, output.slice(0, 4096));
+    return toolProbeOutcome(tool, output.slice(0, RESPONSE_HEAD_BYTES_MAX));
   } catch {
     return "unreachable";
   }

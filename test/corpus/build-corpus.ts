@@ -39,7 +39,7 @@ function C(url: string): string {
 }
 
 type Tool = "curl" | "wget";
-type Outcome = "hit" | "miss" | "unreachable";
+type Outcome = "hit" | "hit-redirected" | "miss" | "unreachable";
 /** [tool, argv, expected on an all-hit ("same" = untouched), note, optional mixed case]. */
 type Vector = [Tool, string[], string[] | "same", string, { outcomes: Record<string, Outcome>; expect: string[] | "same" }?];
 
@@ -377,11 +377,61 @@ const wget: Vector[] = [
   ["wget", [longQueryUrl("too long"), U], [longQueryUrl("too long"), C(U)], "long query: cache url over cache_url_bytes_max is not probed"],
 ];
 
-const vectors = [...curl, ...wget].map(([tool, argv, hit, note, mixed]) => ({
+// Redirected hits (the fill followed a redirect): used only when the tool follows redirects itself.
+const R = "http://o.test/moved.tgz";
+const redirects: Vector[] = [
+  ["curl", ["-sSO", R], [`-sSO`, C(R)], "no -L: a redirected hit is not used"],
+  ["curl", ["-fsSLO", R], ["-fsSLO", C(R)], "-L in a bundle: a redirected hit is used"],
+  ["curl", ["--location", "-O", R], ["--location", "-O", C(R)], "--location"],
+  ["curl", ["-L", "--no-location", R], ["-L", "--no-location", C(R)], "--no-location after -L turns following off"],
+  ["curl", ["--no-location", "-L", R], ["--no-location", "-L", C(R)], "-L after --no-location turns it back on"],
+  ["curl", ["-L", "--max-redirs", "0", R], ["-L", "--max-redirs", "0", C(R)], "-L --max-redirs 0 follows nothing"],
+  ["curl", ["-L", "--max-redirs=-1", R], ["-L", "--max-redirs=-1", C(R)], "--max-redirs -1 is no limit"],
+  ["curl", ["-oL", R], ["-oL", C(R)], "-oL: L is -o's value, not --location"],
+  ["curl", ["-u", "a:b", U, R], [C(U), C(R)], "credentials: a redirected hit without -L is not a hit", { outcomes: { [U]: "hit", [R]: "hit-redirected" }, expect: "same" }],
+  ["curl", ["-L", "-u", "a:b", U, R], ["-L", C(U), C(R)], "credentials with -L: every url hits", { outcomes: { [U]: "hit", [R]: "hit-redirected" }, expect: ["-L", C(U), C(R)] }],
+  ["curl", ["-O", U, "-O", R], ["-O", C(U), "-O", C(R)], "per url: the plain hit is used, the redirected one not", { outcomes: { [U]: "hit", [R]: "hit-redirected" }, expect: ["-O", C(U), "-O", R] }],
+  ["wget", [R], [C(R)], "wget follows by default"],
+  ["wget", ["--max-redirect=0", R], ["--max-redirect=0", C(R)], "--max-redirect=0"],
+  ["wget", ["--max-redirect", "0", R], ["--max-redirect", "0", C(R)], "--max-redirect 0"],
+  ["wget", ["-e", "max_redirect=0", R], ["-e", "max_redirect=0", C(R)], "-e max_redirect=0"],
+  ["wget", ["--max-redirect=0", "-e", "maxredirect = 3", R], ["--max-redirect=0", "-e", "maxredirect = 3", C(R)], "the last limit wins"],
+  ["wget", ["--max-redirect=0", U, R], ["--max-redirect=0", C(U), C(R)], "per url under --max-redirect=0", { outcomes: { [U]: "hit", [R]: "hit-redirected" }, expect: ["--max-redirect=0", C(U), R] }],
+];
+
+/**
+ * By hand, as plain string checks (not the planner): does the tool follow redirects for this
+ * argv? curl: an `-L` (alone or in a flag bundle), `--location` or `--location-trusted` not
+ * undone by a later `--no-location`, and no `--max-redirs 0`; wget: unless `--max-redirect=0`,
+ * `--max-redirect 0` or `-e max_redirect=0` is the last limit given.
+ */
+function followsByHand(tool: Tool, argv: string[]): boolean {
+  let follows = tool === "wget";
+  let limitAllows = true;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") break;
+    if (tool === "curl") {
+      if (a === "-L" || a === "--location" || a === "--location-trusted" || (/^-[a-zA-Z]*L/.test(a) && !/^-[a-zA-Z]*o/.test(a.slice(0, a.indexOf("L"))))) follows = true;
+      if (a === "--no-location") follows = false;
+      if (a === "--max-redirs") limitAllows = argv[i + 1] !== "0";
+      if (a.startsWith("--max-redirs=")) limitAllows = a !== "--max-redirs=0";
+    } else {
+      if (a === "--max-redirect=0" || (a === "--max-redirect" && argv[i + 1] === "0")) limitAllows = false;
+      if (/^--max-redirect(=| )?[1-9]/.test(a) || (a === "--max-redirect" && /^[1-9]/.test(argv[i + 1] ?? ""))) limitAllows = true;
+      if (a === "-e" && /^max_?redirect\s*=\s*0$/i.test(argv[i + 1] ?? "")) limitAllows = false;
+      if (a === "-e" && /^max_?redirect\s*=\s*[1-9]/i.test(argv[i + 1] ?? "")) limitAllows = true;
+    }
+  }
+  return follows && limitAllows;
+}
+
+const vectors = [...curl, ...wget, ...redirects].map(([tool, argv, hit, note, mixed]) => ({
   tool,
   note,
   argv,
   hit: hit === "same" ? argv : hit,
+  hit_redirected: followsByHand(tool, argv) && hit !== "same" ? hit : argv,
   miss: argv,
   unreachable: argv,
   ...(mixed ? { mixed: { outcomes: mixed.outcomes, expect: mixed.expect === "same" ? argv : mixed.expect } } : {}),
@@ -389,9 +439,9 @@ const vectors = [...curl, ...wget].map(([tool, argv, hit, note, mixed]) => ({
 
 const out = {
   format:
-    "each vector: tool, argv (without argv[0]), and the final argv when every candidate URL's probe is hit / miss / unreachable; mixed: per-URL outcomes (URLs not listed count as miss)",
+    "each vector: tool, argv (without argv[0]), and the final argv when every candidate URL's probe is hit / hit_redirected (a hit whose fill followed a redirect) / miss / unreachable; mixed: per-URL outcomes (URLs not listed count as miss)",
   server: SERVER,
   vectors,
 };
 writeFileSync(join(import.meta.dir, "shim-argv.json"), `${JSON.stringify(out, null, 1)}\n`);
-console.log(`wrote ${vectors.length} vectors (${curl.length} curl, ${wget.length} wget)`);
+console.log(`wrote ${vectors.length} vectors (${curl.length} curl, ${wget.length} wget, ${redirects.length} on redirected hits)`);

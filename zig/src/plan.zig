@@ -42,6 +42,11 @@ pub const Table = struct {
     execute_credentials: []const []const u8 = &.{},
     execute_header: []const []const u8 = &.{},
     protocols_long: []const []const u8 = &.{},
+    redirects_followed_by_default: bool = false,
+    redirect_follow_short: []const u8 = "",
+    redirect_follow_long: []const []const u8 = &.{},
+    redirect_max_long: []const []const u8 = &.{},
+    execute_redirect_max: []const []const u8 = &.{},
 };
 
 /// A key missing from the JSON reads as false/empty, as `undefined` does in the TypeScript.
@@ -68,6 +73,10 @@ pub const Scan = struct {
     proto_denies_http: bool = false,
     proto_denies_https: bool = false,
     has_credentials: bool = false,
+    /// The last option turning redirect following on/off, and whether the last redirect limit
+    /// lets the tool follow one; a redirected hit is used only when both hold (followsRedirects).
+    follow_option: bool = false,
+    limit_allows: bool = true,
     occurrence_count: usize = 0,
     occurrences: [limits.arg_count_max]Occurrence = undefined,
     /// Credential edits: drop the whole element, or rewrite a short bundle (see finish).
@@ -142,22 +151,53 @@ fn isFalseValue(value: []const u8) bool {
 
 const Effect = enum { none, passthrough, credential };
 
+/// Does a redirect limit (curl `--max-redirs N`, wget `--max-redirect=N`) let the tool follow
+/// one? Only a plain integer (optional leading `-`) with a non-zero digit, as plan.ts.
+pub fn redirectLimitAllows(value: []const u8) bool {
+    const digits = if (std.mem.startsWith(u8, value, "-")) value[1..] else value;
+    if (digits.len == 0) return false;
+    var non_zero = false;
+    for (digits) |c| {
+        if (!std.ascii.isDigit(c)) return false;
+        if (c != '0') non_zero = true;
+    }
+    return non_zero;
+}
+
+/// A wget `-e COMMAND` as wgetrc reads it: name trimmed, lower-cased, without `-`/`_` (null when
+/// it does not lower-case to short ASCII: then it is none of the ASCII table names); value trimmed.
+const ExecuteParts = struct {
+    name_buf: [64]u8 = undefined,
+    name_len: ?usize = null,
+    value: []const u8 = "",
+
+    fn init(parts: *ExecuteParts, command: []const u8) void {
+        const eq = std.mem.indexOfScalar(u8, command, '=');
+        const raw_name = text.jsTrim(if (eq) |i| command[0..i] else command);
+        parts.value = if (eq) |i| text.jsTrim(command[i + 1 ..]) else "";
+        var lower_buf: [64]u8 = undefined;
+        parts.name_len = null;
+        if (text.jsLowerAscii(raw_name, &lower_buf)) |lower| {
+            var len: usize = 0;
+            for (lower) |c| if (c != '-' and c != '_') {
+                parts.name_buf[len] = c;
+                len += 1;
+            };
+            parts.name_len = len;
+        }
+    }
+
+    fn name(parts: *const ExecuteParts) ?[]const u8 {
+        return if (parts.name_len) |len| parts.name_buf[0..len] else null;
+    }
+};
+
 /// wget `-e COMMAND`: name trimmed, lower-cased, without `-`/`_`; value trimmed.
 fn executeEffect(table: *const Table, command: []const u8) Effect {
-    const eq = std.mem.indexOfScalar(u8, command, '=');
-    const raw_name = text.jsTrim(if (eq) |i| command[0..i] else command);
-    const value = if (eq) |i| text.jsTrim(command[i + 1 ..]) else "";
-    var lower_buf: [64]u8 = undefined;
-    var name_buf: [64]u8 = undefined;
-    // A name that does not lower-case to short ASCII cannot be any of the (ASCII) table names.
-    const name: ?[]const u8 = if (text.jsLowerAscii(raw_name, &lower_buf)) |lower| blk: {
-        var len: usize = 0;
-        for (lower) |c| if (c != '-' and c != '_') {
-            name_buf[len] = c;
-            len += 1;
-        };
-        break :blk name_buf[0..len];
-    } else null;
+    var parts: ExecuteParts = .{};
+    parts.init(command);
+    const name = parts.name();
+    const value = parts.value;
     if (name != null and text.contains(table.execute_header, name.?)) {
         return headerEffect(table, value);
     }
@@ -217,7 +257,16 @@ fn apply(table: *const Table, scan_out: *Scan, use: Use) Effect {
         if (!protoAllows(list, "http")) scan_out.proto_denies_http = true;
         if (!protoAllows(list, "https")) scan_out.proto_denies_https = true;
     }
+    if (use.listed(table.redirect_follow_short, table.redirect_follow_long)) scan_out.follow_option = use.on;
+    if (use.short == null and text.contains(table.redirect_max_long, use.long)) scan_out.limit_allows = redirectLimitAllows(use.value orelse "");
     if (use.short == null and text.contains(table.url_long, use.long)) return .none;
+    if (use.listed(table.execute_short, table.execute_long)) {
+        var parts: ExecuteParts = .{};
+        parts.init(use.value orelse "");
+        if (parts.name()) |name| if (text.contains(table.execute_redirect_max, name)) {
+            scan_out.limit_allows = redirectLimitAllows(parts.value);
+        };
+    }
     if (use.listed(table.execute_short, table.execute_long)) return switch (executeEffect(table, use.value orelse "")) {
         .passthrough => .passthrough,
         .credential => .credential,
@@ -234,7 +283,7 @@ fn apply(table: *const Table, scan_out: *Scan, use: Use) Effect {
 /// must run untouched.
 pub fn scan(tool: Tool, args: Args, out: *Scan) void {
     const table = tables.getPtrConst(tool);
-    out.* = .{};
+    out.* = .{ .follow_option = table.redirects_followed_by_default };
     @memset(out.drop_whole[0..args.ptrs.len], false);
     @memset(out.bundle_edit[0..args.ptrs.len], false);
     @memset(out.bundle_tail[0..args.ptrs.len], 0);
@@ -259,6 +308,11 @@ pub fn scan(tool: Tool, args: Args, out: *Scan) void {
         }
         if (!scanBundle(table, args, &i, out)) return passThrough(out);
     }
+}
+
+/// The tool follows redirects itself (curl -L, wget unless --max-redirect=0).
+pub fn followsRedirects(scanned: *const Scan) bool {
+    return scanned.follow_option and scanned.limit_allows;
 }
 
 fn passThrough(out: *Scan) void {
@@ -536,10 +590,12 @@ pub fn finish(
 ) usize {
     const count = args.ptrs.len;
     if (scanned.passthrough or candidates.count == 0) return count;
+    // A redirected hit serves the final file: only right when the tool would follow the redirect.
+    const follows = followsRedirects(scanned);
     var any_hit = false;
     var all_hit = true;
     for (0..scanned.occurrence_count) |k| {
-        const hit = if (candidates.slot_of[k]) |slot| outcomes[slot] == .hit else false;
+        const hit = if (candidates.slot_of[k]) |slot| isHit(outcomes[slot], follows) else false;
         any_hit = any_hit or hit;
         all_hit = all_hit and hit;
     }
@@ -550,7 +606,7 @@ pub fn finish(
     @memset(replacements[0..count], null);
     for (scanned.occurrences[0..scanned.occurrence_count], 0..) |occurrence, k| {
         const slot = candidates.slot_of[k] orelse continue;
-        if (outcomes[slot] != .hit) continue;
+        if (!isHit(outcomes[slot], follows)) continue;
         const cache_url = candidates.cache_urls[slot];
         if (occurrence.prefix_len == 0) {
             replacements[occurrence.index] = cache_url.ptr;
@@ -578,6 +634,10 @@ pub fn finish(
     }
     argv[kept] = null;
     return kept;
+}
+
+fn isHit(outcome: Outcome, follows_redirects: bool) bool {
+    return outcome == .hit or (outcome == .hit_redirected and follows_redirects);
 }
 
 /// Removes credential letters from a short bundle in place (`-nsSu x` style): every flag letter
@@ -780,4 +840,25 @@ test "curl --proto that forbids the cache's scheme: nothing is probed" {
     try expectPlan(.curl, &.{ "--proto", "=https", "-sSf", "https://h/x" }, .hit, "--proto =https -sSf https://h/x");
     try expectPlan(.curl, &.{ "--proto==http,https", "https://h/x" }, .hit, "--proto==http,https http://c:3000/b/aHR0cHM6Ly9oL3g/x");
     try expectPlan(.curl, &.{ "--proto", "-all,+http", "--proto", "=https", "https://h/x" }, .hit, "--proto -all,+http --proto =https https://h/x");
+}
+
+test "redirected hits: used only when the tool follows redirects itself" {
+    const rewritten = "http://c:3000/b/aHR0cHM6Ly9oL3g/x";
+    try expectPlan(.curl, &.{ "-sSO", "https://h/x" }, .hit_redirected, "-sSO https://h/x");
+    try expectPlan(.curl, &.{ "-sSO", "https://h/x" }, .hit, "-sSO " ++ rewritten);
+    try expectPlan(.curl, &.{ "-fsSLO", "https://h/x" }, .hit_redirected, "-fsSLO " ++ rewritten);
+    try expectPlan(.curl, &.{ "--location-trusted", "https://h/x" }, .hit_redirected, "--location-trusted " ++ rewritten);
+    try expectPlan(.curl, &.{ "-L", "--no-location", "https://h/x" }, .hit_redirected, "-L --no-location https://h/x");
+    try expectPlan(.curl, &.{ "-L", "--max-redirs", "0", "https://h/x" }, .hit_redirected, "-L --max-redirs 0 https://h/x");
+    try expectPlan(.curl, &.{ "-L", "--max-redirs=-1", "https://h/x" }, .hit_redirected, "-L --max-redirs=-1 " ++ rewritten);
+    try expectPlan(.wget, &.{"https://h/x"}, .hit_redirected, rewritten);
+    try expectPlan(.wget, &.{ "--max-redirect=0", "https://h/x" }, .hit_redirected, "--max-redirect=0 https://h/x");
+    try expectPlan(.wget, &.{ "--max-red", "00", "https://h/x" }, .hit_redirected, "--max-red 00 https://h/x");
+    try expectPlan(.wget, &.{ "-e", " Max-Redirect = 0 ", "https://h/x" }, .hit_redirected, "-e  Max-Redirect = 0  https://h/x");
+    try expectPlan(.wget, &.{ "-e", "max_redirect=0", "-e", "max_redirect=2", "https://h/x" }, .hit_redirected, "-e max_redirect=0 -e max_redirect=2 " ++ rewritten);
+}
+
+test "redirectLimitAllows: only a plain non-zero integer" {
+    for ([_][]const u8{ "1", "20", "-1", "010" }) |yes| try testing.expect(redirectLimitAllows(yes));
+    for ([_][]const u8{ "0", "000", "-0", "", " 1", "1x", "+1", "off", "-" }) |no| try testing.expect(!redirectLimitAllows(no));
 }

@@ -1,12 +1,13 @@
 // The probe: HTTP/1.1 HEAD requests to the cache-host over raw non-blocking sockets, all URLs of
-// a command at once, within a connect timeout and a total budget. 200 → hit, 404 → miss,
-// anything else (refused, timeout, other status, garbage) → down (treated as unreachable).
+// a command at once, within a connect timeout and a total budget. 200 → hit (hit_redirected with
+// `X-Withcache-Redirected: 1`), 404 → miss, anything else (refused, timeout, other status,
+// garbage, a 200 whose head does not end in time) → down (treated as unreachable).
 const std = @import("std");
 const linux = std.os.linux;
 const limits = @import("limits.zig");
 const sys = @import("sys.zig");
 
-pub const Outcome = enum { hit, miss, down };
+pub const Outcome = enum { hit, hit_redirected, miss, down };
 
 pub const Address = union(enum) {
     v4: linux.sockaddr.in,
@@ -183,7 +184,9 @@ fn advance(slot: *Slot, request: []const u8, addresses: []const Address) void {
             }
             slot.head_len += rc;
             const head = slot.head[0..slot.head_len];
-            if (std.mem.indexOf(u8, head, "\r\n") != null or rc == 0 or slot.head_len == slot.head.len) {
+            // Judge once the head is complete, or as soon as it cannot become a hit any more.
+            const not_ok = if (std.mem.indexOf(u8, head, "\r\n")) |_| statusOf(head) == null or !std.mem.eql(u8, statusOf(head).?, "200") else false;
+            if (not_ok or std.mem.indexOf(u8, head, "\r\n\r\n") != null or rc == 0 or slot.head_len == slot.head.len) {
                 finish(slot, outcomeOf(head));
             }
         },
@@ -191,29 +194,55 @@ fn advance(slot: *Slot, request: []const u8, addresses: []const Address) void {
     }
 }
 
-/// Maps a response's first bytes to an outcome by its status line, like src/shim/probe.ts:
-/// the line must end in CRLF and match /^HTTP\/\d(?:\.\d)? (\d{3})/.
-pub fn outcomeOf(head: []const u8) Outcome {
-    const line_end = std.mem.indexOf(u8, head, "\r\n") orelse return .down;
+/// The three status digits of a status line that ends in CRLF and matches
+/// /^HTTP\/\d(?:\.\d)? (\d{3})/, else null.
+fn statusOf(head: []const u8) ?[]const u8 {
+    const line_end = std.mem.indexOf(u8, head, "\r\n") orelse return null;
     const line = head[0..line_end];
-    if (!std.mem.startsWith(u8, line, "HTTP/") or line.len < 6 or !std.ascii.isDigit(line[5])) return .down;
+    if (!std.mem.startsWith(u8, line, "HTTP/") or line.len < 6 or !std.ascii.isDigit(line[5])) return null;
     var pos: usize = 6;
     if (pos + 1 < line.len and line[pos] == '.' and std.ascii.isDigit(line[pos + 1])) pos += 2;
-    if (pos + 4 > line.len or line[pos] != ' ') return .down;
+    if (pos + 4 > line.len or line[pos] != ' ') return null;
     const status = line[pos + 1 .. pos + 4];
-    for (status) |c| if (!std.ascii.isDigit(c)) return .down;
-    if (std.mem.eql(u8, status, "200")) return .hit;
-    if (std.mem.eql(u8, status, "404")) return .miss;
-    return .down;
+    for (status) |c| if (!std.ascii.isDigit(c)) return null;
+    return status;
 }
 
-test "outcomeOf reads the status line" {
-    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"));
+/// A header line `X-Withcache-Redirected: 1`: name in any ASCII case, value trimmed of SP, HTAB
+/// and CR (as probe.ts `isRedirectedLine`).
+pub fn isRedirectedLine(line: []const u8) bool {
+    const name = "x-withcache-redirected";
+    const colon = std.mem.indexOfScalar(u8, line, ':') orelse return false;
+    if (!std.ascii.eqlIgnoreCase(line[0..colon], name)) return false;
+    return std.mem.eql(u8, std.mem.trim(u8, line[colon + 1 ..], " \t\r"), "1");
+}
+
+/// Maps a response head (its first response_head_bytes_max bytes) to an outcome, like
+/// src/shim/probe.ts `headOutcome`: the status line decides; a 200 must show the end of its head
+/// (CRLF CRLF), and is hit_redirected when a header line says `X-Withcache-Redirected: 1`.
+pub fn outcomeOf(head: []const u8) Outcome {
+    const status = statusOf(head) orelse return .down;
+    if (std.mem.eql(u8, status, "404")) return .miss;
+    if (!std.mem.eql(u8, status, "200")) return .down;
+    const line_end = std.mem.indexOf(u8, head, "\r\n").?;
+    const head_end = std.mem.indexOf(u8, head, "\r\n\r\n") orelse return .down;
+    if (head_end == line_end) return .hit;
+    var lines = std.mem.splitSequence(u8, head[line_end + 2 .. head_end], "\r\n");
+    while (lines.next()) |line| if (isRedirectedLine(line)) return .hit_redirected;
+    return .hit;
+}
+
+test "outcomeOf reads the status line and the redirect header" {
+    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"));
+    try std.testing.expectEqual(Outcome.down, outcomeOf("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n")); // head cut off
+    try std.testing.expectEqual(Outcome.hit_redirected, outcomeOf("HTTP/1.1 200 OK\r\nA: b\r\nX-Withcache-Redirected:  1 \r\n\r\n"));
+    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.1 200 OK\r\nx-withcache-redirected: 0\r\n\r\n"));
+    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.1 200 OK\r\nx-withcache-redirected-not: 1\r\n\r\n"));
     try std.testing.expectEqual(Outcome.miss, outcomeOf("HTTP/1.1 404 Not Found\r\n"));
-    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.0 200\r\n"));
+    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.0 200\r\n\r\n"));
     try std.testing.expectEqual(Outcome.down, outcomeOf("HTTP/1.1 500 Internal\r\n"));
-    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/2 200\r\n"));
-    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.1 2000 x\r\n")); // as the TypeScript regex
+    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/2 200\r\n\r\n"));
+    try std.testing.expectEqual(Outcome.hit, outcomeOf("HTTP/1.1 2000 x\r\n\r\n")); // as the TypeScript regex
     try std.testing.expectEqual(Outcome.down, outcomeOf("HTTP/1.1 200 OK\n"));
     try std.testing.expectEqual(Outcome.down, outcomeOf("HTTP/1.1 200 OK"));
     try std.testing.expectEqual(Outcome.down, outcomeOf("SSH-2.0-OpenSSH\r\n"));
@@ -249,7 +278,7 @@ test "probeAll reads hit, miss and other statuses from a live listener" {
     try std.testing.expectEqual(@as(usize, 0), linux.listen(listener, 8));
     var len: linux.socklen_t = @sizeOf(linux.sockaddr.in);
     _ = linux.getsockname(listener, @ptrCast(&sa), &len);
-    const responses = [_][]const u8{ "HTTP/1.1 200 OK\r\n\r\n", "HTTP/1.1 404 Not Found\r\n\r\n", "HTTP/1.1 503 Busy\r\n\r\n" };
+    const responses = [_][]const u8{ "HTTP/1.1 200 OK\r\nX-Withcache-Redirected: 1\r\n\r\n", "HTTP/1.1 404 Not Found\r\n\r\n", "HTTP/1.1 503 Busy\r\n\r\n" };
     const pid = linux.fork();
     if (pid == 0) {
         // Answer by request order: the request names its index in the path (/0, /1, /2).
@@ -272,5 +301,5 @@ test "probeAll reads hit, miss and other statuses from a live listener" {
     });
     var status: u32 = 0;
     _ = linux.wait4(@intCast(pid), &status, 0, null);
-    try std.testing.expectEqualSlices(Outcome, &.{ .hit, .miss, .down }, &outcomes);
+    try std.testing.expectEqualSlices(Outcome, &.{ .hit_redirected, .miss, .down }, &outcomes);
 }

@@ -6,11 +6,13 @@ const std = @import("std");
 const linux = std.os.linux;
 const limits = @import("limits.zig");
 const sys = @import("sys.zig");
-const Outcome = @import("probe.zig").Outcome;
+const probe = @import("probe.zig");
+const Outcome = probe.Outcome;
 const Tool = @import("plan.zig").Tool;
 
-/// Bytes of the tool's output we keep: curl prints 3 digits, wget a few header lines.
-const output_bytes_max = 1024;
+/// Bytes of the tool's output we keep (as probe.ts): curl prints a status and a header value,
+/// wget the response headers (the cache-host's are under 1 KiB).
+const output_bytes_max = limits.response_head_bytes_max;
 
 const Child = struct {
     pid: linux.pid_t = 0,
@@ -29,9 +31,12 @@ pub const Request = struct {
     deadline_ms: i64,
 };
 
+/// Static, not on the stack: 64 children with their output buffers are a quarter megabyte.
+var children_storage: [limits.url_count_max]Child = undefined;
+
 pub fn probeAll(request: Request, urls: []const [*:0]const u8, outcomes: []Outcome) void {
     std.debug.assert(urls.len == outcomes.len and urls.len <= limits.url_count_max);
-    var children: [limits.url_count_max]Child = undefined;
+    const children = &children_storage;
     for (urls, children[0..urls.len]) |url, *child| {
         child.* = .{};
         spawn(request, url, child);
@@ -94,7 +99,7 @@ fn spawn(request: Request, url: [*:0]const u8, child: *Child) void {
     if (linux.errno(linux.pipe2(&fds, .{ .CLOEXEC = true })) != .SUCCESS) return;
     // The user's ~/.curlrc and wgetrc apply on purpose: they may carry the CA for the cache.
     const argv: [13:null]?[*:0]const u8 = switch (request.tool) {
-        .curl => .{ request.real_path, "-s", "-I", "-o", "/dev/null", "-w", "%{http_code}", "--connect-timeout", request.connect_timeout_text, "--max-time", request.total_timeout_text, url, null },
+        .curl => .{ request.real_path, "-s", "-I", "-o", "/dev/null", "-w", curl_probe_format, "--connect-timeout", request.connect_timeout_text, "--max-time", request.total_timeout_text, url, null },
         .wget => .{ request.real_path, "-q", "--spider", "-S", "-t", "1", "-T", request.total_timeout_text, "--max-redirect=0", "-O", "/dev/null", url, null },
     };
     const pid_rc = linux.fork();
@@ -137,19 +142,40 @@ pub fn secondsText(buf: *[32]u8, ms: i64) [:0]const u8 {
     return text catch unreachable; // 32 bytes hold any i64
 }
 
-/// curl: the three digits of %{http_code} (trimmed). wget: the first match of
-/// /HTTP\/\S+ (\d{3})(?:[ \r\n]|$)/ in its -S output, as probe.ts `toolProbeOutcome`.
+/// What curl prints for `-w`: the status, a space, the redirect header's value (empty if absent;
+/// `%header{}` needs curl ≥ 7.84). Same as probe.ts CURL_PROBE_FORMAT.
+const curl_probe_format = "%{http_code} %header{x-withcache-redirected}";
+
+/// As probe.ts `toolProbeOutcome`. curl: `NNN` or `NNN VALUE` (trimmed); any VALUE makes a 200
+/// hit_redirected (`1`, or an older curl's literal `%header{…}`: unknown, the safe reading).
+/// wget: the first match of /HTTP\/\S+ (\d{3})(?:[ \r\n]|$)/ in its -S output, then any later
+/// line that, without leading blanks, is `X-Withcache-Redirected: 1`.
 pub fn outcomeOf(tool: Tool, output: []const u8) Outcome {
+    var redirected = false;
     const status = switch (tool) {
-        .curl => std.mem.trim(u8, output, " \t\r\n\x0b\x0c"),
-        .wget => wgetStatus(output) orelse return .down,
+        .curl => blk: {
+            const trimmed = std.mem.trim(u8, output, " \t\r\n\x0b\x0c");
+            if (trimmed.len < 3 or (trimmed.len > 3 and trimmed[3] != ' ')) return .down;
+            for (trimmed[0..3]) |c| if (!std.ascii.isDigit(c)) return .down;
+            redirected = trimmed.len > 3;
+            break :blk trimmed[0..3];
+        },
+        .wget => blk: {
+            const found = wgetStatus(output) orelse return .down;
+            var lines = std.mem.splitScalar(u8, output[found.line_start..], '\n');
+            _ = lines.next(); // the status line itself
+            while (lines.next()) |line| {
+                if (probe.isRedirectedLine(std.mem.trimStart(u8, line, " \t"))) redirected = true;
+            }
+            break :blk found.digits;
+        },
     };
-    if (std.mem.eql(u8, status, "200")) return .hit;
+    if (std.mem.eql(u8, status, "200")) return if (redirected) .hit_redirected else .hit;
     if (std.mem.eql(u8, status, "404")) return .miss;
     return .down;
 }
 
-fn wgetStatus(output: []const u8) ?[]const u8 {
+fn wgetStatus(output: []const u8) ?struct { digits: []const u8, line_start: usize } {
     var from: usize = 0;
     while (std.mem.indexOfPos(u8, output, from, "HTTP/")) |start| : (from = start + 1) {
         var k = start + 5;
@@ -158,13 +184,20 @@ fn wgetStatus(output: []const u8) ?[]const u8 {
         const digits = output[k + 1 .. k + 4];
         if (!std.ascii.isDigit(digits[0]) or !std.ascii.isDigit(digits[1]) or !std.ascii.isDigit(digits[2])) continue;
         if (k + 4 < output.len and std.mem.indexOfScalar(u8, " \r\n", output[k + 4]) == null) continue;
-        return digits;
+        return .{ .digits = digits, .line_start = start };
     }
     return null;
 }
 
 test "outcomeOf reads curl and wget output" {
     try std.testing.expectEqual(Outcome.hit, outcomeOf(.curl, "200"));
+    try std.testing.expectEqual(Outcome.hit, outcomeOf(.curl, "200 "));
+    try std.testing.expectEqual(Outcome.hit_redirected, outcomeOf(.curl, "200 1"));
+    try std.testing.expectEqual(Outcome.hit_redirected, outcomeOf(.curl, "200 %header{x-withcache-redirected}"));
+    try std.testing.expectEqual(Outcome.miss, outcomeOf(.curl, "404 "));
+    try std.testing.expectEqual(Outcome.down, outcomeOf(.curl, "2001"));
+    try std.testing.expectEqual(Outcome.hit_redirected, outcomeOf(.wget, "  HTTP/1.1 200 OK\n  content-length: 1\n  X-Withcache-Redirected: 1\n"));
+    try std.testing.expectEqual(Outcome.hit, outcomeOf(.wget, "  HTTP/1.1 200 OK\n  x-withcache-redirected: 2\n"));
     try std.testing.expectEqual(Outcome.miss, outcomeOf(.curl, "404"));
     try std.testing.expectEqual(Outcome.down, outcomeOf(.curl, "000"));
     try std.testing.expectEqual(Outcome.down, outcomeOf(.curl, ""));

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { candidateParts, cacheUrlFor, finishPlan, isIpv6Address, PLAN_LIMITS, planAll, preparePlan, protoAllows, scanArgv, serverBaseUrl, type ProbeOutcome } from "./plan.ts";
+import { candidateParts, cacheUrlFor, finishPlan, isIpv6Address, PLAN_LIMITS, planAll, preparePlan, protoAllows, redirectLimitAllows, scanArgv, serverBaseUrl, type ProbeOutcome } from "./plan.ts";
 import { hostIsExempt, proxyFor } from "./proxy.ts";
 
 const BASE = "http://cache:3000";
@@ -203,6 +203,54 @@ describe("curl --proto", () => {
     expect(planAll("curl", ["--proto", "=https", "https://h/x"], "https://cache", "hit")).toEqual(["--proto", "=https", "https://cache/b/aHR0cHM6Ly9oL3g/x"]);
     expect(planAll("curl", ["--proto==http,https", "https://h/x"], BASE, "hit")).toEqual(["--proto==http,https", cache("https://h/x", "x")]);
     expect(preparePlan("curl", ["--proto", "-all,+http", "--proto", "=https", "https://h/x"], BASE).probes.size).toBe(0);
+  });
+});
+
+describe("redirected hits: used only when the tool follows redirects itself", () => {
+  const X = "https://h/x";
+  const rewritten = cache(X, "x");
+  test.each([
+    ["curl", ["-sSO", X], false],
+    ["curl", ["-fsSLO", X], true],
+    ["curl", ["--location", X], true],
+    ["curl", ["--location-trusted", X], true],
+    ["curl", ["-L", "--no-location", X], false],
+    ["curl", ["--no-location", "-L", X], true],
+    ["curl", ["-L", "--max-redirs", "0", X], false],
+    ["curl", ["-L", "--max-redirs", "-1", X], true],
+    ["curl", ["-L", "--max-redirs=5", X], true],
+    ["curl", ["-L", "--max-redirs", "x", X], false],
+    ["wget", [X], true],
+    ["wget", ["--max-redirect=0", X], false],
+    ["wget", ["--max-redirect", "0", X], false],
+    ["wget", ["--max-red=00", X], false],
+    ["wget", ["--max-redirect=0", "--max-redirect=3", X], true],
+    ["wget", ["-e", "max_redirect=0", X], false],
+    ["wget", ["-e", " Max-Redirect = 0 ", X], false],
+    ["wget", ["-e", "max_redirect=2", X], true],
+  ] as const)("%s %j follows: %p", (tool, argv, follows) => {
+    const scan = scanArgv(tool, argv);
+    expect(scan.kind === "scan" && scan.followsRedirects).toBe(follows);
+    const out = planAll(tool, argv, BASE, "hit-redirected");
+    expect(out).toEqual(follows ? [...argv.slice(0, -1), rewritten] : [...argv]);
+    // A plain hit is used either way.
+    expect(planAll(tool, argv, BASE, "hit").at(-1)).toBe(rewritten);
+  });
+
+  test("a redirected hit the tool would not follow counts as a miss for the credentials rule", () => {
+    const plan = preparePlan("curl", ["-u", "me:pw", "https://h/a", "https://h/b"], BASE);
+    const outcomes = new Map<string, ProbeOutcome>([["https://h/a", "hit"], ["https://h/b", "hit-redirected"]]);
+    expect(finishPlan(plan, outcomes)).toEqual(["-u", "me:pw", "https://h/a", "https://h/b"]);
+    const followed = preparePlan("curl", ["-L", "-u", "me:pw", "https://h/a", "https://h/b"], BASE);
+    expect(finishPlan(followed, outcomes)).toEqual(["-L", cache("https://h/a", "a"), cache("https://h/b", "b")]);
+    // Without credentials the plain hit is still rewritten alone.
+    const mixed = preparePlan("curl", ["https://h/a", "https://h/b"], BASE);
+    expect(finishPlan(mixed, outcomes)).toEqual([cache("https://h/a", "a"), "https://h/b"]);
+  });
+
+  test("redirectLimitAllows: only a plain non-zero integer", () => {
+    for (const yes of ["1", "20", "-1", "010"]) expect(redirectLimitAllows(yes)).toBe(true);
+    for (const no of ["0", "000", "-0", "", " 1", "1x", "+1", "off"]) expect(redirectLimitAllows(no)).toBe(false);
   });
 });
 

@@ -5,7 +5,8 @@ import optionsJson from "../tool-options.json" with { type: "json" };
 import { encodeToken } from "../token.ts";
 
 export type Tool = "curl" | "wget";
-export type ProbeOutcome = "hit" | "miss" | "unreachable";
+/** `hit-redirected`: a hit whose fill followed a redirect (the cache-host sends X-Withcache-Redirected: 1). */
+export type ProbeOutcome = "hit" | "hit-redirected" | "miss" | "unreachable";
 
 /** One tool's table in tool-options.json (keys documented in ./README.md). */
 type ToolTable = {
@@ -38,6 +39,11 @@ type ToolTable = {
   execute_credentials: string[];
   execute_header: string[];
   protocols_long: string[];
+  redirects_followed_by_default: boolean;
+  redirect_follow_short: string;
+  redirect_follow_long: string[];
+  redirect_max_long: string[];
+  execute_redirect_max: string[];
 };
 const TABLES: Record<Tool, ToolTable> = { curl: optionsJson.curl, wget: optionsJson.wget };
 export const PLAN_LIMITS = optionsJson.limits;
@@ -57,6 +63,8 @@ export type Scan =
       globoff: boolean;
       /** Cache schemes some curl `--proto` forbids: a cache URL there would be refused (exit 1). */
       protoDenies: { http: boolean; https: boolean };
+      /** The tool follows redirects itself (curl -L, wget unless --max-redirect=0): a redirected hit may be used. */
+      followsRedirects: boolean;
     };
 
 const FALSE_VALUES = new Set(["off", "no", "0"]);
@@ -112,11 +120,26 @@ export function protoAllows(list: string, scheme: "http" | "https"): boolean {
   return allowed;
 }
 
-/** What a wget `-e COMMAND` does to the plan: nothing, force pass-through, or carry credentials. */
-function executeEffect(table: ToolTable, command: string): "none" | "passthrough" | "credential" {
+/**
+ * Does a redirect limit (curl `--max-redirs N`, wget `--max-redirect=N`) let the tool follow one?
+ * Only a plain integer other than zero does (`-1` is curl's "no limit"); anything else counts as
+ * no, so an odd value makes a redirected hit pass through rather than be served.
+ */
+export function redirectLimitAllows(value: string): boolean {
+  return /^-?[0-9]+$/.test(value) && /[1-9]/.test(value);
+}
+
+/** A wget `-e COMMAND` split as wgetrc reads it: name trimmed, lower-cased, `-`/`_` removed; value trimmed. */
+function executeParts(command: string): { name: string; value: string } {
   const eq = command.indexOf("=");
   const name = (eq < 0 ? command : command.slice(0, eq)).trim().toLowerCase().replace(/[-_]/g, "");
   const value = eq < 0 ? "" : command.slice(eq + 1).trim();
+  return { name, value };
+}
+
+/** What a wget `-e COMMAND` does to the plan: nothing, force pass-through, or carry credentials. */
+function executeEffect(table: ToolTable, command: string): "none" | "passthrough" | "credential" {
+  const { name, value } = executeParts(command);
   if (table.execute_header.includes(name)) return headerEffect(table, value);
   if (FALSE_VALUES.has(value.toLowerCase())) return "none";
   if (table.execute_passthrough.includes(name)) return "passthrough";
@@ -148,6 +171,9 @@ export function scanArgv(tool: Tool, argv: readonly string[]): Scan {
   let globoff = false;
   let endOfOptions = false;
   const protoDenies = { http: false, https: false };
+  // The last option that turns following on/off wins, and so does the last redirect limit.
+  let followOption = table.redirects_followed_by_default;
+  let limitAllows = true;
 
   // Apply one option's meaning. Returns a pass-through reason, or undefined to continue.
   const apply = (use: OptionUse, credentialEdit: () => void): string | undefined => {
@@ -162,8 +188,12 @@ export function scanArgv(tool: Tool, argv: readonly string[]): Scan {
       if (!protoAllows(use.value!, "http")) protoDenies.http = true;
       if (!protoAllows(use.value!, "https")) protoDenies.https = true;
     }
+    if (isListed(table, use, "redirect_follow_short", "redirect_follow_long")) followOption = use.on;
+    if (use.long !== undefined && table.redirect_max_long.includes(use.long)) limitAllows = redirectLimitAllows(use.value!);
     if (use.long !== undefined && table.url_long.includes(use.long)) return undefined;
     if (isListed(table, use, "execute_short", "execute_long")) {
+      const command = executeParts(use.value!);
+      if (table.execute_redirect_max.includes(command.name)) limitAllows = redirectLimitAllows(command.value);
       const effect = executeEffect(table, use.value!);
       if (effect === "passthrough") return `-e ${use.value} passes through`;
       if (effect === "credential") credentialEdit();
@@ -262,7 +292,7 @@ export function scanArgv(tool: Tool, argv: readonly string[]): Scan {
       return { kind: "passthrough", reason: `option -${letter} is unknown` };
     }
   }
-  return { kind: "scan", urls, credentialEdits, globoff, protoDenies };
+  return { kind: "scan", urls, credentialEdits, globoff, protoDenies, followsRedirects: followOption && limitAllows };
 }
 
 export type UrlParts = { tokenUrl: string; basename: string; query: string };
@@ -393,7 +423,11 @@ export function preparePlan(tool: Tool, argv: readonly string[], serverBase: str
 export function finishPlan(plan: Plan, outcomes: ReadonlyMap<string, ProbeOutcome>): string[] {
   const { scan, argv, probes } = plan;
   if (scan.kind !== "scan" || probes.size === 0) return [...argv];
-  const isHit = (url: string): boolean => probes.has(url) && outcomes.get(url) === "hit";
+  // A redirected hit serves the final file: only right when the tool would follow the redirect.
+  const isHit = (url: string): boolean => {
+    const outcome = probes.has(url) ? outcomes.get(url) : undefined;
+    return outcome === "hit" || (outcome === "hit-redirected" && scan.followsRedirects);
+  };
   if (!scan.urls.some((u) => isHit(u.url))) return [...argv];
   if (scan.credentialEdits.length > 0 && !scan.urls.every((u) => isHit(u.url))) return [...argv];
   const out: (string | undefined)[] = [...argv];
