@@ -217,7 +217,8 @@ describe("https cache", () => {
       tls: { cert: Bun.file(cert), key: Bun.file(key) },
       fetch(req) {
         seen.push(req.method);
-        return new Response(null, { status: 200 });
+        const redirected = new URL(req.url).pathname.includes("redir");
+        return new Response(null, { status: 200, headers: redirected ? { "x-withcache-redirected": "1" } : {} });
       },
     });
     try {
@@ -232,6 +233,13 @@ describe("https cache", () => {
       const wgetrc = join(dir, "wgetrc");
       writeFileSync(wgetrc, `ca_certificate = ${cert}\n`);
       expect(await plan("wget", [origin], { WITHCACHE_SERVER: base, WGETRC: wgetrc })).toEqual(["/usr/bin/wget", hit]);
+      // A redirected hit (curl's %header{}, wget's -S output): used only by a tool that follows.
+      const redir = "http://o.test/redir.tgz";
+      const redirHit = cacheUrl(base, redir, "redir.tgz");
+      expect(await plan("curl", ["-O", redir], { WITHCACHE_SERVER: base, CURL_CA_BUNDLE: cert })).toEqual(["/usr/bin/curl", "-O", redir]);
+      expect(await plan("curl", ["-LO", redir], { WITHCACHE_SERVER: base, CURL_CA_BUNDLE: cert })).toEqual(["/usr/bin/curl", "-LO", redirHit]);
+      expect(await plan("wget", [redir], { WITHCACHE_SERVER: base, WGETRC: wgetrc })).toEqual(["/usr/bin/wget", redirHit]);
+      expect(await plan("wget", ["--max-redirect=0", redir], { WITHCACHE_SERVER: base, WGETRC: wgetrc })).toEqual(["/usr/bin/wget", "--max-redirect=0", redir]);
       expect(seen).toContain("HEAD");
     } finally {
       await tls.stop(true);

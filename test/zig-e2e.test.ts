@@ -203,14 +203,18 @@ describe("zig shim: https cache-host (probed through the real tool)", () => {
       hostname: "127.0.0.1",
       port: 0,
       tls: { cert: Bun.file(cert), key: Bun.file(key) },
-      fetch: (req) => new Response(null, { status: new URL(req.url).pathname.endsWith(".hit") ? 200 : 404 }),
+      fetch: (req) => {
+        const path = new URL(req.url).pathname;
+        if (path.endsWith(".redir")) return new Response(null, { status: 200, headers: { "x-withcache-redirected": "1" } });
+        return new Response(null, { status: path.endsWith(".hit") ? 200 : 404 });
+      },
     });
     try {
       const server = `https://127.0.0.1:${tls.port}`;
       const wgetrc = join(dir, "wgetrc");
       await Bun.write(wgetrc, `ca_certificate=${cert}\n`);
-      const plan = async (tool: "curl" | "wget", url: string, extra: Record<string, string>) => {
-        const ran = await runExact([join(zig.shimDir, tool), tool === "curl" ? "-s" : "-q", url], {
+      const plan = async (tool: "curl" | "wget", url: string, extra: Record<string, string>, flag = tool === "curl" ? "-s" : "-q") => {
+        const ran = await runExact([join(zig.shimDir, tool), flag, url], {
           env: envFor("shim", { WITHCACHE_SERVER: server, WITHCACHE_PLAN_ONLY: "1", ...extra }),
         });
         return new TextDecoder().decode(ran.stdout).split("\0").slice(1, -1);
@@ -221,6 +225,13 @@ describe("zig shim: https cache-host (probed through the real tool)", () => {
       expect(await plan("curl", "https://o.test/pkg/a.miss", { CURL_CA_BUNDLE: cert })).toEqual(["-s", "https://o.test/pkg/a.miss"]);
       expect(await plan("wget", hitUrl, { WGETRC: wgetrc })).toEqual(["-q", cached]);
       expect(await plan("wget", "https://o.test/pkg/a.miss", { WGETRC: wgetrc })).toEqual(["-q", "https://o.test/pkg/a.miss"]);
+      // A redirected hit (read from curl's %header{} / wget's -S output): only for a tool that follows.
+      const redirUrl = "https://o.test/pkg/a.redir";
+      const redirCached = `${server}/b/${Buffer.from(redirUrl).toString("base64url")}/a.redir`;
+      expect(await plan("curl", redirUrl, { CURL_CA_BUNDLE: cert })).toEqual(["-s", redirUrl]);
+      expect(await plan("curl", redirUrl, { CURL_CA_BUNDLE: cert }, "-sL")).toEqual(["-sL", redirCached]);
+      expect(await plan("wget", redirUrl, { WGETRC: wgetrc })).toEqual(["-q", redirCached]);
+      expect(await plan("wget", redirUrl, { WGETRC: wgetrc }, "--max-redirect=0")).toEqual(["--max-redirect=0", redirUrl]);
       // The tool would refuse this certificate, so the probe does too: pass-through, not a hit.
       expect(await plan("curl", hitUrl, {})).toEqual(["-s", hitUrl]);
       expect(await plan("wget", hitUrl, {})).toEqual(["-q", hitUrl]);
