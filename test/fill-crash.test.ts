@@ -3,7 +3,7 @@
 // queued jobs, and a running fill parked at shutdown completes afterwards.
 import { afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { closeSync, openSync, readdirSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { openCacheStore } from "../src/store/store.ts";
 import {
@@ -172,5 +172,22 @@ describe("restart", () => {
     release();
     await pollUntil(() => b.running.ctx.fills.getJob(behind.job.id)?.state === "completed" && b.running.ctx.fills.getJob(slow.job.id)?.state === "completed", { what: "both jobs complete after restart" });
     expect(await (await fetch(blobUrl(b.url, `${origin.url}/slow.bin`))).text()).toBe("bytes of /slow.bin\n");
+  });
+
+  test("a blob file without an artifact row is removed shortly after start, while the server already answers", async () => {
+    const dir = makeTempDir("withcache-orphan-");
+    cleanups.push(() => dir.cleanup());
+    const first = await startTestServer({ curate: true }, { dataDir: dir });
+    await first.stop({ keepDataDir: true });
+    // What a crash between the rename and the row commit leaves behind.
+    const orphanSha = sha256Hex("orphan bytes\n");
+    const shard = join(dir.path, "blobs", orphanSha.slice(0, 2));
+    mkdirSync(shard, { recursive: true });
+    writeFileSync(join(shard, orphanSha), "orphan bytes\n");
+    const s = await startTestServer({ curate: true }, { dataDir: dir });
+    cleanups.push(() => s.stop({ keepDataDir: true }));
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
+    await pollUntil(() => !blobFiles(dir.path).includes(orphanSha), { what: "the orphan blob to be swept", timeoutMs: 5_000 });
+    expect(s.logs.some((l) => l.includes("orphan_blobs_removed=1"))).toBe(true);
   });
 });
