@@ -3,11 +3,25 @@
 // sha256), stdout and exit code through the shim — on a miss and on a hit — equal the plain tool's
 // against the origin. Also: -f on an origin 404, kill -INT mid-download, the tool's ignored signals.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cacheUrlFor, candidateParts, serverBaseUrl } from "../src/core/plan/plan.ts";
 import { makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
-import { compileShim, runExact, shimPath, type ShimBin } from "./shim-support.ts";
+import {
+  bytesOf,
+  cacheUrlOf as cacheUrlAt,
+  CURL_FLAGS,
+  freshDir,
+  interruptDownload,
+  invisibilityFiles,
+  invisibilityUrls,
+  observeIn,
+  plainEnv,
+  slowBody,
+  WGET_FLAGS,
+  type Interrupted,
+  type Observed,
+} from "./invisibility-support.ts";
+import { compileShim, shimPath, type ShimBin } from "./shim-support.ts";
 
 let bin: ShimBin;
 let origin: Origin;
@@ -16,61 +30,28 @@ let work: TempDir;
 let hangRelease: () => void = () => {};
 const hang = new Promise<void>((resolve) => (hangRelease = resolve));
 
-function bytesOf(seed: number, size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed;
-  for (let k = 0; k < size; k++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[k] = x >>> 24;
-  }
-  return out;
-}
-
 /** Origin files by decoded path. */
-const FILES: Record<string, { body: Uint8Array; headers?: Record<string, string> }> = {
-  "/pkg/a.tgz": { body: bytesOf(1, 150_000) },
-  "/pkg/a b.tgz": { body: bytesOf(2, 1000) },
-  "/pkg/c+d.tgz": { body: bytesOf(3, 2000) },
-  "/pkg/ü-ñ.bin": { body: bytesOf(4, 3000) },
-  "/pkg/q.tgz": { body: bytesOf(5, 4000) },
-  "/dir/": { body: bytesOf(6, 500), headers: { "content-type": "text/html" } },
-  "/": { body: bytesOf(7, 600), headers: { "content-type": "text/html" } },
-  "/cd/x.bin": { body: bytesOf(8, 700), headers: { "content-disposition": 'attachment; filename="real-name.bin"' } },
-};
+const FILES = invisibilityFiles({ firstSeed: 1, bigSizeBytes: 150_000 });
 
 beforeAll(async () => {
   bin = await compileShim();
   work = makeTempDir("withcache-shim-e2e-");
   origin = startOrigin((req) => {
     const path = decodeURIComponent(new URL(req.url).pathname);
-    if (path === "/slow.bin") {
-      // 64 KiB at once, then nothing until the test ends: a download that is surely in flight.
-      let sent = false;
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          if (!sent) {
-            sent = true;
-            controller.enqueue(bytesOf(10, 65536));
-            return;
-          }
-          await hang;
-          controller.close();
-        },
-      });
-      return new Response(body, { headers: { "content-length": String(10_000_000) } });
-    }
+    // 64 KiB at once, then nothing until the test ends: a download that is surely in flight.
+    if (path === "/slow.bin") return slowBody(bytesOf(10, 65536), hang);
     const file = FILES[path];
     if (file === undefined) return new Response("not here\n", { status: 404 });
     const resumeFrom = /^bytes=(\d+)-$/.exec(req.headers.get("range") ?? "");
     if (resumeFrom && Number(resumeFrom[1]) < file.body.length) {
       // Enough Range support for `curl -C -` and `wget -c` against the origin.
       const start = Number(resumeFrom[1]);
-      return new Response(file.body.subarray(start) as Uint8Array<ArrayBuffer>, {
+      return new Response(file.body.subarray(start), {
         status: 206,
         headers: { "content-type": "application/octet-stream", "content-range": `bytes ${start}-${file.body.length - 1}/${file.body.length}`, ...file.headers },
       });
     }
-    return new Response(file.body as Uint8Array<ArrayBuffer>, {
+    return new Response(file.body, {
       headers: { "content-type": "application/octet-stream", ...file.headers },
     });
   });
@@ -85,40 +66,18 @@ afterAll(async () => {
   bin.cleanup();
 });
 
-type Observed = { exitCode: number; stdoutSha: string; files: Record<string, string> };
+function shimEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: shimPath(bin.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url, ...extra };
+}
 
-let runCounter = 0;
 async function observe(tool: "curl" | "wget", args: string[], via: "plain" | "shim", prepare?: (cwd: string) => void): Promise<Observed> {
-  const cwd = join(work.path, `run-${++runCounter}`);
-  mkdirSync(cwd);
+  const cwd = freshDir(work.path, "run");
   prepare?.(cwd);
-  const env: Record<string, string> =
-    via === "plain" ? { PATH: "/usr/bin:/bin", HOME: work.path } : { PATH: shimPath(bin.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url };
-  const ran = await runExact([tool, ...args], { env, cwd });
-  const files: Record<string, string> = {};
-  for (const name of readdirSync(cwd)) files[name] = sha256Hex(readFileSync(join(cwd, name)));
-  return { exitCode: ran.exitCode, stdoutSha: sha256Hex(ran.stdout), files };
+  return observeIn(cwd, [tool, ...args], via === "plain" ? plainEnv(work.path) : shimEnv());
 }
 
-function cacheUrlOf(url: string): string {
-  const parts = candidateParts("curl", url, { globoff: true });
-  if (parts === undefined) throw new Error(`not a candidate: ${url}`);
-  return cacheUrlFor(serverBaseUrl(cache.url), parts);
-}
-
-const originUrls = (): string[] => [
-  `${origin.url}/pkg/a.tgz`,
-  `${origin.url}/pkg/a%20b.tgz`,
-  `${origin.url}/pkg/c+d.tgz`,
-  `${origin.url}/pkg/ü-ñ.bin`,
-  `${origin.url}/pkg/q.tgz?x=1&y=2`,
-  `${origin.url}/dir/`,
-  origin.url,
-  `${origin.url}/cd/x.bin`,
-];
-
-const CURL_FLAGS = [["-sS", "-O"], ["-sS", "-OJ"], ["-s", "-o", "out.bin"], ["-s"], ["-fsSL", "--remote-name-all"]];
-const WGET_FLAGS = [["-q"], ["-q", "-O", "out.bin"], ["-q", "--content-disposition"], ["-nv", "-O-"]];
+const cacheUrlOf = (url: string): string => cacheUrlAt(cache.url, url);
+const originUrls = (): string[] => invisibilityUrls(origin.url);
 
 describe("invisible on miss and on hit", () => {
   test("curl and wget: same files, bytes and exit codes as the plain tool", async () => {
@@ -193,26 +152,9 @@ describe("invisible on miss and on hit", () => {
 });
 
 describe("signals", () => {
-  async function interrupted(tool: "curl" | "wget", via: "plain" | "shim", extraEnv: Record<string, string> = {}): Promise<{ signal: string | null; exitCode: number | null; exe: string; sigIgn: string }> {
-    const cwd = join(work.path, `sig-${++runCounter}`);
-    mkdirSync(cwd);
-    const env: Record<string, string> =
-      via === "plain" ? { PATH: "/usr/bin:/bin", HOME: work.path } : { PATH: shimPath(bin.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url, ...extraEnv };
-    const before = origin.requests.filter((r) => r.path === "/slow.bin").length;
-    // bun test itself ignores SIGPIPE; start both like a normal shell would.
-    const proc = Bun.spawn(["/usr/bin/env", "--default-signal=PIPE,XFSZ", tool, tool === "curl" ? "-sO" : "-q", `${origin.url}/slow.bin`], {
-      cwd,
-      env,
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "ignore",
-    });
-    await pollUntil(() => origin.requests.filter((r) => r.path === "/slow.bin").length > before, { timeoutMs: 10_000, what: "download started" });
-    const exe = readFileSync(`/proc/${proc.pid}/cmdline`, "utf8").split("\0")[0] ?? "";
-    const sigIgn = /SigIgn:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))?.[1] ?? "";
-    proc.kill("SIGINT");
-    await Promise.race([proc.exited, pollUntil(() => false, { timeoutMs: 10_000, what: "exit after SIGINT" })]);
-    return { signal: proc.signalCode === null ? null : String(proc.signalCode), exitCode: proc.exitCode, exe, sigIgn };
+  function interrupted(tool: "curl" | "wget", via: "plain" | "shim", extraEnv: Record<string, string> = {}): Promise<Interrupted> {
+    const env = via === "plain" ? plainEnv(work.path) : shimEnv(extraEnv);
+    return interruptDownload(tool, { origin, cwd: freshDir(work.path, "sig"), env });
   }
   test("kill -INT ends a shimmed download like the plain tool (same PID is the tool)", async () => {
     for (const tool of ["curl", "wget"] as const) {
@@ -227,14 +169,8 @@ describe("signals", () => {
   test("spawn fallback (WITHCACHE_SHIM_EXEC=spawn): same files and exit codes, and kill -INT on the shim ends it like the tool", async () => {
     const url = `${origin.url}/pkg/a.tgz`;
     const missing = `${origin.url}/missing-too.tgz`;
-    const viaSpawn = async (tool: "curl" | "wget", args: string[]) => {
-      const cwd = join(work.path, `spawn-${++runCounter}`);
-      mkdirSync(cwd);
-      const ran = await runExact([tool, ...args], { env: { PATH: shimPath(bin.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url, WITHCACHE_SHIM_EXEC: "spawn" }, cwd });
-      const files: Record<string, string> = {};
-      for (const name of readdirSync(cwd)) files[name] = sha256Hex(readFileSync(join(cwd, name)));
-      return { exitCode: ran.exitCode, stdoutSha: sha256Hex(ran.stdout), files };
-    };
+    const viaSpawn = (tool: "curl" | "wget", args: string[]) =>
+      observeIn(freshDir(work.path, "spawn"), [tool, ...args], shimEnv({ WITHCACHE_SHIM_EXEC: "spawn" }));
     expect(await viaSpawn("curl", ["-sS", "-O", url])).toEqual(await observe("curl", ["-sS", "-O", url], "plain"));
     expect(await viaSpawn("wget", ["-q", url])).toEqual(await observe("wget", ["-q", url], "plain"));
     expect(await viaSpawn("curl", ["-fsS", "-O", missing])).toEqual(await observe("curl", ["-fsS", "-O", missing], "plain"));

@@ -4,9 +4,8 @@
 // without -L, wget --max-redirect=0) gets exactly what it gets from the origin; one that would
 // (curl -L, wget by default) is served from the cache without asking the origin.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { blobUrl, makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
+import { freshDir, plainEnv, savedFiles } from "./invisibility-support.ts";
 import { compileShim, runExact, shimPath, type ShimBin } from "./shim-support.ts";
 import { buildZigShim, zigShimDir, type ZigShims } from "./zig-support.ts";
 
@@ -48,20 +47,16 @@ afterAll(async () => {
 });
 
 type Observed = { exitCode: number; stdout: string; files: Record<string, string> };
-let runCounter = 0;
 
 /** Run `tool args…` plainly (PATH without the shim) or through a shim; report exit, stdout and saved files. */
 async function observe(how: "plain" | ShimKind, tool: "curl" | "wget", args: string[]): Promise<Observed> {
-  const cwd = join(work.path, `run-${++runCounter}`);
-  mkdirSync(cwd);
+  const cwd = freshDir(work.path, "run");
   const env: Record<string, string> =
     how === "plain"
-      ? { PATH: "/usr/bin:/bin", HOME: work.path }
+      ? plainEnv(work.path)
       : { PATH: shimPath(how === "ts" ? ts.shimDir : zig.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url };
   const ran = await runExact([tool, ...args], { env, cwd, timeoutMs: 20_000 });
-  const files: Record<string, string> = {};
-  for (const name of readdirSync(cwd)) files[name] = sha256Hex(readFileSync(join(cwd, name)));
-  return { exitCode: ran.exitCode, stdout: Buffer.from(ran.stdout).toString("latin1"), files };
+  return { exitCode: ran.exitCode, stdout: Buffer.from(ran.stdout).toString("latin1"), files: savedFiles(cwd) };
 }
 
 type ShimKind = "ts" | "zig";

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "bun";
-import { cacheUrlFor, candidateParts, serverBaseUrl } from "../src/core/plan/plan.ts";
 import toolOptions from "../src/core/tool-options.json" with { type: "json" };
 import { makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
+import { bytesOf, cacheUrlOf as cacheUrlAt } from "./invisibility-support.ts";
 import { compileShim, runExact, type ShimBin } from "./shim-support.ts";
 import { buildZigShim, zigShimDir, type ZigShims } from "./zig-support.ts";
 
@@ -24,16 +24,6 @@ let origin: Origin;
 let origin6: Server<undefined> | undefined;
 let cache: TestServer;
 let work: TempDir;
-
-function bytesOf(seed: number, size: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(size);
-  let x = seed;
-  for (let k = 0; k < size; k++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[k] = x >>> 24;
-  }
-  return out;
-}
 
 const SCRIPT = "echo hello from the install script\n";
 const BIG = bytesOf(1, 1_000_000);
@@ -81,11 +71,7 @@ afterAll(async () => {
   zig?.cleanup();
 });
 
-function cacheUrlOf(url: string): string {
-  const parts = candidateParts("curl", url, { globoff: true });
-  if (parts === undefined) throw new Error(`not a candidate: ${url}`);
-  return cacheUrlFor(serverBaseUrl(cache.url), parts);
-}
+const cacheUrlOf = (url: string): string => cacheUrlAt(cache.url, url);
 
 /** Put `url` in the cache (the server fills it on a miss) and wait until it is a hit. */
 async function warm(url: string): Promise<void> {

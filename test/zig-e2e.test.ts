@@ -5,11 +5,24 @@
 // equal the plain tool's against the origin; hits never reach the origin. Also: origin 404 with
 // -f, kill -INT mid-download, no network with the server unset, and the static binaries.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TCPSocketListener } from "bun";
-import { cacheUrlFor, candidateParts, serverBaseUrl } from "../src/core/plan/plan.ts";
 import { makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
+import {
+  bytesOf,
+  cacheUrlOf as cacheUrlAt,
+  CURL_FLAGS,
+  freshDir,
+  interruptDownload,
+  invisibilityFiles,
+  invisibilityUrls,
+  observeIn,
+  plainEnv,
+  slowBody,
+  WGET_FLAGS,
+  type Observed,
+} from "./invisibility-support.ts";
 import { runExact, shimPath } from "./shim-support.ts";
 import { buildZigShim, ZIG_SHIM, zigShimDir, type ZigShims } from "./zig-support.ts";
 
@@ -20,27 +33,8 @@ let work: TempDir;
 let releaseSlow: () => void = () => {};
 const slowReleased = new Promise<void>((resolve) => (releaseSlow = resolve));
 
-function bytesOf(seed: number, size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed;
-  for (let k = 0; k < size; k++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[k] = x >>> 24;
-  }
-  return out;
-}
-
 /** Origin files by decoded path. */
-const FILES: Record<string, { body: Uint8Array; headers?: Record<string, string> }> = {
-  "/pkg/a.tgz": { body: bytesOf(11, 200_000) },
-  "/pkg/a b.tgz": { body: bytesOf(12, 1000) },
-  "/pkg/c+d.tgz": { body: bytesOf(13, 2000) },
-  "/pkg/ü-ñ.bin": { body: bytesOf(14, 3000) },
-  "/pkg/q.tgz": { body: bytesOf(15, 4000) },
-  "/dir/": { body: bytesOf(16, 500), headers: { "content-type": "text/html" } },
-  "/": { body: bytesOf(17, 600), headers: { "content-type": "text/html" } },
-  "/cd/x.bin": { body: bytesOf(18, 700), headers: { "content-disposition": 'attachment; filename="real-name.bin"' } },
-};
+const FILES = invisibilityFiles({ firstSeed: 11, bigSizeBytes: 200_000 });
 
 beforeAll(async () => {
   buildZigShim();
@@ -48,25 +42,11 @@ beforeAll(async () => {
   work = makeTempDir("withcache-zig-e2e-");
   origin = startOrigin((req) => {
     const path = decodeURIComponent(new URL(req.url).pathname);
-    if (path === "/slow.bin") {
-      // 64 KiB at once, then nothing until the test ends: a download surely in flight.
-      let sent = false;
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          if (!sent) {
-            sent = true;
-            controller.enqueue(bytesOf(19, 65536));
-            return;
-          }
-          await slowReleased;
-          controller.close();
-        },
-      });
-      return new Response(body, { headers: { "content-length": String(10_000_000) } });
-    }
+    // 64 KiB at once, then nothing until the test ends: a download surely in flight.
+    if (path === "/slow.bin") return slowBody(bytesOf(19, 65536), slowReleased);
     const file = FILES[path];
     if (file === undefined) return new Response("not here\n", { status: 404 });
-    return new Response(file.body as Uint8Array<ArrayBuffer>, { headers: { "content-type": "application/octet-stream", ...file.headers } });
+    return new Response(file.body, { headers: { "content-type": "application/octet-stream", ...file.headers } });
   });
   cache = await startTestServer();
 }, 60_000);
@@ -79,43 +59,16 @@ afterAll(async () => {
   zig?.cleanup();
 });
 
-type Observed = { exitCode: number; stdoutSha: string; files: Record<string, string> };
-
-let runCounter = 0;
 function envFor(via: "plain" | "shim", extra: Record<string, string> = {}): Record<string, string> {
-  return via === "plain"
-    ? { PATH: "/usr/bin:/bin", HOME: work.path }
-    : { PATH: shimPath(zig.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url, ...extra };
+  return via === "plain" ? plainEnv(work.path) : { PATH: shimPath(zig.shimDir), HOME: work.path, WITHCACHE_SERVER: cache.url, ...extra };
 }
 
-async function observe(tool: "curl" | "wget", args: string[], via: "plain" | "shim"): Promise<Observed> {
-  const cwd = join(work.path, `run-${++runCounter}`);
-  mkdirSync(cwd);
-  const ran = await runExact([tool, ...args], { env: envFor(via), cwd });
-  const files: Record<string, string> = {};
-  for (const name of readdirSync(cwd)) files[name] = sha256Hex(readFileSync(join(cwd, name)));
-  return { exitCode: ran.exitCode, stdoutSha: sha256Hex(ran.stdout), files };
+function observe(tool: "curl" | "wget", args: string[], via: "plain" | "shim"): Promise<Observed> {
+  return observeIn(freshDir(work.path, "run"), [tool, ...args], envFor(via));
 }
 
-function cacheUrlOf(url: string): string {
-  const parts = candidateParts("curl", url, { globoff: true });
-  if (parts === undefined) throw new Error(`not a candidate: ${url}`);
-  return cacheUrlFor(serverBaseUrl(cache.url), parts);
-}
-
-const originUrls = (): string[] => [
-  `${origin.url}/pkg/a.tgz`,
-  `${origin.url}/pkg/a%20b.tgz`,
-  `${origin.url}/pkg/c+d.tgz`,
-  `${origin.url}/pkg/ü-ñ.bin`,
-  `${origin.url}/pkg/q.tgz?x=1&y=2`,
-  `${origin.url}/dir/`,
-  origin.url,
-  `${origin.url}/cd/x.bin`,
-];
-
-const CURL_FLAGS = [["-sS", "-O"], ["-sS", "-OJ"], ["-s", "-o", "out.bin"], ["-s"], ["-fsSL", "--remote-name-all"]];
-const WGET_FLAGS = [["-q"], ["-q", "-O", "out.bin"], ["-q", "--content-disposition"], ["-nv", "-O-"]];
+const cacheUrlOf = (url: string): string => cacheUrlAt(cache.url, url);
+const originUrls = (): string[] => invisibilityUrls(origin.url);
 
 describe("zig shim: invisible on miss and on hit", () => {
   test("curl and wget: same file names, bytes and exit codes as the plain tool", async () => {
@@ -181,8 +134,7 @@ describe("zig shim: invisible on miss and on hit", () => {
     const url = `${origin.url}/pkg/c+d.tgz`;
     const plain = await observe("curl", ["-sS", "-O", url], "plain");
     const started = performance.now();
-    const cwd = join(work.path, `run-${++runCounter}`);
-    mkdirSync(cwd);
+    const cwd = freshDir(work.path, "run");
     const ran = await runExact(["curl", "-sS", "-O", url], { env: envFor("shim", { WITHCACHE_SERVER: `127.0.0.1:${port}` }), cwd });
     expect(performance.now() - started).toBeLessThan(1500);
     expect(ran.exitCode).toBe(plain.exitCode);
@@ -289,24 +241,8 @@ describe("zig shim: pass-through and process", () => {
   });
 
   test("kill -INT ends a shimmed download like the plain tool; the PID is the tool", async () => {
-    const interrupted = async (tool: "curl" | "wget", via: "plain" | "shim") => {
-      const cwd = join(work.path, `sig-${++runCounter}`);
-      mkdirSync(cwd);
-      const before = origin.requests.filter((r) => r.path === "/slow.bin").length;
-      const proc = Bun.spawn(["/usr/bin/env", "--default-signal=PIPE,XFSZ", tool, tool === "curl" ? "-sO" : "-q", `${origin.url}/slow.bin`], {
-        cwd,
-        env: envFor(via),
-        stdin: "ignore",
-        stdout: "ignore",
-        stderr: "ignore",
-      });
-      await pollUntil(() => origin.requests.filter((r) => r.path === "/slow.bin").length > before, { timeoutMs: 10_000, what: "download started" });
-      const exe = readFileSync(`/proc/${proc.pid}/cmdline`, "utf8").split("\0")[0] ?? "";
-      const sigIgn = /SigIgn:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))?.[1] ?? "";
-      proc.kill("SIGINT");
-      await Promise.race([proc.exited, pollUntil(() => false, { timeoutMs: 10_000, what: "exit after SIGINT" })]);
-      return { signal: proc.signalCode === null ? null : String(proc.signalCode), exitCode: proc.exitCode, exe, sigIgn };
-    };
+    const interrupted = (tool: "curl" | "wget", via: "plain" | "shim") =>
+      interruptDownload(tool, { origin, cwd: freshDir(work.path, "sig"), env: envFor(via) });
     for (const tool of ["curl", "wget"] as const) {
       const plain = await interrupted(tool, "plain");
       const shim = await interrupted(tool, "shim");

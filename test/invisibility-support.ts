@@ -1,0 +1,134 @@
+// Shared by the invisibility tests of both shims (test/shim-e2e, test/zig-e2e and the review and
+// redirect tests): the origin's files and URLs, the flag sets, running a tool in a fresh directory
+// and recording what a user observes (exit code, stdout, saved files), and the cache URL of a URL.
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { cacheUrlFor, candidateParts, serverBaseUrl } from "../src/core/plan/plan.ts";
+import { pollUntil, sha256Hex, type Origin } from "./helpers/index.ts";
+import { runExact } from "./shim-support.ts";
+
+/** Deterministic pseudo-random bytes (an LCG), so each seed gives a distinct, reproducible body. */
+export function bytesOf(seed: number, size: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(size);
+  let x = seed;
+  for (let k = 0; k < size; k++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[k] = x >>> 24;
+  }
+  return out;
+}
+
+export type OriginFile = { body: Uint8Array<ArrayBuffer>; headers?: Record<string, string> };
+
+/**
+ * Origin files by decoded path: odd names, a query target, a trailing slash, the root and a
+ * Content-Disposition name. Bodies use seeds firstSeed…firstSeed+7; /pkg/a.tgz is bigSizeBytes.
+ */
+export function invisibilityFiles(options: { firstSeed: number; bigSizeBytes: number }): Record<string, OriginFile> {
+  const s = options.firstSeed;
+  return {
+    "/pkg/a.tgz": { body: bytesOf(s, options.bigSizeBytes) },
+    "/pkg/a b.tgz": { body: bytesOf(s + 1, 1000) },
+    "/pkg/c+d.tgz": { body: bytesOf(s + 2, 2000) },
+    "/pkg/ü-ñ.bin": { body: bytesOf(s + 3, 3000) },
+    "/pkg/q.tgz": { body: bytesOf(s + 4, 4000) },
+    "/dir/": { body: bytesOf(s + 5, 500), headers: { "content-type": "text/html" } },
+    "/": { body: bytesOf(s + 6, 600), headers: { "content-type": "text/html" } },
+    "/cd/x.bin": { body: bytesOf(s + 7, 700), headers: { "content-disposition": 'attachment; filename="real-name.bin"' } },
+  };
+}
+
+/** The URLs of invisibilityFiles() on `originUrl`, in the same order. */
+export function invisibilityUrls(originUrl: string): string[] {
+  return [
+    `${originUrl}/pkg/a.tgz`,
+    `${originUrl}/pkg/a%20b.tgz`,
+    `${originUrl}/pkg/c+d.tgz`,
+    `${originUrl}/pkg/ü-ñ.bin`,
+    `${originUrl}/pkg/q.tgz?x=1&y=2`,
+    `${originUrl}/dir/`,
+    originUrl,
+    `${originUrl}/cd/x.bin`,
+  ];
+}
+
+export const CURL_FLAGS = [["-sS", "-O"], ["-sS", "-OJ"], ["-s", "-o", "out.bin"], ["-s"], ["-fsSL", "--remote-name-all"]];
+export const WGET_FLAGS = [["-q"], ["-q", "-O", "out.bin"], ["-q", "--content-disposition"], ["-nv", "-O-"]];
+
+/** A body of 10 MB declared: `first` at once, then nothing until `released` settles (a download surely in flight). */
+export function slowBody(first: Uint8Array, released: Promise<void>): Response {
+  let sent = false;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!sent) {
+        sent = true;
+        controller.enqueue(first);
+        return;
+      }
+      await released;
+      controller.close();
+    },
+  });
+  return new Response(body, { headers: { "content-length": String(10_000_000) } });
+}
+
+/** The env of a plain tool run: no shim on PATH. */
+export function plainEnv(home: string): Record<string, string> {
+  return { PATH: "/usr/bin:/bin", HOME: home };
+}
+
+let dirCounter = 0;
+/** A new, empty directory `<parent>/<prefix>-<n>`. */
+export function freshDir(parent: string, prefix: string): string {
+  const dir = join(parent, `${prefix}-${++dirCounter}`);
+  mkdirSync(dir);
+  return dir;
+}
+
+/** sha256 of each file directly in `dir`, by name. */
+export function savedFiles(dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const name of readdirSync(dir)) files[name] = sha256Hex(readFileSync(join(dir, name)));
+  return files;
+}
+
+export type Observed = { exitCode: number; stdoutSha: string; files: Record<string, string> };
+
+/** Run `cmd` in `cwd` with exactly `env`; report the exit code, stdout's sha256 and the saved files. */
+export async function observeIn(cwd: string, cmd: string[], env: Record<string, string>): Promise<Observed> {
+  const ran = await runExact(cmd, { env, cwd });
+  return { exitCode: ran.exitCode, stdoutSha: sha256Hex(ran.stdout), files: savedFiles(cwd) };
+}
+
+/** The cache-host URL (`cacheServerUrl`) at which `url` would be served. */
+export function cacheUrlOf(cacheServerUrl: string, url: string): string {
+  const parts = candidateParts("curl", url, { globoff: true });
+  if (parts === undefined) throw new Error(`not a candidate: ${url}`);
+  return cacheUrlFor(serverBaseUrl(cacheServerUrl), parts);
+}
+
+export type Interrupted = { signal: string | null; exitCode: number | null; exe: string; sigIgn: string };
+
+/**
+ * Start `tool` on `<origin>/slow.bin` in `cwd` (SIGPIPE and SIGXFSZ at their defaults, as a shell
+ * would), wait until the origin sees the request, read the process's argv[0] and ignored-signal
+ * mask, then SIGINT it and report how it ended.
+ */
+export async function interruptDownload(tool: "curl" | "wget", options: { origin: Origin; cwd: string; env: Record<string, string> }): Promise<Interrupted> {
+  const { origin } = options;
+  const before = origin.requests.filter((r) => r.path === "/slow.bin").length;
+  // bun test itself ignores SIGPIPE; start the tool like a normal shell would.
+  const proc = Bun.spawn(["/usr/bin/env", "--default-signal=PIPE,XFSZ", tool, tool === "curl" ? "-sO" : "-q", `${origin.url}/slow.bin`], {
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  await pollUntil(() => origin.requests.filter((r) => r.path === "/slow.bin").length > before, { timeoutMs: 10_000, what: "download started" });
+  const exe = readFileSync(`/proc/${proc.pid}/cmdline`, "utf8").split("\0")[0] ?? "";
+  const sigIgn = /SigIgn:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))?.[1] ?? "";
+  proc.kill("SIGINT");
+  await Promise.race([proc.exited, pollUntil(() => false, { timeoutMs: 10_000, what: "exit after SIGINT" })]);
+  return { signal: proc.signalCode === null ? null : String(proc.signalCode), exitCode: proc.exitCode, exe, sigIgn };
+}
