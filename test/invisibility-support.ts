@@ -1,6 +1,7 @@
 // Shared by the invisibility tests of both shims (test/shim-e2e, test/zig-e2e and the review and
 // redirect tests): the origin's files and URLs, the flag sets, running a tool in a fresh directory
 // and recording what a user observes (exit code, stdout, saved files), and the cache URL of a URL.
+import { expect } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cacheUrlFor, candidateParts, serverBaseUrl } from "../src/core/plan/plan.ts";
@@ -54,6 +55,54 @@ export function invisibilityUrls(originUrl: string): string[] {
 
 export const CURL_FLAGS = [["-sS", "-O"], ["-sS", "-OJ"], ["-s", "-o", "out.bin"], ["-s"], ["-fsSL", "--remote-name-all"]];
 export const WGET_FLAGS = [["-q"], ["-q", "-O", "out.bin"], ["-q", "--content-disposition"], ["-nv", "-O-"]];
+
+export type Tool = "curl" | "wget";
+export type Observe = (tool: Tool, args: string[], via: "plain" | "shim") => Promise<Observed>;
+
+/** The plain tools' results for every URL and flag set, keyed `<tool> <flags…> <url>`. */
+export async function plainOracle(urls: readonly string[], observe: Observe): Promise<Map<string, Observed>> {
+  const plain = new Map<string, Observed>();
+  for (const url of urls) {
+    for (const flags of CURL_FLAGS) plain.set(`curl ${flags.join(" ")} ${url}`, await observe("curl", [...flags, url], "plain"));
+    for (const flags of WGET_FLAGS) plain.set(`wget ${flags.join(" ")} ${url}`, await observe("wget", [...flags, url], "plain"));
+  }
+  return plain;
+}
+
+type Invisibility = { plain: Map<string, Observed>; observe: Observe; cacheUrlOf: (url: string) => string };
+
+/**
+ * Miss: nothing is cached yet (each cache URL answers 404); through the shim, curl and wget with
+ * their first flag set do what the plain tool did (the shim passes through; the cache-host queues a fill).
+ */
+export async function expectInvisibleOnMiss(urls: readonly string[], { plain, observe, cacheUrlOf }: Invisibility): Promise<void> {
+  for (const url of urls) {
+    expect((await fetch(cacheUrlOf(url), { method: "HEAD" })).status).toBe(404);
+    for (const [tool, flags] of [["curl", CURL_FLAGS[0]!], ["wget", WGET_FLAGS[0]!]] as const) {
+      const key = `${tool} ${flags.join(" ")} ${url}`;
+      expect({ key, ...(await observe(tool, [...flags, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
+    }
+  }
+}
+
+/** Hit: wait for the fills, then every combination through the shim is the plain tool's, and none reaches the origin. */
+export async function expectInvisibleOnHit(urls: readonly string[], { plain, observe, cacheUrlOf, origin }: Invisibility & { origin: Origin }): Promise<void> {
+  for (const url of urls) {
+    await pollUntil(async () => (await fetch(cacheUrlOf(url), { method: "HEAD" })).status === 200, { timeoutMs: 15_000, what: `fill of ${url}` });
+  }
+  const originRequestsBefore = origin.requests.length;
+  for (const url of urls) {
+    for (const flags of CURL_FLAGS) {
+      const key = `curl ${flags.join(" ")} ${url}`;
+      expect({ key, ...(await observe("curl", [...flags, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
+    }
+    for (const flags of WGET_FLAGS) {
+      const key = `wget ${flags.join(" ")} ${url}`;
+      expect({ key, ...(await observe("wget", [...flags, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
+    }
+  }
+  expect(origin.requests.length).toBe(originRequestsBefore); // all of those were hits
+}
 
 /** A body of 10 MB declared: `first` at once, then nothing until `released` settles (a download surely in flight). */
 export function slowBody(first: Uint8Array, released: Promise<void>): Response {

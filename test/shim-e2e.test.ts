@@ -9,15 +9,16 @@ import { makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type O
 import {
   bytesOf,
   cacheUrlOf as cacheUrlAt,
-  CURL_FLAGS,
+  expectInvisibleOnHit,
+  expectInvisibleOnMiss,
   freshDir,
   interruptDownload,
   invisibilityFiles,
   invisibilityUrls,
   observeIn,
+  plainOracle,
   plainEnv,
   slowBody,
-  WGET_FLAGS,
   type Interrupted,
   type Observed,
 } from "./invisibility-support.ts";
@@ -82,11 +83,7 @@ const originUrls = (): string[] => invisibilityUrls(origin.url);
 describe("invisible on miss and on hit", () => {
   test("curl and wget: same files, bytes and exit codes as the plain tool", async () => {
     const urls = originUrls();
-    const plain = new Map<string, Observed>();
-    for (const url of urls) {
-      for (const flags of CURL_FLAGS) plain.set(`curl ${flags.join(" ")} ${url}`, await observe("curl", [...flags, url], "plain"));
-      for (const flags of WGET_FLAGS) plain.set(`wget ${flags.join(" ")} ${url}`, await observe("wget", [...flags, url], "plain"));
-    }
+    const plain = await plainOracle(urls, observe);
     // Sanity of the oracle: the odd names really are what the tools save.
     expect(Object.keys(plain.get(`curl -sS -O ${urls[1]}`)!.files)).toEqual(["a%20b.tgz"]);
     expect(Object.keys(plain.get(`wget -q ${urls[1]}`)!.files)).toEqual(["a b.tgz"]);
@@ -95,30 +92,8 @@ describe("invisible on miss and on hit", () => {
     expect(Object.keys(plain.get(`curl -sS -OJ ${urls[7]}`)!.files)).toEqual(["real-name.bin"]);
     expect(plain.get(`curl -sS -O ${urls[5]}`)!.exitCode).toBe(23); // curl 7.88: remote file name has no length
 
-    // Miss: the cache is empty, the shim passes through (and the cache-host queues a fill).
-    for (const url of urls) {
-      expect((await fetch(cacheUrlOf(url), { method: "HEAD" })).status).toBe(404);
-      const key = `curl ${CURL_FLAGS[0]!.join(" ")} ${url}`;
-      expect({ key, ...(await observe("curl", [...CURL_FLAGS[0]!, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
-      const wkey = `wget ${WGET_FLAGS[0]!.join(" ")} ${url}`;
-      expect({ key: wkey, ...(await observe("wget", [...WGET_FLAGS[0]!, url], "shim")) }).toEqual({ key: wkey, ...plain.get(wkey)! });
-    }
-    // Wait for the fills, then every combination must be served by the cache.
-    for (const url of urls) {
-      await pollUntil(async () => (await fetch(cacheUrlOf(url), { method: "HEAD" })).status === 200, { timeoutMs: 15_000, what: `fill of ${url}` });
-    }
-    const originRequestsBefore = origin.requests.length;
-    for (const url of urls) {
-      for (const flags of CURL_FLAGS) {
-        const key = `curl ${flags.join(" ")} ${url}`;
-        expect({ key, ...(await observe("curl", [...flags, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
-      }
-      for (const flags of WGET_FLAGS) {
-        const key = `wget ${flags.join(" ")} ${url}`;
-        expect({ key, ...(await observe("wget", [...flags, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
-      }
-    }
-    expect(origin.requests.length).toBe(originRequestsBefore); // all of those were hits
+    await expectInvisibleOnMiss(urls, { plain, observe, cacheUrlOf });
+    await expectInvisibleOnHit(urls, { plain, observe, cacheUrlOf, origin });
   }, 120_000);
 
   test("resuming a partial file (curl -C - -O, wget -c) gives the same file, through a hit too", async () => {

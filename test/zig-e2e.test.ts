@@ -12,15 +12,16 @@ import { makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, t
 import {
   bytesOf,
   cacheUrlOf as cacheUrlAt,
-  CURL_FLAGS,
+  expectInvisibleOnHit,
+  expectInvisibleOnMiss,
   freshDir,
   interruptDownload,
   invisibilityFiles,
   invisibilityUrls,
   observeIn,
+  plainOracle,
   plainEnv,
   slowBody,
-  WGET_FLAGS,
   type Observed,
 } from "./invisibility-support.ts";
 import { runExact, shimPath } from "./shim-support.ts";
@@ -73,41 +74,15 @@ const originUrls = (): string[] => invisibilityUrls(origin.url);
 describe("zig shim: invisible on miss and on hit", () => {
   test("curl and wget: same file names, bytes and exit codes as the plain tool", async () => {
     const urls = originUrls();
-    const plain = new Map<string, Observed>();
-    for (const url of urls) {
-      for (const flags of CURL_FLAGS) plain.set(`curl ${flags.join(" ")} ${url}`, await observe("curl", [...flags, url], "plain"));
-      for (const flags of WGET_FLAGS) plain.set(`wget ${flags.join(" ")} ${url}`, await observe("wget", [...flags, url], "plain"));
-    }
+    const plain = await plainOracle(urls, observe);
     // The oracle really has the odd names.
     expect(Object.keys(plain.get(`curl -sS -O ${urls[1]}`)!.files)).toEqual(["a%20b.tgz"]);
     expect(Object.keys(plain.get(`wget -q ${urls[1]}`)!.files)).toEqual(["a b.tgz"]);
     expect(Object.keys(plain.get(`wget -q ${urls[4]}`)!.files)).toEqual(["q.tgz?x=1&y=2"]);
     expect(Object.keys(plain.get(`wget -q ${urls[5]}`)!.files)).toEqual(["index.html"]);
 
-    // Miss: nothing cached yet; the shim passes through and the cache-host queues a fill.
-    for (const url of urls) {
-      expect((await fetch(cacheUrlOf(url), { method: "HEAD" })).status).toBe(404);
-      for (const [tool, flags] of [["curl", CURL_FLAGS[0]!], ["wget", WGET_FLAGS[0]!]] as const) {
-        const key = `${tool} ${flags.join(" ")} ${url}`;
-        expect({ key, ...(await observe(tool, [...flags, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
-      }
-    }
-    for (const url of urls) {
-      await pollUntil(async () => (await fetch(cacheUrlOf(url), { method: "HEAD" })).status === 200, { timeoutMs: 15_000, what: `fill of ${url}` });
-    }
-    // Hit: every combination is served by the cache-host, identically.
-    const originRequestsBefore = origin.requests.length;
-    for (const url of urls) {
-      for (const flags of CURL_FLAGS) {
-        const key = `curl ${flags.join(" ")} ${url}`;
-        expect({ key, ...(await observe("curl", [...flags, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
-      }
-      for (const flags of WGET_FLAGS) {
-        const key = `wget ${flags.join(" ")} ${url}`;
-        expect({ key, ...(await observe("wget", [...flags, url], "shim")) }).toEqual({ key, ...plain.get(key)! });
-      }
-    }
-    expect(origin.requests.length).toBe(originRequestsBefore);
+    await expectInvisibleOnMiss(urls, { plain, observe, cacheUrlOf });
+    await expectInvisibleOnHit(urls, { plain, observe, cacheUrlOf, origin });
   }, 120_000);
 
   test("the hit really is exec'd against the cache-host: the plan names the cache URL", async () => {
