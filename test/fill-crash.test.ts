@@ -1,13 +1,15 @@
 // Crash safety and restarts: kill -9 in the middle of a fill leaves no visible partial blob and
 // the fill resumes (Range + If-Range) after restart; a clean restart keeps artifacts, misses and
 // queued jobs, and a running fill parked at shutdown completes afterwards.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { openCacheStore } from "../src/store/store.ts";
 import {
+  blobFiles,
   blobUrl,
+  cleanupsAfterEach,
   headerOf,
   makeTempDir,
   pollUntil,
@@ -19,15 +21,7 @@ import {
   type SpawnedServer,
 } from "./helpers/index.ts";
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function blobFiles(dataDir: string): string[] {
-  const root = join(dataDir, "blobs");
-  return readdirSync(root).flatMap((d) => readdirSync(join(root, d)));
-}
+const cleanups = cleanupsAfterEach();
 
 describe("kill -9 during a fill", () => {
   test("no partial blob is visible, and after restart the fill resumes and completes", async () => {

@@ -1,16 +1,23 @@
 // The disk never fills by surprise: --min-free-disk (checked before a fill starts and while it
 // writes), a real ENOSPC on a small tmpfs (the job fails with one line, no temp file, no blob),
 // and --max-cache-size (LRU eviction after each fill, shared blobs freed only with their last key).
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { blobUrl, makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
+import {
+  blobUrl,
+  cleanupsAfterEach,
+  makeTempDir,
+  pollUntil,
+  sha256Hex,
+  startOrigin,
+  startTestServer,
+  type Origin,
+  type TestServer,
+} from "./helpers/index.ts";
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const MiB = 1024 * 1024;
 

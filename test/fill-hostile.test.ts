@@ -1,55 +1,45 @@
 // Fills against origins that misbehave in ways the happy-path tests do not: a resume answered with
 // a different version (If-Range ignored), 200 + Content-Range to a resume, redirects to file:,
 // odd statuses (204, 304), more bytes than Content-Length, and secrets in job messages.
-import { afterEach, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
-import { blobUrl, headerOf, pollUntil, sha256Hex, startOrigin, startRawOrigin, startTestServer, type TestServer } from "./helpers/index.ts";
+import { describe, expect, test } from "bun:test";
+import {
+  blobUrl,
+  cleanupsAfterEach,
+  headerOf,
+  jobFinished,
+  sha256Hex,
+  startCleanedServer,
+  startOrigin,
+  startRawOrigin,
+  tempReaches,
+  type RawConnection,
+  type TestServer,
+} from "./helpers/index.ts";
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
+const server = (overrides: Parameters<typeof startCleanedServer>[1] = {}): Promise<TestServer> => startCleanedServer(cleanups, overrides);
 
-async function server(overrides: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
-  const s = await startTestServer(overrides);
-  cleanups.push(() => s.stop());
-  return s;
-}
-
+/** Ask the cache for `url` (a miss queues its fill) and wait for the job of its key (the url without the query). */
 async function finished(s: TestServer, url: string) {
   await (await fetch(blobUrl(s.url, url))).text();
-  const key = url.split("?")[0]!;
-  return pollUntil(
-    () => s.running.ctx.fills.listJobs().find((j) => j.key === key && (j.state === "completed" || j.state === "failed" || j.state === "cancelled")),
-    { what: `job for ${key} to finish`, timeoutMs: 15_000 },
-  );
-}
-
-async function tempReaches(dataDir: () => string, bytes: number): Promise<void> {
-  await pollUntil(
-    () => {
-      if (dataDir() === "") return false;
-      const tmp = join(dataDir(), "tmp");
-      return readdirSync(tmp).some((f) => Bun.file(join(tmp, f)).size >= bytes);
-    },
-    { what: `temp file of ${bytes} bytes`, timeoutMs: 10_000 },
-  );
+  return jobFinished(s, url.split("?")[0]!);
 }
 
 const v1 = new Uint8Array(40_000).map((_, i) => (i * 3) % 256);
 const v2 = new Uint8Array(40_000).map((_, i) => (i * 5 + 1) % 256);
 
+/** The first answer: 200 with ETag "v1" and 15 000 of v1's bytes, cut once the fill's temp file holds them. */
+function sendV1Prefix(c: RawConnection, dataDir: () => string): void {
+  c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${v1.length}\r\nETag: "v1"\r\n\r\n`);
+  c.write(v1.subarray(0, 15_000));
+  void tempReaches(dataDir, 15_000).then(() => c.end());
+}
+
 describe("resume never splices two versions", () => {
   test("a 206 naming another ETag (the origin ignored If-Range) is refused; the fill restarts and stores one version", async () => {
     let dataDir = "";
     const raw = startRawOrigin((c) => {
-      if (c.index === 0) {
-        c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${v1.length}\r\nETag: "v1"\r\n\r\n`);
-        c.write(v1.subarray(0, 15_000));
-        void tempReaches(() => dataDir, 15_000).then(() => c.end());
-        return;
-      }
+      if (c.index === 0) return sendV1Prefix(c, () => dataDir);
       const m = /^bytes=(\d+)-$/.exec(headerOf(c.head, "range") ?? "");
       if (m) {
         // Changed upstream, and If-Range ignored: the rest of *another* version.
@@ -80,12 +70,7 @@ describe("resume never splices two versions", () => {
   test("a 200 carrying a Content-Range to a resume request is taken as the whole new body", async () => {
     let dataDir = "";
     const raw = startRawOrigin((c) => {
-      if (c.index === 0) {
-        c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${v1.length}\r\nETag: "v1"\r\n\r\n`);
-        c.write(v1.subarray(0, 15_000));
-        void tempReaches(() => dataDir, 15_000).then(() => c.end());
-        return;
-      }
+      if (c.index === 0) return sendV1Prefix(c, () => dataDir);
       c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${v2.length}\r\nContent-Range: bytes 15000-39999/40000\r\nETag: "v2"\r\n\r\n`);
       c.write(v2);
       c.end();

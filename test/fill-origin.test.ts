@@ -1,45 +1,26 @@
 // Fills against real (and deliberately broken) origins: redirects, statuses, retries, truncation,
 // resume with Range + If-Range, gzip byte-exactness, one fill per key, cancel/retry/clear.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { blobUrl, headerOf, pollUntil, sha256Hex, startOrigin, startRawOrigin, startTestServer, type TestServer } from "./helpers/index.ts";
+import {
+  blobFiles,
+  blobUrl,
+  cleanupsAfterEach,
+  headerOf,
+  jobFinished as finished,
+  pollUntil,
+  sha256Hex,
+  startCleanedServer,
+  startOrigin,
+  startRawOrigin,
+  tempReaches,
+  type TestServer,
+} from "./helpers/index.ts";
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function server(overrides: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
-  const s = await startTestServer(overrides);
-  cleanups.push(() => s.stop());
-  return s;
-}
-
-function blobFiles(dataDir: string): string[] {
-  const root = join(dataDir, "blobs");
-  return readdirSync(root).flatMap((d) => readdirSync(join(root, d)));
-}
-
-async function finished(s: TestServer, key: string): Promise<NonNullable<ReturnType<TestServer["running"]["ctx"]["fills"]["getJob"]>>> {
-  return pollUntil(
-    () => s.running.ctx.fills.listJobs().find((j) => j.key === key && (j.state === "completed" || j.state === "failed" || j.state === "cancelled")),
-    { what: `job for ${key} to finish`, timeoutMs: 15_000 },
-  );
-}
-
-/** Resolves once a fill temp file in the data dir holds at least `bytes` (bounded poll). */
-async function tempReaches(dataDir: () => string, bytes: number): Promise<void> {
-  await pollUntil(
-    () => {
-      if (dataDir() === "") return false;
-      const tmp = join(dataDir(), "tmp");
-      return readdirSync(tmp).some((f) => Bun.file(join(tmp, f)).size >= bytes);
-    },
-    { what: `temp file of ${bytes} bytes`, timeoutMs: 10_000 },
-  );
-}
+const cleanups = cleanupsAfterEach();
+const server = (overrides: Parameters<typeof startCleanedServer>[1] = {}): Promise<TestServer> => startCleanedServer(cleanups, overrides);
 
 describe("fills", () => {
   test("redirects are followed (bounded) and the requested url stays the key", async () => {

@@ -1,20 +1,23 @@
 // The cache-host must not be a hole in the lab: without --allow-private-origins, fills never
 // reach loopback/private/link-local origins (checked after DNS and on every redirect hop), and
 // --allow-host restricts what unauthenticated misses may fetch. Refusals are recorded.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { startServer } from "../src/server/server.ts";
-import { blobUrl, makeTempDir, memoryLogger, pollUntil, startOrigin, startTestServer, testConfig, type TestServer } from "./helpers/index.ts";
+import {
+  blobUrl,
+  cleanupsAfterEach,
+  makeTempDir,
+  memoryLogger,
+  pollUntil,
+  startCleanedServer,
+  startOrigin,
+  testConfig,
+  type TestServer,
+} from "./helpers/index.ts";
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
-async function server(overrides: Parameters<typeof startTestServer>[0]): Promise<TestServer> {
-  const s = await startTestServer(overrides);
-  cleanups.push(() => s.stop());
-  return s;
-}
+const server = (overrides: Parameters<typeof startCleanedServer>[1]): Promise<TestServer> => startCleanedServer(cleanups, overrides);
 
 function origin() {
   const o = startOrigin((req) => {

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { encodeToken } from "../src/core/token.ts";
-import { blobUrl, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
+import { blobUrl, fillThroughCache, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
 
 const BIG = new Uint8Array(24 * 1024 * 1024).map((_, i) => (i * 13 + 5) % 253);
 
@@ -27,10 +27,7 @@ afterAll(async () => {
   await origin.stop();
 });
 
-async function fill(originUrl: string): Promise<void> {
-  await (await fetch(blobUrl(cache.url, originUrl))).text();
-  await pollUntil(async () => (await fetch(blobUrl(cache.url, originUrl), { method: "HEAD" })).status === 200, { what: `fill of ${originUrl}`, timeoutMs: 15_000 });
-}
+const fill = (originUrl: string): Promise<void> => fillThroughCache(cache.url, originUrl, { timeoutMs: 15_000 });
 
 const headersOf = (r: Response): Record<string, string> => {
   const h = r.headers.toJSON();

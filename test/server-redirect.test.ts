@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { openCacheStore } from "../src/store/store.ts";
-import { blobUrl, makeTempDir, pollUntil, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
+import { blobUrl, fillThroughCache, makeTempDir, pollUntil, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
 
 let origin: Origin;
 let cache: TestServer;
@@ -24,10 +24,7 @@ afterAll(async () => {
   await origin.stop();
 });
 
-async function fill(originUrl: string): Promise<void> {
-  await (await fetch(blobUrl(cache.url, originUrl))).text();
-  await pollUntil(async () => (await fetch(blobUrl(cache.url, originUrl), { method: "HEAD" })).status === 200, { what: `fill of ${originUrl}` });
-}
+const fill = (originUrl: string): Promise<void> => fillThroughCache(cache.url, originUrl);
 
 describe("X-Withcache-Redirected", () => {
   test("a redirected fill says so on GET, HEAD, 206 and 304; the bytes are the final file's", async () => {

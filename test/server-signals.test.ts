@@ -1,14 +1,11 @@
 // Signals on a real cache-host process: SIGTERM while a client downloads and a fill runs drains;
 // a second SIGTERM exits at once (143) and the interrupted fill resumes at the next start.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { blobUrl, makeTempDir, pollUntil, sha256Hex, spawnServer, startOrigin, type SpawnedServer } from "./helpers/index.ts";
+import { blobUrl, cleanupsAfterEach, makeTempDir, pollUntil, sha256Hex, spawnServer, startOrigin, type SpawnedServer } from "./helpers/index.ts";
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const BIG = new Uint8Array(16 * 1024 * 1024).map((_, i) => (i * 7) % 256);
 const SLOW = new Uint8Array(200_000).map((_, i) => (i * 5) % 256);

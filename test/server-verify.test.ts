@@ -1,15 +1,12 @@
 // Bit rot and hand edits: a blob whose bytes no longer match its sha256. Hits check the size on
 // every serve (a truncated blob becomes a miss by itself); `withcache verify` re-hashes content,
 // and `--repair` (cache-host stopped) removes bad blobs so they are fetched again.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { openSync, closeSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
-import { blobUrl, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer } from "./helpers/index.ts";
+import { blobUrl, cleanupsAfterEach, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer } from "./helpers/index.ts";
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const MAIN = resolve(import.meta.dir, "../src/main.ts");
 const BODY = new Uint8Array(100_000).map((_, i) => (i * 11) % 256);

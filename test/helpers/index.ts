@@ -7,3 +7,4 @@ export { headerOf, startRawOrigin, type RawConnection, type RawOrigin } from "./
 export { REPO_ROOT, rssBytes, spawnServer, type SpawnedServer } from "./spawn-server.ts";
 export { run, sha256File, sha256Hex, type RunResult } from "./proc.ts";
 export { DIST_BINARY, ensureBuilt } from "./build.ts";
+export { blobFiles, cleanupsAfterEach, fillThroughCache, jobFinished, startCleanedServer, tempReaches, type Cleanups, type FillJob } from "./fills.ts";
