@@ -2,19 +2,9 @@
 // pure planner: for every vector, the planned argv for hit, hit-redirected, miss, unreachable and mixed outcomes.
 import { describe, expect, test } from "bun:test";
 import { finishPlan, planAll, preparePlan, type ProbeOutcome } from "../src/core/plan/plan.ts";
-import corpus from "./corpus/shim-argv.json" with { type: "json" };
+import { CORPUS as corpus, type CorpusVector } from "./corpus/shim-argv.ts";
 
-type Vector = {
-  tool: "curl" | "wget";
-  note: string;
-  argv: string[];
-  hit: string[];
-  hit_redirected: string[];
-  miss: string[];
-  unreachable: string[];
-  mixed?: { outcomes: Record<string, string>; expect: string[] };
-};
-const vectors = corpus.vectors as Vector[];
+const vectors: CorpusVector[] = corpus.vectors;
 
 test("the corpus has at least 150 vectors, for both tools", () => {
   expect(vectors.length).toBeGreaterThanOrEqual(150);

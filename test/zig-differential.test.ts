@@ -8,11 +8,11 @@
 // pure TypeScript planner fed the outcomes the live cache gives (a compiled Bun binary costs tens
 // of milliseconds per run here, the Zig shim about one).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "bun";
 import { finishPlan, preparePlan, serverBaseUrl, type ProbeOutcome } from "../src/core/plan/plan.ts";
 import toolOptions from "../src/core/tool-options.json" with { type: "json" };
+import { CORPUS, CORPUS_SERVER, type CorpusVector } from "./corpus/shim-argv.ts";
 import { compileShim, parsePlanOutput, runExact, shimPath, type ShimBin } from "./shim-support.ts";
 import { buildZigShim, mapLimited, prng, zigShimDir, type ZigShims } from "./zig-support.ts";
 
@@ -271,24 +271,9 @@ function generate(seed: number, count: number): Vector[] {
 // has the expected final argv for hit, miss and unreachable (server http://cache.test:3000), some
 // a per-URL mixed case.
 
-type CorpusVector = {
-  tool: Tool;
-  note: string;
-  argv: string[];
-  hit: string[];
-  hit_redirected: string[];
-  miss: string[];
-  unreachable: string[];
-  mixed?: { outcomes: Record<string, "hit" | "hit-redirected" | "miss" | "unreachable">; expect: string[] };
-};
-const CORPUS_SERVER = "http://cache.test:3000";
-
 function loadCorpus(): CorpusVector[] {
-  const path = join(import.meta.dir, "corpus/shim-argv.json");
-  if (!existsSync(path)) return [];
-  const parsed = JSON.parse(readFileSync(path, "utf8")) as { server: string; vectors: CorpusVector[] };
-  expect(parsed.server).toBe(CORPUS_SERVER);
-  return parsed.vectors;
+  expect(CORPUS.server).toBe(CORPUS_SERVER);
+  return CORPUS.vectors;
 }
 
 /** A cache for the corpus: /<case>/<index>/b/<token>/… answers as that vector's case says. */
