@@ -36,44 +36,15 @@ import {
 import { loadSessionSecret } from "./auth-secret.ts";
 import { displayUrl, type Logger } from "../core/log.ts";
 import type { RequestContext } from "./context.ts";
+import type { ArtifactRow, JobRow, MissRow } from "../store/types.ts";
 
 // ---------------------------------------------------------------------------------------------
 // What admin needs from the rest of the server. The router builds this from its context.
 
-export interface AdminJob {
-  id: number;
-  key: string;
-  url: string;
-  state: JobView["state"];
-  bytesDone: number;
-  totalBytes: number | null;
-  rateBytesPerSec: number;
-  error: string | null;
-  createdAtMs: number;
-  startedAtMs: number | null;
-  finishedAtMs: number | null;
-}
-
-export interface AdminMiss {
-  key: string;
-  url: string;
-  count: number;
-  firstSeenMs: number;
-  lastSeenMs: number;
-  knownSizeBytes: number | null;
-}
-
-export interface AdminArtifact {
-  key: string;
-  url: string;
-  sha256: string;
-  sizeBytes: number;
-  contentType: string;
-  fetchedAtMs: number;
-  lastHitMs: number | null;
-  hits: number;
-  misses: number;
-}
+/** The store's rows, narrowed to what admin reads (the router passes the rows themselves). */
+export type AdminJob = Pick<JobRow, "id" | "key" | "url" | "state" | "bytesDone" | "totalBytes" | "rateBytesPerSec" | "error" | "createdAtMs" | "startedAtMs" | "finishedAtMs">;
+export type AdminMiss = Pick<MissRow, "key" | "url" | "count" | "firstSeenMs" | "lastSeenMs" | "knownSizeBytes">;
+export type AdminArtifact = Pick<ArtifactRow, "key" | "url" | "sha256" | "sizeBytes" | "contentType" | "fetchedAtMs" | "lastHitMs" | "hits" | "misses">;
 
 export type ActionResult = { ok: true } | { ok: false; message: string };
 export type EnqueueOutcome = { ok: true; jobId: number; existing: boolean } | { ok: false; message: string };
