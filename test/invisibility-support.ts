@@ -104,6 +104,43 @@ export async function expectInvisibleOnHit(urls: readonly string[], { plain, obs
   expect(origin.requests.length).toBe(originRequestsBefore); // all of those were hits
 }
 
+/**
+ * The origin of the invisibility tests: `files` by decoded path, /slow.bin (slowBody of
+ * `slowFirst` until `released`), 404 otherwise. With rangeResume, `Range: bytes=N-` is answered
+ * 206 with the rest: enough for `curl -C -` and `wget -c` against the origin.
+ */
+export function invisibilityOrigin(
+  files: Record<string, OriginFile>,
+  options: { slowFirst: Uint8Array; released: Promise<void>; rangeResume: boolean },
+): (req: Request) => Response {
+  return (req) => {
+    const path = decodeURIComponent(new URL(req.url).pathname);
+    if (path === "/slow.bin") return slowBody(options.slowFirst, options.released);
+    const file = files[path];
+    if (file === undefined) return new Response("not here\n", { status: 404 });
+    const resumeFrom = options.rangeResume ? /^bytes=(\d+)-$/.exec(req.headers.get("range") ?? "") : null;
+    if (resumeFrom && Number(resumeFrom[1]) < file.body.length) {
+      const start = Number(resumeFrom[1]);
+      return new Response(file.body.subarray(start), {
+        status: 206,
+        headers: { "content-type": "application/octet-stream", "content-range": `bytes ${start}-${file.body.length - 1}/${file.body.length}`, ...file.headers },
+      });
+    }
+    return new Response(file.body, { headers: { "content-type": "application/octet-stream", ...file.headers } });
+  };
+}
+
+/** An origin 404 (`<originUrl>/missing.tgz`): curl -f exits 22 and wget 8, and through the shim both do just what the plain tool does. */
+export async function expectPlainLikeOn404(originUrl: string, observe: Observe): Promise<void> {
+  const url = `${originUrl}/missing.tgz`;
+  for (const [tool, args, code] of [["curl", ["-fsS", "-O", url], 22], ["wget", ["-q", url], 8]] as const) {
+    const plain = await observe(tool, [...args], "plain");
+    const shim = await observe(tool, [...args], "shim");
+    expect(plain.exitCode).toBe(code);
+    expect(shim).toEqual(plain);
+  }
+}
+
 /** A body of 10 MB declared: `first` at once, then nothing until `released` settles (a download surely in flight). */
 export function slowBody(first: Uint8Array, released: Promise<void>): Response {
   let sent = false;

@@ -11,14 +11,15 @@ import {
   cacheUrlOf as cacheUrlAt,
   expectInvisibleOnHit,
   expectInvisibleOnMiss,
+  expectPlainLikeOn404,
   freshDir,
   interruptDownload,
   invisibilityFiles,
+  invisibilityOrigin,
   invisibilityUrls,
   observeIn,
   plainOracle,
   plainEnv,
-  slowBody,
   type Interrupted,
   type Observed,
 } from "./invisibility-support.ts";
@@ -37,25 +38,8 @@ const FILES = invisibilityFiles({ firstSeed: 1, bigSizeBytes: 150_000 });
 beforeAll(async () => {
   bin = await compileShim();
   work = makeTempDir("withcache-shim-e2e-");
-  origin = startOrigin((req) => {
-    const path = decodeURIComponent(new URL(req.url).pathname);
-    // 64 KiB at once, then nothing until the test ends: a download that is surely in flight.
-    if (path === "/slow.bin") return slowBody(bytesOf(10, 65536), hang);
-    const file = FILES[path];
-    if (file === undefined) return new Response("not here\n", { status: 404 });
-    const resumeFrom = /^bytes=(\d+)-$/.exec(req.headers.get("range") ?? "");
-    if (resumeFrom && Number(resumeFrom[1]) < file.body.length) {
-      // Enough Range support for `curl -C -` and `wget -c` against the origin.
-      const start = Number(resumeFrom[1]);
-      return new Response(file.body.subarray(start), {
-        status: 206,
-        headers: { "content-type": "application/octet-stream", "content-range": `bytes ${start}-${file.body.length - 1}/${file.body.length}`, ...file.headers },
-      });
-    }
-    return new Response(file.body, {
-      headers: { "content-type": "application/octet-stream", ...file.headers },
-    });
-  });
+  // /slow.bin: 64 KiB at once, then nothing until the test ends: a download that is surely in flight.
+  origin = startOrigin(invisibilityOrigin(FILES, { slowFirst: bytesOf(10, 65536), released: hang, rangeResume: true }));
   cache = await startTestServer();
 });
 
@@ -116,13 +100,7 @@ describe("invisible on miss and on hit", () => {
   });
 
   test("origin 404 through the shim: curl -f exits 22, wget exits 8, like the plain tools", async () => {
-    const url = `${origin.url}/missing.tgz`;
-    for (const [tool, args, code] of [["curl", ["-fsS", "-O", url], 22], ["wget", ["-q", url], 8]] as const) {
-      const plain = await observe(tool, [...args], "plain");
-      const shim = await observe(tool, [...args], "shim");
-      expect(plain.exitCode).toBe(code);
-      expect(shim).toEqual(plain);
-    }
+    await expectPlainLikeOn404(origin.url, observe);
   });
 });
 

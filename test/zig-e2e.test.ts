@@ -14,14 +14,15 @@ import {
   cacheUrlOf as cacheUrlAt,
   expectInvisibleOnHit,
   expectInvisibleOnMiss,
+  expectPlainLikeOn404,
   freshDir,
   interruptDownload,
   invisibilityFiles,
+  invisibilityOrigin,
   invisibilityUrls,
   observeIn,
   plainOracle,
   plainEnv,
-  slowBody,
   type Observed,
 } from "./invisibility-support.ts";
 import { runExact, shimPath } from "./shim-support.ts";
@@ -41,14 +42,8 @@ beforeAll(async () => {
   buildZigShim();
   zig = zigShimDir();
   work = makeTempDir("withcache-zig-e2e-");
-  origin = startOrigin((req) => {
-    const path = decodeURIComponent(new URL(req.url).pathname);
-    // 64 KiB at once, then nothing until the test ends: a download surely in flight.
-    if (path === "/slow.bin") return slowBody(bytesOf(19, 65536), slowReleased);
-    const file = FILES[path];
-    if (file === undefined) return new Response("not here\n", { status: 404 });
-    return new Response(file.body, { headers: { "content-type": "application/octet-stream", ...file.headers } });
-  });
+  // /slow.bin: 64 KiB at once, then nothing until the test ends: a download surely in flight.
+  origin = startOrigin(invisibilityOrigin(FILES, { slowFirst: bytesOf(19, 65536), released: slowReleased, rangeResume: false }));
   cache = await startTestServer();
 }, 60_000);
 
@@ -93,13 +88,7 @@ describe("zig shim: invisible on miss and on hit", () => {
   }, 30_000);
 
   test("origin 404 through the shim: curl -f exits 22, wget exits 8, like the plain tools", async () => {
-    const url = `${origin.url}/missing.tgz`;
-    for (const [tool, args, code] of [["curl", ["-fsS", "-O", url], 22], ["wget", ["-q", url], 8]] as const) {
-      const plain = await observe(tool, [...args], "plain");
-      const shim = await observe(tool, [...args], "shim");
-      expect(plain.exitCode).toBe(code);
-      expect(shim).toEqual(plain);
-    }
+    await expectPlainLikeOn404(origin.url, observe);
   });
 
   test("an unreachable cache costs at most about a second and changes nothing", async () => {
