@@ -5,11 +5,20 @@ import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
 import { HttpError } from "../core/errors.ts";
 import { loggableUrl } from "../core/log.ts";
 import { contentRange, decideRange, ifNoneMatchHits, notModifiedSince } from "../core/range.ts";
+import type { BunFile } from "bun";
 import type { ArtifactRow } from "../store/types.ts";
 import type { RequestContext } from "./context.ts";
 import { textResponse } from "./responses.ts";
 
-export type LookupOutcome = { response: Response; key: string | null; note: string | null; /** body bytes, for the log */ bytes?: number };
+export type LookupOutcome = {
+  response: Response;
+  key: string | null;
+  /** The key as logged (scheme, host and path; a query elided). */
+  logKey?: string;
+  note: string | null;
+  /** body bytes, for the log */
+  bytes?: number;
+};
 
 export const MISS_BODY = "cache miss (recorded)";
 
@@ -17,6 +26,30 @@ export const MISS_BODY = "cache miss (recorded)";
 const BLOB_CHECK_MAX_AGE_MS = 1000;
 /** A failing counter write (full disk, database locked) is logged at most this often. */
 const COUNTER_ERROR_LOG_INTERVAL_MS = 10_000;
+/** Parsed origin URLs remembered by the read path (a probe asks for the same few URLs again and again). */
+const PARSED_URLS_MAX = 10_000;
+type ParsedUrl = { key: string; href: string; logKey: string };
+/** "<keepQuery 0|1><raw url>" → what lookup needs of it; only URLs that parsed are kept. */
+const parsedUrls = new Map<string, ParsedUrl>();
+
+/** parseOriginUrl + cacheKey + loggableUrl, memoised: pure functions of the raw URL and keepQuery. */
+function parseForLookup(rawUrl: string, where: string, keepQuery: boolean): ParsedUrl {
+  const memoKey = (keepQuery ? "1" : "0") + rawUrl;
+  const known = parsedUrls.get(memoKey);
+  if (known) return known;
+  const parsed = parseOriginUrl(rawUrl);
+  if (!parsed.ok) throw new HttpError(parsed.status, `${where}: ${parsed.message}`);
+  const key = cacheKey(parsed.url, { keepQuery });
+  const entry = { key, href: parsed.url.href, logKey: loggableUrl(key) };
+  if (parsedUrls.size >= PARSED_URLS_MAX) parsedUrls.clear();
+  parsedUrls.set(memoKey, entry);
+  return entry;
+}
+
+/** What a hit's responses share, built once per artifact row (rows are cached by the store). */
+type HitParts = { etag: string; lastModified: string; headers: Headers; notModifiedHeaders: Headers; file: BunFile; path: string };
+const hitParts = new WeakMap<ArtifactRow, HitParts>();
+
 /** Per store (one per running server): when a counter error was last logged. */
 const counterErrorLoggedAtMs = new WeakMap<object, number>();
 
@@ -36,31 +69,29 @@ function count(ctx: RequestContext, what: string, write: () => void): void {
 }
 
 export function lookup(req: Request, rawUrl: string, where: string, ctx: RequestContext): LookupOutcome {
-  const parsed = parseOriginUrl(rawUrl);
-  if (!parsed.ok) throw new HttpError(parsed.status, `${where}: ${parsed.message}`);
-  const key = cacheKey(parsed.url, { keepQuery: ctx.config.keepQuery });
+  const { key, href, logKey } = parseForLookup(rawUrl, where, ctx.config.keepQuery);
   const meta = ctx.store.metadata;
   const artifact = meta.getArtifact(key);
   if (artifact) {
     const size = ctx.store.blobs.recentSizeOf(artifact.sha256, BLOB_CHECK_MAX_AGE_MS);
     if (size === artifact.sizeBytes) {
       const response = serveHit(req, artifact, ctx);
-      return { response, key, note: "hit", bytes: req.method === "HEAD" ? 0 : bodyBytes(response, artifact.sizeBytes) };
+      return { response, key, logKey, note: "hit", bytes: req.method === "HEAD" ? 0 : bodyBytes(response, artifact.sizeBytes) };
     }
     // The blob vanished or changed under us (someone edited the data dir): forget the row.
-    ctx.log.event("blob-missing", { request: ctx.requestId, key: loggableUrl(key), sha256: artifact.sha256, found_bytes: size });
+    ctx.log.event("blob-missing", { request: ctx.requestId, key: logKey, sha256: artifact.sha256, found_bytes: size });
     count(ctx, "forget", () => ctx.store.deleteArtifact(key));
   }
-  count(ctx, "miss", () => meta.recordMiss({ key, url: parsed.url.href, nowMs: ctx.nowMs() }));
+  count(ctx, "miss", () => meta.recordMiss({ key, url: href, nowMs: ctx.nowMs() }));
   let note = "miss";
   if (!ctx.config.curate) {
     note = "miss-fill";
     // Not awaited: the DNS check must not hold the client; refusals are recorded on the miss.
-    ctx.fills.enqueue(parsed.url.href, { source: "auto", requestId: ctx.requestId }).catch((err: unknown) => {
-      ctx.log.event("enqueue-error", { request: ctx.requestId, key: loggableUrl(key), error: err instanceof Error ? err.message : String(err) });
+    ctx.fills.enqueue(href, { source: "auto", requestId: ctx.requestId }).catch((err: unknown) => {
+      ctx.log.event("enqueue-error", { request: ctx.requestId, key: logKey, error: err instanceof Error ? err.message : String(err) });
     });
   }
-  return { response: textResponse(req, 404, MISS_BODY, { "cache-control": "no-store" }), key, note };
+  return { response: textResponse(req, 404, MISS_BODY, { "cache-control": "no-store" }), key, logKey, note };
 }
 
 /** Bytes a hit response carries: the slice for 206, the file for 200, nothing otherwise. */
@@ -70,7 +101,10 @@ function bodyBytes(response: Response, sizeBytes: number): number {
   return response.status === 206 && m ? Number(m[2]) - Number(m[1]) + 1 : 0;
 }
 
-function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext): Response {
+function partsOf(a: ArtifactRow, ctx: RequestContext): HitParts {
+  const path = ctx.store.blobs.locate(a.sha256).path;
+  const known = hitParts.get(a);
+  if (known && known.path === path) return known;
   const etag = `"${a.sha256}"`;
   const lastModified = new Date(a.fetchedAtMs).toUTCString();
   const base: Record<string, string> = {
@@ -89,33 +123,47 @@ function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext): Response {
     // The shims serve a redirected fill only to a tool that would follow the redirect itself.
     ...(a.redirected ? { "x-withcache-redirected": "1" } : {}),
   };
+  const notModified = { etag, "last-modified": lastModified, "accept-ranges": "bytes", "x-withcache-sha256": a.sha256, ...(a.redirected ? { "x-withcache-redirected": "1" } : {}) };
+  // The blob is named by its sha256, so the file object can be shared by every response of the row.
+  const parts = { etag, lastModified, headers: new Headers(base), notModifiedHeaders: new Headers(notModified), file: Bun.file(path), path };
+  hitParts.set(a, parts);
+  return parts;
+}
+
+/** A copy of the shared headers plus `extra` (a Response must not share a Headers object with the next one). */
+function withHeaders(headers: Headers, extra: Record<string, string>): Headers {
+  const out = new Headers(headers);
+  for (const [name, value] of Object.entries(extra)) out.set(name, value);
+  return out;
+}
+
+function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext): Response {
+  const { etag, lastModified, headers, notModifiedHeaders, file } = partsOf(a, ctx);
   const ifNoneMatch = req.headers.get("if-none-match");
   if (ifNoneMatchHits(ifNoneMatch, etag) || notModifiedSince(req.headers.get("if-modified-since"), ifNoneMatch, lastModified)) {
-    return new Response(null, { status: 304, headers: { etag, "last-modified": lastModified, "accept-ranges": "bytes", "x-withcache-sha256": a.sha256, ...(a.redirected ? { "x-withcache-redirected": "1" } : {}) } });
+    return new Response(null, { status: 304, headers: new Headers(notModifiedHeaders) });
   }
-  const location = ctx.store.blobs.locate(a.sha256);
-  const file = Bun.file(location.path);
   const decision = decideRange(req.headers.get("range"), req.headers.get("if-range"), { sizeBytes: a.sizeBytes, etag, lastModified });
   const isGet = req.method === "GET";
   switch (decision.kind) {
     case "full":
       if (isGet) count(ctx, "hit", () => ctx.store.metadata.recordHit(a.key, ctx.nowMs()));
       // Bun sets Content-Length from the file (and honours HEAD); setting it too would duplicate it.
-      return new Response(file, { status: 200, headers: base });
+      return new Response(file, { status: 200, headers: new Headers(headers) });
     case "partial": {
       // A range from byte 0 is a fresh download; a later start is a resume, not a new hit.
       if (isGet && decision.start === 0) count(ctx, "hit", () => ctx.store.metadata.recordHit(a.key, ctx.nowMs()));
       // An explicit 206 with Content-Range: Bun sends the slice as is and does not re-apply Range.
       return new Response(file.slice(decision.start, decision.endInclusive + 1), {
         status: 206,
-        headers: { ...base, "content-range": contentRange(decision, a.sizeBytes) },
+        headers: withHeaders(headers, { "content-range": contentRange(decision, a.sizeBytes) }),
       });
     }
     case "unsatisfiable":
       // The same body for HEAD (Bun sends none) keeps HEAD's headers identical to GET's.
       return new Response(`range not satisfiable; the artifact is ${a.sizeBytes} bytes\n`, {
         status: 416,
-        headers: { ...base, "content-type": "text/plain; charset=utf-8", "content-range": `bytes */${a.sizeBytes}` },
+        headers: withHeaders(headers, { "content-type": "text/plain; charset=utf-8", "content-range": `bytes */${a.sizeBytes}` }),
       });
   }
 }

@@ -51,7 +51,7 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
     const decoded = decodeToken(token);
     if (!decoded.ok) throw new HttpError(400, `/b/<token>: ${decoded.message}`);
     const outcome = lookup(req, decoded.url, "/b/<token>", ctx);
-    return { response: outcome.response, logPath: "/b/…", key: outcome.key ? loggableUrl(outcome.key) : null, note: outcome.note, bytes: outcome.bytes };
+    return { response: outcome.response, logPath: "/b/…", key: outcome.logKey ?? (outcome.key ? loggableUrl(outcome.key) : null), note: outcome.note, bytes: outcome.bytes };
   }
 
   if (path === "/blob") {
@@ -61,7 +61,7 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
     if (raw === null || raw === "") throw new HttpError(400, "/blob: missing url parameter; expected /blob?url=<origin url>");
     if (all.length > 1) throw new HttpError(400, "/blob: url parameter given more than once; expected exactly one");
     const outcome = lookup(req, raw, "/blob?url=", ctx);
-    return { response: outcome.response, logPath: "/blob", key: outcome.key ? loggableUrl(outcome.key) : null, note: outcome.note, bytes: outcome.bytes };
+    return { response: outcome.response, logPath: "/blob", key: outcome.logKey ?? (outcome.key ? loggableUrl(outcome.key) : null), note: outcome.note, bytes: outcome.bytes };
   }
 
   if (isAdminPath(path)) return plain(await handleAdmin(req, ctx));

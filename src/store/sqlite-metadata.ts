@@ -73,6 +73,22 @@ export const MISSES_MAX = 100_000;
 export const FINISHED_JOBS_MAX = 10_000;
 /** Pruning runs once per this many inserts, so the tables exceed their cap by at most this. */
 const PRUNE_EVERY = 1024;
+/**
+ * Artifact rows (and "no such row" answers) kept in memory for the read path, least recently
+ * used dropped first. A row is ~300 bytes, so the cache stays around 3 MB.
+ */
+export const ARTIFACT_CACHE_MAX = 10_000;
+/**
+ * Misses are counted in memory and written in one transaction this long after the first
+ * unwritten one (a miss used to cost a write transaction of its own). A crash loses at most
+ * this much of the miss counts.
+ */
+export const MISS_FLUSH_DELAY_MS = 50;
+/** Distinct keys with unwritten miss counts; a new key past it writes the buffer at once. */
+export const MISS_BUFFER_MAX = 4096;
+
+/** Miss counts not yet in the database, per key. */
+type PendingMiss = { url: string; count: number; firstSeenMs: number; lastSeenMs: number };
 
 const ArtifactDb = z.object({
   key: z.string(),
@@ -188,6 +204,16 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly limits: { missesMax: number; finishedJobsMax: number };
   private missInserts = 0;
   private jobInserts = 0;
+  /**
+   * Read-through cache of artifact rows by key (null: no row). Every write of a row goes through
+   * this class and updates or drops its entry. Map order is recency: a read moves the key last.
+   */
+  private readonly artifactCache = new Map<string, Readonly<ArtifactRow> | null>();
+  private pendingMisses = new Map<string, PendingMiss>();
+  private missFlushTimer: ReturnType<typeof setTimeout> | null = null;
+  /** A background miss write that failed; the next recordMiss throws it (the caller logs it). */
+  private missFlushError: unknown = null;
+  private closed = false;
 
   constructor(path: string, limits: { missesMax?: number; finishedJobsMax?: number } = {}) {
     this.limits = { missesMax: limits.missesMax ?? MISSES_MAX, finishedJobsMax: limits.finishedJobsMax ?? FINISHED_JOBS_MAX };
@@ -212,27 +238,117 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   getArtifact(key: string): ArtifactRow | null {
+    const cached = this.artifactCache.get(key);
+    if (cached !== undefined) {
+      // Move to the most recent end (Map iteration order is insertion order).
+      this.artifactCache.delete(key);
+      this.artifactCache.set(key, cached);
+      return cached;
+    }
     const row = this.db.query("SELECT * FROM artifacts WHERE key = $key").get({ key });
-    return row ? toArtifact(row) : null;
+    const artifact = row ? Object.freeze(toArtifact(row)) : null;
+    this.cacheArtifact(key, artifact);
+    return artifact;
+  }
+
+  private cacheArtifact(key: string, artifact: Readonly<ArtifactRow> | null): void {
+    if (this.closed) return;
+    if (this.artifactCache.size >= ARTIFACT_CACHE_MAX) {
+      const oldest = this.artifactCache.keys().next();
+      if (!oldest.done) this.artifactCache.delete(oldest.value);
+    }
+    this.artifactCache.set(key, artifact);
+  }
+
+  /** Drop a cached row (its row was written); the next read goes to the database. */
+  private forgetArtifact(key: string): void {
+    this.artifactCache.delete(key);
   }
 
   recordHit(key: string, nowMs: number): void {
-    this.db.query("UPDATE artifacts SET hits = hits + 1, last_hit_ms = $now WHERE key = $key").run({ key, now: nowMs });
+    const changes = this.db.query("UPDATE artifacts SET hits = hits + 1, last_hit_ms = $now WHERE key = $key").run({ key, now: nowMs }).changes;
+    const cached = this.artifactCache.get(key);
+    if (cached === undefined) return;
+    // Keep the cached counters what the database now holds (a new object: rows handed out are snapshots).
+    if (cached !== null && changes === 1) this.artifactCache.set(key, Object.freeze({ ...cached, hits: cached.hits + 1, lastHitMs: nowMs }));
+    else this.forgetArtifact(key);
   }
 
+  /**
+   * Count a miss in memory; the counts reach the database within MISS_FLUSH_DELAY_MS, before any
+   * read of misses or totals, before an artifact of the key is committed, and on close.
+   */
   recordMiss(miss: { key: string; url: string; nowMs: number }): void {
-    this.db
-      .query(
-        `INSERT INTO misses (key, url, count, first_seen_ms, last_seen_ms) VALUES ($key, $url, 1, $now, $now)
-         ON CONFLICT(key) DO UPDATE SET count = count + 1, last_seen_ms = $now`,
-      )
-      .run({ key: miss.key, url: miss.url, now: miss.nowMs });
-    this.missInserts += 1;
-    if (this.missInserts % PRUNE_EVERY === 0) this.pruneMisses();
+    assert(!this.closed, "recordMiss: the metadata store is closed");
+    const pending = this.pendingMisses.get(miss.key);
+    if (pending) {
+      pending.count += 1;
+      pending.lastSeenMs = miss.nowMs;
+    } else {
+      // A full buffer is written first; if that fails this miss is not counted (the error says why).
+      if (this.pendingMisses.size >= MISS_BUFFER_MAX) this.flushMisses();
+      this.pendingMisses.set(miss.key, { url: miss.url, count: 1, firstSeenMs: miss.nowMs, lastSeenMs: miss.nowMs });
+    }
+    if (this.missFlushTimer === null) {
+      this.missFlushTimer = setTimeout(() => this.flushMissesInBackground(), MISS_FLUSH_DELAY_MS);
+      this.missFlushTimer.unref?.();
+    }
+    if (this.missFlushError !== null) {
+      const err = this.missFlushError;
+      this.missFlushError = null;
+      throw err;
+    }
+  }
+
+  private flushMissesInBackground(): void {
+    this.missFlushTimer = null;
+    try {
+      this.flushMisses();
+    } catch (err) {
+      // Kept for the next recordMiss to report; the counts stay buffered and are retried then.
+      this.missFlushError = err;
+    }
+  }
+
+  /** Write the buffered miss counts in one transaction. Throws (keeping the buffer) when the write fails. */
+  flushMisses(): void {
+    if (this.pendingMisses.size === 0) return;
+    const batch = this.pendingMisses;
+    this.db.transaction(() => this.writeMisses(batch)).immediate();
+    if (this.pendingMisses === batch) this.pendingMisses = new Map();
+  }
+
+  /** Flush before a read of misses; a failing write (full disk) leaves the read slightly behind. */
+  private flushMissesForRead(): void {
+    try {
+      this.flushMisses();
+    } catch {
+      // The counts stay buffered; recordMiss reports write errors.
+    }
+  }
+
+  /** The writes of a batch, inside the caller's transaction. */
+  private writeMisses(batch: ReadonlyMap<string, PendingMiss>): void {
+    const upsert = this.db.query(
+      `INSERT INTO misses (key, url, count, first_seen_ms, last_seen_ms) VALUES ($key, $url, $count, $first, $last)
+       ON CONFLICT(key) DO UPDATE SET count = count + $count, last_seen_ms = $last`,
+    );
+    for (const [key, m] of batch) {
+      upsert.run({ key, url: m.url, count: m.count, first: m.firstSeenMs, last: m.lastSeenMs });
+      // Pruning still runs once per PRUNE_EVERY recorded misses, where the count crosses it.
+      const before = Math.floor(this.missInserts / PRUNE_EVERY);
+      this.missInserts += m.count;
+      if (Math.floor(this.missInserts / PRUNE_EVERY) !== before) this.pruneMissRows();
+    }
   }
 
   /** Drop the least recently seen misses past the cap; returns how many went. */
   pruneMisses(): number {
+    this.flushMisses();
+    return this.pruneMissRows();
+  }
+
+  private pruneMissRows(): number {
     // The cut-off time from the index, then a range delete: ~10x cheaper than DELETE … IN (… OFFSET).
     const cut = this.db
       .query("SELECT last_seen_ms AS t FROM misses INDEXED BY misses_last_seen ORDER BY last_seen_ms DESC LIMIT 1 OFFSET $max")
@@ -267,11 +383,13 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   setMissInfo(key: string, info: { refusal?: string | null; knownSizeBytes?: number | null }): void {
+    if (this.pendingMisses.has(key)) this.flushMisses();
     if (info.refusal !== undefined) this.db.query("UPDATE misses SET refusal = $v WHERE key = $key").run({ key, v: info.refusal });
     if (info.knownSizeBytes !== undefined) this.db.query("UPDATE misses SET known_size_bytes = $v WHERE key = $key").run({ key, v: info.knownSizeBytes });
   }
 
   listMisses(options: { limit?: number; offset?: number } = {}): MissRow[] {
+    this.flushMissesForRead();
     return this.db
       .query("SELECT * FROM misses ORDER BY last_seen_ms DESC, key LIMIT $limit OFFSET $offset")
       .all({ limit: options.limit ?? 1000, offset: options.offset ?? 0 })
@@ -279,11 +397,13 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   getMiss(key: string): MissRow | null {
+    if (this.pendingMisses.has(key)) this.flushMissesForRead();
     const row = this.db.query("SELECT * FROM misses WHERE key = $key").get({ key });
     return row ? toMiss(row) : null;
   }
 
   dismissMiss(key: string): boolean {
+    if (this.pendingMisses.has(key)) this.flushMisses();
     return this.db.query("DELETE FROM misses WHERE key = $key").run({ key }).changes > 0;
   }
 
@@ -302,8 +422,12 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   commitArtifact(a: NewArtifact): { replacedSha256: string | null } {
-    return this.db
+    // Buffered misses go in the same transaction, so the key's whole count moves into the artifact.
+    const batch = this.pendingMisses;
+    this.forgetArtifact(a.key);
+    const result = this.db
       .transaction(() => {
+        if (batch.size > 0) this.writeMisses(batch);
         const previous = this.db.query("SELECT sha256 FROM artifacts WHERE key = $key").get({ key: a.key }) as { sha256: string } | null;
         const miss = this.db.query("SELECT count FROM misses WHERE key = $key").get({ key: a.key }) as { count: number } | null;
         this.db
@@ -330,10 +454,14 @@ export class SqliteMetadataStore implements MetadataStore {
         return { replacedSha256: replaced };
       })
       .immediate();
+    if (batch.size > 0 && this.pendingMisses === batch) this.pendingMisses = new Map();
+    this.forgetArtifact(a.key);
+    return result;
   }
 
   deleteArtifactRow(key: string): { sha256: string; shared: boolean } | null {
-    return this.db
+    this.forgetArtifact(key);
+    const result = this.db
       .transaction(() => {
         const row = this.db.query("SELECT sha256 FROM artifacts WHERE key = $key").get({ key }) as { sha256: string } | null;
         if (!row) return null;
@@ -341,6 +469,8 @@ export class SqliteMetadataStore implements MetadataStore {
         return { sha256: row.sha256, shared: this.countArtifactsWithSha(row.sha256) > 0 };
       })
       .immediate();
+    this.forgetArtifact(key);
+    return result;
   }
 
   countArtifactsWithSha(sha256: string): number {
@@ -352,6 +482,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   totals(): Totals {
+    this.flushMissesForRead();
     const a = this.db.query("SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS logical FROM artifacts").get() as { n: number; logical: number };
     const b = this.db.query("SELECT coalesce(sum(size_bytes), 0) AS bytes FROM (SELECT sha256, max(size_bytes) AS size_bytes FROM artifacts GROUP BY sha256)").get() as { bytes: number };
     const m = this.db.query("SELECT count(*) AS n FROM misses").get() as { n: number };
@@ -432,7 +563,14 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.db.query("DELETE FROM jobs WHERE state IN ('completed', 'failed', 'cancelled')").run().changes;
   }
 
+  /** Write the buffered miss counts, then close. A failing last write loses those counts only. */
   close(): void {
+    if (this.missFlushTimer !== null) clearTimeout(this.missFlushTimer);
+    this.missFlushTimer = null;
+    this.flushMissesForRead();
+    this.closed = true;
+    this.artifactCache.clear();
+    this.pendingMisses.clear();
     this.db.close();
   }
 }
