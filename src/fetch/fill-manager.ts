@@ -14,6 +14,7 @@ import { assert } from "../core/errors.ts";
 import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
 import type { JobRow } from "../store/types.ts";
+import { openSha256Sink, type HashMode, type Sha256Sink } from "./sha256-sink.ts";
 import { addressRefusal, FillError, openOrigin, publicAddressesOnly, systemResolver, type AddressPolicy, type Resolver } from "./origin.ts";
 
 export type EnqueueResult =
@@ -35,6 +36,8 @@ export type FillManagerDeps = {
   maxQueuedAutoJobs?: number;
   /** The machine's boot id (default: Linux's /proc/sys/kernel/random/boot_id; null = unknown). */
   bootId?: string | null;
+  /** The hash worker's entrypoint (tests; default src/fetch/hash-worker.ts); null = never use a worker. */
+  hashWorkerUrl?: string | null;
 };
 
 
@@ -48,6 +51,12 @@ export const AUTO_QUEUE_MAX = 1000;
 const PENDING_AUTO_ENQUEUES_MAX = 64;
 /** While a fill writes, free disk space is checked again every this many bytes (a statfs costs ~1 µs). */
 const DISK_CHECK_BYTES = 1024 * 1024;
+
+/**
+ * Fills of at least this many bytes (or of unknown length) hash SHA-256 on a Worker, i.e. on
+ * another core; smaller ones hash in the event loop, where starting a worker would cost more.
+ */
+export const HASH_WORKER_MIN_BYTES = 4 * 1024 * 1024;
 
 /** Every this many bytes a fill starts a background writeback of its temp file. */
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
@@ -82,6 +91,8 @@ export class FillManager {
   private readonly minFree: MinFreeDisk;
   /** This boot's id: temp bytes written in it survived a process crash in the page cache. */
   private readonly bootId: string | null;
+  /** A hash worker failed to start once: said in the log once, not on every fill. */
+  private hashWorkerFailureLogged = false;
 
   constructor(deps: FillManagerDeps) {
     this.deps = deps;
@@ -289,7 +300,7 @@ export class FillManager {
       const done = await this.fill(job, entry.controller.signal);
       const updated = { ...job, state: "completed" as const, bytesDone: done.sizeBytes, totalBytes: done.sizeBytes };
       this.meta.updateJob(job.id, { state: "completed", bytesDone: done.sizeBytes, totalBytes: done.sizeBytes, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
-      this.logJob(updated, "completed", { sha256: done.sha256 });
+      this.logJob(updated, "completed", { sha256: done.sha256, hash: done.hash });
       this.evictToCap(job.key);
     } catch (err) {
       this.settleFailure(job, entry, err);
@@ -356,8 +367,23 @@ export class FillManager {
     this.logJob(job, "failed", { error: message });
   }
 
+  /** A SHA-256 sink for a fill of `totalBytes` (null: unknown); a worker one when it pays. */
+  private openSink(totalBytes: number | null): Promise<Sha256Sink> {
+    const url = this.deps.hashWorkerUrl;
+    const useWorker = url !== null && (totalBytes === null || totalBytes >= HASH_WORKER_MIN_BYTES);
+    return openSha256Sink({
+      useWorker,
+      ...(url ? { workerUrl: url } : {}),
+      onWorkerFailure: (reason) => {
+        if (this.hashWorkerFailureLogged) return;
+        this.hashWorkerFailureLogged = true;
+        this.deps.log.event("fills", { hash_worker: "unavailable", reason, fallback: "hashing in the event loop" });
+      },
+    });
+  }
+
   /** One attempt. Resolves with the committed blob, or throws FillError / an abort. */
-  private async fill(job: JobRow, signal: AbortSignal): Promise<{ sha256: string; sizeBytes: number }> {
+  private async fill(job: JobRow, signal: AbortSignal): Promise<{ sha256: string; sizeBytes: number; hash: HashMode }> {
     const { config, store } = this.deps;
     const blobs = store.blobs;
     const temp = tempNameOf(job.id);
@@ -402,6 +428,7 @@ export class FillManager {
     };
 
     let file: Awaited<ReturnType<typeof blobs.openTemp>> | null = null;
+    let sink: Sha256Sink | null = null;
     try {
       armIdle();
       const { response, redirected } = await openOrigin({
@@ -468,7 +495,7 @@ export class FillManager {
       this.meta.updateJob(job.id, { validator, totalBytes, bytesDone: offset, syncedBytes, bootId: this.bootId });
       if (totalBytes !== null) this.meta.setMissInfo(job.key, { knownSizeBytes: totalBytes });
 
-      const hasher = new Bun.CryptoHasher("sha256");
+      sink = await this.openSink(totalBytes);
       if (offset > 0) {
         // Re-hash the prefix we already have; the temp file may be longer than what we trust.
         let seen = 0;
@@ -478,8 +505,9 @@ export class FillManager {
             const { done, value } = await prefix.read();
             if (done) break;
             const take = Math.min(value.byteLength, offset - seen);
-            hasher.update(value.subarray(0, take));
+            sink.update(value.subarray(0, take));
             seen += take;
+            await sink.drain();
           }
         } finally {
           await prefix.cancel().catch(() => {});
@@ -543,12 +571,13 @@ export class FillManager {
               const stop = this.diskVerdict(totalBytes === null ? value.byteLength : totalBytes - count + value.byteLength, false);
               if (stop !== null) throw new FillError(stop, "permanent");
             }
-            hasher.update(value);
+            sink.update(value);
             try {
               await file.write(value);
             } catch (err) {
               throw storageFailure(err, store.dataDir);
             }
+            await sink.drain();
             if (count - lastSyncAt >= BACKGROUND_SYNC_BYTES) {
               lastSyncAt = count;
               const synced = count;
@@ -594,6 +623,9 @@ export class FillManager {
         this.meta.updateJob(job.id, durable ? { bytesDone: count, syncedBytes: count } : { bytesDone: count });
         throw new FillError(`origin body ended at ${count} of ${totalBytes} bytes for ${loggableUrl(job.url)}`, "transient");
       }
+      // The worker finishes its backlog while the file syncs.
+      const digest = sink.digest();
+      digest.catch(() => {}); // awaited below; a sync failure must not leave it unhandled
       try {
         await file.sync();
         await file.close();
@@ -601,7 +633,7 @@ export class FillManager {
         throw storageFailure(err, store.dataDir);
       }
       file = null;
-      const sha256 = hasher.digest("hex");
+      const sha256 = await digest;
       if (signal.aborted) throw new Error("aborted");
       // Rename then commit, with no await in between, so a delete cannot interleave.
       try {
@@ -631,7 +663,7 @@ export class FillManager {
         throw new FillError(`cannot record the artifact: ${(err instanceof Error ? err.message : String(err)).split("\n")[0]!.toLowerCase()}`, "transient");
       }
       if (replacedSha256 && this.meta.countArtifactsWithSha(replacedSha256) === 0) blobs.delete(replacedSha256);
-      return { sha256, sizeBytes: count };
+      return { sha256, sizeBytes: count, hash: sink.mode };
     } catch (err) {
       if (err instanceof FillError && err.message.startsWith("origin sent more than")) {
         blobs.removeTemp(temp);
@@ -644,6 +676,7 @@ export class FillManager {
     } finally {
       clearInterval(idleTimer);
       signal.removeEventListener("abort", onOuterAbort);
+      sink?.dispose();
       if (file) await file.close().catch(() => {});
     }
   }
