@@ -72,7 +72,8 @@ export function findRealTool(tool: Tool, env: Env, options: { selfPath: string; 
   for (const dir of (env.PATH ?? "").split(":")) {
     const candidate = resolve(options.cwd, dir === "" ? "." : dir, name);
     if (!isExecutableFile(candidate) || isSelf(candidate)) continue;
-    if (seenSet.has(realPathOf(candidate))) continue;
+    // On a first hop nothing has been seen: skip the realpath (it runs on every shimmed call).
+    if (seenSet.size > 0 && seenSet.has(realPathOf(candidate))) continue;
     return { ok: true, path: candidate };
   }
   return { ok: false, message: `no real ${tool} found on PATH (set ${envName})` };

@@ -59,6 +59,12 @@ function argv0For(tool: Tool): string {
   return invoked.split("/").pop() === tool ? invoked : tool;
 }
 
+/** WITHCACHE_PLAN_ONLY: the final argv on stdout, each element followed by a NUL byte. */
+function printPlanAndExit(argv: Array<string | Uint8Array>): never {
+  writeSync(1, Buffer.concat(argv.flatMap((a) => [Buffer.from(a), Buffer.from([0])])));
+  process.exit(0);
+}
+
 export async function runShim(tool: Tool, args: string[]): Promise<void> {
   if (args.length === 1 && args[0] === VERSION_ARG) {
     writeSync(1, `${VERSION}\n`);
@@ -73,10 +79,7 @@ export async function runShim(tool: Tool, args: string[]): Promise<void> {
   }
   const rawArgs = rawArgsIfNotUtf8(args);
   if (rawArgs !== undefined) {
-    if (env[PLAN_ONLY_ENV] === "1") {
-      writeSync(1, Buffer.concat([found.path, ...rawArgs].flatMap((a) => [Buffer.from(a), Buffer.from([0])])));
-      process.exit(0);
-    }
+    if (env[PLAN_ONLY_ENV] === "1") printPlanAndExit([found.path, ...rawArgs]);
     const argv0 = Buffer.from(argv0For(tool));
     await handOverRawBytes(found.path, [argv0, ...rawArgs], envForExec(env, found.path), inherited);
     // Could not exec raw bytes: fall through with the decoded strings rather than fail.
@@ -87,10 +90,6 @@ export async function runShim(tool: Tool, args: string[]): Promise<void> {
     const plan = preparePlan(tool, args, serverBaseUrl(server));
     if (plan.probes.size > 0) finalArgs = finishPlan(plan, await probeAll(tool, found.path, plan.probes, env, Date.now()));
   }
-  if (env[PLAN_ONLY_ENV] === "1") {
-    const out = [found.path, ...finalArgs].map((a) => `${a}\0`).join("");
-    writeSync(1, out);
-    process.exit(0);
-  }
+  if (env[PLAN_ONLY_ENV] === "1") printPlanAndExit([found.path, ...finalArgs]);
   await handOver(found.path, [argv0For(tool), ...finalArgs], envForExec(env, found.path), inherited);
 }

@@ -138,8 +138,7 @@ function executeParts(command: string): { name: string; value: string } {
 }
 
 /** What a wget `-e COMMAND` does to the plan: nothing, force pass-through, or carry credentials. */
-function executeEffect(table: ToolTable, command: string): "none" | "passthrough" | "credential" {
-  const { name, value } = executeParts(command);
+function executeEffect(table: ToolTable, { name, value }: { name: string; value: string }): "none" | "passthrough" | "credential" {
   if (table.execute_header.includes(name)) return headerEffect(table, value);
   if (FALSE_VALUES.has(value.toLowerCase())) return "none";
   if (table.execute_passthrough.includes(name)) return "passthrough";
@@ -194,7 +193,7 @@ export function scanArgv(tool: Tool, argv: readonly string[]): Scan {
     if (isListed(table, use, "execute_short", "execute_long")) {
       const command = executeParts(use.value!);
       if (table.execute_redirect_max.includes(command.name)) limitAllows = redirectLimitAllows(command.value);
-      const effect = executeEffect(table, use.value!);
+      const effect = executeEffect(table, command);
       if (effect === "passthrough") return `-e ${use.value} passes through`;
       if (effect === "credential") credentialEdit();
       return undefined;
