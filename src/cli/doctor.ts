@@ -6,7 +6,7 @@ import { realpathSync } from "node:fs";
 import type { Command } from "commander";
 import { serverBaseUrl, type Tool } from "../core/plan/plan.ts";
 import { findRealTool } from "../shim/find-tool.ts";
-import { serverSetting, VERSION_ARG } from "../shim/run.ts";
+import { serverEnvName, serverSetting, serverSource, VERSION_ARG } from "../shim/run.ts";
 
 /** /healthz is tiny; a cache that needs longer than this is not one the shim will wait for. */
 const HEALTH_TIMEOUT_MS = 2000;
@@ -69,8 +69,8 @@ export async function diagnose(tool: Tool, env: Env, cwd: string): Promise<ToolR
     else realToolProblem = found.message;
   }
   const setting = serverSetting(tool, env);
-  const specific = tool === "curl" ? "CURLWITHCACHE_SERVER" : "WGETWITHCACHE_SERVER";
-  const serverSource = setting === undefined ? null : env[specific] !== undefined ? specific : "WITHCACHE_SERVER";
+  const specific = serverEnvName(tool);
+  const source = setting === undefined ? null : serverSource(tool, env);
   const server = setting === undefined ? null : serverBaseUrl(setting);
   const health = server === null ? { healthy: false, text: "not checked (no server set)" } : await healthOf(server);
 
@@ -85,7 +85,7 @@ export async function diagnose(tool: Tool, env: Env, cwd: string): Promise<ToolR
     verdict = `ok: ${tool} downloads go through the cache at ${server}`;
     ok = true;
   }
-  return { tool, inEffect, shimVersion, realTool, realToolProblem, server, serverSource, health: health.text, healthy: health.healthy, verdict, ok };
+  return { tool, inEffect, shimVersion, realTool, realToolProblem, server, serverSource: source, health: health.text, healthy: health.healthy, verdict, ok };
 }
 
 export function renderReport(r: ToolReport): string {

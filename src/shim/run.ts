@@ -12,10 +12,19 @@ export const PLAN_ONLY_ENV = "WITHCACHE_PLAN_ONLY";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** The per-tool server variable, which beats WITHCACHE_SERVER. */
+export function serverEnvName(tool: Tool): "CURLWITHCACHE_SERVER" | "WGETWITHCACHE_SERVER" {
+  return tool === "curl" ? "CURLWITHCACHE_SERVER" : "WGETWITHCACHE_SERVER";
+}
+
+/** Which variable decides the server: the tool-specific one when set, even empty. */
+export function serverSource(tool: Tool, env: Env): string {
+  return env[serverEnvName(tool)] !== undefined ? serverEnvName(tool) : "WITHCACHE_SERVER";
+}
+
 /** Tool-specific variable wins when set, even empty (empty turns the cache off for that tool). */
 export function serverSetting(tool: Tool, env: Env): string | undefined {
-  const specific = env[tool === "curl" ? "CURLWITHCACHE_SERVER" : "WGETWITHCACHE_SERVER"];
-  const value = specific !== undefined ? specific : env.WITHCACHE_SERVER;
+  const value = env[serverSource(tool, env)];
   return value === undefined || value === "" ? undefined : value;
 }
 
