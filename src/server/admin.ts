@@ -64,6 +64,8 @@ export interface AdminDeps {
   totals(): { artifactCount: number; bytes: number; missCount: number };
   freeDiskBytes(): number | null;
   listJobs(limit: number): AdminJob[];
+  /** Queued and running jobs, for the header's count. */
+  countActiveJobs(): number;
   /** Queue a fill (existing: the key already had one queued or running). */
   enqueue(url: string): Promise<EnqueueOutcome>;
   cancelJob(id: number): ActionResult | Promise<ActionResult>;
@@ -251,7 +253,7 @@ function artifactView(a: AdminArtifact, options: { keepQuery: boolean }): Artifa
 
 function headerView(deps: AdminDeps, auth: AuthState): HeaderView {
   const totals = deps.totals();
-  const active = deps.listJobs(JOBS_ROWS_MAX).filter((j) => j.state === "queued" || j.state === "running").length;
+  const active = deps.countActiveJobs();
   return {
     mode: deps.config.curate ? "curate" : "auto",
     version: deps.version,
@@ -471,7 +473,7 @@ function get(st: RequestState, path: string): Response {
       // The filter box swaps only the list under it (keeping focus in the box while typing).
       if (st.fragment && st.req.headers.get("hx-target") === "artifacts-list") return htmlResponse(artifactsList(data));
       if (st.fragment) return fragmentResponse(st, "artifacts", artifactsSection(data));
-      return htmlResponse(artifactsPage(pageContext(st), artifactsData(st, query)));
+      return htmlResponse(artifactsPage(pageContext(st), data));
     }
     case "/admin/add":
       if (st.fragment) return fragmentResponse(st, "add", addSection({ text: "", results: [], csrfToken: st.csrf, notice: null }));
@@ -605,6 +607,7 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
       }
     },
     listJobs: (limit) => meta.listJobs({ limit }),
+    countActiveJobs: () => meta.countJobs(["queued", "running"]),
     enqueue: async (url) => {
       const result = await fills.enqueue(url, { source: "operator" });
       return result.ok ? { ok: true, jobId: result.job.id, existing: result.existing } : { ok: false, message: result.message };
