@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { ServeConfig } from "../config/schema.ts";
 import { hostAllowed } from "../core/address.ts";
 import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
-import { backoffMs, canTransition, isTransientStatus, type JobSource, type JobState } from "../core/jobs.ts";
+import { backoffMs, canTransition, isFinished, isTransientStatus, type JobSource, type JobState } from "../core/jobs.ts";
 import { loggableUrl, type Logger } from "../core/log.ts";
 import { parseContentRange } from "../core/range.ts";
 import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
@@ -240,7 +240,7 @@ export class FillManager {
     const deadline = Date.now() + options.timeoutMs;
     while (Date.now() < deadline) {
       const job = this.meta.getJob(id);
-      if (!job || job.state === "completed" || job.state === "failed" || job.state === "cancelled") return job;
+      if (!job || isFinished(job.state)) return job;
       await Bun.sleep(20);
     }
     return this.meta.getJob(id);

@@ -342,12 +342,6 @@ export class SqliteMetadataStore implements MetadataStore {
     }
   }
 
-  /** Drop the least recently seen misses past the cap; returns how many went. */
-  pruneMisses(): number {
-    this.flushMisses();
-    return this.pruneMissRows();
-  }
-
   private pruneMissRows(): number {
     // The cut-off time from the index, then a range delete: ~10x cheaper than DELETE … IN (… OFFSET).
     const cut = this.db
