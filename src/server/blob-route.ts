@@ -46,9 +46,16 @@ function parseForLookup(rawUrl: string, where: string, keepQuery: boolean): Pars
   return entry;
 }
 
-/** What a hit's responses share, built once per artifact row (rows are cached by the store). */
-type HitParts = { etag: string; lastModified: string; headers: Headers; notModifiedHeaders: Headers; file: BunFile; path: string };
-const hitParts = new WeakMap<ArtifactRow, HitParts>();
+/** What a hit's responses share, built once per artifact and reused until a field they depend on
+ *  changes (a hit's counter update gives a new row object but the same headers). */
+type HitParts = { etag: string; lastModified: string; headers: Headers; notModifiedHeaders: Headers; file: BunFile; row: ArtifactRow };
+/** Per store (one per running server): hit parts by cache key, bounded like the row cache. */
+const hitParts = new WeakMap<object, Map<string, HitParts>>();
+const HIT_PARTS_MAX = 10_000;
+
+function sameHitHeaders(x: ArtifactRow, y: ArtifactRow): boolean {
+  return x.sha256 === y.sha256 && x.fetchedAtMs === y.fetchedAtMs && x.contentType === y.contentType && x.contentDisposition === y.contentDisposition && x.redirected === y.redirected;
+}
 
 /** Per store (one per running server): when a counter error was last logged. */
 const counterErrorLoggedAtMs = new WeakMap<object, number>();
@@ -102,9 +109,14 @@ function bodyBytes(response: Response, sizeBytes: number): number {
 }
 
 function partsOf(a: ArtifactRow, ctx: RequestContext): HitParts {
+  let perStore = hitParts.get(ctx.store);
+  if (!perStore) {
+    perStore = new Map();
+    hitParts.set(ctx.store, perStore);
+  }
+  const known = perStore.get(a.key);
+  if (known && sameHitHeaders(known.row, a)) return known;
   const path = ctx.store.blobs.locate(a.sha256).path;
-  const known = hitParts.get(a);
-  if (known && known.path === path) return known;
   const etag = `"${a.sha256}"`;
   const lastModified = new Date(a.fetchedAtMs).toUTCString();
   const base: Record<string, string> = {
@@ -125,8 +137,9 @@ function partsOf(a: ArtifactRow, ctx: RequestContext): HitParts {
   };
   const notModified = { etag, "last-modified": lastModified, "accept-ranges": "bytes", "x-withcache-sha256": a.sha256, ...(a.redirected ? { "x-withcache-redirected": "1" } : {}) };
   // The blob is named by its sha256, so the file object can be shared by every response of the row.
-  const parts = { etag, lastModified, headers: new Headers(base), notModifiedHeaders: new Headers(notModified), file: Bun.file(path), path };
-  hitParts.set(a, parts);
+  const parts = { etag, lastModified, headers: new Headers(base), notModifiedHeaders: new Headers(notModified), file: Bun.file(path), row: a };
+  if (perStore.size >= HIT_PARTS_MAX) perStore.clear();
+  perStore.set(a.key, parts);
   return parts;
 }
 
