@@ -19,7 +19,6 @@ import {
   RevokedSessions,
   SESSION_COOKIE,
   checkPassword,
-  clientAddress,
   crossSiteReason,
   csrfToken,
   deriveKeys,
@@ -53,8 +52,8 @@ export interface AdminDeps {
   config: { dataDir: string; curate: boolean; keepQuery: boolean; trustProxy: boolean; adminPassword?: string | undefined; sessionSecret?: string | undefined };
   version: string;
   nowMs(): number;
-  /** The socket peer of this request, for the login rate limit. */
-  peerAddress: string | null;
+  /** The client's address as the server resolved it (proxy-aware), for the login rate limit. */
+  clientAddress: string;
   log: Logger;
   listMisses(limit: number): AdminMiss[];
   dismissMiss(key: string): boolean;
@@ -300,7 +299,7 @@ export async function handleAdminRequest(req: Request, deps: AdminDeps): Promise
   if (url.pathname.startsWith("/static/")) return serveStatic(req, url.pathname.slice("/static/".length));
   const auth = authState(deps);
   const trust = { trustProxy: deps.config.trustProxy };
-  const addr = clientAddress(req, deps.peerAddress, trust);
+  const addr = deps.clientAddress;
   const nowMs = deps.nowMs();
   const secure = isSecureRequest(req, trust);
 
@@ -592,7 +591,7 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
     config: ctx.config,
     version: ctx.version,
     nowMs: ctx.nowMs,
-    peerAddress: ctx.clientAddress,
+    clientAddress: ctx.clientAddress,
     log: ctx.log,
     listMisses: (limit) => meta.listMisses({ limit }),
     dismissMiss: (key) => meta.dismissMiss(key),

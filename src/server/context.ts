@@ -21,6 +21,4 @@ export type RequestContext = ServerContext & {
   requestId: string;
   /** The client's address (with --trust-proxy, the X-Forwarded-For entry the proxy appended last). */
   clientAddress: string;
-  /** The scheme the client used (X-Forwarded-Proto honoured only with --trust-proxy). */
-  clientProtocol: "http" | "https";
 };

@@ -136,24 +136,17 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
   };
 }
 
-function clientInfo(req: Request, srv: Server<undefined>, trustProxy: boolean): { address: string; protocol: "http" | "https" } {
-  let address = srv.requestIP(req)?.address ?? "unknown";
-  // Bun.serve here never terminates TLS itself: the scheme is http unless a trusted proxy says.
-  let protocol: "http" | "https" = "http";
-  if (trustProxy) {
-    // The last X-Forwarded-For entry is the one our proxy appended; earlier ones are client-written.
-    address = clientAddress(req, address, { trustProxy });
-    const proto = req.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase();
-    if (proto === "https" || proto === "http") protocol = proto;
-  }
-  return { address, protocol };
+/** The client's address: the socket peer, or with --trust-proxy the entry our proxy appended last
+ *  to X-Forwarded-For (earlier entries are client-written). The admin pages judge the scheme
+ *  themselves (isSecureRequest), so nothing here reads X-Forwarded-Proto. */
+function clientAddressOf(req: Request, srv: Server<undefined>, trustProxy: boolean): string {
+  return clientAddress(req, srv.requestIP(req)?.address ?? null, { trustProxy });
 }
 
 async function handle(req: Request, srv: Server<undefined>, base: ServerContext): Promise<Response> {
   const startedMs = performance.now();
   const requestId = nextRequestId();
-  const client = clientInfo(req, srv, base.config.trustProxy);
-  const ctx: RequestContext = { ...base, requestId, clientAddress: client.address, clientProtocol: client.protocol };
+  const ctx: RequestContext = { ...base, requestId, clientAddress: clientAddressOf(req, srv, base.config.trustProxy) };
   let result: RouteResult;
   try {
     result = await route(req, ctx);
@@ -168,7 +161,7 @@ async function handle(req: Request, srv: Server<undefined>, base: ServerContext)
   const response = result.response;
   ctx.log.event("request", {
     id: requestId,
-    client: client.address,
+    client: ctx.clientAddress,
     method: req.method,
     path: result.logPath ?? safePath(req),
     status: response.status,
