@@ -193,9 +193,7 @@ const ExecuteParts = struct {
 };
 
 /// wget `-e COMMAND`: name trimmed, lower-cased, without `-`/`_`; value trimmed.
-fn executeEffect(table: *const Table, command: []const u8) Effect {
-    var parts: ExecuteParts = .{};
-    parts.init(command);
+fn executeEffect(table: *const Table, parts: *const ExecuteParts) Effect {
     const name = parts.name();
     const value = parts.value;
     if (name != null and text.contains(table.execute_header, name.?)) {
@@ -266,12 +264,8 @@ fn apply(table: *const Table, scan_out: *Scan, use: Use) Effect {
         if (parts.name()) |name| if (text.contains(table.execute_redirect_max, name)) {
             scan_out.limit_allows = redirectLimitAllows(parts.value);
         };
+        return executeEffect(table, &parts);
     }
-    if (use.listed(table.execute_short, table.execute_long)) return switch (executeEffect(table, use.value orelse "")) {
-        .passthrough => .passthrough,
-        .credential => .credential,
-        .none => .none,
-    };
     if (use.listed(table.header_short, table.header_long)) {
         return headerEffect(table, use.value orelse "");
     }
