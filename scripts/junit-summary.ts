@@ -1,4 +1,8 @@
-// Reads bun's junit report and prints "<tests> <failures> <errors>" from the top-level suite.
+// Reads bun's junit report. Prints "<tests> <failures> <errors>" from the top-level suite on
+// stdout, and on stderr every failed test with the first lines of its failure, so a CI log that
+// keeps only its tail still says what failed and why.
+import { failureReport, summarize } from "./junit.ts";
+
 const path = process.argv[2];
 if (!path) throw new Error("usage: junit-summary <junit.xml>");
 const file = Bun.file(path);
@@ -6,9 +10,8 @@ if (!(await file.exists())) {
   console.log("0 0 1");
 } else {
   const xml = await file.text();
-  const top = xml.match(/<testsuites[^>]*>/)?.[0] ?? "";
-  const num = (attr: string) => Number(top.match(new RegExp(`${attr}="(\\d+)"`))?.[1] ?? 0);
-  const skipped = num("skipped");
-  console.log(`${num("tests") - skipped} ${num("failures")} ${num("errors")}`);
+  const report = failureReport(xml);
+  if (report !== "") console.error(report);
+  const { tests, failures, errors } = summarize(xml);
+  console.log(`${tests} ${failures} ${errors}`);
 }
-export {};

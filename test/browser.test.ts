@@ -30,9 +30,11 @@ beforeAll(async () => {
   userDataDir = mkdtempSync(join(tmpdir(), "withcache-chromium-"));
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"],
     viewport: WIDE,
   });
+  // A stuck step fails well inside the test's budget, with explain() saying which one.
+  context.setDefaultTimeout(15_000);
 });
 
 afterAll(async () => {
@@ -52,6 +54,7 @@ function watch(page: Page): void {
     if (msg.type() === "error") problems.push(`console error on ${page.url()}: ${msg.text()} (${msg.location().url}:${msg.location().lineNumber})`);
   });
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  page.on("crash", () => problems.push(`page crashed on ${page.url()}`));
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -68,6 +71,23 @@ async function phoneShot(path: string, name: string): Promise<void> {
   await phone.close();
 }
 
+/** What the page and the server looked like when a step failed: goes into the test's error, so a
+ *  CI log that keeps only the summary still says where and why. */
+async function explain(err: unknown, page: Page, step: string): Promise<Error> {
+  const lines = [`step "${step}" failed: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`, `page: ${page.url()}`];
+  try {
+    await page.screenshot({ path: join(SHOTS, "FAILED.png"), fullPage: true, timeout: 5_000 });
+    for (const tr of await page.locator("tbody tr").all()) {
+      lines.push(`row [${(await tr.getAttribute("data-state", { timeout: 1_000 })) ?? "-"}] ${((await tr.innerText({ timeout: 1_000 })) ?? "").replace(/\s+/g, " ").slice(0, 200)}`);
+    }
+  } catch (e) {
+    lines.push(`(page unreadable: ${e instanceof Error ? e.message.split("\n")[0] : String(e)})`);
+  }
+  for (const e of ui.events.slice(-15)) lines.push(`server: ${e.name} ${JSON.stringify(e.fields).slice(0, 300)}`);
+  if (problems.length > 0) lines.push(`browser: ${problems.join(" | ")}`);
+  return new Error(lines.join("\n"), { cause: err });
+}
+
 function row(page: Page, text: string) {
   return page.locator("tbody tr", { hasText: text });
 }
@@ -81,109 +101,118 @@ test("operator flow in chromium", async () => {
 
   const page = await context.newPage();
   watch(page);
+  let step = "log in";
+  try {
+    // Log in.
+    await page.goto(ui.base + "/");
+    expect(new URL(page.url()).pathname).toBe("/login");
+    await shot(page, "01-login");
+    await phoneShot("/login", "01-login");
+    await page.fill("input[name=password]", "wrong");
+    await page.click("button[type=submit]");
+    await expect(page.locator("#login-error").textContent()).resolves.toBe("wrong password");
+    // The browser reports the 401 of the failed login itself; that one is expected. The console
+    // event can arrive after the page has rendered, so wait for it (bounded).
+    await until("the browser's 401 console message", async () => problems.length > 0, 5_000);
+    expect(problems.splice(0)).toEqual([expect.stringContaining("status of 401 (Unauthorized)")]);
+    await page.fill("input[name=password]", PASSWORD);
+    await page.click("button[type=submit]");
+    await page.waitForURL(/\/admin\/misses$/);
+    await expect(row(page, "dismiss-me.tgz").count()).resolves.toBe(1);
+    // The payload is shown as text, not run and not parsed.
+    await expect(page.locator("td.primary .url", { hasText: "<script>alert(1)</script>" }).count()).resolves.toBe(1);
+    await expect(page.locator("tbody img").count()).resolves.toBe(0);
+    await shot(page, "02-misses");
+    await phoneShot("/admin/misses", "02-misses");
 
-  // Log in.
-  await page.goto(ui.base + "/");
-  expect(new URL(page.url()).pathname).toBe("/login");
-  await shot(page, "01-login");
-  await phoneShot("/login", "01-login");
-  await page.fill("input[name=password]", "wrong");
-  await page.click("button[type=submit]");
-  await expect(page.locator("#login-error").textContent()).resolves.toBe("wrong password");
-  // The browser reports the 401 of the failed login itself; that one is expected. The console
-  // event can arrive after the page has rendered, so wait for it (bounded).
-  await until("the browser's 401 console message", async () => problems.length > 0, 5_000);
-  expect(problems.splice(0)).toEqual([expect.stringContaining("status of 401 (Unauthorized)")]);
-  await page.fill("input[name=password]", PASSWORD);
-  await page.click("button[type=submit]");
-  await page.waitForURL(/\/admin\/misses$/);
-  await expect(row(page, "dismiss-me.tgz").count()).resolves.toBe(1);
-  // The payload is shown as text, not run and not parsed.
-  await expect(page.locator("td.primary .url", { hasText: "<script>alert(1)</script>" }).count()).resolves.toBe(1);
-  await expect(page.locator("tbody img").count()).resolves.toBe(0);
-  await shot(page, "02-misses");
-  await phoneShot("/admin/misses", "02-misses");
+    step = "add URLs";
+    // Add two URLs: one from a slow but steady origin, one that stalls until cancelled.
+    const steady = origin.slow("steady.iso", { chunks: 24, chunkBytes: 128 * 1024, delayMs: 120 });
+    const stuck = origin.slow("stuck.iso", { chunks: 8, chunkBytes: 128 * 1024 });
+    stuck.allow(1);
+    await page.click("a[href='/admin/add']");
+    await page.fill("textarea[name=urls]", `${origin.base}/slow/steady.iso\n${origin.base}/slow/stuck.iso\nftp://nope/x`);
+    await page.click("#add button[type=submit]");
+    await page.locator("#add .results").waitFor();
+    await expect(page.locator("#add .good li").count()).resolves.toBe(2);
+    await expect(page.locator("#add .bad li").textContent()).resolves.toContain("line 3");
+    await shot(page, "03-add");
+    await phoneShot("/admin/add", "03-add");
 
-  // Add two URLs: one from a slow but steady origin, one that stalls until cancelled.
-  const steady = origin.slow("steady.iso", { chunks: 24, chunkBytes: 128 * 1024, delayMs: 120 });
-  const stuck = origin.slow("stuck.iso", { chunks: 8, chunkBytes: 128 * 1024 });
-  stuck.allow(1);
-  await page.click("a[href='/admin/add']");
-  await page.fill("textarea[name=urls]", `${origin.base}/slow/steady.iso\n${origin.base}/slow/stuck.iso\nftp://nope/x`);
-  await page.click("#add button[type=submit]");
-  await page.locator("#add .results").waitFor();
-  await expect(page.locator("#add .good li").count()).resolves.toBe(2);
-  await expect(page.locator("#add .bad li").textContent()).resolves.toContain("line 3");
-  await shot(page, "03-add");
-  await phoneShot("/admin/add", "03-add");
+    step = "watch the steady download complete";
+    // Downloads: the progress bar moves (HTMX polling, no reload) until the job completes.
+    await page.click("a[href='/admin/downloads']");
+    const steadyRow = row(page, "steady.iso");
+    const seen = new Set<number>();
+    let midShot = false;
+    await until(
+      "the steady download to complete",
+      async () => {
+        const state = await steadyRow.getAttribute("data-state");
+        const value = Number((await steadyRow.locator("progress").getAttribute("value")) ?? "0");
+        seen.add(value);
+        if (!midShot && state === "running" && value > 0) {
+          midShot = true;
+          await shot(page, "04-downloads-running");
+          await phoneShot("/admin/downloads", "04-downloads-running");
+        }
+        return state === "completed";
+      },
+      30_000,
+    );
+    const total = 24 * 128 * 1024;
+    const partial = [...seen].filter((v) => v > 0 && v < total);
+    expect(partial.length).toBeGreaterThanOrEqual(2); // it moved, more than once, before completing
+    await expect(steadyRow.locator("progress").getAttribute("value")).resolves.toBe(String(total));
+    expect(midShot).toBe(true);
 
-  // Downloads: the progress bar moves (HTMX polling, no reload) until the job completes.
-  await page.click("a[href='/admin/downloads']");
-  const steadyRow = row(page, "steady.iso");
-  const seen = new Set<number>();
-  let midShot = false;
-  await until(
-    "the steady download to complete",
-    async () => {
-      const state = await steadyRow.getAttribute("data-state");
-      const value = Number((await steadyRow.locator("progress").getAttribute("value")) ?? "0");
-      seen.add(value);
-      if (!midShot && state === "running" && value > 0) {
-        midShot = true;
-        await shot(page, "04-downloads-running");
-        await phoneShot("/admin/downloads", "04-downloads-running");
-      }
-      return state === "completed";
-    },
-    30_000,
-  );
-  const total = 24 * 128 * 1024;
-  const partial = [...seen].filter((v) => v > 0 && v < total);
-  expect(partial.length).toBeGreaterThanOrEqual(2); // it moved, more than once, before completing
-  await expect(steadyRow.locator("progress").getAttribute("value")).resolves.toBe(String(total));
-  expect(midShot).toBe(true);
+    step = "cancel the stuck download";
+    // Cancel the stalled one.
+    const stuckRow = row(page, "stuck.iso");
+    await expect(stuckRow.getAttribute("data-state")).resolves.toBe("running");
+    await stuckRow.locator("button", { hasText: "Cancel" }).click();
+    await until("the stuck download to be cancelled", async () => (await row(page, "stuck.iso").getAttribute("data-state")) === "cancelled");
+    await expect(row(page, "stuck.iso").locator("button", { hasText: "Retry" }).count()).resolves.toBe(1);
+    await expect(page.locator("#downloads").getAttribute("hx-trigger")).resolves.toBeNull(); // idle: no polling
+    await shot(page, "05-downloads-finished");
+    await phoneShot("/admin/downloads", "05-downloads-finished");
 
-  // Cancel the stalled one.
-  const stuckRow = row(page, "stuck.iso");
-  await expect(stuckRow.getAttribute("data-state")).resolves.toBe("running");
-  await stuckRow.locator("button", { hasText: "Cancel" }).click();
-  await until("the stuck download to be cancelled", async () => (await row(page, "stuck.iso").getAttribute("data-state")) === "cancelled");
-  await expect(row(page, "stuck.iso").locator("button", { hasText: "Retry" }).count()).resolves.toBe(1);
-  await expect(page.locator("#downloads").getAttribute("hx-trigger")).resolves.toBeNull(); // idle: no polling
-  await shot(page, "05-downloads-finished");
-  await phoneShot("/admin/downloads", "05-downloads-finished");
+    step = "dismiss the miss";
+    // Dismiss the client miss.
+    await page.click("a[href='/admin/misses']");
+    await row(page, "dismiss-me.tgz").locator("button", { hasText: "Dismiss" }).click();
+    await until("the miss to go", async () => (await row(page, "dismiss-me.tgz").count()) === 0);
+    await expect(page.locator("#misses .notice").textContent()).resolves.toContain("dismissed");
+    await shot(page, "06-misses-dismissed");
 
-  // Dismiss the client miss.
-  await page.click("a[href='/admin/misses']");
-  await row(page, "dismiss-me.tgz").locator("button", { hasText: "Dismiss" }).click();
-  await until("the miss to go", async () => (await row(page, "dismiss-me.tgz").count()) === 0);
-  await expect(page.locator("#misses .notice").textContent()).resolves.toContain("dismissed");
-  await shot(page, "06-misses-dismissed");
+    step = "delete the artifact";
+    // Cached artifacts: the completed download is there; delete it.
+    await page.click("a[href='/admin/artifacts']");
+    await expect(row(page, "steady.iso").count()).resolves.toBe(1);
+    await expect(row(page, "steady.iso").locator("input.sha-full").inputValue()).resolves.toMatch(/^[0-9a-f]{64}$/);
+    await shot(page, "07-artifacts");
+    await phoneShot("/admin/artifacts", "07-artifacts");
+    await page.fill("input[name=q]", "no-such-artifact");
+    await page.locator("#artifacts-list .empty").waitFor();
+    expect(page.url()).toContain("q=no-such-artifact");
+    await page.fill("input[name=q]", "steady");
+    await row(page, "steady.iso").waitFor();
+    await row(page, "steady.iso").locator("button", { hasText: "Delete" }).click();
+    await until("the artifact to go", async () => (await row(page, "steady.iso").count()) === 0);
+    expect(ui.running.ctx.store.metadata.totals().artifactCount).toBe(0);
+    await shot(page, "08-artifacts-deleted");
+    await phoneShot("/admin/artifacts", "08-artifacts-deleted");
 
-  // Cached artifacts: the completed download is there; delete it.
-  await page.click("a[href='/admin/artifacts']");
-  await expect(row(page, "steady.iso").count()).resolves.toBe(1);
-  await expect(row(page, "steady.iso").locator("input.sha-full").inputValue()).resolves.toMatch(/^[0-9a-f]{64}$/);
-  await shot(page, "07-artifacts");
-  await phoneShot("/admin/artifacts", "07-artifacts");
-  await page.fill("input[name=q]", "no-such-artifact");
-  await page.locator("#artifacts-list .empty").waitFor();
-  expect(page.url()).toContain("q=no-such-artifact");
-  await page.fill("input[name=q]", "steady");
-  await row(page, "steady.iso").waitFor();
-  await row(page, "steady.iso").locator("button", { hasText: "Delete" }).click();
-  await until("the artifact to go", async () => (await row(page, "steady.iso").count()) === 0);
-  expect(ui.running.ctx.store.metadata.totals().artifactCount).toBe(0);
-  await shot(page, "08-artifacts-deleted");
-  await phoneShot("/admin/artifacts", "08-artifacts-deleted");
-
-  // Log out: back to the login form, and the pages are closed again.
-  await page.click("header .logout button");
-  await page.waitForURL(/\/login$/);
-  await shot(page, "09-logged-out");
-  await page.goto(ui.base + "/admin/misses");
-  expect(new URL(page.url()).pathname).toBe("/login");
-  expect((await context.cookies()).filter((c) => c.name === "withcache_session")).toEqual([]);
-
+    step = "log out";
+    // Log out: back to the login form, and the pages are closed again.
+    await page.click("header .logout button");
+    await page.waitForURL(/\/login$/);
+    await shot(page, "09-logged-out");
+    await page.goto(ui.base + "/admin/misses");
+    expect(new URL(page.url()).pathname).toBe("/login");
+    expect((await context.cookies()).filter((c) => c.name === "withcache_session")).toEqual([]);
+  } catch (err) {
+    throw await explain(err, page, step);
+  }
   expect(problems).toEqual([]);
 }, 90_000);
