@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { encodeToken } from "../src/core/token.ts";
-import { run, startOrigin, startUi, until, type Origin, type UiServer } from "./ui-support.ts";
+import { pollUntil, run } from "./helpers/index.ts";
+import { startOrigin, startUi, type Origin, type UiServer } from "./ui-support.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = resolve(import.meta.dir, "../test-output/screenshots");
@@ -113,7 +114,7 @@ test("operator flow in chromium", async () => {
     await expect(page.locator("#login-error").textContent()).resolves.toBe("wrong password");
     // The browser reports the 401 of the failed login itself; that one is expected. The console
     // event can arrive after the page has rendered, so wait for it (bounded).
-    await until("the browser's 401 console message", async () => problems.length > 0, 5_000);
+    await pollUntil(async () => problems.length > 0, { what: "the browser's 401 console message", timeoutMs: 5_000 });
     expect(problems.splice(0)).toEqual([expect.stringContaining("status of 401 (Unauthorized)")]);
     await page.fill("input[name=password]", PASSWORD);
     await page.click("button[type=submit]");
@@ -145,8 +146,7 @@ test("operator flow in chromium", async () => {
     const steadyRow = row(page, "steady.iso");
     const seen = new Set<number>();
     let midShot = false;
-    await until(
-      "the steady download to complete",
+    await pollUntil(
       async () => {
         const state = await steadyRow.getAttribute("data-state");
         const value = Number((await steadyRow.locator("progress").getAttribute("value")) ?? "0");
@@ -158,7 +158,7 @@ test("operator flow in chromium", async () => {
         }
         return state === "completed";
       },
-      30_000,
+      { what: "the steady download to complete", timeoutMs: 30_000 },
     );
     const total = 24 * 128 * 1024;
     const partial = [...seen].filter((v) => v > 0 && v < total);
@@ -171,7 +171,7 @@ test("operator flow in chromium", async () => {
     const stuckRow = row(page, "stuck.iso");
     await expect(stuckRow.getAttribute("data-state")).resolves.toBe("running");
     await stuckRow.locator("button", { hasText: "Cancel" }).click();
-    await until("the stuck download to be cancelled", async () => (await row(page, "stuck.iso").getAttribute("data-state")) === "cancelled");
+    await pollUntil(async () => (await row(page, "stuck.iso").getAttribute("data-state")) === "cancelled", { what: "the stuck download to be cancelled" });
     await expect(row(page, "stuck.iso").locator("button", { hasText: "Retry" }).count()).resolves.toBe(1);
     await expect(page.locator("#downloads").getAttribute("hx-trigger")).resolves.toBeNull(); // idle: no polling
     await shot(page, "05-downloads-finished");
@@ -181,7 +181,7 @@ test("operator flow in chromium", async () => {
     // Dismiss the client miss.
     await page.click("a[href='/admin/misses']");
     await row(page, "dismiss-me.tgz").locator("button", { hasText: "Dismiss" }).click();
-    await until("the miss to go", async () => (await row(page, "dismiss-me.tgz").count()) === 0);
+    await pollUntil(async () => (await row(page, "dismiss-me.tgz").count()) === 0, { what: "the miss to go" });
     await expect(page.locator("#misses .notice").textContent()).resolves.toContain("dismissed");
     await shot(page, "06-misses-dismissed");
 
@@ -198,7 +198,7 @@ test("operator flow in chromium", async () => {
     await page.fill("input[name=q]", "steady");
     await row(page, "steady.iso").waitFor();
     await row(page, "steady.iso").locator("button", { hasText: "Delete" }).click();
-    await until("the artifact to go", async () => (await row(page, "steady.iso").count()) === 0);
+    await pollUntil(async () => (await row(page, "steady.iso").count()) === 0, { what: "the artifact to go" });
     expect(ui.running.ctx.store.metadata.totals().artifactCount).toBe(0);
     await shot(page, "08-artifacts-deleted");
     await phoneShot("/admin/artifacts", "08-artifacts-deleted");

@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeToken } from "../src/core/token.ts";
 import { SESSION_LIFETIME_MS } from "../src/server/auth.ts";
-import { FormClient, csrfOf, fileBytes, run, startOrigin, startUi, until, type Origin, type UiServer } from "./ui-support.ts";
+import { pollUntil, run } from "./helpers/index.ts";
+import { FormClient, csrfOf, fileBytes, startOrigin, startUi, type Origin, type UiServer } from "./ui-support.ts";
 
 const PASSWORD = "correct horse battery staple";
 const XSS = `https://x/<script>alert(1)</script>"'><img src=x onerror=alert(2)>`;
@@ -233,7 +234,7 @@ describe("signed URLs", () => {
     expect(res.status).toBe(303);
     expect((await c.get(res.headers.get("location")!)).text).not.toContain(secret);
     const key = `${origin.base}/file/signed.bin`;
-    await until("the signed fill to complete", async () => ui.running.ctx.store.metadata.getArtifact(key));
+    await pollUntil(async () => ui.running.ctx.store.metadata.getArtifact(key), { what: "the signed fill to complete" });
     for (const page of ["/admin/downloads", "/admin/artifacts"]) {
       const text = (await c.get(page)).text;
       expect(text).toContain("signed.bin?…");
@@ -258,7 +259,7 @@ describe("actions", () => {
     // The query of a recorded URL is not shown (signed URLs carry their token there).
     expect((await c.get(location)).text).toContain(`queued ${origin.base}/file/tool-1.0.tgz?…`);
     const key = `${origin.base}/file/tool-1.0.tgz`;
-    const artifact = await until("the fill to complete", async () => ui.running.ctx.store.metadata.getArtifact(key));
+    const artifact = await pollUntil(async () => ui.running.ctx.store.metadata.getArtifact(key), { what: "the fill to complete" });
     expect(artifact.sizeBytes).toBe(5000);
     const sha = new Bun.CryptoHasher("sha256").update(fileBytes(5000)).digest("hex");
     expect(artifact.sha256).toBe(sha);
@@ -303,18 +304,18 @@ describe("actions", () => {
     const url = `${origin.base}/slow/cancel-me.iso`;
     await c.post("/admin/add", { urls: url }, { hx: true });
     await slow.started;
-    const job = await until("the job to run", async () => jobs().find((j) => j.url === url && j.state === "running" && j.totalBytes !== null));
+    const job = await pollUntil(async () => jobs().find((j) => j.url === url && j.state === "running" && j.totalBytes !== null), { what: "the job to run" });
     const running = await c.get("/admin/downloads", { hx: true });
     expect(running.text).toContain('hx-trigger="every 1s"');
     expect(running.text).toContain("of 1.00 MiB");
     const res = await c.post(`/admin/downloads/${job.id}/cancel`, {}, { hx: true, csrfFrom: "/admin/downloads" });
     expect(res.status).toBe(200);
-    await until("the job to be cancelled", async () => ui.running.ctx.store.metadata.getJob(job.id)?.state === "cancelled");
+    await pollUntil(async () => ui.running.ctx.store.metadata.getJob(job.id)?.state === "cancelled", { what: "the job to be cancelled" });
     const retry = await c.post(`/admin/downloads/${job.id}/retry`, {}, { csrfFrom: "/admin/downloads" });
     expect(retry.status).toBe(303);
     expect((await c.get(retry.headers.get("location")!)).text).toContain(`download ${job.id} queued again`);
     slow.allowAll();
-    await until("the retried job to complete", async () => ui.running.ctx.store.metadata.getJob(job.id)?.state === "completed");
+    await pollUntil(async () => ui.running.ctx.store.metadata.getJob(job.id)?.state === "completed", { what: "the retried job to complete" });
     const idle = await c.get("/admin/downloads", { hx: true });
     expect(idle.text).not.toContain("hx-trigger");
     const cleared = await c.post("/admin/downloads/clear", {}, { hx: true });
@@ -326,7 +327,7 @@ describe("actions", () => {
     const c = await loggedIn();
     const url = `${origin.base}/missing/thing.tgz`;
     await c.post("/admin/add", { urls: url });
-    const job = await until("the job to fail", async () => jobs().find((j) => j.url === url && j.state === "failed"));
+    const job = await pollUntil(async () => jobs().find((j) => j.url === url && j.state === "failed"), { what: "the job to fail" });
     const page = await c.get("/admin/downloads");
     expect(page.text).toContain("state-failed");
     expect(page.text).toContain(job.error!.replaceAll('"', "&quot;"));
@@ -492,14 +493,17 @@ describe("without a password", () => {
     expect((await run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", `${open.base}/b/${encodeToken(url)}/auto.bin`])).stdout).toBe("404");
     await slow.started;
     const c = new FormClient(open.base);
-    const page = await until("the miss to show its running fill", async () => {
-      const res = await c.get("/admin/misses", { hx: true });
-      return res.text.includes("state-running") ? res.text : null;
-    });
+    const page = await pollUntil(
+      async () => {
+        const res = await c.get("/admin/misses", { hx: true });
+        return res.text.includes("state-running") ? res.text : null;
+      },
+      { what: "the miss to show its running fill" },
+    );
     expect(page).toContain("auto.bin");
     expect(page).toContain('hx-trigger="every 2s"');
     slow.allowAll();
-    await until("the fill to complete", async () => open.running.ctx.store.metadata.getArtifact(url) !== null);
+    await pollUntil(async () => open.running.ctx.store.metadata.getArtifact(url) !== null, { what: "the fill to complete" });
     expect((await c.get("/admin/misses", { hx: true })).text).not.toContain("hx-trigger=");
   });
     test("actions still need the token and a same-site origin", async () => {

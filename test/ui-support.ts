@@ -212,21 +212,3 @@ export class FormClient {
     return this.request("POST", "/login", { form: { _csrf: csrfOf(page.text), password, next: "/admin/misses" }, headers: options.headers });
   }
 }
-
-/** Poll `check` until it returns a value, at most `timeoutMs`. */
-export async function until<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(25);
-  }
-}
-
-/** Run a real client (curl, wget) without blocking the event loop the server runs on. */
-export async function run(cmd: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
