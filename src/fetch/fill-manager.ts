@@ -473,13 +473,10 @@ export class FillManager {
         totalBytes = parsedLength ? parsedLength.data : null;
         validator = strongValidator(response.headers);
       }
-      if (config.maxArtifactBytes > 0 && totalBytes !== null && totalBytes > config.maxArtifactBytes) {
+      const tooBig = totalBytes === null ? null : sizeLimitExceeded(config, totalBytes);
+      if (tooBig !== null) {
         await response.body?.cancel().catch(() => {});
-        throw new FillError(`origin artifact is ${totalBytes} bytes, over --max-artifact-size ${config.maxArtifactBytes}`, "permanent");
-      }
-      if (config.maxCacheBytes > 0 && totalBytes !== null && totalBytes > config.maxCacheBytes) {
-        await response.body?.cancel().catch(() => {});
-        throw new FillError(`origin artifact is ${totalBytes} bytes, over --max-cache-size ${config.maxCacheBytes}`, "permanent");
+        throw new FillError(`origin artifact is ${totalBytes} bytes, over ${tooBig.flag} ${tooBig.limitBytes}`, "permanent");
       }
       const refusal = this.diskVerdict(totalBytes === null ? 0 : totalBytes - offset, true);
       if (refusal !== null) {
@@ -559,12 +556,8 @@ export class FillManager {
             if (totalBytes !== null && count > totalBytes) {
               throw new FillError(`origin sent more than its content-length ${totalBytes} for ${loggableUrl(job.url)}`, "transient");
             }
-            if (config.maxArtifactBytes > 0 && count > config.maxArtifactBytes) {
-              throw new FillError(`origin artifact exceeds --max-artifact-size ${config.maxArtifactBytes}`, "permanent");
-            }
-            if (config.maxCacheBytes > 0 && count > config.maxCacheBytes) {
-              throw new FillError(`origin artifact exceeds --max-cache-size ${config.maxCacheBytes}`, "permanent");
-            }
+            const grewTooBig = sizeLimitExceeded(config, count);
+            if (grewTooBig !== null) throw new FillError(`origin artifact exceeds ${grewTooBig.flag} ${grewTooBig.limitBytes}`, "permanent");
             if (count - lastDiskCheckAt >= DISK_CHECK_BYTES) {
               lastDiskCheckAt = count;
               // Counted from before this chunk: it is not written yet.
@@ -707,6 +700,13 @@ function storageFailure(err: unknown, dir: string): FillError {
   if (code === "ENOSPC" || code === "EDQUOT") return new FillError(`fill stopped: the disk is full (no space left in ${dir})`, "permanent");
   const what = code ? code.toLowerCase() : (err instanceof Error ? err.message : String(err)).split("\n")[0]!.toLowerCase();
   return new FillError(`fill stopped: cannot write in ${dir}: ${what}`, "permanent");
+}
+
+/** The first size limit (--max-artifact-size, then --max-cache-size; 0 = none) that `sizeBytes` is over, or null. */
+function sizeLimitExceeded(config: Pick<ServeConfig, "maxArtifactBytes" | "maxCacheBytes">, sizeBytes: number): { flag: string; limitBytes: number } | null {
+  if (config.maxArtifactBytes > 0 && sizeBytes > config.maxArtifactBytes) return { flag: "--max-artifact-size", limitBytes: config.maxArtifactBytes };
+  if (config.maxCacheBytes > 0 && sizeBytes > config.maxCacheBytes) return { flag: "--max-cache-size", limitBytes: config.maxCacheBytes };
+  return null;
 }
 
 /** The validator to resume under: a strong ETag, else Last-Modified, else none (no resume). */
