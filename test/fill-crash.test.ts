@@ -113,6 +113,8 @@ describe("a machine crash during a fill", () => {
     // Pretend the machine went down: the job was written in another boot, only 1 MiB reached the
     // disk, and the rest of the temp file reads back as zeros (delayed allocation after power loss).
     const db = new Database(join(dir.path, "withcache.db"));
+    // Parked at shutdown: the received prefix was fsynced and recorded as what a resume may trust.
+    expect(db.query("SELECT bytes_done, synced_bytes FROM jobs").all()).toEqual([{ bytes_done: PREFIX, synced_bytes: PREFIX }]);
     db.run("UPDATE jobs SET state = 'running', boot_id = 'a-previous-boot', synced_bytes = ?", [SYNCED]);
     db.close();
     const tempFile = join(tmp, readdirSync(tmp)[0]!);

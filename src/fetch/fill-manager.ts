@@ -13,7 +13,7 @@ import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
 import { assert } from "../core/errors.ts";
 import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
-import type { JobRow } from "../store/types.ts";
+import type { JobRow, TempBlob } from "../store/types.ts";
 import { openSha256Sink, type HashMode, type Sha256Sink } from "./sha256-sink.ts";
 import { addressRefusal, FillError, openOrigin, publicAddressesOnly, systemResolver, type AddressPolicy, type Resolver } from "./origin.ts";
 
@@ -427,7 +427,7 @@ export class FillManager {
       lastByteMs = Date.now();
     };
 
-    let file: Awaited<ReturnType<typeof blobs.openTemp>> | null = null;
+    let file: TempBlob | null = null;
     let sink: Sha256Sink | null = null;
     try {
       armIdle();
@@ -588,20 +588,11 @@ export class FillManager {
           if (signal.aborted) {
             // Parked or cancelled: make what was received durable, so a resume can trust it.
             // (count is what was written: it grows only after a read, and a failed write throws a FillError.)
-            const written = count;
-            await file.sync().then(
-              () => this.meta.updateJob(job.id, { bytesDone: written, syncedBytes: written }),
-              () => {},
-            );
+            await this.syncWritten(job.id, file, count);
             throw err;
           }
           const why = idleFired ? `no bytes for ${config.originIdleTimeoutMs} ms` : (err instanceof Error ? err.message : String(err)).split("\n")[0]!.toLowerCase();
-          const written = count;
-          const durable = await file.sync().then(
-            () => true,
-            () => false,
-          );
-          this.meta.updateJob(job.id, durable ? { bytesDone: written, syncedBytes: written } : { bytesDone: written });
+          await this.syncWritten(job.id, file, count);
           throw new FillError(`origin body broke off at ${count} bytes for ${loggableUrl(job.url)}: ${why}`, "transient");
         } finally {
           clearInterval(progressTimer);
@@ -609,11 +600,7 @@ export class FillManager {
         }
       }
       if (totalBytes !== null && count !== totalBytes) {
-        const durable = await file.sync().then(
-          () => true,
-          () => false,
-        );
-        this.meta.updateJob(job.id, durable ? { bytesDone: count, syncedBytes: count } : { bytesDone: count });
+        await this.syncWritten(job.id, file, count);
         throw new FillError(`origin body ended at ${count} of ${totalBytes} bytes for ${loggableUrl(job.url)}`, "transient");
       }
       // The worker finishes its backlog while the file syncs.
@@ -672,6 +659,18 @@ export class FillManager {
       sink?.dispose();
       if (file) await file.close().catch(() => {});
     }
+  }
+
+  /**
+   * An attempt that stops short: fdatasync the temp file and record `writtenBytes` as done, and
+   * as synced (what a resume after a reboot may trust) only when the sync succeeded.
+   */
+  private async syncWritten(jobId: number, file: TempBlob, writtenBytes: number): Promise<void> {
+    const durable = await file.sync().then(
+      () => true,
+      () => false,
+    );
+    this.meta.updateJob(jobId, durable ? { bytesDone: writtenBytes, syncedBytes: writtenBytes } : { bytesDone: writtenBytes });
   }
 
   private logJob(job: JobRow, state: JobState, extra: Record<string, string | number | boolean> = {}): void {
