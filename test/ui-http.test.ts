@@ -418,6 +418,33 @@ describe("password change and secret persistence", () => {
     await changed.stop();
     await first.stop();
   });
+  test("a logged-out cookie stays refused after a restart on the same data dir", async () => {
+    const first = await startUi({ password: "pw" });
+    const dataDir = first.dataDir;
+    const c = new FormClient(first.base);
+    expect((await c.login("pw")).status).toBe(303);
+    const old = c.cookie!;
+    const page = await c.get("/admin/misses");
+    expect((await c.request("POST", "/logout", { form: { _csrf: csrfOf(page.text) } })).status).toBe(303);
+    await first.running.stop({ drainTimeoutMs: 500 });
+    const again = await startUi({ password: "pw", dataDir });
+    try {
+      const replay = new FormClient(again.base);
+      replay.cookie = old;
+      const res = await replay.get("/admin/misses");
+      expect(res.status).toBe(303);
+      expect(res.headers.get("location")).toStartWith("/login");
+      expect(res.headers.get("set-cookie")).toContain("Max-Age=0");
+      expect(again.events.some((e) => e.name === "admin.session-rejected" && e.fields.reason === "session was logged out")).toBe(true);
+      // Another session of the same password is unaffected.
+      const fresh = new FormClient(again.base);
+      expect((await fresh.login("pw")).status).toBe(303);
+      expect((await fresh.get("/admin/misses")).status).toBe(200);
+    } finally {
+      await again.stop();
+      await first.stop();
+    }
+  });
   test("WITHCACHE_SESSION_SECRET signs instead of the file; blank is ignored", async () => {
     const a = await startUi({ password: "pw", sessionSecret: "a-long-operator-chosen-secret" });
     const c = new FormClient(a.base);

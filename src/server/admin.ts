@@ -18,6 +18,7 @@ import {
   LoginRateLimiter,
   RevokedSessions,
   SESSION_COOKIE,
+  SESSION_LIFETIME_MS,
   checkPassword,
   crossSiteReason,
   csrfToken,
@@ -70,6 +71,9 @@ export interface AdminDeps {
   cancelJob(id: number): ActionResult | Promise<ActionResult>;
   retryJob(id: number): ActionResult | Promise<ActionResult>;
   clearFinished(): number | Promise<number>;
+  /** Persist a logout until the session would have expired (survives restarts); may throw. */
+  revokeSession(id: string, expiresAtMs: number): void;
+  isSessionRevoked(id: string): boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,6 +94,8 @@ interface AuthState {
   keys: AuthKeys;
   password: string | null;
   limiter: LoginRateLimiter;
+  /** Logouts of this process, also when the database could not record them (full disk). The
+   *  database (deps.isSessionRevoked) keeps them across restarts. */
   revoked: RevokedSessions;
 }
 
@@ -312,7 +318,8 @@ export async function handleAdminRequest(req: Request, deps: AdminDeps): Promise
     if (!verified.ok) {
       deps.log.event("admin.session-rejected", { client: addr, reason: verified.reason });
       clearCookie = true;
-    } else if (auth.revoked.isRevoked(verified.session, nowMs)) {
+    } else if (auth.revoked.isRevoked(verified.session, nowMs) || deps.isSessionRevoked(verified.session.id)) {
+      deps.log.event("admin.session-rejected", { client: addr, reason: "session was logged out" });
       clearCookie = true;
     } else {
       session = verified.session;
@@ -429,7 +436,13 @@ async function logout(st: RequestState, env: { secure: boolean }): Promise<Respo
     return textResponse(403, "/logout: csrf token is missing or wrong; reload the page and try again");
   }
   auth.revoked.revoke(st.session);
-  deps.log.event("admin.logout", {});
+  try {
+    deps.revokeSession(st.session.id, st.session.issuedAtMs + SESSION_LIFETIME_MS);
+    deps.log.event("admin.logout", {});
+  } catch (err) {
+    // Still refused by this process; only a restart would forget it.
+    deps.log.event("admin.logout", { persisted: false, error: (err instanceof Error ? err.message : String(err)).split("\n")[0] });
+  }
   return redirect("/login", clear);
 }
 
@@ -614,6 +627,8 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
     cancelJob: async (id) => fills.cancel(id),
     retryJob: async (id) => fills.retry(id),
     clearFinished: async () => fills.clearFinished(),
+    revokeSession: (id, expiresAtMs) => meta.revokeSession({ id, expiresAtMs, nowMs: ctx.nowMs() }),
+    isSessionRevoked: (id) => meta.isSessionRevoked(id, ctx.nowMs()),
   };
 }
 

@@ -204,7 +204,8 @@ export class LoginRateLimiter {
   }
 }
 
-/** Session ids logged out before their expiry; checked on every request. In memory, bounded. */
+/** Session ids logged out before their expiry, in this process (the store keeps them across
+ *  restarts; this copy holds even when the database could not take the write). Bounded. */
 export class RevokedSessions {
   private readonly revoked = new Map<string, number>();
   constructor(private readonly maxEntries = 10_000) {}

@@ -62,6 +62,13 @@ const MIGRATIONS: readonly string[] = [
   // 5: whether the fill followed a redirect (hits then say so, and the shims serve them only to
   // a tool that would follow it too). Rows filled before this are taken as not redirected.
   `ALTER TABLE artifacts ADD COLUMN redirected INTEGER NOT NULL DEFAULT 0;`,
+  // 6: operator sessions logged out before they expire. A copied cookie must stay refused after
+  // a restart; a row is useless (and pruned) once its session would have expired anyway.
+  `CREATE TABLE revoked_sessions (
+     id TEXT PRIMARY KEY,
+     expires_at_ms INTEGER NOT NULL
+   );
+   CREATE INDEX revoked_sessions_expiry ON revoked_sessions(expires_at_ms);`,
 ];
 
 /**
@@ -71,6 +78,12 @@ const MIGRATIONS: readonly string[] = [
 export const MISSES_MAX = 100_000;
 /** Finished jobs kept (the UI's history); older ones are pruned the same way. */
 export const FINISHED_JOBS_MAX = 10_000;
+/**
+ * Revoked sessions kept; past it the ones closest to expiry are dropped. Every row needs a login
+ * with the admin password and lives at most a session lifetime (7 days), so this is never reached
+ * by operators; it only bounds the table.
+ */
+export const REVOKED_SESSIONS_MAX = 10_000;
 /** Pruning runs once per this many inserts, so the tables exceed their cap by at most this. */
 const PRUNE_EVERY = 1024;
 /**
@@ -555,6 +568,20 @@ export class SqliteMetadataStore implements MetadataStore {
 
   clearFinishedJobs(): number {
     return this.db.query("DELETE FROM jobs WHERE state IN ('completed', 'failed', 'cancelled')").run().changes;
+  }
+
+  revokeSession(session: { id: string; expiresAtMs: number; nowMs: number }): void {
+    this.db.transaction(() => {
+      this.db.query("DELETE FROM revoked_sessions WHERE expires_at_ms <= $now").run({ now: session.nowMs });
+      this.db.query("INSERT OR REPLACE INTO revoked_sessions (id, expires_at_ms) VALUES ($id, $expires)").run({ id: session.id, expires: session.expiresAtMs });
+      this.db
+        .query("DELETE FROM revoked_sessions WHERE id IN (SELECT id FROM revoked_sessions ORDER BY expires_at_ms DESC LIMIT -1 OFFSET $max)")
+        .run({ max: REVOKED_SESSIONS_MAX });
+    }).immediate();
+  }
+
+  isSessionRevoked(id: string, nowMs: number): boolean {
+    return this.db.query("SELECT 1 AS revoked FROM revoked_sessions WHERE id = $id AND expires_at_ms > $now").get({ id, now: nowMs }) !== null;
   }
 
   /** Write the buffered miss counts, then close. A failing last write loses those counts only. */

@@ -31,6 +31,21 @@ afterEach(() => {
 });
 
 describe("cache store", () => {
+  test("revoked sessions survive a reopen until they expire; expired ones are pruned", () => {
+    const s = fresh();
+    s.metadata.revokeSession({ id: "old-session-id-0001", expiresAtMs: 1_000, nowMs: 10 });
+    s.metadata.revokeSession({ id: "live-session-id-002", expiresAtMs: 5_000, nowMs: 20 });
+    s.close();
+    const again = openCacheStore(dir);
+    store = again;
+    expect(again.metadata.isSessionRevoked("live-session-id-002", 999)).toBe(true);
+    expect(again.metadata.isSessionRevoked("old-session-id-0001", 999)).toBe(true);
+    expect(again.metadata.isSessionRevoked("old-session-id-0001", 1_000)).toBe(false);
+    expect(again.metadata.isSessionRevoked("never-revoked-00003", 0)).toBe(false);
+    again.metadata.revokeSession({ id: "another-session-004", expiresAtMs: 9_000, nowMs: 2_000 });
+    const db = (again.metadata as unknown as { db: { query(sql: string): { all(): unknown[] } } }).db;
+    expect(db.query("SELECT id FROM revoked_sessions ORDER BY id").all()).toEqual([{ id: "another-session-004" }, { id: "live-session-id-002" }]);
+  });
   test("misses carry over into the artifact on commit", () => {
     const s = fresh();
     s.metadata.recordMiss({ key: "https://h/x", url: "https://h/x?t=1", nowMs: 10 });

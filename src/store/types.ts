@@ -117,6 +117,10 @@ export interface MetadataStore {
   clearFinishedJobs(): number;
   countJobs(states: readonly JobState[]): number;
 
+  /** Remember a logged-out operator session until it would have expired; expired ones are pruned. */
+  revokeSession(session: { id: string; expiresAtMs: number; nowMs: number }): void;
+  isSessionRevoked(id: string, nowMs: number): boolean;
+
   close(): void;
 }
 
