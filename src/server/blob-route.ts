@@ -18,7 +18,16 @@ export type LookupOutcome = {
   note: string | null;
   /** body bytes, for the log */
   bytes?: number;
+  /**
+   * A miss in auto mode: what became of its fill, known only once the enqueue (which may wait on
+   * DNS) settles. The request's log line waits for it, so it says what really happened.
+   */
+  fill?: Promise<FillNote>;
 };
+
+/** The log's account of a miss's fill: `miss-fill` (queued, or joined a running fill), `miss-refused`
+ *  (private address, --allow-host), `miss-not-queued` (queue full, failed recently, cached meanwhile). */
+export type FillNote = { note: "miss-fill"; job: number } | { note: "miss-refused" | "miss-not-queued" | "miss-error"; reason: string };
 
 export const MISS_BODY = "cache miss (recorded)";
 
@@ -90,15 +99,21 @@ export function lookup(req: Request, rawUrl: string, where: string, ctx: Request
     count(ctx, "forget", () => ctx.store.deleteArtifact(key));
   }
   count(ctx, "miss", () => meta.recordMiss({ key, url: href, nowMs: ctx.nowMs() }));
-  let note = "miss";
-  if (!ctx.config.curate) {
-    note = "miss-fill";
-    // Not awaited: the DNS check must not hold the client; refusals are recorded on the miss.
-    ctx.fills.enqueue(href, { source: "auto", requestId: ctx.requestId }).catch((err: unknown) => {
-      ctx.log.event("enqueue-error", { request: ctx.requestId, key: logKey, error: err instanceof Error ? err.message : String(err) });
-    });
-  }
-  return { response: textResponse(req, 404, MISS_BODY, { "cache-control": "no-store" }), key, logKey, note };
+  const response = textResponse(req, 404, MISS_BODY, { "cache-control": "no-store" });
+  if (ctx.config.curate) return { response, key, logKey, note: "miss" };
+  // Not awaited: the DNS check must not hold the client; refusals are recorded on the miss.
+  const fill = ctx.fills.enqueue(href, { source: "auto", requestId: ctx.requestId }).then(
+    (result): FillNote => {
+      if (result.ok) return { note: "miss-fill", job: result.job.id };
+      return { note: result.status === 403 ? "miss-refused" : "miss-not-queued", reason: result.message };
+    },
+    (err: unknown): FillNote => {
+      const reason = err instanceof Error ? err.message : String(err);
+      ctx.log.event("enqueue-error", { request: ctx.requestId, key: logKey, error: reason });
+      return { note: "miss-error", reason: reason.split("\n")[0] ?? "" };
+    },
+  );
+  return { response, key, logKey, note: "miss", fill };
 }
 
 /** Bytes a hit response carries: the slice for 206, the file for 200, nothing otherwise. */

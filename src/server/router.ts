@@ -4,7 +4,7 @@ import { HttpError, quote } from "../core/errors.ts";
 import { loggableUrl } from "../core/log.ts";
 import { decodeToken } from "../core/token.ts";
 import { handleAdmin } from "./admin.ts";
-import { lookup } from "./blob-route.ts";
+import { lookup, type FillNote } from "./blob-route.ts";
 import type { RequestContext } from "./context.ts";
 import { methodNotAllowed, textResponse, wantsJson } from "./responses.ts";
 
@@ -17,6 +17,8 @@ export type RouteResult = {
   note: string | null;
   /** Body bytes when the response cannot say (file bodies); else Content-Length is logged. */
   bytes?: number;
+  /** A miss's fill outcome; the log line is written once it is known (see blob-route's lookup). */
+  fill?: Promise<FillNote>;
 };
 
 /** A /b/ token is base64 (4/3 of the URL) plus the name: bound the whole request target. */
@@ -33,7 +35,11 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
   if (req.url.length > REQUEST_TARGET_BYTES_MAX + 200) {
     return plain(textResponse(req, 414, `request target is longer than ${REQUEST_TARGET_BYTES_MAX} bytes`), "(too long)");
   }
-  const url = new URL(req.url);
+  // Bun builds req.url from the Host header: a Host like "a b" makes it unparseable.
+  const url = URL.parse(req.url);
+  if (url === null) {
+    return plain(textResponse(req, 400, `host header ${quote(req.headers.get("host") ?? "", 100)} is not a valid host; expected host[:port]`), "(bad host)");
+  }
   const path = url.pathname;
   const isRead = (READ_METHODS as readonly string[]).includes(req.method);
 
@@ -51,7 +57,7 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
     const decoded = decodeToken(token);
     if (!decoded.ok) throw new HttpError(400, `/b/<token>: ${decoded.message}`);
     const outcome = lookup(req, decoded.url, "/b/<token>", ctx);
-    return { response: outcome.response, logPath: "/b/…", key: outcome.logKey ?? (outcome.key ? loggableUrl(outcome.key) : null), note: outcome.note, bytes: outcome.bytes };
+    return { response: outcome.response, logPath: "/b/…", key: outcome.logKey ?? (outcome.key ? loggableUrl(outcome.key) : null), note: outcome.note, bytes: outcome.bytes, fill: outcome.fill };
   }
 
   if (path === "/blob") {
@@ -61,7 +67,7 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
     if (raw === null || raw === "") throw new HttpError(400, "/blob: missing url parameter; expected /blob?url=<origin url>");
     if (all.length > 1) throw new HttpError(400, "/blob: url parameter given more than once; expected exactly one");
     const outcome = lookup(req, raw, "/blob?url=", ctx);
-    return { response: outcome.response, logPath: "/blob", key: outcome.logKey ?? (outcome.key ? loggableUrl(outcome.key) : null), note: outcome.note, bytes: outcome.bytes };
+    return { response: outcome.response, logPath: "/blob", key: outcome.logKey ?? (outcome.key ? loggableUrl(outcome.key) : null), note: outcome.note, bytes: outcome.bytes, fill: outcome.fill };
   }
 
   if (isAdminPath(path)) return plain(await handleAdmin(req, ctx));

@@ -5,7 +5,7 @@ import { resolve as resolvePath } from "node:path";
 import type { Server } from "bun";
 import type { ServeConfig } from "../config/schema.ts";
 import { HttpError } from "../core/errors.ts";
-import type { Logger } from "../core/log.ts";
+import type { LogFields, Logger } from "../core/log.ts";
 import { FillManager } from "../fetch/fill-manager.ts";
 import type { AddressPolicy, Resolver } from "../fetch/origin.ts";
 import { openCacheStore, type StoreLimits } from "../store/store.ts";
@@ -13,6 +13,7 @@ import { VERSION } from "../version.ts";
 import { clientAddress } from "./auth.ts";
 import type { RequestContext, ServerContext } from "./context.ts";
 import { createStdoutLogger } from "./log.ts";
+import type { FillNote } from "./blob-route.ts";
 import { route, type RouteResult } from "./router.ts";
 import { errorResponse, textResponse } from "./responses.ts";
 
@@ -159,7 +160,7 @@ async function handle(req: Request, srv: Server<undefined>, base: ServerContext)
     }
   }
   const response = result.response;
-  ctx.log.event("request", {
+  const fields = {
     id: requestId,
     client: ctx.clientAddress,
     method: req.method,
@@ -169,8 +170,28 @@ async function handle(req: Request, srv: Server<undefined>, base: ServerContext)
     ms: Math.round((performance.now() - startedMs) * 10) / 10,
     key: result.key ?? undefined,
     result: result.note ?? undefined,
-  });
+  };
+  if (result.fill === undefined) ctx.log.event("request", fields);
+  else void logWhenFillKnown(ctx.log, fields, result.fill);
   return response;
+}
+
+/** Longest a miss's log line waits for its fill's outcome (a DNS answer); then it says so. */
+const FILL_NOTE_WAIT_MS = 30_000;
+
+/** The request line of a miss, written once its fill was queued, joined or refused (the client
+ *  already has its 404): `result=miss-fill job=…`, `result=miss-refused reason=…`. */
+async function logWhenFillKnown(log: Logger, fields: LogFields, fill: Promise<FillNote>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), FILL_NOTE_WAIT_MS);
+    timer.unref?.();
+  });
+  const outcome = await Promise.race([fill, late]);
+  clearTimeout(timer);
+  if (outcome === null) log.event("request", { ...fields, result: "miss-fill-pending", reason: `no answer from the fill check within ${FILL_NOTE_WAIT_MS / 1000} s` });
+  else if (outcome.note === "miss-fill") log.event("request", { ...fields, result: outcome.note, job: outcome.job });
+  else log.event("request", { ...fields, result: outcome.note, reason: outcome.reason });
 }
 
 /**

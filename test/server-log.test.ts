@@ -1,0 +1,102 @@
+// The access log tells the truth about a miss: the request line names what became of its fill
+// (queued as job N, refused and why, not queued and why), and a request the server cannot even
+// parse is answered with one plain-text line, never a 500.
+import { describe, expect, test } from "bun:test";
+import { blobUrl, cleanupsAfterEach, jobFinished, pollUntil, startCleanedServer, startOrigin, type TestServer } from "./helpers/index.ts";
+
+const cleanups = cleanupsAfterEach();
+
+function origin() {
+  const o = startOrigin((req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/ok.bin") return new Response("fine\n");
+    return new Response("nope\n", { status: 404 });
+  });
+  cleanups.push(() => o.stop());
+  return o;
+}
+
+/** The request log line of the miss that `key` just had (bounded poll: it is written once the fill's fate is known). */
+function missLine(s: TestServer, key: string, nth = 1): Promise<string> {
+  return pollUntil(() => s.logs.filter((l) => / request id=/.test(l) && l.includes(`key=${key}`) && l.includes("status=404"))[nth - 1], { what: `request line ${nth} for ${key}` });
+}
+
+describe("the request line of a miss says what became of its fill", () => {
+  test("a queued fill is result=miss-fill with its job id", async () => {
+    const o = origin();
+    const s = await startCleanedServer(cleanups);
+    const key = `${o.url}/ok.bin`;
+    expect((await fetch(blobUrl(s.url, key))).status).toBe(404);
+    const line = await missLine(s, key);
+    const job = s.running.ctx.fills.listJobs().find((j) => j.key === key)!;
+    expect(line).toContain(` result=miss-fill job=${job.id}`);
+    expect(line).not.toContain("reason=");
+  });
+
+  test("a fill refused by --allow-host is result=miss-refused with the reason, not miss-fill", async () => {
+    const o = origin();
+    const s = await startCleanedServer(cleanups, { allowHosts: ["mirror.example.org"] });
+    const key = `${o.url}/ok.bin`;
+    expect((await fetch(blobUrl(s.url, key))).status).toBe(404);
+    const line = await missLine(s, key);
+    expect(line).toContain(` result=miss-refused reason="origin host 127.0.0.1 is not in --allow-host; not fetched automatically"`);
+    expect(line).not.toContain("miss-fill");
+    expect(o.requests.length).toBe(0);
+  });
+
+  test("a private origin refused without --allow-private-origins is result=miss-refused with the reason", async () => {
+    const o = origin();
+    const s = await startCleanedServer(cleanups, { allowPrivateOrigins: false });
+    const key = `${o.url}/ok.bin`;
+    await fetch(blobUrl(s.url, key), { method: "HEAD" });
+    const line = await missLine(s, key);
+    expect(line).toContain(` result=miss-refused reason="origin host 127.0.0.1 is a loopback address; refused without --allow-private-origins"`);
+  });
+
+  test("a miss right after a failed fill is result=miss-not-queued with the reason", async () => {
+    const o = origin();
+    const s = await startCleanedServer(cleanups, { fillAttempts: 1 });
+    const key = `${o.url}/absent.bin`;
+    await fetch(blobUrl(s.url, key)).then((r) => r.text());
+    expect((await jobFinished(s, key)).state).toBe("failed");
+    await fetch(blobUrl(s.url, key)).then((r) => r.text());
+    const line = await missLine(s, key, 2);
+    expect(line).toMatch(/ result=miss-not-queued reason="the last fill of http:\/\/127\.0\.0\.1:\d+\/absent\.bin failed \d+ s ago \(origin answered 404 for .*\); not retried automatically yet"/);
+  });
+
+  test("curate mode logs a plain miss (nothing is fetched)", async () => {
+    const o = origin();
+    const s = await startCleanedServer(cleanups, { curate: true });
+    const key = `${o.url}/ok.bin`;
+    await fetch(blobUrl(s.url, key)).then((r) => r.text());
+    expect(await missLine(s, key)).toMatch(/ result=miss$/);
+  });
+});
+
+describe("requests the server cannot parse", () => {
+  test("an invalid Host header is a 400 with one plain-text line, not a 500", async () => {
+    const s = await startCleanedServer(cleanups);
+    const { port } = new URL(s.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = "";
+      const timer = setTimeout(() => reject(new Error(`no answer within 5 s: ${JSON.stringify(text)}`)), 5000);
+      void Bun.connect({
+        hostname: "127.0.0.1",
+        port: Number(port),
+        socket: {
+          open: (sock) => void sock.write("GET /healthz HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n"),
+          data: (_sock, chunk) => void (text += chunk.toString("latin1")),
+          close: () => {
+            clearTimeout(timer);
+            resolve(text);
+          },
+        },
+      });
+    });
+    const [head, body] = answer.split("\r\n\r\n") as [string, string];
+    expect(head.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+    expect(head.toLowerCase()).toContain("content-type: text/plain; charset=utf-8");
+    expect(body).toBe('host header "a b" is not a valid host; expected host[:port]\n');
+    expect(s.logs.some((l) => l.includes("internal-error"))).toBe(false);
+  });
+});
