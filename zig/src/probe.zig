@@ -25,14 +25,15 @@ pub const Address = union(enum) {
         };
     }
 
-    fn family(a: *const Address) u32 {
+    pub fn family(a: *const Address) u32 {
         return switch (a.*) {
             .v4 => linux.AF.INET,
             .v6 => linux.AF.INET6,
         };
     }
 
-    fn connectTo(a: *const Address, fd: i32) usize {
+    /// connect(2) of `fd` (a socket of this address's family) to the address; the raw return value.
+    pub fn connectTo(a: *const Address, fd: i32) usize {
         return switch (a.*) {
             .v4 => |*in| linux.connect(fd, in, @sizeOf(linux.sockaddr.in)),
             .v6 => |*in6| linux.connect(fd, in6, @sizeOf(linux.sockaddr.in6)),

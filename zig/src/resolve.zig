@@ -151,19 +151,11 @@ fn queryDns(server: std.Io.net.IpAddress, host: []const u8, qtype: u16, port: u1
     const id: u16 = @truncate(@as(u64, @bitCast(sys.nowMs())) *% 2654435761);
     const query = buildQuery(&query_buf, id, host, qtype) orelse return .{};
     const server_address: Address = .fromIp(server);
-    const family: u32 = switch (server_address) {
-        .v4 => linux.AF.INET,
-        .v6 => linux.AF.INET6,
-    };
-    const rc = linux.socket(family, linux.SOCK.DGRAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
+    const rc = linux.socket(server_address.family(), linux.SOCK.DGRAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
     if (linux.errno(rc) != .SUCCESS) return .{};
     const fd: i32 = @intCast(rc);
     defer _ = linux.close(fd);
-    const crc = switch (server_address) {
-        .v4 => |*in| linux.connect(fd, in, @sizeOf(linux.sockaddr.in)),
-        .v6 => |*in6| linux.connect(fd, in6, @sizeOf(linux.sockaddr.in6)),
-    };
-    if (linux.errno(crc) != .SUCCESS) return .{};
+    if (linux.errno(server_address.connectTo(fd)) != .SUCCESS) return .{};
     if (linux.errno(linux.sendto(fd, query.ptr, query.len, linux.MSG.NOSIGNAL, null, 0)) != .SUCCESS) return .{};
     var answer_buf: [dns_message_bytes_max]u8 = undefined;
     while (true) {
