@@ -45,6 +45,31 @@ describe("private origins in auto mode", () => {
     expect(s.logs.some((l) => l.includes(" refused ") && l.includes("loopback"))).toBe(true);
   });
 
+  test("loopback and private addresses in any spelling are refused: decimal, octal, hex, short, trailing dot, mapped, translated, NAT64", async () => {
+    const o = origin();
+    const s = await server({ allowPrivateOrigins: false });
+    const cases: Array<[string, string]> = [
+      [`http://2130706433:${o.port}/secret`, "origin host 127.0.0.1 is a loopback address"],
+      [`http://0x7f.1:${o.port}/secret`, "origin host 127.0.0.1 is a loopback address"],
+      [`http://0177.0.0.1:${o.port}/secret`, "origin host 127.0.0.1 is a loopback address"],
+      [`http://127.1:${o.port}/secret`, "origin host 127.0.0.1 is a loopback address"],
+      [`http://127.0.0.1.:${o.port}/secret`, "origin host 127.0.0.1 is a loopback address"],
+      [`http://0:${o.port}/secret`, "origin host 0.0.0.0 is an unspecified address"],
+      [`http://[::ffff:127.0.0.1]:${o.port}/secret`, "origin host ::ffff:7f00:1 is a loopback address"],
+      [`http://[::ffff:0:127.0.0.1]:${o.port}/secret`, "origin host ::ffff:0:7f00:1 is a loopback address"],
+      [`http://[64:ff9b::10.0.0.1]:${o.port}/secret`, "origin host 64:ff9b::a00:1 is a private address"],
+      [`http://[64:ff9b:1::7f00:1]:${o.port}/secret`, "origin host 64:ff9b:1::7f00:1 is a private address"],
+    ];
+    for (const [url] of cases) expect((await fetch(blobUrl(s.url, url))).status).toBe(404);
+    for (const [url, reason] of cases) {
+      const key = new URL(url).href;
+      const refusal = await pollUntil(() => s.running.ctx.store.metadata.getMiss(key)?.refusal, { what: `refusal of ${url}` });
+      expect(refusal).toBe(`${reason}; refused without --allow-private-origins`);
+    }
+    expect(s.running.ctx.fills.listJobs()).toEqual([]);
+    expect(o.requests.length).toBe(0);
+  });
+
   test("a name that resolves to loopback (localhost) is refused after dns", async () => {
     const o = origin();
     const s = await server({ allowPrivateOrigins: false });

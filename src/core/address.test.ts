@@ -12,6 +12,17 @@ describe("classifyAddress", () => {
     expect(classifyAddress("0.0.0.0")).toBe("unspecified");
     expect(classifyAddress("8.8.8.8")).toBe("public");
     expect(classifyAddress("100.64.0.1")).toBe("private");
+    for (const doc of ["192.0.2.10", "198.51.100.7", "203.0.113.5", "192.88.99.1", "198.18.0.1", "255.255.255.255"]) expect(classifyAddress(doc)).toBe("reserved");
+    expect(classifyAddress("203.0.114.5")).toBe("public");
+  });
+  test("literal hosts in every spelling the URL parser accepts are judged by the address they mean", () => {
+    // WHATWG URL turns decimal, octal, hex, short and trailing-dot IPv4 into dotted quads; the
+    // private-address check sees that normalised hostname.
+    for (const spelled of ["2130706433", "0x7f.1", "0177.0.0.1", "127.1", "127.0.0.1.", "%31%32%37.0.0.1"]) {
+      expect(classifyAddress(new URL(`http://${spelled}/`).hostname)).toBe("loopback");
+    }
+    expect(classifyAddress(new URL("http://0/").hostname)).toBe("unspecified");
+    expect(classifyAddress(new URL("http://[::ffff:127.0.0.1]/").hostname)).toBe("loopback");
   });
   test("ipv6 incl. mapped and embedded ipv4", () => {
     expect(classifyAddress("::1")).toBe("loopback");
@@ -27,6 +38,16 @@ describe("classifyAddress", () => {
     expect(classifyAddress("2002:7f00:1::")).toBe("loopback");
     expect(classifyAddress("2606:4700::1111")).toBe("public");
     expect(classifyAddress("ff02::1")).toBe("multicast");
+    expect(classifyAddress("::ffff:0:7f00:1")).toBe("loopback"); // IPv4-translated
+    expect(classifyAddress("::ffff:0:a00:1")).toBe("private");
+    expect(classifyAddress("64:ff9b:1::a00:1")).toBe("private"); // local-use NAT64
+    expect(classifyAddress("64:ff9b:1:7f00:1::")).toBe("private");
+    expect(classifyAddress("2001:0:4136:e378:8000:63bf:3fff:fdd2")).toBe("reserved"); // Teredo
+    expect(classifyAddress("2001:db8::1")).toBe("reserved");
+    expect(classifyAddress("3fff::1")).toBe("reserved");
+    expect(classifyAddress("100::1")).toBe("reserved");
+    expect(classifyAddress("2001:4860:4860::8888")).toBe("public");
+    expect(classifyAddress("2001:200::1")).toBe("public");
   });
   test("garbage is not public", () => {
     expect(classifyAddress("not-an-ip")).toBe("invalid");
@@ -44,6 +65,13 @@ describe("hostAllowed", () => {
     expect(hostAllowed("a.b.example.org", p)).toBe(true);
     expect(hostAllowed("example.org", p)).toBe(false);
     expect(hostAllowed("badexample.org", p)).toBe(false);
+  });
+  test("trailing dots and ipv6 brackets", () => {
+    expect(hostAllowed("download.nvidia.com.", ["download.nvidia.com"])).toBe(true);
+    expect(hostAllowed("x.example.org.", ["*.example.org"])).toBe(true);
+    expect(hostAllowed("fd00::5", ["[fd00::5]"])).toBe(true);
+    expect(hostAllowed("[fd00::5]", ["fd00::5"])).toBe(true);
+    expect(hostAllowed("fd00::6", ["[fd00::5]"])).toBe(false);
   });
   test("pattern validation", () => {
     expect(validHostPattern("*.example.org")).toBe(true);

@@ -58,6 +58,9 @@ function classifyIPv4(b: number[]): AddressClass {
   if (a === 169 && b2 === 254) return "link-local"; // includes the 169.254.169.254 metadata service
   if (a === 192 && b2 === 0 && b[2] === 0) return "reserved";
   if (a === 198 && (b2 === 18 || b2 === 19)) return "reserved";
+  // Documentation (TEST-NET-1/2/3) and the retired 6to4 relay anycast: never a real origin.
+  if ((a === 192 && b2 === 0 && b[2] === 2) || (a === 198 && b2 === 51 && b[2] === 100) || (a === 203 && b2 === 0 && b[2] === 113)) return "reserved";
+  if (a === 192 && b2 === 88 && b[2] === 99) return "reserved";
   if (a >= 224 && a <= 239) return "multicast";
   if (a >= 240) return "reserved";
   return "public";
@@ -73,13 +76,21 @@ export function classifyAddress(ip: string): AddressClass {
   if (allZero(0, 8)) return "unspecified";
   if (allZero(0, 7) && g[7] === 1) return "loopback";
   if (allZero(0, 5) && g[5] === 0xffff) return classifyIPv4(embeddedV4()); // IPv4-mapped
+  if (allZero(0, 4) && g[4] === 0xffff && g[5] === 0) return classifyIPv4(embeddedV4()); // IPv4-translated (SIIT, ::ffff:0:0/96)
   if (allZero(0, 6)) return classifyIPv4(embeddedV4()); // IPv4-compatible (deprecated)
   if (g[0] === 0x64 && g[1] === 0xff9b && allZero(2, 6)) return classifyIPv4(embeddedV4()); // NAT64
+  // Local-use NAT64 (RFC 8215): translates into a network of the operator's choosing, with the
+  // IPv4 address at a prefix-dependent position; whatever it embeds may be inside the lab.
+  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) return "private";
   if (g[0] === 0x2002) return classifyIPv4([g[1]! >> 8, g[1]! & 255, g[2]! >> 8, g[2]! & 255]); // 6to4
   if ((g[0]! & 0xffc0) === 0xfe80) return "link-local";
   if ((g[0]! & 0xfe00) === 0xfc00) return "unique-local";
   if ((g[0]! & 0xffc0) === 0xfec0) return "private"; // deprecated site-local
   if ((g[0]! & 0xff00) === 0xff00) return "multicast";
+  if (g[0] === 0x100 && allZero(1, 4)) return "reserved"; // discard-only 100::/64
+  if (g[0] === 0x2001 && g[1]! < 0x200) return "reserved"; // IETF protocol assignments 2001::/23 (Teredo, benchmarking, ORCHID)
+  if (g[0] === 0x2001 && g[1] === 0xdb8) return "reserved"; // documentation 2001:db8::/32
+  if ((g[0]! & 0xfff0) === 0x3ff0) return "reserved"; // documentation 3fff::/20
   return "public";
 }
 
@@ -98,9 +109,10 @@ export function isIpLiteral(host: string): boolean {
  */
 export function hostAllowed(host: string, patterns: readonly string[]): boolean {
   if (patterns.length === 0) return true;
-  const h = host.toLowerCase().replace(/\.$/, "");
+  // IPv6 literals compare without brackets (callers pass the URL's hostname either way).
+  const h = host.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
   return patterns.some((raw) => {
-    const p = raw.toLowerCase().replace(/\.$/, "");
+    const p = raw.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
     if (p === "*") return true;
     if (p.startsWith("*.")) return h.endsWith(p.slice(1)) && h.length > p.length - 1;
     return h === p;

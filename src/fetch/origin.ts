@@ -59,7 +59,8 @@ export async function checkedAddresses(url: URL, resolve: Resolver, allowed: Add
   for (const address of addresses) {
     if (!allowed(address)) {
       const via = address === host ? "" : ` resolves to ${address}, which`;
-      return { ok: false, kind: "refused", message: `origin host ${host}${via} is a ${classifyAddress(address)} address; refused without --allow-private-origins` };
+      const kind = classifyAddress(address);
+      return { ok: false, kind: "refused", message: `origin host ${host}${via} is ${/^[aeiou]/.test(kind) ? "an" : "a"} ${kind} address; refused without --allow-private-origins` };
     }
   }
   return { ok: true, addresses };
