@@ -13,7 +13,7 @@
 import { readdirSync, readlinkSync } from "node:fs";
 
 /** `WITHCACHE_SHIM_EXEC=spawn` forces the spawn fallback (tests; platforms where exec misbehaves). */
-export const FORCE_SPAWN_ENV = "WITHCACHE_SHIM_EXEC";
+const FORCE_SPAWN_ENV = "WITHCACHE_SHIM_EXEC";
 const SIGPIPE = 13;
 const SIGXFSZ = 25;
 

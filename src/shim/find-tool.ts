@@ -5,9 +5,9 @@ import { isAbsolute, resolve } from "node:path";
 import type { Tool } from "../core/plan/plan.ts";
 
 /** Real paths the shims exec'd in this process chain, colon-separated: breaks wrapper loops. */
-export const SEEN_ENV = "WITHCACHE_SHIM_SEEN";
+const SEEN_ENV = "WITHCACHE_SHIM_SEEN";
 /** More hops than this through shims and wrappers is a loop, whatever the paths say. */
-export const SEEN_ENTRIES_MAX = 32;
+const SEEN_ENTRIES_MAX = 32;
 
 type Env = Readonly<Record<string, string | undefined>>;
 type FileId = { dev: number; ino: number };
@@ -41,7 +41,7 @@ function realPathOf(path: string): string {
   }
 }
 
-export function seenList(env: Env): string[] {
+function seenList(env: Env): string[] {
   const raw = env[SEEN_ENV];
   return raw === undefined || raw === "" ? [] : raw.split(":");
 }

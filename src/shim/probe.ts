@@ -9,11 +9,11 @@ import type { ProbeOutcome, Tool } from "../core/plan/plan.ts";
 import { proxyFor } from "../core/plan/proxy.ts";
 
 /** A dead cache must cost at most about a second; a live one on the LAN connects in < 10 ms. */
-export const PROBE_CONNECT_TIMEOUT_MS = 300;
-export const PROBE_TOTAL_TIMEOUT_MS = 1000;
+const PROBE_CONNECT_TIMEOUT_MS = 300;
+const PROBE_TOTAL_TIMEOUT_MS = 1000;
 /** The response head we read (the cache-host's is under 1 KiB); the Zig shim reads as much. */
-export const RESPONSE_HEAD_BYTES_MAX = 4096;
-export const REDIRECTED_HEADER = "x-withcache-redirected";
+const RESPONSE_HEAD_BYTES_MAX = 4096;
+const REDIRECTED_HEADER = "x-withcache-redirected";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -118,7 +118,7 @@ function secondsText(ms: number): string {
 }
 
 /** What curl prints for `-w`: the status, a space, the redirect header's value (empty if absent). */
-export const CURL_PROBE_FORMAT = `%{http_code} %header{${REDIRECTED_HEADER}}`;
+const CURL_PROBE_FORMAT = `%{http_code} %header{${REDIRECTED_HEADER}}`;
 
 /**
  * curl: `NNN` or `NNN VALUE` (trimmed) from CURL_PROBE_FORMAT; VALUE `1` is a redirected hit, and
@@ -173,7 +173,7 @@ function basicProxyAuth(proxy: URL): string {
 
 /** Percent-decodes to bytes; a malformed escape (`%zz`, a lone `%`) stays as typed instead of
  *  throwing, like the Zig shim, so an odd proxy URL can never stop the real tool from running. */
-export function percentDecode(text: string): Buffer {
+function percentDecode(text: string): Buffer {
   const raw = Buffer.from(text, "utf8");
   const out: number[] = [];
   const isHex = (b: number | undefined) => b !== undefined && /^[0-9a-fA-F]$/.test(String.fromCharCode(b));
@@ -188,7 +188,7 @@ export function percentDecode(text: string): Buffer {
   return Buffer.from(out);
 }
 
-export async function probeOne(tool: Tool, realTool: string, cacheUrl: string, env: Env, deadlineMs: number): Promise<ProbeOutcome> {
+async function probeOne(tool: Tool, realTool: string, cacheUrl: string, env: Env, deadlineMs: number): Promise<ProbeOutcome> {
   let url: URL;
   try {
     url = new URL(cacheUrl);

@@ -8,7 +8,7 @@ import { handOver, handOverRawBytes, inheritedDescriptors } from "./exec.ts";
 import { probeAll } from "./probe.ts";
 
 export const VERSION_ARG = "--withcache-version";
-export const PLAN_ONLY_ENV = "WITHCACHE_PLAN_ONLY";
+const PLAN_ONLY_ENV = "WITHCACHE_PLAN_ONLY";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
