@@ -125,6 +125,44 @@ describe("private origins in auto mode", () => {
     expect(o.hits.get("/secret")).toBeUndefined();
   });
 
+  test("a miss whose DNS check outlasts another miss's whole fill does not fetch the artifact again", async () => {
+    const o = startOrigin(() => new Response("artifact bytes\n"));
+    cleanups.push(() => o.stop());
+    // The first lookup of slow.test hangs until released; later ones answer at once.
+    let release: () => void = () => {};
+    const firstLookupHeld = new Promise<void>((resolve) => (release = resolve));
+    let lookups = 0;
+    const dir = makeTempDir("withcache-ssrf-");
+    const logs: string[] = [];
+    const running = await startServer(testConfig(dir.path, { allowPrivateOrigins: false }), {
+      log: memoryLogger(logs),
+      resolve: async () => {
+        lookups += 1;
+        if (lookups === 1) await firstLookupHeld;
+        return ["127.0.0.1"];
+      },
+      addressAllowed: (ip) => ip === "127.0.0.1",
+    });
+    cleanups.push(async () => {
+      release();
+      await running.stop();
+      dir.cleanup();
+    });
+    const key = `http://slow.test:${o.port}/tool.bin`;
+    expect((await fetch(blobUrl(running.url, key))).status).toBe(404);
+    await pollUntil(() => lookups === 1, { what: "the first lookup to start" });
+    expect((await fetch(blobUrl(running.url, key))).status).toBe(404);
+    await pollUntil(() => running.ctx.store.metadata.getArtifact(key), { what: "the second miss's fill" });
+    release();
+    // Request ids count up: sorted by id, the lines are the first miss's, then the second's.
+    const missLines = () => logs.filter((l) => / request id=/.test(l) && l.includes("status=404")).sort((a, b) => (/ id=(\w+)/.exec(a)![1]! < / id=(\w+)/.exec(b)![1]! ? -1 : 1));
+    const [first, second] = await pollUntil(() => (missLines().length === 2 ? missLines() : null), { what: "both misses' request lines" });
+    expect(first).toContain(`result=miss-not-queued reason="${key} is already cached"`);
+    expect(second).toContain("result=miss-fill job=");
+    expect(running.ctx.fills.listJobs().filter((j) => j.key === key).length).toBe(1);
+    expect(o.requests.length).toBe(1);
+  });
+
   test("operators cannot fetch private origins either unless allowed; --allow-private-origins lifts it", async () => {
     const o = origin();
     const closed = await server({ allowPrivateOrigins: false, curate: true });

@@ -186,6 +186,8 @@ export class FillManager {
     // The DNS check awaited: another request may have queued the key meanwhile.
     const raced = this.meta.activeJobForKey(key);
     if (raced) return { ok: true, job: raced, existing: true };
+    // …or filled it completely while this lookup was slow: no second download.
+    if (this.meta.getArtifact(key)) return { ok: false, status: 409, message: `${loggableUrl(key)} is already cached` };
     const job = this.meta.insertJob({ key, url: parsed.url.href, source: options.source, nowMs: this.deps.nowMs() });
     this.meta.setMissInfo(key, { refusal: null });
     this.logJob(job, "queued", options.requestId ? { request: options.requestId } : {});
