@@ -186,6 +186,42 @@ describe("concurrency", () => {
   });
 });
 
+describe("many clients missing one url at once", () => {
+  test("exactly one fill, one origin request; every miss's log line names that job; then all hits carry the bytes", async () => {
+    let answer!: () => void;
+    const dns = new Promise<void>((r) => (answer = r));
+    let lookups = 0;
+    const s = await startTestServer(
+      { allowPrivateOrigins: false },
+      { start: { resolve: async () => (lookups++, await dns, ["127.0.0.1"]), addressAllowed: (ip) => ip === "127.0.0.1" } },
+    );
+    try {
+      const url = (i: number) => `http://mirror.test:${origin.port}/small.txt?sig=${i}`;
+      const key = `http://mirror.test:${origin.port}/small.txt`;
+      const clients = 40;
+      // Every client's check is held at DNS, so all of them pass the "already queued?" test first.
+      const answers = await Promise.all(Array.from({ length: clients }, (_, i) => fetch(blobUrl(s.url, url(i)), { method: i % 2 === 0 ? "GET" : "HEAD" }).then(async (r) => (await r.text(), r.status))));
+      expect(answers).toEqual(new Array(clients).fill(404));
+      await pollUntil(() => lookups === clients, { what: `${clients} lookups waiting` });
+      answer();
+      await pollUntil(() => s.running.ctx.store.metadata.getArtifact(key), { what: "the one fill" });
+      expect(s.running.ctx.fills.listJobs().filter((j) => j.key === key).map((j) => j.state)).toEqual(["completed"]);
+      expect(origin.requests.filter((r) => r.path === "/small.txt" && r.headers.host === `mirror.test:${origin.port}`).length).toBe(1);
+      const lines = await pollUntil(() => {
+        const l = s.logs.filter((x) => / request id=/.test(x) && x.includes(`key=${key}`) && x.includes("status=404"));
+        return l.length === clients ? l : null;
+      }, { what: "every miss's request line" });
+      const jobId = s.running.ctx.fills.listJobs().find((j) => j.key === key)!.id;
+      for (const line of lines) expect(line).toEndWith(` result=miss-fill job=${jobId}`);
+      const hits = await Promise.all(Array.from({ length: clients }, (_, i) => fetch(blobUrl(s.url, url(i))).then(async (r) => `${r.status} ${await r.text()}`)));
+      expect(new Set(hits)).toEqual(new Set(["200 0123456789\n"]));
+    } finally {
+      answer();
+      await s.stop();
+    }
+  });
+});
+
 describe("floods of unique misses", () => {
   test("the auto-fill queue is capped: misses past it are recorded but not queued; operators are not capped", async () => {
     const s = await startTestServer({}, { start: { startFills: false, maxQueuedAutoJobs: 3 } });
