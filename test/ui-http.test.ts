@@ -495,6 +495,46 @@ describe("secure cookies and the rate limit behind a proxy", () => {
     expect(proxied.logText()).toContain("admin.login-rate-limited");
     expect(proxied.logText()).not.toContain("guess-");
   });
+  test("thirty guesses whose bodies arrive late, all at once, still get only five tries", async () => {
+    const headers = { "x-forwarded-for": "203.0.113.77" };
+    const token = csrfOf((await new FormClient(proxied.base).get("/login", { headers })).text);
+    const { port } = new URL(proxied.base);
+    // Each request's head goes out first, its body only once every head is in: the handlers
+    // all start (and pass the rate-limit check at the door) before any guess is judged.
+    const guesses = 30;
+    const clients: Array<{ sendBody(): void; status: Promise<number> }> = [];
+    for (let i = 0; i < guesses; i += 1) {
+      const body = new URLSearchParams({ _csrf: token, password: `parallel-guess-${i}` }).toString();
+      let text = "";
+      let resolveStatus!: (n: number) => void;
+      const status = new Promise<number>((r) => (resolveStatus = r));
+      const socket = await Bun.connect({
+        hostname: "127.0.0.1",
+        port: Number(port),
+        socket: {
+          data: (_s, chunk) => {
+            text += chunk.toString("latin1");
+            const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+            if (m) resolveStatus(Number(m[1]));
+          },
+          close: () => resolveStatus(0),
+        },
+      });
+      socket.write(
+        `POST /login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: ${proxied.base}\r\nX-Forwarded-For: ${headers["x-forwarded-for"]}\r\n` +
+          `Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      );
+      clients.push({ sendBody: () => void socket.write(body), status });
+    }
+    await pollUntil(() => proxied.running.server.pendingRequests >= guesses, { what: `${guesses} requests waiting for their bodies` });
+    for (const c of clients) c.sendBody();
+    const statuses = await Promise.race([
+      Promise.all(clients.map((c) => c.status)),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no answers within 10 s")), 10_000)),
+    ]);
+    expect(statuses.filter((st) => st === 401).length).toBe(5);
+    expect(statuses.filter((st) => st === 429).length).toBe(guesses - 5);
+  });
 });
 
 describe("without a password", () => {

@@ -398,12 +398,16 @@ async function login(st: RequestState, env: { addr: string; nowMs: number; secur
   }
   if (req.method !== "POST") return textResponse(405, `/login: method ${req.method} is not allowed; expected GET or POST`, { allow: "GET, POST" });
 
-  const wait = auth.limiter.retryAfterMs(env.addr, env.nowMs);
-  if (wait !== null) {
+  const rateLimited = (nextPath: string): Response | null => {
+    const wait = auth.limiter.retryAfterMs(env.addr, env.nowMs);
+    if (wait === null) return null;
     deps.log.event("admin.login-rate-limited", { client: env.addr });
     const seconds = Math.ceil(wait / 1000);
-    return render(429, `too many failed attempts; try again in ${seconds}s`, next, { "retry-after": String(seconds) });
-  }
+    return render(429, `too many failed attempts; try again in ${seconds}s`, nextPath, { "retry-after": String(seconds) });
+  };
+  // At the door (a locked-out client's body is not even read) …
+  const locked = rateLimited(next);
+  if (locked) return locked;
   const form = await readForm(req);
   if (!form.ok) return form.response;
   const parsed = parseFields(LoginForm, form.fields, "/login");
@@ -413,6 +417,10 @@ async function login(st: RequestState, env: { addr: string; nowMs: number; secur
     deps.log.event("admin.csrf-refused", { client: env.addr, path: "/login" });
     return render(403, "the login form expired; try again", nextPath);
   }
+  // … and again with no await between this check and recording a failure: guesses whose bodies
+  // arrive together all passed the door while the count was still low.
+  const lockedNow = rateLimited(nextPath);
+  if (lockedNow) return lockedNow;
   if (!checkPassword(parsed.data.password, auth.password)) {
     auth.limiter.recordFailure(env.addr, env.nowMs);
     deps.log.event("admin.login-failed", { client: env.addr, reason: "wrong password" });
