@@ -13,6 +13,7 @@ import {
   headerOf,
   makeTempDir,
   pollUntil,
+  sendRestFrom,
   sha256Hex,
   spawnServer,
   startOrigin,
@@ -38,9 +39,7 @@ describe("kill -9 during a fill", () => {
         return;
       }
       const start = Number(range[1]);
-      c.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${SIZE - start}\r\nContent-Range: bytes ${start}-${SIZE - 1}/${SIZE}\r\nETag: "v7"\r\n\r\n`);
-      c.write(full.subarray(start));
-      c.end();
+      sendRestFrom(c, full, start, '"v7"');
     });
     cleanups.push(() => raw.stop());
     const dir = makeTempDir("withcache-crash-");
@@ -96,9 +95,7 @@ describe("a machine crash during a fill", () => {
         return;
       }
       const start = Number(range[1]);
-      c.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${SIZE - start}\r\nContent-Range: bytes ${start}-${SIZE - 1}/${SIZE}\r\nETag: "b1"\r\n\r\n`);
-      c.write(full.subarray(start));
-      c.end();
+      sendRestFrom(c, full, start, '"b1"');
     });
     cleanups.push(() => raw.stop());
     const dir = makeTempDir("withcache-reboot-");

@@ -16,6 +16,7 @@ import {
   makeTempDir,
   pollUntil,
   run,
+  sendRestFrom,
   sha256Hex,
   spawnServer,
   startCleanedServer,
@@ -106,9 +107,7 @@ describe("sha-256 on a worker", () => {
         return c.end();
       }
       const start = Number(m[1]);
-      c.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${full.length - start}\r\nContent-Range: bytes ${start}-${full.length - 1}/${full.length}\r\nETag: "w1"\r\n\r\n`);
-      c.write(full.subarray(start));
-      c.end();
+      sendRestFrom(c, full, start, '"w1"');
     });
     cleanups.push(() => raw.stop());
     const s = await startCleanedServer(cleanups);

@@ -11,6 +11,7 @@ import {
   headerOf,
   jobFinished as finished,
   pollUntil,
+  sendRestFrom,
   sha256Hex,
   startCleanedServer,
   startOrigin,
@@ -161,9 +162,7 @@ describe("fills", () => {
         return;
       }
       const start = Number(m[1]);
-      c.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${full.length - start}\r\nContent-Range: bytes ${start}-${full.length - 1}/${full.length}\r\nETag: "e1"\r\n\r\n`);
-      c.write(full.subarray(start));
-      c.end();
+      sendRestFrom(c, full, start, '"e1"');
     });
     cleanups.push(() => raw.stop());
     const s = await server();

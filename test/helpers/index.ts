@@ -3,7 +3,7 @@ export { makeTempDir, type TempDir } from "./temp.ts";
 export { pollUntil } from "./poll.ts";
 export { startOrigin, staticOrigin, type Origin } from "./origin.ts";
 export { blobUrl, memoryLogger, startTestServer, testConfig, type TestServer } from "./server.ts";
-export { headerOf, startRawOrigin, type RawConnection, type RawOrigin } from "./raw-origin.ts";
+export { headerOf, sendRestFrom, startRawOrigin, type RawConnection, type RawOrigin } from "./raw-origin.ts";
 export { REPO_ROOT, rssBytes, spawnServer, type SpawnedServer } from "./spawn-server.ts";
 export { run, sha256File, sha256Hex, type RunResult } from "./proc.ts";
 export { DIST_BINARY, ensureBuilt } from "./build.ts";

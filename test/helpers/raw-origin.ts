@@ -74,3 +74,10 @@ export function headerOf(head: string, name: string): string | null {
   }
   return null;
 }
+
+/** Answer a resume: 206 with `body` from byte `start` to its end under `etag` (quoted), then close. */
+export function sendRestFrom(c: RawConnection, body: Uint8Array, start: number, etag: string): void {
+  c.write(`HTTP/1.1 206 Partial Content\r\nContent-Length: ${body.length - start}\r\nContent-Range: bytes ${start}-${body.length - 1}/${body.length}\r\nETag: ${etag}\r\n\r\n`);
+  c.write(body.subarray(start));
+  c.end();
+}
