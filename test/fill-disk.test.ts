@@ -38,6 +38,14 @@ function mountTmpfs(sizeBytes: number): { path: string; cleanup(): void } | { pa
   };
 }
 
+/** A tmpfs of `sizeBytes` for this test, unmounted after it; its path. */
+function testTmpfs(sizeBytes: number): string {
+  const fs = mountTmpfs(sizeBytes);
+  if (fs.path === null) throw new Error(fs.reason);
+  cleanups.push(() => fs.cleanup());
+  return fs.path;
+}
+
 const probe = mountTmpfs(MiB);
 const tmpfsReason = probe.path === null ? probe.reason : null;
 if (probe.path !== null) probe.cleanup();
@@ -61,8 +69,9 @@ function patterned(n: number, seed: number): Uint8Array {
   return new Uint8Array(n).map((_, i) => (i * 31 + seed) % 256);
 }
 
+/** The origin of these tests, stopped after the test: /stream-<n>.bin, /sized-<n>.bin, /lru-<name>[-copy].bin. */
 function diskOrigin(): Origin {
-  return startOrigin((req) => {
+  const origin = startOrigin((req) => {
     const p = new URL(req.url).pathname;
     const m = /^\/stream-(\d+)\.bin$/.exec(p);
     if (m) return new Response(streamed(Number(m[1])));
@@ -72,6 +81,8 @@ function diskOrigin(): Origin {
     if (e) return new Response(patterned(e[1] === "huge" ? 20_000 : 4000, e[1]!.charCodeAt(0)) as Uint8Array<ArrayBuffer>);
     return new Response("nope\n", { status: 404 });
   });
+  cleanups.push(() => origin.stop());
+  return origin;
 }
 
 async function server(overrides: Parameters<typeof startTestServer>[0], dataDir?: string): Promise<TestServer> {
@@ -100,7 +111,6 @@ function filesUnder(dir: string): string[] {
 describe("--min-free-disk", () => {
   test("a fill that would leave less than the minimum does not start; nothing is written", async () => {
     const origin = diskOrigin();
-    cleanups.push(() => origin.stop());
     const s = await server({ minFreeDisk: "100%" });
     const job = await fillOutcome(s, `${origin.url}/sized-5000.bin`);
     expect(job.state).toBe("failed");
@@ -114,15 +124,12 @@ describe("--min-free-disk", () => {
   });
 
   test.skipIf(tmpfsReason !== null)("on an 8 MiB tmpfs: a fill is stopped when free space falls below the minimum, or not started by Content-Length", async () => {
-    const fs = mountTmpfs(8 * MiB);
-    if (fs.path === null) throw new Error(fs.reason);
-    cleanups.push(() => fs.cleanup());
+    const tmpfs = testTmpfs(8 * MiB);
     const origin = diskOrigin();
-    cleanups.push(() => origin.stop());
-    const s = await server({ minFreeDisk: "4MiB" }, fs.path);
+    const s = await server({ minFreeDisk: "4MiB" }, tmpfs);
     const stopped = await fillOutcome(s, `${origin.url}/stream-${6 * MiB}.bin`);
     expect(stopped.state).toBe("failed");
-    expect(stopped.error).toMatch(new RegExp(`^fill stopped: only [0-9.]+ MiB free on ${fs.path}/data \\(minimum 4\\.0 MiB free, --min-free-disk\\)$`));
+    expect(stopped.error).toMatch(new RegExp(`^fill stopped: only [0-9.]+ MiB free on ${tmpfs}/data \\(minimum 4\\.0 MiB free, --min-free-disk\\)$`));
     expect(filesUnder(join(s.dataDir, "tmp"))).toEqual([]);
     expect(filesUnder(join(s.dataDir, "blobs"))).toEqual([]);
     const notStarted = await fillOutcome(s, `${origin.url}/sized-${6 * MiB}.bin`);
@@ -134,20 +141,17 @@ describe("--min-free-disk", () => {
 
 describe("disk full", () => {
   test.skipIf(tmpfsReason !== null)("ENOSPC on an 8 MiB tmpfs fails the job with one line, removes the temp file, leaves no blob", async () => {
-    const fs = mountTmpfs(8 * MiB);
-    if (fs.path === null) throw new Error(fs.reason);
-    cleanups.push(() => fs.cleanup());
+    const tmpfs = testTmpfs(8 * MiB);
     const origin = diskOrigin();
-    cleanups.push(() => origin.stop());
-    const s = await server({ minFreeDisk: "0", fillAttempts: 3 }, fs.path);
-    const freeBefore = statfsSync(fs.path).bavail * statfsSync(fs.path).bsize;
+    const s = await server({ minFreeDisk: "0", fillAttempts: 3 }, tmpfs);
+    const freeBefore = statfsSync(tmpfs).bavail * statfsSync(tmpfs).bsize;
     const job = await fillOutcome(s, `${origin.url}/stream-${16 * MiB}.bin`);
     expect(job.state).toBe("failed");
     expect(job.attempts).toBe(1); // a full disk is not retried by itself
-    expect(job.error).toBe(`fill stopped: the disk is full (no space left in ${fs.path}/data)`);
+    expect(job.error).toBe(`fill stopped: the disk is full (no space left in ${tmpfs}/data)`);
     expect(filesUnder(join(s.dataDir, "tmp"))).toEqual([]);
     expect(filesUnder(join(s.dataDir, "blobs"))).toEqual([]);
-    const freeAfter = statfsSync(fs.path).bavail * statfsSync(fs.path).bsize;
+    const freeAfter = statfsSync(tmpfs).bavail * statfsSync(tmpfs).bsize;
     expect(freeAfter).toBeGreaterThan(freeBefore - MiB);
     // The cache-host carries on: the next fill that fits completes and is served.
     expect(await fillOutcome(s, `${origin.url}/sized-200000.bin`)).toMatchObject({ state: "completed" });
@@ -158,16 +162,13 @@ describe("disk full", () => {
 
 describe("a disk filled by something else", () => {
   test.skipIf(tmpfsReason !== null)("hits are still served and misses still answered when the database cannot grow", async () => {
-    const fs = mountTmpfs(4 * MiB);
-    if (fs.path === null) throw new Error(fs.reason);
-    cleanups.push(() => fs.cleanup());
+    const tmpfs = testTmpfs(4 * MiB);
     const origin = diskOrigin();
-    cleanups.push(() => origin.stop());
-    const s = await server({ minFreeDisk: "0" }, fs.path);
+    const s = await server({ minFreeDisk: "0" }, tmpfs);
     const u = `${origin.url}/sized-100000.bin`;
     expect(await fillOutcome(s, u)).toMatchObject({ state: "completed" });
     // Fill the filesystem to the last block.
-    const filler = Bun.spawnSync(["dd", "if=/dev/zero", `of=${fs.path}/filler`, "bs=64k"], { stderr: "pipe" });
+    const filler = Bun.spawnSync(["dd", "if=/dev/zero", `of=${tmpfs}/filler`, "bs=64k"], { stderr: "pipe" });
     expect(filler.stderr.toString()).toContain("No space left on device");
     for (let i = 0; i < 50; i += 1) {
       const hit = await fetch(blobUrl(s.url, u));
@@ -194,22 +195,19 @@ describe("unwritable data dirs", () => {
   });
 
   test.skipIf(tmpfsReason !== null)("a read-only filesystem stops the start with one line naming the data dir", async () => {
-    const fs = mountTmpfs(MiB);
-    if (fs.path === null) throw new Error(fs.reason);
-    cleanups.push(() => fs.cleanup());
-    mkdirSync(join(fs.path, "existing"));
-    expect(Bun.spawnSync(["mount", "-o", "remount,ro", fs.path]).exitCode).toBe(0);
+    const tmpfs = testTmpfs(MiB);
+    mkdirSync(join(tmpfs, "existing"));
+    expect(Bun.spawnSync(["mount", "-o", "remount,ro", tmpfs]).exitCode).toBe(0);
     const { startServer } = await import("../src/server/server.ts");
     const { testConfig, memoryLogger } = await import("./helpers/index.ts");
-    await expect(startServer(testConfig(join(fs.path, "new")), { log: memoryLogger([]) })).rejects.toThrow(`--data-dir: cannot create ${fs.path}/new: read-only file system`);
-    await expect(startServer(testConfig(join(fs.path, "existing")), { log: memoryLogger([]) })).rejects.toThrow(`--data-dir: cannot write in ${fs.path}/existing: read-only file system`);
+    await expect(startServer(testConfig(join(tmpfs, "new")), { log: memoryLogger([]) })).rejects.toThrow(`--data-dir: cannot create ${tmpfs}/new: read-only file system`);
+    await expect(startServer(testConfig(join(tmpfs, "existing")), { log: memoryLogger([]) })).rejects.toThrow(`--data-dir: cannot write in ${tmpfs}/existing: read-only file system`);
   });
 });
 
 describe("--max-cache-size", () => {
   test("after each fill the least recently used artifacts go until the total fits; shared blobs stay while referenced", async () => {
     const origin = diskOrigin();
-    cleanups.push(() => origin.stop());
     let clock = 1_000_000;
     const s = await startTestServer({ maxCacheBytes: 10_000, fillAttempts: 1 }, { start: { nowMs: () => (clock += 1000) } });
     cleanups.push(() => s.stop());
@@ -250,7 +248,6 @@ describe("--max-cache-size", () => {
 
   test("counted while streaming when the origin sends no Content-Length", async () => {
     const origin = diskOrigin();
-    cleanups.push(() => origin.stop());
     const s = await server({ maxCacheBytes: 100_000 });
     const job = await fillOutcome(s, `${origin.url}/stream-300000.bin`);
     expect(job).toMatchObject({ state: "failed", error: "origin artifact exceeds --max-cache-size 100000" });
