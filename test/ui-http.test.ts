@@ -495,6 +495,15 @@ describe("secure cookies and the rate limit behind a proxy", () => {
     expect(proxied.logText()).toContain("admin.login-rate-limited");
     expect(proxied.logText()).not.toContain("guess-");
   });
+  test("an ipv6 client cannot escape the limit by taking a new address in its /64", async () => {
+    const attacker = new FormClient(proxied.base);
+    const token = csrfOf((await attacker.get("/login")).text);
+    const from = (i: number) => ({ "x-forwarded-for": `2001:db8:77:1::${(i + 1).toString(16)}` });
+    for (let i = 0; i < 5; i++) expect((await attacker.request("POST", "/login", { form: { _csrf: token, password: `v6-guess-${i}` }, headers: from(i) })).status).toBe(401);
+    expect((await attacker.request("POST", "/login", { form: { _csrf: token, password: PASSWORD }, headers: from(5) })).status).toBe(429);
+    const neighbour = new FormClient(proxied.base);
+    expect((await neighbour.login(PASSWORD, { headers: { "x-forwarded-for": "2001:db8:77:2::1" } })).status).toBe(303);
+  });
   test("thirty guesses whose bodies arrive late, all at once, still get only five tries", async () => {
     const headers = { "x-forwarded-for": "203.0.113.77" };
     const token = csrfOf((await new FormClient(proxied.base).get("/login", { headers })).text);

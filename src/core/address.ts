@@ -98,6 +98,19 @@ export function isPublicAddress(ip: string): boolean {
   return classifyAddress(ip) === "public";
 }
 
+/**
+ * The network a client address speaks for, for per-client limits: an IPv4 address itself (also
+ * when written IPv4-mapped), an IPv6 address's /64 (one host commonly holds a whole /64 and can
+ * pick any address in it). Anything else is returned as is.
+ */
+export function clientNetwork(address: string): string {
+  if (parseIPv4(address)) return address;
+  const g = parseIPv6(address);
+  if (!g) return address;
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return [g[6]! >> 8, g[6]! & 255, g[7]! >> 8, g[7]! & 255].join(".");
+  return `${g.slice(0, 4).map((x) => x.toString(16)).join(":")}::/64`;
+}
+
 /** Is the literal host an IP address (v4, or v6 with or without brackets)? */
 export function isIpLiteral(host: string): boolean {
   return parseIPv4(host) !== null || parseIPv6(host) !== null;

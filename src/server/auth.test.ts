@@ -105,6 +105,16 @@ describe("login rate limit", () => {
     expect(rl.retryAfterMs("b", T0 + 10)).toBeNull();
     expect(rl.retryAfterMs("a", T0 + 60_000)).toBeNull();
   });
+  test("an ipv6 client is its /64; an ipv4-mapped address is its ipv4 address", () => {
+    const rl = new LoginRateLimiter({ maxFailures: 5, windowMs: 60_000, maxClients: 100 });
+    for (let i = 1; i <= 5; i++) rl.recordFailure(`2001:db8:1:2::${i}`, T0);
+    expect(rl.retryAfterMs("2001:db8:1:2:ffff:ffff:ffff:ffff", T0)).not.toBeNull();
+    expect(rl.retryAfterMs("2001:db8:1:3::1", T0)).toBeNull();
+    for (let i = 0; i < 5; i++) rl.recordFailure("::ffff:10.0.0.9", T0);
+    expect(rl.retryAfterMs("10.0.0.9", T0)).not.toBeNull();
+    rl.recordSuccess("2001:db8:1:2::77");
+    expect(rl.retryAfterMs("2001:db8:1:2::1", T0)).toBeNull();
+  });
   test("success clears; the table is bounded", () => {
     const rl = new LoginRateLimiter({ maxFailures: 1, windowMs: 60_000, maxClients: 2 });
     rl.recordFailure("a", T0);

@@ -5,6 +5,7 @@
 // base64url. sessionKey = HMAC-SHA256(secret, "withcache session key v1" + SHA-256(password)), so
 // changing the password changes the key and every existing cookie stops verifying.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { clientNetwork } from "../core/address.ts";
 
 export const SESSION_COOKIE = "withcache_session";
 /** Sessions last a week from login; there is no sliding renewal. */
@@ -165,13 +166,15 @@ export interface RateLimitOptions {
 
 export const LOGIN_RATE_LIMIT: RateLimitOptions = { maxFailures: 5, windowMs: 5 * 60 * 1000, maxClients: 10_000 };
 
-/** Per-address sliding window of failed logins. Once maxFailures fall inside the window, further
- *  attempts are refused until the oldest failure leaves it. */
+/** Per-client sliding window of failed logins. Once maxFailures fall inside the window, further
+ *  attempts are refused until the oldest failure leaves it. A client is an IPv4 address or an
+ *  IPv6 /64 (a host that owns a /64 could otherwise take a fresh address per five guesses). */
 export class LoginRateLimiter {
   private readonly failures = new Map<string, number[]>();
   constructor(private readonly options: RateLimitOptions = LOGIN_RATE_LIMIT) {}
 
   private recent(address: string, nowMs: number): number[] {
+    address = clientNetwork(address);
     const list = (this.failures.get(address) ?? []).filter((t) => nowMs - t < this.options.windowMs);
     if (list.length === 0) this.failures.delete(address);
     else this.failures.set(address, list);
@@ -187,6 +190,7 @@ export class LoginRateLimiter {
   }
 
   recordFailure(address: string, nowMs: number): void {
+    address = clientNetwork(address);
     const list = this.recent(address, nowMs);
     list.push(nowMs);
     if (list.length > this.options.maxFailures) list.splice(0, list.length - this.options.maxFailures);
@@ -200,7 +204,7 @@ export class LoginRateLimiter {
   }
 
   recordSuccess(address: string): void {
-    this.failures.delete(address);
+    this.failures.delete(clientNetwork(address));
   }
 }
 
