@@ -59,6 +59,31 @@ describe("hostile urls", () => {
     expect((await fetch(`${cache.url}/blob?url=`)).status).toBe(400);
   });
 
+  test("/blob?url= with an unencoded url keeps its own & + and %xx: the fill asks the origin for exactly that url", async () => {
+    const seen: string[] = [];
+    const signed = startOrigin((req) => {
+      const u = new URL(req.url);
+      seen.push(u.pathname + u.search);
+      const ok = u.pathname === "/a+b%20c.run" && u.search === "?Expires=1&Signature=x+y/z";
+      return ok ? new Response("signed bytes\n") : new Response("bad signature\n", { status: 403 });
+    });
+    try {
+      const typed = `${signed.url}/a+b%20c.run?Expires=1&Signature=x+y/z`;
+      const miss = await fetch(`${cache.url}/blob?url=${typed}`);
+      expect(miss.status).toBe(404);
+      await miss.text();
+      const key = `${signed.url}/a+b%20c.run`;
+      await pollUntil(() => cache.running.ctx.store.metadata.getArtifact(key), { what: "fill of the typed url" });
+      expect(seen).toEqual(["/a+b%20c.run?Expires=1&Signature=x+y/z"]);
+      // The same url percent-encoded as one parameter is the same artifact.
+      const hit = await fetch(`${cache.url}/blob?url=${encodeURIComponent(typed)}`);
+      expect(hit.status).toBe(200);
+      expect(await hit.text()).toBe("signed bytes\n");
+    } finally {
+      await signed.stop();
+    }
+  });
+
   test("padded tokens, no name, and odd names reach the same artifact; an empty token is 400", async () => {
     const u = `${origin.url}/small.txt`;
     await fill(u);

@@ -30,6 +30,22 @@ function isAdminPath(path: string): boolean {
   return path === "/" || path === "/login" || path === "/logout" || path === "/admin" || path.startsWith("/admin/") || path.startsWith("/static/");
 }
 
+/**
+ * The origin URL of /blob?url=…. Typed by people, it is often not encoded at all
+ * (`/blob?url=https://h/a+b.run?Expires=1&Signature=x`): an unencoded http(s) URL right after
+ * `url=` is taken verbatim to the end of the query, so its own `&`, `+` and `%xx` survive.
+ * Otherwise the one, percent-encoded `url` parameter.
+ */
+function blobUrlParameter(search: string): string {
+  const verbatim = /^\?url=(https?:\/\/.*)$/is.exec(search);
+  if (verbatim) return verbatim[1]!;
+  const all = new URLSearchParams(search).getAll("url");
+  const raw = all[0] ?? null;
+  if (raw === null || raw === "") throw new HttpError(400, "/blob: missing url parameter; expected /blob?url=<origin url>");
+  if (all.length > 1) throw new HttpError(400, "/blob: url parameter given more than once; expected exactly one");
+  return raw;
+}
+
 export async function route(req: Request, ctx: RequestContext): Promise<RouteResult> {
   const plain = (response: Response, logPath: string | null = null): RouteResult => ({ response, logPath, key: null, note: null });
   if (req.url.length > REQUEST_TARGET_BYTES_MAX + 200) {
@@ -62,10 +78,7 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
 
   if (path === "/blob") {
     if (!isRead) return plain(methodNotAllowed(req, "/blob", READ_METHODS), "/blob");
-    const all = url.searchParams.getAll("url");
-    const raw = all[0] ?? null;
-    if (raw === null || raw === "") throw new HttpError(400, "/blob: missing url parameter; expected /blob?url=<origin url>");
-    if (all.length > 1) throw new HttpError(400, "/blob: url parameter given more than once; expected exactly one");
+    const raw = blobUrlParameter(url.search);
     const outcome = lookup(req, raw, "/blob?url=", ctx);
     return { response: outcome.response, logPath: "/blob", key: outcome.logKey ?? (outcome.key ? loggableUrl(outcome.key) : null), note: outcome.note, bytes: outcome.bytes, fill: outcome.fill };
   }
