@@ -4,6 +4,7 @@
 import type { Command } from "commander";
 import { z } from "zod";
 import { parseDuration } from "../core/duration.ts";
+import { serverBaseUrl } from "../core/plan/plan.ts";
 import { quote } from "../core/errors.ts";
 
 const DEFAULT_URL = "http://127.0.0.1:3000";
@@ -21,9 +22,12 @@ export type HealthcheckTarget = { healthzUrl: string; timeoutMs: number };
 /** Parse the flags into the URL to GET and a time bound; throws an Error with a one-line message. */
 export function parseHealthcheckOptions(raw: unknown): HealthcheckTarget {
   const opts = optionsSchema.parse(raw);
+  // `cache-host:3000` or `cache-host` as in WITHCACHE_SERVER (port 3000 when none); "localhost:3000"
+  // would otherwise parse as a URL with the scheme "localhost:".
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(opts.url) || opts.url.trim() === "" ? opts.url : serverBaseUrl(opts.url);
   let url: URL;
   try {
-    url = new URL(opts.url);
+    url = new URL(withScheme);
   } catch {
     throw new Error(`--url: ${quote(opts.url)} is not a url; expected e.g. ${DEFAULT_URL}`);
   }
@@ -35,6 +39,8 @@ export function parseHealthcheckOptions(raw: unknown): HealthcheckTarget {
   }
   url.search = "";
   url.hash = "";
+  // A bare number would be milliseconds (--timeout 5 = 5 ms, unhealthy on any busy box); ask for a unit.
+  if (/^\s*\d+(\.\d+)?\s*$/.test(opts.timeout)) throw new Error(`--timeout: ${quote(opts.timeout)} has no unit; expected e.g. 5s or 500ms`);
   const timeout = parseDuration(opts.timeout);
   if (!timeout.ok) throw new Error(`--timeout: ${timeout.message}`);
   if (!(timeout.ms > 0 && timeout.ms <= TIMEOUT_MS_MAX)) {
@@ -75,7 +81,7 @@ export function registerHealthcheck(program: Command): void {
   program
     .command("healthcheck")
     .description("exit 0 if the cache-host answers GET /healthz with 200, else 1 (for container HEALTHCHECKs)")
-    .option("--url <url>", "base url of the cache-host", DEFAULT_URL)
+    .option("--url <url>", "base url of the cache-host (host or host:port also work, as in WITHCACHE_SERVER)", DEFAULT_URL)
     .option("--timeout <duration>", "give up after this long (e.g. 5s, 500ms)", DEFAULT_TIMEOUT)
     .action(async (raw: unknown) => {
       const target = parseHealthcheckOptions(raw);
