@@ -30,6 +30,7 @@ test("verify finds a flipped byte, refuses --repair beside a live server, repair
   closeSync(fd);
   const report = await run([process.execPath, MAIN, "verify", "--data-dir", dir.path]);
   expect(report.exitCode).toBe(1);
+  expect(report.stderr).toBe(`withcache: to have them fetched again, stop the cache-host and run: withcache verify --repair --data-dir ${resolve(dir.path)}\n`);
   expect(report.stdout).toMatch(new RegExp(`^bad ${sha}: blob content hashes to [0-9a-f]{64} \\(${url.replace(/[.]/g, "\\.")}\\)\\nverified 1 blobs \\(98 KiB\\): 1 bad\\n$`));
   const busy = await run([process.execPath, MAIN, "verify", "--repair", "--data-dir", dir.path]);
   expect(busy.exitCode).toBe(1);

@@ -1,5 +1,6 @@
 // `withcache verify`: re-hash every stored blob against its sha256. Exit 0 when all match, 1 when
 // any is bad (also after --repair removed them, so monitoring sees that it happened).
+import { resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { loggableUrl } from "../core/log.ts";
 import { formatSize } from "../core/size.ts";
@@ -21,6 +22,10 @@ export function registerVerify(program: Command): void {
         },
       });
       process.stdout.write(`verified ${report.blobs} blobs (${formatSize(report.bytes)}): ${report.bad.length} bad${report.repaired && report.bad.length > 0 ? ", removed" : ""}\n`);
+      if (report.bad.length > 0 && !report.repaired) {
+        // stdout stays the report (cron mails, scripts); the way out goes to stderr.
+        process.stderr.write(`withcache: to have them fetched again, stop the cache-host and run: withcache verify --repair --data-dir ${resolve(dataDir)}\n`);
+      }
       if (report.bad.length > 0) process.exit(1);
     });
 }
