@@ -8,8 +8,8 @@ import { join } from "node:path";
 import {
   blobUrl,
   cleanupsAfterEach,
+  fillOnMiss,
   makeTempDir,
-  pollUntil,
   sha256Hex,
   startOrigin,
   startTestServer,
@@ -92,13 +92,7 @@ async function server(overrides: Parameters<typeof startTestServer>[0], dataDir?
   return s;
 }
 
-async function fillOutcome(s: TestServer, originUrl: string) {
-  await (await fetch(blobUrl(s.url, originUrl))).text();
-  return pollUntil(
-    () => s.running.ctx.fills.listJobs().find((j) => j.key === originUrl && (j.state === "completed" || j.state === "failed")),
-    { what: `fill of ${originUrl}`, timeoutMs: 20_000 },
-  );
-}
+const fillOutcome = (s: TestServer, originUrl: string) => fillOnMiss(s, originUrl, { timeoutMs: 20_000 });
 
 function filesUnder(dir: string): string[] {
   try {

@@ -5,8 +5,8 @@ import { describe, expect, test } from "bun:test";
 import {
   blobUrl,
   cleanupsAfterEach,
+  fillOnMiss,
   headerOf,
-  jobFinished,
   sendRestFrom,
   sha256Hex,
   startCleanedServer,
@@ -21,9 +21,8 @@ const cleanups = cleanupsAfterEach();
 const server = (overrides: Parameters<typeof startCleanedServer>[1] = {}): Promise<TestServer> => startCleanedServer(cleanups, overrides);
 
 /** Ask the cache for `url` (a miss queues its fill) and wait for the job of its key (the url without the query). */
-async function finished(s: TestServer, url: string) {
-  await (await fetch(blobUrl(s.url, url))).text();
-  return jobFinished(s, url.split("?")[0]!);
+function finished(s: TestServer, url: string) {
+  return fillOnMiss(s, url, { key: url.split("?")[0]! });
 }
 
 const v1 = new Uint8Array(40_000).map((_, i) => (i * 3) % 256);

@@ -1,6 +1,6 @@
 // Per-test cleanup and the fill-side probes the fill tests share: a server stopped after the test,
-// the blob files in a data dir, waiting for a job to finish, for a fill's temp file to grow, or for
-// a url to be filled through the cache.
+// the blob files in a data dir, waiting for a job to finish (after a miss), for a fill's temp file
+// to grow, or for a url to be filled through the cache.
 import { afterEach } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -33,12 +33,18 @@ export function blobFiles(dataDir: string): string[] {
 
 export type FillJob = NonNullable<ReturnType<TestServer["running"]["ctx"]["fills"]["getJob"]>>;
 
-/** The job for `key` once it is completed, failed or cancelled (bounded poll, 15 s). */
-export function jobFinished(s: TestServer, key: string): Promise<FillJob> {
+/** The job for `key` once it is completed, failed or cancelled (bounded poll, 15 s unless timeoutMs). */
+export function jobFinished(s: TestServer, key: string, options: { timeoutMs?: number } = {}): Promise<FillJob> {
   return pollUntil(
     () => s.running.ctx.fills.listJobs().find((j) => j.key === key && (j.state === "completed" || j.state === "failed" || j.state === "cancelled")),
-    { what: `job for ${key} to finish`, timeoutMs: 15_000 },
+    { what: `job for ${key} to finish`, timeoutMs: options.timeoutMs ?? 15_000 },
   );
+}
+
+/** Ask the cache for `originUrl` (a miss queues its fill) and return the job of `key` (default: the url) once finished. */
+export async function fillOnMiss(s: TestServer, originUrl: string, options: { key?: string; timeoutMs?: number } = {}): Promise<FillJob> {
+  await (await fetch(blobUrl(s.url, originUrl))).text();
+  return jobFinished(s, options.key ?? originUrl, options);
 }
 
 /** Resolves once a fill temp file in the data dir holds at least `bytes` (bounded poll); "" means not known yet. */

@@ -7,4 +7,4 @@ export { headerOf, sendRestFrom, startRawOrigin, type RawConnection, type RawOri
 export { REPO_ROOT, rssBytes, spawnServer, type SpawnedServer } from "./spawn-server.ts";
 export { run, sha256File, sha256Hex, type RunResult } from "./proc.ts";
 export { DIST_BINARY, ensureBuilt } from "./build.ts";
-export { blobFiles, cleanupsAfterEach, fillThroughCache, jobFinished, startCleanedServer, tempReaches, type Cleanups, type FillJob } from "./fills.ts";
+export { blobFiles, cleanupsAfterEach, fillOnMiss, fillThroughCache, jobFinished, startCleanedServer, tempReaches, type Cleanups, type FillJob } from "./fills.ts";
