@@ -73,30 +73,67 @@ describe("the request line of a miss says what became of its fill", () => {
   });
 });
 
+/** Send raw bytes (a head, then optionally a body) and collect everything until the server closes (bounded). */
+function rawExchange(serverUrl: string, head: string, body?: Uint8Array): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(() => reject(new Error(`no close within 5 s: ${JSON.stringify(text.slice(0, 300))}`)), 5000);
+    void Bun.connect({
+      hostname: "127.0.0.1",
+      port: Number(new URL(serverUrl).port),
+      socket: {
+        open: (sock) => {
+          sock.write(head);
+          if (body) sock.write(body);
+        },
+        data: (_sock, chunk) => void (text += chunk.toString("latin1")),
+        close: () => {
+          clearTimeout(timer);
+          resolve(text);
+        },
+        error: () => {
+          clearTimeout(timer);
+          resolve(text);
+        },
+      },
+    });
+  });
+}
+
 describe("requests the server cannot parse", () => {
   test("an invalid Host header is a 400 with one plain-text line, not a 500", async () => {
     const s = await startCleanedServer(cleanups);
-    const { port } = new URL(s.url);
-    const answer = await new Promise<string>((resolve, reject) => {
-      let text = "";
-      const timer = setTimeout(() => reject(new Error(`no answer within 5 s: ${JSON.stringify(text)}`)), 5000);
-      void Bun.connect({
-        hostname: "127.0.0.1",
-        port: Number(port),
-        socket: {
-          open: (sock) => void sock.write("GET /healthz HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n"),
-          data: (_sock, chunk) => void (text += chunk.toString("latin1")),
-          close: () => {
-            clearTimeout(timer);
-            resolve(text);
-          },
-        },
-      });
-    });
+    const answer = await rawExchange(s.url, "GET /healthz HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n");
     const [head, body] = answer.split("\r\n\r\n") as [string, string];
     expect(head.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
     expect(head.toLowerCase()).toContain("content-type: text/plain; charset=utf-8");
     expect(body).toBe('host header "a b" is not a valid host; expected host[:port]\n');
+    expect(s.logs.some((l) => l.includes("internal-error"))).toBe(false);
+  });
+
+  test("a body over 1 MiB is refused with a reason, declared or chunked, and the connection closed", async () => {
+    const s = await startCleanedServer(cleanups, { adminPassword: "pw" });
+    for (const path of ["/login", "/admin/add", "/b/aHR0cDovL2gveA/x", "/nope"]) {
+      const declared = await rawExchange(s.url, `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 2000000000\r\n\r\n`, new Uint8Array(64 * 1024));
+      expect(declared.split("\r\n")[0]).toBe("HTTP/1.1 413 Payload Too Large");
+      expect(declared.split("\r\n\r\n")[1]).toBe("request body of 2000000000 bytes is larger than 1048576 bytes\n");
+    }
+    // Chunked: no length to refuse it by; the login form reads at most 1 MiB of it.
+    const chunk = new Uint8Array(256 * 1024).fill(0x61);
+    const chunked = Buffer.concat([Buffer.from("password=\r\n"), ...Array.from({ length: 8 }, () => Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]))]);
+    const answer = await rawExchange(s.url, `POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n`, chunked);
+    expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 413 Payload Too Large");
+    expect(answer.split("\r\n\r\n")[1]).toBe("/login: form body is larger than 1048576 bytes\n");
+    expect(s.logs.filter((l) => / request id=/.test(l) && l.includes("status=413")).length).toBe(5);
+  });
+
+  test("a form body that does not parse is a 400 with the reason, not a 500", async () => {
+    const s = await startCleanedServer(cleanups, { adminPassword: "pw" });
+    for (const type of ["multipart/form-data; boundary=zz", "multipart/form-data"]) {
+      const r = await fetch(`${s.url}/login`, { method: "POST", headers: { "content-type": type, origin: s.url }, body: "garbage" });
+      expect(r.status).toBe(400);
+      expect(await r.text()).toBe("/login: form body does not parse as multipart/form-data\n");
+    }
     expect(s.logs.some((l) => l.includes("internal-error"))).toBe(false);
   });
 });

@@ -195,14 +195,45 @@ const ArtifactsQuery = z.object({ q: z.string().max(512).catch(""), sort: z.enum
 
 type FormResult = { ok: true; fields: Record<string, string> } | { ok: false; response: Response };
 
-async function readForm(req: Request): Promise<FormResult> {
-  const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  const length = Number(req.headers.get("content-length") ?? "0");
-  if (length > FORM_BODY_BYTES_MAX) return { ok: false, response: textResponse(413, `${new URL(req.url).pathname}: form body is larger than ${FORM_BODY_BYTES_MAX} bytes`) };
-  if (type !== "application/x-www-form-urlencoded" && type !== "multipart/form-data") {
-    return { ok: false, response: textResponse(415, `${new URL(req.url).pathname}: content-type ${JSON.stringify(type)} is not a form; expected application/x-www-form-urlencoded`) };
+/** The body, or null once it grows past maxBytes (then the rest is never read). */
+async function readBodyCapped(req: Request, maxBytes: number): Promise<Uint8Array | null> {
+  if (req.body === null) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
   }
-  const form = await req.formData();
+  return Buffer.concat(chunks);
+}
+
+async function readForm(req: Request): Promise<FormResult> {
+  const path = new URL(req.url).pathname;
+  const contentType = req.headers.get("content-type") ?? "";
+  const type = contentType.split(";")[0]!.trim().toLowerCase();
+  // Refused before reading; "connection: close" so the rest of the body is never read either.
+  const tooLarge = (): FormResult => ({ ok: false, response: textResponse(413, `${path}: form body is larger than ${FORM_BODY_BYTES_MAX} bytes`, { connection: "close" }) });
+  const length = Number(req.headers.get("content-length") ?? "0");
+  if (length > FORM_BODY_BYTES_MAX) return tooLarge();
+  if (type !== "application/x-www-form-urlencoded" && type !== "multipart/form-data") {
+    return { ok: false, response: textResponse(415, `${path}: content-type ${JSON.stringify(type)} is not a form; expected application/x-www-form-urlencoded`) };
+  }
+  // Read with our own cap: a chunked body has no Content-Length to refuse it by.
+  const body = await readBodyCapped(req, FORM_BODY_BYTES_MAX);
+  if (body === null) return tooLarge();
+  let form: FormData;
+  try {
+    form = await new Response(body as Uint8Array<ArrayBuffer>, { headers: { "content-type": contentType } }).formData();
+  } catch {
+    return { ok: false, response: textResponse(400, `${path}: form body does not parse as ${type}`) };
+  }
   const fields = Object.create(null) as Record<string, string>;
   let total = 0;
   form.forEach((value, name) => {
@@ -210,7 +241,7 @@ async function readForm(req: Request): Promise<FormResult> {
     total += name.length + value.length;
     if (!Object.hasOwn(fields, name)) fields[name] = value;
   });
-  if (total > FORM_BODY_BYTES_MAX) return { ok: false, response: textResponse(413, `${new URL(req.url).pathname}: form body is larger than ${FORM_BODY_BYTES_MAX} bytes`) };
+  if (total > FORM_BODY_BYTES_MAX) return tooLarge();
   return { ok: true, fields };
 }
 

@@ -19,6 +19,13 @@ import { errorResponse, textResponse } from "./responses.ts";
 
 /** Operator forms and logins are tiny; nothing legitimate posts more. */
 export const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
+/**
+ * Bun's own body cap, far above ours: past its cap Bun answers 413 itself with an empty body and
+ * no log line. Under it, handle() refuses a declared length over MAX_REQUEST_BODY_BYTES with a
+ * reason, the operator forms read at most that much, and no other route reads a body (Bun
+ * discards an unread one without buffering it).
+ */
+const BUN_REQUEST_BODY_BYTES_MAX = 8 * 1024 * 1024 * 1024;
 /** Seconds a connection may sit idle. Bun rounds to multiples of 4; ≤ 4 cut long downloads. */
 const IDLE_TIMEOUT_S = 32;
 /** Start-up work that can wait until the server already answers (see the orphan sweep). */
@@ -77,7 +84,7 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
       hostname: config.host,
       port: config.port,
       idleTimeout: IDLE_TIMEOUT_S,
-      maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
+      maxRequestBodySize: BUN_REQUEST_BODY_BYTES_MAX,
       development: false,
       fetch: (req, srv) => handle(req, srv, ctx),
       error: (err) => {
@@ -149,8 +156,15 @@ async function handle(req: Request, srv: Server<undefined>, base: ServerContext)
   const requestId = nextRequestId();
   const ctx: RequestContext = { ...base, requestId, clientAddress: clientAddressOf(req, srv, base.config.trustProxy) };
   let result: RouteResult;
+  const declared = req.headers.get("content-length");
   try {
-    result = await route(req, ctx);
+    if (declared !== null && Number(declared) > MAX_REQUEST_BODY_BYTES) {
+      // Refused unread; "connection: close" so the rest of it is not read either.
+      const message = `request body of ${Number(declared)} bytes is larger than ${MAX_REQUEST_BODY_BYTES} bytes`;
+      result = { response: textResponse(req, 413, message, { connection: "close" }), logPath: null, key: null, note: null };
+    } else {
+      result = await route(req, ctx);
+    }
   } catch (err) {
     if (err instanceof HttpError) {
       result = { response: errorResponse(req, err), logPath: null, key: null, note: null };
