@@ -19,28 +19,34 @@ import {
   startOrigin,
   startRawOrigin,
   startTestServer,
+  type RawOrigin,
   type SpawnedServer,
 } from "./helpers/index.ts";
 
 const cleanups = cleanupsAfterEach();
+
+/**
+ * An origin of `full` under `etag`: the first connection gets `prefixBytes` and then nothing (the
+ * server is killed or stopped meanwhile); later a resume whose If-Range matches gets the rest, any
+ * other request the whole body.
+ */
+function stallThenResumeOrigin(full: Uint8Array, options: { prefixBytes: number; etag: string }): RawOrigin {
+  return startRawOrigin((c) => {
+    const range = /^bytes=(\d+)-$/.exec(headerOf(c.head, "range") ?? "");
+    if (c.index > 0 && range && headerOf(c.head, "if-range") === options.etag) return sendRestFrom(c, full, Number(range[1]), options.etag);
+    c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${full.length}\r\nETag: ${options.etag}\r\n\r\n`);
+    if (c.index === 0) return c.write(full.subarray(0, options.prefixBytes));
+    c.write(full);
+    c.end();
+  });
+}
 
 describe("kill -9 during a fill", () => {
   test("no partial blob is visible, and after restart the fill resumes and completes", async () => {
     const SIZE = 8 * 1024 * 1024;
     const PREFIX = 3 * 1024 * 1024;
     const full = new Uint8Array(SIZE).map((_, i) => (i * 7 + (i >> 12)) % 256);
-    const raw = startRawOrigin((c) => {
-      const range = /^bytes=(\d+)-$/.exec(headerOf(c.head, "range") ?? "");
-      if (c.index === 0 || !range || headerOf(c.head, "if-range") !== '"v7"') {
-        c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${SIZE}\r\nETag: "v7"\r\nContent-Type: application/x-iso9660-image\r\n\r\n`);
-        // First connection: send a prefix and then stall forever (the server is killed meanwhile).
-        c.write(c.index === 0 ? full.subarray(0, PREFIX) : full);
-        if (c.index !== 0) c.end();
-        return;
-      }
-      const start = Number(range[1]);
-      sendRestFrom(c, full, start, '"v7"');
-    });
+    const raw = stallThenResumeOrigin(full, { prefixBytes: PREFIX, etag: '"v7"' });
     cleanups.push(() => raw.stop());
     const dir = makeTempDir("withcache-crash-");
     cleanups.push(() => dir.cleanup());
@@ -86,17 +92,7 @@ describe("a machine crash during a fill", () => {
     const PREFIX = 3 * 1024 * 1024;
     const SYNCED = 1024 * 1024;
     const full = new Uint8Array(SIZE).map((_, i) => (i * 13 + (i >> 10)) % 256);
-    const raw = startRawOrigin((c) => {
-      const range = /^bytes=(\d+)-$/.exec(headerOf(c.head, "range") ?? "");
-      if (c.index === 0 || !range) {
-        c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${SIZE}\r\nETag: "b1"\r\n\r\n`);
-        c.write(c.index === 0 ? full.subarray(0, PREFIX) : full);
-        if (c.index !== 0) c.end();
-        return;
-      }
-      const start = Number(range[1]);
-      sendRestFrom(c, full, start, '"b1"');
-    });
+    const raw = stallThenResumeOrigin(full, { prefixBytes: PREFIX, etag: '"b1"' });
     cleanups.push(() => raw.stop());
     const dir = makeTempDir("withcache-reboot-");
     cleanups.push(() => dir.cleanup());
