@@ -8,6 +8,7 @@
 // pure TypeScript planner fed the outcomes the live cache gives (a compiled Bun binary costs tens
 // of milliseconds per run here, the Zig shim about one).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { isUtf8 } from "node:buffer";
 import { join } from "node:path";
 import type { Server } from "bun";
 import { finishPlan, preparePlan, serverBaseUrl, type ProbeOutcome } from "../src/core/plan/plan.ts";
@@ -401,15 +402,7 @@ describe("zig shim plans exactly like the typescript shim", () => {
         outputs.push(`${ran.exitCode} ${Buffer.from(ran.stdout).toString("hex")} ${ran.stderr}`);
       }
       const expected = Buffer.concat([Buffer.from(`/usr/bin/${tool}\0`), ...args.flatMap((a) => [a, Buffer.from([0])])]).toString("hex");
-      const strict = new TextDecoder("utf-8", { fatal: true });
-      const allUtf8 = args.every((a) => {
-        try {
-          strict.decode(a);
-          return true;
-        } catch {
-          return false;
-        }
-      });
+      const allUtf8 = args.every((a) => isUtf8(a));
       if (outputs[0] !== outputs[1]) found.push(`${tool} ${args.map((a) => a.toString("hex")).join(" ")}\n  ts:  ${outputs[0]}\n  zig: ${outputs[1]}`);
       const rewritten = outputs[1]!.includes(Buffer.from("/b/").toString("hex"));
       if (!allUtf8 && outputs[1] !== `0 ${expected} `) found.push(`${tool} not passed through byte for byte: ${outputs[1]}`);

@@ -1,5 +1,6 @@
 // The shim's I/O shell: read the environment, find the real tool, probe, then hand over.
 // Keep the import graph tiny: no zod, commander or server code on this path.
+import { isUtf8 } from "node:buffer";
 import { readFileSync, writeSync } from "node:fs";
 import { preparePlan, finishPlan, serverBaseUrl, type Tool } from "../core/plan/plan.ts";
 import { VERSION } from "../version.ts";
@@ -51,16 +52,7 @@ function rawArgsIfNotUtf8(args: string[]): Uint8Array[] | undefined {
   }
   const raw = parts.slice(1); // drop argv[0]
   if (raw.length !== args.length) return undefined;
-  const strict = new TextDecoder("utf-8", { fatal: true });
-  const allUtf8 = raw.every((bytes) => {
-    try {
-      strict.decode(bytes);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  return allUtf8 ? undefined : raw;
+  return raw.every((bytes) => isUtf8(bytes)) ? undefined : raw;
 }
 
 function argv0For(tool: Tool): string {
