@@ -64,11 +64,11 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE artifacts ADD COLUMN redirected INTEGER NOT NULL DEFAULT 0;`,
   // 6: operator sessions logged out before they expire. A copied cookie must stay refused after
   // a restart; a row is useless (and pruned) once its session would have expired anyway.
-  `CREATE TABLE revoked_sessions (
+  `CREATE TABLE IF NOT EXISTS revoked_sessions (
      id TEXT PRIMARY KEY,
      expires_at_ms INTEGER NOT NULL
    );
-   CREATE INDEX revoked_sessions_expiry ON revoked_sessions(expires_at_ms);`,
+   CREATE INDEX IF NOT EXISTS revoked_sessions_expiry ON revoked_sessions(expires_at_ms);`,
 ];
 
 /**
