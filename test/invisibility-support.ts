@@ -69,6 +69,16 @@ export async function plainOracle(urls: readonly string[], observe: Observe): Pr
   return plain;
 }
 
+/** The oracle really has the odd names (and curl's refusal of a path without a file name). */
+export function expectOracleNames(plain: Map<string, Observed>, urls: readonly string[]): void {
+  expect(Object.keys(plain.get(`curl -sS -O ${urls[1]}`)!.files)).toEqual(["a%20b.tgz"]);
+  expect(Object.keys(plain.get(`wget -q ${urls[1]}`)!.files)).toEqual(["a b.tgz"]);
+  expect(Object.keys(plain.get(`wget -q ${urls[4]}`)!.files)).toEqual(["q.tgz?x=1&y=2"]);
+  expect(Object.keys(plain.get(`wget -q ${urls[5]}`)!.files)).toEqual(["index.html"]);
+  expect(Object.keys(plain.get(`curl -sS -OJ ${urls[7]}`)!.files)).toEqual(["real-name.bin"]);
+  expect(plain.get(`curl -sS -O ${urls[5]}`)!.exitCode).toBe(23); // curl 7.88: remote file name has no length
+}
+
 type Invisibility = { plain: Map<string, Observed>; observe: Observe; cacheUrlOf: (url: string) => string };
 
 /**
