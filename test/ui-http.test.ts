@@ -546,6 +546,25 @@ describe("secure cookies and the rate limit behind a proxy", () => {
   });
 });
 
+describe("the rate limit without --trust-proxy", () => {
+  test("a client that varies X-Forwarded-For is still one address: the sixth guess is refused", async () => {
+    const direct = await startUi({ password: PASSWORD });
+    try {
+      const attacker = new FormClient(direct.base);
+      const token = csrfOf((await attacker.get("/login")).text);
+      for (let i = 0; i < 5; i++) {
+        const res = await attacker.request("POST", "/login", { form: { _csrf: token, password: `xff-guess-${i}` }, headers: { "x-forwarded-for": `198.51.100.${i + 1}` } });
+        expect(res.status).toBe(401);
+      }
+      const sixth = await attacker.request("POST", "/login", { form: { _csrf: token, password: PASSWORD }, headers: { "x-forwarded-for": "198.51.100.99" } });
+      expect(sixth.status).toBe(429);
+      expect(direct.events.filter((e) => e.name === "admin.login-failed").map((e) => e.fields.client)).toEqual(new Array(5).fill("127.0.0.1"));
+    } finally {
+      await direct.stop();
+    }
+  });
+});
+
 describe("without a password", () => {
   let open: UiServer;
   beforeAll(async () => {
