@@ -60,7 +60,7 @@ export type Tool = "curl" | "wget";
 export type Observe = (tool: Tool, args: string[], via: "plain" | "shim") => Promise<Observed>;
 
 /** The plain tools' results for every URL and flag set, keyed `<tool> <flags…> <url>`. */
-export async function plainOracle(urls: readonly string[], observe: Observe): Promise<Map<string, Observed>> {
+async function plainOracle(urls: readonly string[], observe: Observe): Promise<Map<string, Observed>> {
   const plain = new Map<string, Observed>();
   for (const url of urls) {
     for (const flags of CURL_FLAGS) plain.set(`curl ${flags.join(" ")} ${url}`, await observe("curl", [...flags, url], "plain"));
@@ -70,7 +70,7 @@ export async function plainOracle(urls: readonly string[], observe: Observe): Pr
 }
 
 /** The oracle really has the odd names (and curl's refusal of a path without a file name). */
-export function expectOracleNames(plain: Map<string, Observed>, urls: readonly string[]): void {
+function expectOracleNames(plain: Map<string, Observed>, urls: readonly string[]): void {
   expect(Object.keys(plain.get(`curl -sS -O ${urls[1]}`)!.files)).toEqual(["a%20b.tgz"]);
   expect(Object.keys(plain.get(`wget -q ${urls[1]}`)!.files)).toEqual(["a b.tgz"]);
   expect(Object.keys(plain.get(`wget -q ${urls[4]}`)!.files)).toEqual(["q.tgz?x=1&y=2"]);
@@ -85,7 +85,7 @@ type Invisibility = { plain: Map<string, Observed>; observe: Observe; cacheUrlOf
  * Miss: nothing is cached yet (each cache URL answers 404); through the shim, curl and wget with
  * their first flag set do what the plain tool did (the shim passes through; the cache-host queues a fill).
  */
-export async function expectInvisibleOnMiss(urls: readonly string[], { plain, observe, cacheUrlOf }: Invisibility): Promise<void> {
+async function expectInvisibleOnMiss(urls: readonly string[], { plain, observe, cacheUrlOf }: Invisibility): Promise<void> {
   for (const url of urls) {
     expect((await fetch(cacheUrlOf(url), { method: "HEAD" })).status).toBe(404);
     for (const [tool, flags] of [["curl", CURL_FLAGS[0]!], ["wget", WGET_FLAGS[0]!]] as const) {
@@ -96,7 +96,7 @@ export async function expectInvisibleOnMiss(urls: readonly string[], { plain, ob
 }
 
 /** Hit: wait for the fills, then every combination through the shim is the plain tool's, and none reaches the origin. */
-export async function expectInvisibleOnHit(urls: readonly string[], { plain, observe, cacheUrlOf, origin }: Invisibility & { origin: Origin }): Promise<void> {
+async function expectInvisibleOnHit(urls: readonly string[], { plain, observe, cacheUrlOf, origin }: Invisibility & { origin: Origin }): Promise<void> {
   for (const url of urls) {
     await pollUntil(async () => (await fetch(cacheUrlOf(url), { method: "HEAD" })).status === 200, { timeoutMs: 15_000, what: `fill of ${url}` });
   }
@@ -112,6 +112,18 @@ export async function expectInvisibleOnHit(urls: readonly string[], { plain, obs
     }
   }
   expect(origin.requests.length).toBe(originRequestsBefore); // all of those were hits
+}
+
+/**
+ * The invisibility check on the files of `origin` (an invisibilityOrigin): the plain tools' results
+ * as the oracle (checked for the odd names), then each URL through the shim on a miss and on a hit.
+ */
+export async function expectInvisible(origin: Origin, options: { observe: Observe; cacheUrlOf: (url: string) => string }): Promise<void> {
+  const urls = invisibilityUrls(origin.url);
+  const plain = await plainOracle(urls, options.observe);
+  expectOracleNames(plain, urls);
+  await expectInvisibleOnMiss(urls, { plain, ...options });
+  await expectInvisibleOnHit(urls, { plain, ...options, origin });
 }
 
 /**
