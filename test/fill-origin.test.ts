@@ -8,6 +8,7 @@ import {
   blobFiles,
   blobUrl,
   cleanupsAfterEach,
+  fillOnMiss,
   headerOf,
   jobFinished as finished,
   pollUntil,
@@ -35,14 +36,12 @@ describe("fills", () => {
     });
     cleanups.push(() => origin.stop());
     const s = await server({ maxRedirects: 3 });
-    await fetch(blobUrl(s.url, `${origin.url}/start`)).then((r) => r.text());
-    expect(await finished(s, `${origin.url}/start`)).toMatchObject({ state: "completed" });
+    expect(await fillOnMiss(s, `${origin.url}/start`)).toMatchObject({ state: "completed" });
     const hit = await fetch(blobUrl(s.url, `${origin.url}/start`));
     expect(await hit.text()).toBe("final bytes\n");
     expect(s.running.ctx.store.metadata.getArtifact(`${origin.url}/final.bin`)).toBeNull();
 
-    await fetch(blobUrl(s.url, `${origin.url}/loop`)).then((r) => r.text());
-    const loop = await finished(s, `${origin.url}/loop`);
+    const loop = await fillOnMiss(s, `${origin.url}/loop`);
     expect(loop).toMatchObject({ state: "failed", error: `more than 3 redirects from ${origin.url}/loop` });
     expect(origin.hits.get("/loop")).toBe(4);
   });
@@ -51,8 +50,7 @@ describe("fills", () => {
     const origin = startOrigin(() => new Response("forbidden page\n", { status: 403 }));
     cleanups.push(() => origin.stop());
     const s = await server();
-    await fetch(blobUrl(s.url, `${origin.url}/secret.tgz`)).then((r) => r.text());
-    const job = await finished(s, `${origin.url}/secret.tgz`);
+    const job = await fillOnMiss(s, `${origin.url}/secret.tgz`);
     expect(job).toMatchObject({ state: "failed", error: `origin answered 403 for ${origin.url}/secret.tgz`, attempts: 1 });
     expect(origin.hits.get("/secret.tgz")).toBe(1);
     expect(blobFiles(s.dataDir)).toEqual([]);
@@ -71,8 +69,7 @@ describe("fills", () => {
     const origin = startOrigin(() => (++n <= 2 ? new Response("busy\n", { status: 503 }) : new Response("third time lucky\n")));
     cleanups.push(() => origin.stop());
     const s = await server();
-    await fetch(blobUrl(s.url, `${origin.url}/flaky`)).then((r) => r.text());
-    expect(await finished(s, `${origin.url}/flaky`)).toMatchObject({ state: "completed", attempts: 3 });
+    expect(await fillOnMiss(s, `${origin.url}/flaky`)).toMatchObject({ state: "completed", attempts: 3 });
     expect(await (await fetch(blobUrl(s.url, `${origin.url}/flaky`))).text()).toBe("third time lucky\n");
     expect(s.logs.some((l) => l.includes("state=queued") && l.includes("retry_in_ms=") && l.includes("origin answered 503"))).toBe(true);
   });
@@ -82,8 +79,7 @@ describe("fills", () => {
     const port = dead.port;
     dead.stop(true);
     const s = await server({ fillAttempts: 3 });
-    await fetch(blobUrl(s.url, `http://127.0.0.1:${port}/gone`)).then((r) => r.text());
-    const job = await finished(s, `http://127.0.0.1:${port}/gone`);
+    const job = await fillOnMiss(s, `http://127.0.0.1:${port}/gone`);
     expect(job.state).toBe("failed");
     expect(job.attempts).toBe(3);
     expect(job.error).toContain(`cannot reach origin http://127.0.0.1:${port}/gone`);
@@ -97,8 +93,7 @@ describe("fills", () => {
     cleanups.push(() => raw.stop());
     const s = await server({ fillAttempts: 1, originIdleTimeoutMs: 300 });
     const key = `${raw.url}/stall.bin`;
-    await fetch(blobUrl(s.url, key)).then((r) => r.text());
-    const job = await finished(s, key);
+    const job = await fillOnMiss(s, key);
     expect(job.state).toBe("failed");
     expect(job.error).toContain("no bytes for 300 ms");
     expect(blobFiles(s.dataDir)).toEqual([]);
@@ -117,8 +112,7 @@ describe("fills", () => {
       ["/sized", "origin artifact is 10000 bytes, over --max-artifact-size 5000"],
       ["/chunked", "origin artifact exceeds --max-artifact-size 5000"],
     ] as const) {
-      await fetch(blobUrl(s.url, `${origin.url}${path}`)).then((r) => r.text());
-      expect(await finished(s, `${origin.url}${path}`)).toMatchObject({ state: "failed", error, attempts: 1 });
+      expect(await fillOnMiss(s, `${origin.url}${path}`)).toMatchObject({ state: "failed", error, attempts: 1 });
     }
     expect(blobFiles(s.dataDir)).toEqual([]);
   });
@@ -131,8 +125,7 @@ describe("fills", () => {
     cleanups.push(() => raw.stop());
     const s = await server({ fillAttempts: 2 });
     const key = `${raw.url}/short.bin`;
-    await fetch(blobUrl(s.url, key)).then((r) => r.text());
-    const job = await finished(s, key);
+    const job = await fillOnMiss(s, key);
     expect(job.state).toBe("failed");
     expect(job.error).toMatch(/origin body (ended at|broke off at) \d+/);
     expect(raw.connections.length).toBe(2);
@@ -168,8 +161,7 @@ describe("fills", () => {
     const s = await server();
     dataDir = s.dataDir;
     const key = `${raw.url}/resume.bin`;
-    await fetch(blobUrl(s.url, key)).then((r) => r.text());
-    expect(await finished(s, key)).toMatchObject({ state: "completed" });
+    expect(await fillOnMiss(s, key)).toMatchObject({ state: "completed" });
     expect(raw.connections.length).toBe(2);
     expect(headerOf(raw.connections[1]!.head, "range")).toBe("bytes=20000-");
     expect(headerOf(raw.connections[1]!.head, "if-range")).toBe('"e1"');
@@ -192,8 +184,7 @@ describe("fills", () => {
     const s = await server();
     dataDir = s.dataDir;
     const key = `${raw.url}/norange.bin`;
-    await fetch(blobUrl(s.url, key)).then((r) => r.text());
-    expect(await finished(s, key)).toMatchObject({ state: "completed" });
+    expect(await fillOnMiss(s, key)).toMatchObject({ state: "completed" });
     expect(headerOf(raw.connections[1]!.head, "range")).toBe("bytes=10000-");
     expect(s.running.ctx.store.metadata.getArtifact(key)).toMatchObject({ sha256: sha256Hex(full), sizeBytes: full.length });
   });
@@ -214,8 +205,7 @@ describe("fills", () => {
     cleanups.push(() => origin.stop());
     const s = await server();
     const key = `${origin.url}/streamed.txt`;
-    await fetch(blobUrl(s.url, key)).then((r) => r.text());
-    expect(await finished(s, key)).toMatchObject({ state: "completed", totalBytes: 17 });
+    expect(await fillOnMiss(s, key)).toMatchObject({ state: "completed", totalBytes: 17 });
     expect(await (await fetch(blobUrl(s.url, key))).text()).toBe(parts.join(""));
     expect(origin.requests[0]!.headers["accept-encoding"]).toBe("identity");
   });
@@ -232,8 +222,7 @@ describe("fills", () => {
     cleanups.push(() => origin.stop());
     const s = await server();
     for (const p of ["/negotiated.txt", "/always.tar.gz"]) {
-      await fetch(blobUrl(s.url, `${origin.url}${p}`)).then((r) => r.text());
-      expect(await finished(s, `${origin.url}${p}`)).toMatchObject({ state: "completed" });
+      expect(await fillOnMiss(s, `${origin.url}${p}`)).toMatchObject({ state: "completed" });
     }
     expect(s.running.ctx.store.metadata.getArtifact(`${origin.url}/negotiated.txt`)!.sha256).toBe(sha256Hex(plain));
     expect(s.running.ctx.store.metadata.getArtifact(`${origin.url}/always.tar.gz`)!.sha256).toBe(sha256Hex(gz));
