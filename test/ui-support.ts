@@ -6,9 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { defaultServeConfig, type ServeConfig } from "../src/config/schema.ts";
+import type { ServeConfig } from "../src/config/schema.ts";
 import type { LogFields } from "../src/core/log.ts";
 import { startServer, type RunningServer } from "../src/server/server.ts";
+import { testConfig } from "./helpers/index.ts";
 
 export type LogEvent = { name: string; fields: LogFields };
 
@@ -32,19 +33,14 @@ export async function startUi(options: {
   originIdleTimeoutMs?: number;
 }): Promise<UiServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "withcache-ui-"));
-  const config: ServeConfig = {
-    ...defaultServeConfig(),
-    dataDir,
-    host: "127.0.0.1",
-    port: 0,
+  const config: ServeConfig = testConfig(dataDir, {
     curate: options.curate ?? true,
-    allowPrivateOrigins: true, // the test origin is on loopback
     trustProxy: options.trustProxy ?? false,
     fillAttempts: 1,
     fillBackoffMs: 10,
     originIdleTimeoutMs: options.originIdleTimeoutMs ?? 60_000,
     drainTimeoutMs: 1000,
-  };
+  });
   if (options.password !== undefined) config.adminPassword = options.password;
   if (options.sessionSecret !== undefined) config.sessionSecret = options.sessionSecret;
   const events: LogEvent[] = [];
