@@ -11,7 +11,8 @@ import { describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
 import { FIELDS } from "../src/config/schema.ts";
-import { readHelp, ROOT } from "./deploy-support.ts";
+import { cleanEnv, freePort, readHelp, requireBinary, ROOT } from "./deploy-support.ts";
+import { makeTempDir } from "./helpers/index.ts";
 
 /** WITHCACHE_README_DRAFT=path checks a draft instead (e.g. before merging sections into README.md). */
 const README_PATH = process.env.WITHCACHE_README_DRAFT ?? path.join(ROOT, "README.md");
@@ -137,4 +138,47 @@ describe("scripts/readme-reference.ts (the section to paste into README.md)", ()
     expect(generated.exitCode).toBe(0);
   });
   referenceChecks("the generated reference", GENERATED);
+});
+
+describe("scripts/start (the README's quick start)", () => {
+  test("passes no settings of its own: WITHCACHE_* variables choose the port and data dir", async () => {
+    await requireBinary(); // up to date, so the script starts it without setting up or building
+    const data = makeTempDir("withcache-start-");
+    const port = freePort();
+    // --host as a flag too: a script that still forced its own port would at least stay on loopback.
+    const proc = Bun.spawn([path.join(ROOT, "scripts/start"), "--host", "127.0.0.1"], {
+      cwd: ROOT,
+      env: cleanEnv({ WITHCACHE_PORT: String(port), WITHCACHE_DATA_DIR: data.path }),
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "ignore",
+    });
+    try {
+      // The start line comes first; read until it (a stale checkout builds first: 180 s bound).
+      const reader = proc.stdout.getReader();
+      const decoder = new TextDecoder();
+      let out = "";
+      let timer: Timer | undefined;
+      const timedOut = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 180_000)));
+      for (;;) {
+        const next = await Promise.race([reader.read(), timedOut]);
+        if (next === null || next.done) break;
+        out += decoder.decode(next.value, { stream: true });
+        if (out.includes("\n")) break;
+      }
+      clearTimeout(timer);
+      reader.releaseLock();
+      expect(out.split("\n")[0]).toContain(`listening on http://127.0.0.1:${port} (data dir ${data.path},`);
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(res.status).toBe(200);
+      expect(fs.existsSync(path.join(data.path, "withcache.db"))).toBe(true);
+    } finally {
+      proc.kill("SIGTERM");
+      const killer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+      await proc.exited;
+      clearTimeout(killer);
+      data.cleanup();
+    }
+    expect(proc.exitCode).toBe(0);
+  }, 240_000);
 });
