@@ -4,6 +4,7 @@ import { expect } from "bun:test";
 import fs from "node:fs";
 import path from "node:path";
 import { ensureBuilt } from "./helpers/build.ts";
+import { pipeText } from "./helpers/proc.ts";
 
 export const ROOT = path.resolve(import.meta.dir, "..");
 export const BIN = path.join(ROOT, "dist", "withcache");
@@ -126,16 +127,7 @@ export async function startServe(
     stderr: "pipe",
   });
   let out = "";
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      out += decoder.decode(value, { stream: true });
-    }
-  };
-  const drained = Promise.all([drain(proc.stdout), drain(proc.stderr)]);
+  const drained = Promise.all([pipeText(proc.stdout, (t) => (out += t)), pipeText(proc.stderr, (t) => (out += t))]);
   const baseUrl = `http://127.0.0.1:${port}`;
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");

@@ -5,6 +5,6 @@ export { startOrigin, staticOrigin, type Origin } from "./origin.ts";
 export { blobUrl, memoryLogger, startTestServer, testConfig, type TestServer } from "./server.ts";
 export { headerOf, sendRestFrom, startRawOrigin, type RawConnection, type RawOrigin } from "./raw-origin.ts";
 export { REPO_ROOT, rssBytes, spawnServer, type SpawnedServer } from "./spawn-server.ts";
-export { run, sha256File, sha256Hex, type RunResult } from "./proc.ts";
+export { pipeText, run, sha256File, sha256Hex, type RunResult } from "./proc.ts";
 export { DIST_BINARY, ensureBuilt } from "./build.ts";
 export { blobFiles, cleanupsAfterEach, fillOnMiss, fillThroughCache, jobFinished, startCleanedServer, tempReaches, type Cleanups, type FillJob } from "./fills.ts";

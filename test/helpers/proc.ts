@@ -27,3 +27,14 @@ export async function sha256File(path: string): Promise<string> {
   }
   return hasher.digest("hex");
 }
+
+/** Decode `stream` as UTF-8 into `sink` chunk by chunk until it ends (a child's output while it runs). */
+export async function pipeText(stream: ReadableStream<Uint8Array>, sink: (text: string) => void): Promise<void> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    sink(decoder.decode(value, { stream: true }));
+  }
+}

@@ -3,6 +3,7 @@
 import type { Subprocess } from "bun";
 import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { pipeText } from "./proc.ts";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
 
@@ -37,17 +38,8 @@ export async function spawnServer(options: {
   });
   let out = "";
   let err = "";
-  const pump = async (stream: ReadableStream<Uint8Array>, sink: (text: string) => void): Promise<void> => {
-    const reader = stream.getReader();
-    const dec = new TextDecoder();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      sink(dec.decode(value, { stream: true }));
-    }
-  };
-  void pump(proc.stdout, (t) => (out += t));
-  void pump(proc.stderr, (t) => (err += t));
+  void pipeText(proc.stdout, (t) => (out += t));
+  void pipeText(proc.stderr, (t) => (err += t));
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
   let port = 0;
   while (Date.now() < deadline) {
