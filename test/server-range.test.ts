@@ -70,6 +70,48 @@ describe("Range", () => {
       expect(r.bytes.length).toBe(SIZE);
     }
   });
+  test("two Range lines: what is sent, logged and counted all follow the first line", async () => {
+    const { port, pathname } = new URL(url);
+    const exchange = (rangeLines: string[]) =>
+      new Promise<Buffer>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const timer = setTimeout(() => reject(new Error("no close within 5 s")), 5000);
+        void Bun.connect({
+          hostname: "127.0.0.1",
+          port: Number(port),
+          socket: {
+            open: (sock) => void sock.write(`GET ${pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\n${rangeLines.map((l) => `Range: ${l}\r\n`).join("")}Connection: close\r\n\r\n`),
+            data: (_sock, chunk) => void chunks.push(Buffer.from(chunk)),
+            close: () => {
+              clearTimeout(timer);
+              resolve(Buffer.concat(chunks));
+            },
+          },
+        });
+      });
+    const split = (raw: Buffer) => {
+      const end = raw.indexOf("\r\n\r\n");
+      return { head: raw.subarray(0, end).toString("latin1"), body: raw.subarray(end + 4) };
+    };
+    const before = hits();
+    const partial = split(await exchange(["bytes=10-19", "bytes=30-39"]));
+    expect(partial.head.split("\r\n")[0]).toBe("HTTP/1.1 206 Partial Content");
+    expect(partial.head.toLowerCase()).toContain(`content-range: bytes 10-19/${SIZE}`);
+    expect(Buffer.from(partial.body).equals(Buffer.from(BODY.subarray(10, 20)))).toBe(true);
+    const unsatisfiable = split(await exchange([`bytes=${SIZE}-`, "bytes=0-9"]));
+    expect(unsatisfiable.head.split("\r\n")[0]).toBe("HTTP/1.1 416 Range Not Satisfiable");
+    expect(unsatisfiable.head.toLowerCase()).toContain(`content-range: bytes */${SIZE}`);
+    expect(unsatisfiable.body.toString()).toBe(`range not satisfiable; the artifact is ${SIZE} bytes\n`);
+    // A resume-like first line (not from byte 0) counts no hit, whatever the log said before.
+    expect(hits()).toBe(before);
+    const lines = await pollUntil(() => {
+      const l = cache.logs.filter((x) => / request id=/.test(x) && x.includes("method=GET")).slice(-2);
+      return l.length === 2 && l[1]!.includes("status=416") ? l : null;
+    }, { what: "both request lines" });
+    expect(lines[0]).toContain("status=206 bytes=10 ");
+    expect(lines[1]).toContain("status=416 bytes=0 ");
+  });
+
   test("If-Range: current validator → 206, stale → full 200", async () => {
     const lastModified = (await get({}, "HEAD")).headers.get("last-modified")!;
     expect((await get({ range: "bytes=0-9", "if-range": `"${SHA}"` })).status).toBe(206);

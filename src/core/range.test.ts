@@ -22,6 +22,13 @@ describe("decideRange", () => {
       expect(decideRange(r, null, v)).toEqual({ kind: "full" });
     }
   });
+  test("several Range lines (joined by ', ') are decided by the first, as Bun's sendfile path does", () => {
+    expect(decideRange("bytes=1-2, bytes=3-4", null, v)).toEqual({ kind: "partial", start: 1, endInclusive: 2 });
+    expect(decideRange("bytes=1-2, items=3-4", null, v)).toEqual({ kind: "partial", start: 1, endInclusive: 2 });
+    expect(decideRange("bytes=1000-, bytes=1-2", null, v)).toEqual({ kind: "unsatisfiable" });
+    expect(decideRange("bytes=1-2,3-4, bytes=5-6", null, v)).toEqual({ kind: "full" });
+    expect(decideRange("items=1-2, bytes=5-6", null, v)).toEqual({ kind: "full" });
+  });
   test("if-range", () => {
     expect(decideRange("bytes=0-9", '"abc"', v).kind).toBe("partial");
     expect(decideRange("bytes=0-9", '"zzz"', v).kind).toBe("full");

@@ -18,8 +18,17 @@ export type Validators = {
 
 const SPEC = /^\s*(\d*)\s*-\s*(\d*)\s*$/;
 
+/**
+ * Several Range header lines reach us joined by ", " ("bytes=1-2, bytes=3-4"). Bun's sendfile
+ * path answers by the first line alone, so we decide on it too: otherwise our "whole body" meets
+ * Bun serving a 206 (or an empty 416) behind our back, and the log and hit counter say 200.
+ */
+const SECOND_RANGE_LINE = /,\s*[A-Za-z][A-Za-z0-9_-]*\s*=/;
+
 export function decideRange(range: string | null, ifRange: string | null, v: Validators): RangeDecision {
   if (range === null) return { kind: "full" };
+  const second = SECOND_RANGE_LINE.exec(range);
+  if (second) range = range.slice(0, second.index);
   const eq = range.indexOf("=");
   if (eq < 0 || range.slice(0, eq).trim().toLowerCase() !== "bytes") return { kind: "full" };
   const specs = range.slice(eq + 1).split(",");
