@@ -116,17 +116,7 @@ pub fn resolvePath(out: *Path, parts: []const []const u8) ?[:0]const u8 {
     var len: usize = 0;
     for (parts[start..]) |part| {
         var segments = std.mem.splitScalar(u8, part, '/');
-        while (segments.next()) |segment| {
-            if (segment.len == 0 or std.mem.eql(u8, segment, ".")) continue;
-            if (std.mem.eql(u8, segment, "..")) {
-                len = std.mem.lastIndexOfScalar(u8, out[0..len], '/') orelse 0;
-                continue;
-            }
-            if (len + 1 + segment.len + 1 > out.len) return null;
-            out[len] = '/';
-            @memcpy(out[len + 1 .. len + 1 + segment.len], segment);
-            len += 1 + segment.len;
-        }
+        while (segments.next()) |segment| len = appendSegment(out, len, segment) orelse return null;
     }
     if (len == 0) {
         out[0] = '/';
@@ -149,16 +139,9 @@ pub fn realPath(path: []const u8, out: *Path) ?[]const u8 {
         const slash = std.mem.indexOfScalar(u8, pending, '/') orelse pending.len;
         const segment = pending[0..slash];
         pending = if (slash < pending.len) pending[slash + 1 ..] else "";
-        if (segment.len == 0 or std.mem.eql(u8, segment, ".")) continue;
-        if (std.mem.eql(u8, segment, "..")) {
-            len = std.mem.lastIndexOfScalar(u8, out[0..len], '/') orelse 0;
-            continue;
-        }
-        if (len + 1 + segment.len + 1 > out.len) return null;
         const segment_start = len;
-        out[len] = '/';
-        @memcpy(out[len + 1 .. len + 1 + segment.len], segment);
-        len += 1 + segment.len;
+        len = appendSegment(out, len, segment) orelse return null;
+        if (len <= segment_start) continue; // "", "." or "..": no new component to resolve
         out[len] = 0;
         var target_buf: Path = undefined;
         const rc = linux.readlink(out[0..len :0], &target_buf, target_buf.len);
@@ -186,6 +169,18 @@ pub fn realPath(path: []const u8, out: *Path) ?[]const u8 {
     return out[0..len];
 }
 
+/// One segment onto the normalised path `out[0..len]`: "" and "." leave it, ".." drops its last
+/// component, any other is appended after a '/'. The new length, or null when it would not fit
+/// (with room left for a NUL).
+fn appendSegment(out: *Path, len: usize, segment: []const u8) ?usize {
+    if (segment.len == 0 or std.mem.eql(u8, segment, ".")) return len;
+    if (std.mem.eql(u8, segment, "..")) return std.mem.lastIndexOfScalar(u8, out[0..len], '/') orelse 0;
+    if (len + 1 + segment.len + 1 > out.len) return null;
+    out[len] = '/';
+    @memcpy(out[len + 1 .. len + 1 + segment.len], segment);
+    return len + 1 + segment.len;
+}
+
 fn copyInto(buf: *Path, s: []const u8) ?[]const u8 {
     if (s.len > buf.len) return null;
     @memcpy(buf[0..s.len], s);
@@ -204,6 +199,8 @@ test "realPath follows symlinks" {
     var out: Path = undefined;
     try std.testing.expectEqualStrings("/", realPath("/", &out).?);
     try std.testing.expectEqualStrings("/proc", realPath("/proc/.", &out).?);
+    try std.testing.expectEqualStrings("/proc", realPath("/usr/..//proc", &out).?);
+    try std.testing.expectEqualStrings("/proc", realPath("/proc/self/..", &out).?); // .. after the symlink's target
     try std.testing.expect(realPath("/nonexistent/x", &out) == null);
     // /proc/self is a symlink to /proc/<pid>.
     const resolved = realPath("/proc/self/exe/..", &out);
