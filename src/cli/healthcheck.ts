@@ -82,7 +82,7 @@ export function registerHealthcheck(program: Command): void {
     .command("healthcheck")
     .description("exit 0 if the cache-host answers GET /healthz with 200, else 1 (for container HEALTHCHECKs)")
     .option("--url <url>", "base url of the cache-host (host or host:port also work, as in WITHCACHE_SERVER)", DEFAULT_URL)
-    .option("--timeout <duration>", "give up after this long (e.g. 5s, 500ms)", DEFAULT_TIMEOUT)
+    .option("--timeout <duration>", "give up after this long, with a unit (5s, 500ms)", DEFAULT_TIMEOUT)
     .action(async (raw: unknown) => {
       const target = parseHealthcheckOptions(raw);
       const problem = await checkHealth(target);

@@ -11,7 +11,8 @@ export function buildProgram(): Command {
   const program = new Command("withcache")
     .description("URL-keyed artifact cache for labs and CI fleets: ccache for HTTP artifacts, without a proxy")
     .version(VERSION, "-V, --version", "print the version")
-    .showHelpAfterError()
+    // One line of error and a pointer, not the whole help: the error must stay on screen.
+    .showHelpAfterError("(add --help for usage)")
     .configureOutput({
       outputError: (str, write) => write(`withcache: error: ${str.replace(/^error: /, "").trimEnd()}\n`),
     });
@@ -24,6 +25,14 @@ export function buildProgram(): Command {
 }
 
 export async function runCli(args: string[]): Promise<void> {
+  if (args[0] !== "serve") {
+    // Bun ignores SIGPIPE, so `withcache doctor | head -1` would end in an EPIPE stack trace.
+    // Exit as a program killed by SIGPIPE would (128 + 13), silently.
+    process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exit(141);
+      throw err;
+    });
+  }
   const program = buildProgram().exitOverride();
   try {
     await program.parseAsync(args, { from: "user" });
