@@ -320,7 +320,7 @@ export class FillManager {
         this.deps.log.event("evicted", { key: loggableUrl(e.key), freed_bytes: e.freedBytes, reason: "max-cache-size" });
       }
     } catch (err) {
-      this.deps.log.event("evict-error", { error: err instanceof Error ? err.message.split("\n")[0] : String(err) });
+      this.deps.log.event("evict-error", { error: firstLineOf(err) });
     }
   }
 
@@ -353,7 +353,7 @@ export class FillManager {
       kind = err.kind;
     } else {
       // Not an expected failure: keep the details in the log, give the job a one-line reason.
-      message = `internal error during fill: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`;
+      message = `internal error during fill: ${firstLineOf(err)}`;
       kind = "transient";
       this.deps.log.event("fill-bug", { job: job.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     }
@@ -593,7 +593,7 @@ export class FillManager {
             await this.syncWritten(job.id, file, count);
             throw err;
           }
-          const why = idleFired ? `no bytes for ${config.originIdleTimeoutMs} ms` : (err instanceof Error ? err.message : String(err)).split("\n")[0]!.toLowerCase();
+          const why = idleFired ? `no bytes for ${config.originIdleTimeoutMs} ms` : firstLineOf(err).toLowerCase();
           await this.syncWritten(job.id, file, count);
           throw new FillError(`origin body broke off at ${count} bytes for ${loggableUrl(job.url)}: ${why}`, "transient");
         } finally {
@@ -642,7 +642,7 @@ export class FillManager {
         } catch {
           // The database is unusable; the startup sweep removes the orphan blob.
         }
-        throw new FillError(`cannot record the artifact: ${(err instanceof Error ? err.message : String(err)).split("\n")[0]!.toLowerCase()}`, "transient");
+        throw new FillError(`cannot record the artifact: ${firstLineOf(err).toLowerCase()}`, "transient");
       }
       if (replacedSha256 && this.meta.countArtifactsWithSha(replacedSha256) === 0) blobs.delete(replacedSha256);
       return { sha256, sizeBytes: count, hash: sink.mode };
@@ -695,11 +695,16 @@ function sameRepresentation(headers: Headers, validator: string | null): boolean
   return lastModified === null || Date.parse(lastModified) === Date.parse(validator);
 }
 
+/** The first line of a thrown value's message (log fields and job errors are one line). */
+function firstLineOf(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0]!;
+}
+
 /** A failed write, sync or rename in the data dir: one line; the job fails and its temp goes. */
 function storageFailure(err: unknown, dir: string): FillError {
   const code = (err as { code?: string }).code;
   if (code === "ENOSPC" || code === "EDQUOT") return new FillError(`fill stopped: the disk is full (no space left in ${dir})`, "permanent");
-  const what = code ? code.toLowerCase() : (err instanceof Error ? err.message : String(err)).split("\n")[0]!.toLowerCase();
+  const what = code ? code.toLowerCase() : firstLineOf(err).toLowerCase();
   return new FillError(`fill stopped: cannot write in ${dir}: ${what}`, "permanent");
 }
 
