@@ -1,10 +1,15 @@
 // Run a real program (curl, wget, the compiled withcache) and collect its output.
 export type RunResult = { exitCode: number; stdout: string; stderr: string };
 
+/** The env a test's child process gets: the test's PATH and HOME plus `extra`, nothing else inherited (no proxies). */
+export function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...extra };
+}
+
 export async function run(cmd: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
   const proc = Bun.spawn(cmd, {
     cwd: options.cwd,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...options.env },
+    env: childEnv(options.env),
     stdout: "pipe",
     stderr: "pipe",
     timeout: options.timeoutMs ?? 60_000,

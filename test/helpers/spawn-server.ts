@@ -3,7 +3,7 @@
 import type { Subprocess } from "bun";
 import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { pipeText } from "./proc.ts";
+import { childEnv, pipeText } from "./proc.ts";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
 
@@ -31,7 +31,7 @@ export async function spawnServer(options: {
   mkdirSync(options.dataDir, { recursive: true });
   const proc = Bun.spawn(cmd, {
     cwd: options.dataDir,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...options.env },
+    env: childEnv(options.env),
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
