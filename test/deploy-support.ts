@@ -7,7 +7,6 @@ import { ensureBuilt } from "./helpers/build.ts";
 import { pipeText } from "./helpers/proc.ts";
 
 export const ROOT = path.resolve(import.meta.dir, "..");
-export const BIN = path.join(ROOT, "dist", "withcache");
 export const PACKAGE_VERSION: string = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version;
 
 /** The tests drive the compiled binary, rebuilt by scripts/build when any source is newer. */
@@ -92,7 +91,7 @@ export async function readHelp(sub: string[]): Promise<Help> {
 }
 
 /** Poll until `url` answers 200 or the bound passes; no sleeps beyond a short poll interval. */
-export async function waitForHttp200(url: string, deadlineMs = 15_000, proc?: { exitCode: number | null }): Promise<void> {
+async function waitForHttp200(url: string, deadlineMs = 15_000, proc?: { exitCode: number | null }): Promise<void> {
   const until = Date.now() + deadlineMs;
   let last = "no answer";
   while (Date.now() < until) {

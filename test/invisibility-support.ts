@@ -40,7 +40,7 @@ export function invisibilityFiles(options: { firstSeed: number; bigSizeBytes: nu
 }
 
 /** The URLs of invisibilityFiles() on `originUrl`, in the same order. */
-export function invisibilityUrls(originUrl: string): string[] {
+function invisibilityUrls(originUrl: string): string[] {
   return [
     `${originUrl}/pkg/a.tgz`,
     `${originUrl}/pkg/a%20b.tgz`,
@@ -53,8 +53,8 @@ export function invisibilityUrls(originUrl: string): string[] {
   ];
 }
 
-export const CURL_FLAGS = [["-sS", "-O"], ["-sS", "-OJ"], ["-s", "-o", "out.bin"], ["-s"], ["-fsSL", "--remote-name-all"]];
-export const WGET_FLAGS = [["-q"], ["-q", "-O", "out.bin"], ["-q", "--content-disposition"], ["-nv", "-O-"]];
+const CURL_FLAGS = [["-sS", "-O"], ["-sS", "-OJ"], ["-s", "-o", "out.bin"], ["-s"], ["-fsSL", "--remote-name-all"]];
+const WGET_FLAGS = [["-q"], ["-q", "-O", "out.bin"], ["-q", "--content-disposition"], ["-nv", "-O-"]];
 
 export type Tool = "curl" | "wget";
 export type Observe = (tool: Tool, args: string[], via: "plain" | "shim") => Promise<Observed>;
@@ -164,7 +164,7 @@ export async function expectPlainLikeOn404(originUrl: string, observe: Observe):
 }
 
 /** A body of 10 MB declared: `first` at once, then nothing until `released` settles (a download surely in flight). */
-export function slowBody(first: Uint8Array, released: Promise<void>): Response {
+function slowBody(first: Uint8Array, released: Promise<void>): Response {
   let sent = false;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {

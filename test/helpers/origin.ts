@@ -34,16 +34,3 @@ export function startOrigin(handler: (req: Request, server: Server<undefined>) =
     stop: () => server.stop(true),
   };
 }
-
-/** An origin that serves fixed bodies by path (with ETag and Content-Length), 404 otherwise. */
-export function staticOrigin(files: Record<string, Uint8Array | string>, options: { contentType?: string } = {}): Origin {
-  return startOrigin((req) => {
-    const path = new URL(req.url).pathname;
-    const body = files[path];
-    if (body === undefined) return new Response("nope\n", { status: 404 });
-    const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
-    return new Response(bytes as Uint8Array<ArrayBuffer>, {
-      headers: { "content-type": options.contentType ?? "application/octet-stream", etag: `"${Bun.hash(bytes).toString(16)}"` },
-    });
-  });
-}

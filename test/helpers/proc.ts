@@ -22,17 +22,6 @@ export function sha256Hex(bytes: Uint8Array | string): string {
   return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
 }
 
-export async function sha256File(path: string): Promise<string> {
-  const hasher = new Bun.CryptoHasher("sha256");
-  const reader = Bun.file(path).stream().getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    hasher.update(value);
-  }
-  return hasher.digest("hex");
-}
-
 /** Decode `stream` as UTF-8 into `sink` chunk by chunk until it ends (a child's output while it runs). */
 export async function pipeText(stream: ReadableStream<Uint8Array>, sink: (text: string) => void): Promise<void> {
   const reader = stream.getReader();
