@@ -46,7 +46,7 @@ export type FillManagerDeps = {
  * URLs must not grow the queue without bound. Past it a miss is still recorded (capped too, see
  * MISSES_MAX) but not queued; operator downloads are not limited.
  */
-export const AUTO_QUEUE_MAX = 1000;
+const AUTO_QUEUE_MAX = 1000;
 /** Automatic enqueues in flight at once (each may be waiting on a DNS answer). */
 const PENDING_AUTO_ENQUEUES_MAX = 64;
 /** While a fill writes, free disk space is checked again every this many bytes (a statfs costs ~1 µs). */
@@ -56,7 +56,7 @@ const DISK_CHECK_BYTES = 1024 * 1024;
  * Fills of at least this many bytes (or of unknown length) hash SHA-256 on a Worker, i.e. on
  * another core; smaller ones hash in the event loop, where starting a worker would cost more.
  */
-export const HASH_WORKER_MIN_BYTES = 4 * 1024 * 1024;
+const HASH_WORKER_MIN_BYTES = 4 * 1024 * 1024;
 
 /** Every this many bytes a fill starts a background writeback of its temp file. */
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
@@ -67,7 +67,7 @@ const PROGRESS_INTERVAL_MS = 500;
  * client retrying a URL the origin refuses must not turn every request into an origin request.
  * Operators can retry at any time.
  */
-export const AUTO_FILL_AFTER_FAILURE_MS = 60_000;
+const AUTO_FILL_AFTER_FAILURE_MS = 60_000;
 /** A worker with nothing to do re-checks the queue at least this often (backoff expiry). */
 const IDLE_POLL_MS = 1000;
 

@@ -42,7 +42,7 @@ export type CheckedAddresses =
   | { ok: false; kind: "refused" | "transient"; message: string };
 
 /** Resolve the URL's host and check every answer against the policy. */
-export async function checkedAddresses(url: URL, resolve: Resolver, allowed: AddressPolicy = publicAddressesOnly): Promise<CheckedAddresses> {
+async function checkedAddresses(url: URL, resolve: Resolver, allowed: AddressPolicy = publicAddressesOnly): Promise<CheckedAddresses> {
   const host = bareHost(url);
   let addresses: string[];
   if (isIpLiteral(host)) {

@@ -20,7 +20,7 @@ export interface Sha256Sink {
 }
 
 /** Bytes posted to the worker and not hashed yet, at most; past it the fill waits (memory bound). */
-export const HASH_INFLIGHT_BYTES_MAX = 8 * 1024 * 1024;
+const HASH_INFLIGHT_BYTES_MAX = 8 * 1024 * 1024;
 /**
  * Chunks are copied into batches of this many bytes, one postMessage each: fetch hands over
  * 64 KiB chunks, and a message per chunk cost ~30 µs, as much as hashing it.
