@@ -8,7 +8,7 @@ import type { Subprocess } from "bun";
 import { encodeToken } from "../../src/core/token.ts";
 
 export const ROOT = path.resolve(import.meta.dir, "../..");
-export const CACHE_DIR = path.join(ROOT, ".cache", "bench");
+const CACHE_DIR = path.join(ROOT, ".cache", "bench");
 /** The binaries under test. `snapshotBinaries` copies them aside first, so another engineer
  * rebuilding dist/ in the middle of a run cannot swap them under the benchmark. */
 export const bins: { withcache: string; zigShim: string | undefined } = {
@@ -17,7 +17,7 @@ export const bins: { withcache: string; zigShim: string | undefined } = {
 };
 
 /** The Zig shim: $WITHCACHE_BENCH_ZIG_SHIM, else the release artefact, else the zig build output. */
-export function findZigShim(): string | undefined {
+function findZigShim(): string | undefined {
   const candidates = [
     process.env.WITHCACHE_BENCH_ZIG_SHIM,
     path.join(ROOT, "dist", "withcache-shim-x86_64-linux-musl"),
@@ -50,7 +50,7 @@ type Cleanup = () => void | Promise<void>;
 const cleanups: Cleanup[] = [];
 
 /** Register an undo action; run in reverse order by `cleanupAll` (also on SIGINT/SIGTERM/exit). */
-export function onCleanup(fn: Cleanup): void {
+function onCleanup(fn: Cleanup): void {
   cleanups.push(fn);
 }
 

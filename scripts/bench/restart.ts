@@ -24,7 +24,7 @@ function artifactUrl(i: number): string {
 }
 
 /** Fill a fresh data dir with `count` artifacts; returns the origin URL of one in the middle. */
-export function populate(dataDir: string, count: number): string {
+function populate(dataDir: string, count: number): string {
   const store = openCacheStore(dataDir);
   try {
     const metadata = store.metadata;

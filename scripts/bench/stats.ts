@@ -23,7 +23,6 @@ export function ratio(ours: number, reference: number): number {
   return ours / reference;
 }
 
-export const GIB = 1024 ** 3;
 export const MIB = 1024 ** 2;
 
 /** Throughput in GB/s (decimal, like the anchors) from bytes and seconds. */
@@ -68,7 +67,7 @@ export function judge(target: Target, ours: number, reference: number): Verdict 
   }
 }
 
-export function describeTarget(target: Target, unit: string): string {
+function describeTarget(target: Target, unit: string): string {
   switch (target.kind) {
     case "none":
       return "";
