@@ -182,7 +182,7 @@ export async function diagnose(tool: Tool, env: Env, cwd: string): Promise<ToolR
   else {
     verdict = name === tool
       ? `ok: ${tool} downloads go through the cache at ${server}`
-      : `ok (by name): ${name} downloads go through the cache at ${server}; plain ${tool} is ${plainTool ?? "not on PATH"}, untouched${hidden}`;
+      : `ok (by name): ${name} downloads go through the cache at ${server}; plain ${tool} is ${plainTool ?? "not on PATH"}, untouched`;
     ok = true;
   }
   return { tool, name, inEffect, shimVersion, plainTool, shadowedShim, realTool, realToolProblem, server, serverSource: env[source] === undefined ? null : source, serverProblem, health: health.text, healthy: health.healthy, verdict, ok };
