@@ -63,6 +63,7 @@ describe("scripts/release", () => {
       const release = await run([path.join(ROOT, "scripts/release")], { timeoutMs: 280_000 });
       expect(release.stderr).toContain("release: dist/SHA256SUMS:");
       expect(release.code).toBe(0);
+      expect(release.stderr).not.toContain("build: dist/withcache"); // not an artefact: release does not rebuild it
 
       const sums = fs.readFileSync(path.join(DIST, "SHA256SUMS"), "utf8");
       const listed = sums
