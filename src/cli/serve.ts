@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
-import { FIELDS, loadServeConfig, type ConfigKey } from "../config/schema.ts";
+import { type ConfigSource, FIELDS, loadServeConfig, type ConfigKey } from "../config/schema.ts";
 import { startServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
 
@@ -53,6 +53,55 @@ function valueName(key: ConfigKey): string {
   }
 }
 
+/** Why a file could not be read, in a few words (the config file's own errors come later). */
+function readFailure(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  const reasons: Record<string, string> = {
+    ENOENT: "no such file",
+    EACCES: "permission denied",
+    EISDIR: "it is a directory",
+    ENOTDIR: "a path component is not a directory",
+  };
+  return typeof code === "string" ? (reasons[code] ?? code.toLowerCase()) : "unreadable";
+}
+
+/** `--config FILE` as text, or a one-line error naming the file and the reason. */
+export function readConfigFile(path: string): { path: string; text: string } {
+  try {
+    return { path, text: readFileSync(path, "utf8") };
+  } catch (err) {
+    throw new Error(`--config: cannot read ${path}: ${readFailure(err)}`);
+  }
+}
+
+/** Where a setting came from, as the operator spelled it: the flag, the variable or the file's key. */
+function settingName(key: ConfigKey, sources: Record<ConfigKey, ConfigSource>, configPath: string | null): string {
+  const field = FIELDS.find((f) => f.key === key)!;
+  switch (sources[key]) {
+    case "env":
+      return field.env;
+    case "file":
+      return `${configPath ?? "--config"}: key ${JSON.stringify(key)}`;
+    default:
+      return field.flag ?? field.env;
+  }
+}
+
+/**
+ * A listen failure Bun reports as `EADDRNOTAVAIL: address not available, listen` → one line naming
+ * the setting and the fix; null for anything else (EADDRINUSE is already worded by the server).
+ */
+export function listenFailure(err: unknown, at: { host: string; port: number; sources: Record<ConfigKey, ConfigSource>; configPath: string | null }): string | null {
+  const code = (err as { code?: unknown }).code;
+  if (code === "EADDRNOTAVAIL") {
+    return `${settingName("host", at.sources, at.configPath)}: ${JSON.stringify(at.host)} is not an address of this machine; expected one of its addresses, 0.0.0.0 (all) or 127.0.0.1`;
+  }
+  if (code === "EACCES" || code === "EPERM") {
+    return `${settingName("port", at.sources, at.configPath)}: port ${at.port} on ${at.host} needs privileges (permission denied); use a port from 1024 up, e.g. 3000`;
+  }
+  return null;
+}
+
 export function registerServe(program: Command): void {
   const cmd = program.command("serve").description("start the cache-host (blob store, fills, read path and operator UI)");
   for (const field of FIELDS) {
@@ -73,18 +122,18 @@ export function registerServe(program: Command): void {
       if (field.flag === null) continue;
       flags[field.key] = opts[camel(field.flag)];
     }
-    let file: { path: string; text: string } | null = null;
-    if (typeof opts.config === "string") {
-      try {
-        file = { path: opts.config, text: readFileSync(opts.config, "utf8") };
-      } catch {
-        throw new Error(`--config: cannot read ${opts.config}`);
-      }
-    }
+    const file = typeof opts.config === "string" ? readConfigFile(opts.config) : null;
     const loaded = loadServeConfig({ flags: flags as never, env: process.env, file });
     if (!loaded.ok) throw new Error(loaded.message);
     const config = loaded.config;
-    const running = await startServer(config);
+    let running: Awaited<ReturnType<typeof startServer>>;
+    try {
+      running = await startServer(config);
+    } catch (err) {
+      const message = listenFailure(err, { host: config.host, port: config.port, sources: loaded.sources, configPath: file?.path ?? null });
+      if (message === null) throw err;
+      throw new Error(message);
+    }
     const mode = config.curate ? "curate" : "auto";
     const listen = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${running.port}`;
     process.stdout.write(
