@@ -128,7 +128,7 @@ test("operator flow in chromium", async () => {
 
     step = "add URLs";
     // Add two URLs: one from a slow but steady origin, one that stalls until cancelled.
-    const steady = origin.slow("steady.iso", { chunks: 24, chunkBytes: 128 * 1024, delayMs: 120 });
+    origin.slow("steady.iso", { chunks: 24, chunkBytes: 128 * 1024, delayMs: 120 });
     const stuck = origin.slow("stuck.iso", { chunks: 8, chunkBytes: 128 * 1024 });
     stuck.allow(1);
     await page.click("a[href='/admin/add']");

@@ -2,9 +2,9 @@
 // directory without node_modules), the login works, and without a password it warns at start
 // and shows the banner.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { copyFileSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBuilt, makeTempDir, REPO_ROOT, run, spawnServer, type TempDir } from "./helpers/index.ts";
+import { ensureBuilt, makeTempDir, REPO_ROOT, spawnServer, type TempDir } from "./helpers/index.ts";
 import { csrfOf, FormClient } from "./ui-support.ts";
 
 let work: TempDir;
