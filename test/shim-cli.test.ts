@@ -157,6 +157,16 @@ describe("doctor", () => {
     expect(r.out).toContain("verdict: ok, curlwithcache and wgetwithcache use the cache\n");
   });
 
+  test("a shim of another version is pointed out", async () => {
+    const dir = join(work.path, "old-shim");
+    mkdirSync(dir);
+    // Stands in for a shim from an older release: answers --withcache-version like one.
+    writeFileSync(join(dir, "curl"), '#!/bin/sh\n[ "$1" = --withcache-version ] && { echo 0.0.1; exit 0; }\nexec /usr/bin/curl "$@"\n', { mode: 0o755 });
+    const r = await doctor({ PATH: `${dir}:/usr/bin:/bin`, WITHCACHE_SERVER: cache.url });
+    expect(r.out).toContain(`in effect:  ${join(dir, "curl")} (withcache shim 0.0.1; this withcache is ${VERSION}: upgrade the shim)`);
+    expect(r.out).not.toContain(`(withcache shim ${VERSION}; this`);
+  });
+
   test("a shim hidden behind the plain tool is named, with the fix", async () => {
     const dir = join(work.path, "hidden");
     mkdirSync(dir);

@@ -10,6 +10,7 @@ import type { Command } from "commander";
 import { serverBaseUrl, type Tool } from "../core/plan/plan.ts";
 import { findRealTool } from "../shim/find-tool.ts";
 import { serverEnvName, serverSetting, serverSource, VERSION_ARG } from "../shim/run.ts";
+import { VERSION } from "../version.ts";
 
 /** /healthz is tiny; a cache that needs longer than this is not one the shim will wait for. */
 const HEALTH_TIMEOUT_MS = 2000;
@@ -191,7 +192,7 @@ export async function diagnose(tool: Tool, env: Env, cwd: string): Promise<ToolR
 export function renderReport(r: ToolReport): string {
   const target = r.inEffect === null ? null : realOrSelf(r.inEffect);
   const via = r.inEffect !== null && target !== null && target !== r.inEffect ? ` -> ${target}` : "";
-  const inEffect = r.inEffect === null ? "(none on PATH)" : `${r.inEffect}${via}${r.shimVersion !== null ? ` (withcache shim ${r.shimVersion})` : " (not a withcache shim)"}`;
+  const inEffect = r.inEffect === null ? "(none on PATH)" : `${r.inEffect}${via}${r.shimVersion !== null ? ` (withcache shim ${r.shimVersion}${r.shimVersion === VERSION ? "" : `; this withcache is ${VERSION}: upgrade the shim`})` : " (not a withcache shim)"}`;
   const real = r.shimVersion === null ? "(not applicable)" : (r.realTool ?? `none: ${r.realToolProblem}`);
   const server = r.serverProblem !== null
     ? `unusable: ${r.serverSource}=${r.serverProblem}`
