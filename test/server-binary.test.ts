@@ -55,6 +55,18 @@ describe("compiled withcache", () => {
     expect(badEnv.stderr).toBe('withcache: error: WITHCACHE_PORT: "http" is not a port; expected 0-65535\n');
   });
 
+  test("a second cache-host on a port already taken refuses to start (no silent SO_REUSEPORT sharing)", async () => {
+    const first = await spawnServer({ binary, dataDir: join(work.path, "port-a") });
+    try {
+      const second = await run([binary, "serve", "--data-dir", join(work.path, "port-b"), "--host", "127.0.0.1", "--port", String(first.port)], { timeoutMs: 15_000 });
+      expect(second.stderr).toBe(`withcache: error: --port: 127.0.0.1:${first.port} is already in use\n`);
+      expect(second.exitCode).toBe(1);
+    } finally {
+      first.proc.kill("SIGTERM");
+      await first.proc.exited;
+    }
+  });
+
   test("serve: miss → fill → hit with curl; SIGTERM lets a slow download finish, then exits 0", async () => {
     const data = join(work.path, "data");
     const s = await spawnServer({ binary, dataDir: data, args: ["--allow-private-origins"] });

@@ -86,6 +86,9 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
       idleTimeout: IDLE_TIMEOUT_S,
       maxRequestBodySize: BUN_REQUEST_BODY_BYTES_MAX,
       development: false,
+      // Bun turns SO_REUSEPORT on with development: false; a second cache-host on the same port
+      // would then start silently and share the requests (misses on one, hits on the other).
+      reusePort: false,
       fetch: (req, srv) => handle(req, srv, ctx),
       error: (err) => {
         const id = nextRequestId();
