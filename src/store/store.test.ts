@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { currentBootId } from "./boot-id.ts";
@@ -140,5 +140,18 @@ describe("cache store", () => {
     writeFileSync(join(dir, "lock"), "1 00000000-0000-0000-0000-000000000000\n");
     store = openCacheStore(dir);
     expect(readFileSync(join(dir, "lock"), "utf8")).toBe(`${process.pid} ${boot}\n`);
+  });
+});
+
+describe("a data dir that cannot be created", () => {
+  test("under /proc, below a dangling symlink, or over a file: one line saying why and what to do", () => {
+    dir = mkdtempSync(join(tmpdir(), "withcache-store-"));
+    const file = join(dir, "a-file");
+    writeFileSync(file, "x");
+    symlinkSync(join(dir, "nowhere"), join(dir, "dangling"));
+    const enoent = "no such file or directory (a symlink on the way points nowhere, or the filesystem takes no directories, as under /proc); choose a directory on a disk";
+    expect(() => openCacheStore("/proc/withcache-nope")).toThrow(`--data-dir: cannot create /proc/withcache-nope: ${enoent}`);
+    expect(() => openCacheStore(join(dir, "dangling", "data"))).toThrow(`--data-dir: cannot create ${join(dir, "dangling", "data")}: ${enoent}`);
+    expect(() => openCacheStore(file)).toThrow(`--data-dir: cannot create ${file}: it exists but is not a directory (or is a symlink to nothing); choose a directory or a path to create`);
   });
 });

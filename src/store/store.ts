@@ -85,6 +85,10 @@ function dataDirError(err: unknown, what: string): Error {
     EPERM: "operation not permitted",
     ENOSPC: "no space left on device",
     ENOTDIR: "a path component is not a directory",
+    // mkdir -p says ENOENT under /proc (the parent exists but takes no directories) and below a
+    // dangling symlink; EEXIST when the path is a file or a dangling symlink itself.
+    ENOENT: "no such file or directory (a symlink on the way points nowhere, or the filesystem takes no directories, as under /proc); choose a directory on a disk",
+    EEXIST: "it exists but is not a directory (or is a symlink to nothing); choose a directory or a path to create",
   };
   return new Error(`--data-dir: ${what}: ${reason[e.code] ?? e.code.toLowerCase()}`);
 }
