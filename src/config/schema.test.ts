@@ -46,6 +46,15 @@ describe("loadServeConfig", () => {
     expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: '{"adminPassword": "x"}' } }).ok).toBe(false);
     expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: "{" } })).toEqual({ ok: false, message: "--config: c.json is not valid json" });
   });
+  test("a boolean that is none of the accepted spellings lists them (as the README does)", () => {
+    const expected = "is not a boolean; expected 1/true/yes/on or 0/false/no/off";
+    expect(loadServeConfig({ flags: {}, env: { WITHCACHE_CURATE: "maybe" } })).toEqual({ ok: false, message: `WITHCACHE_CURATE: "maybe" ${expected}` });
+    expect(loadServeConfig({ flags: {}, env: { WITHCACHE_TRUST_PROXY: "enabled" } })).toEqual({ ok: false, message: `WITHCACHE_TRUST_PROXY: "enabled" ${expected}` });
+    expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: '{"keepQuery": "sometimes"}' } })).toEqual({ ok: false, message: `c.json: key "keepQuery": "sometimes" ${expected}` });
+    for (const [text, value] of [["YES", true], ["On", true], ["1", true], ["off", false], ["No", false], ["0", false]] as const) {
+      expect(loadServeConfig({ flags: {}, env: { WITHCACHE_CURATE: text } })).toMatchObject({ ok: true, config: { curate: value } });
+    }
+  });
   test("blank secrets count as unset", () => {
     const r = loadServeConfig({ flags: {}, env: { WITHCACHE_SESSION_SECRET: "" } });
     expect(r.ok && r.config.sessionSecret).toBeUndefined();

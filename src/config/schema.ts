@@ -89,6 +89,10 @@ export function defaultServeConfig(): ServeConfig {
   };
 }
 
+/** The spellings a boolean setting accepts (case-insensitive), as the README lists them. */
+const BOOL_TRUE = ["1", "true", "yes", "on"];
+const BOOL_FALSE = ["0", "false", "no", "off"];
+
 /** A raw value: strings from flags and env, JSON values from the file. */
 type Raw = string | number | boolean | string[];
 
@@ -113,9 +117,9 @@ function convert(field: Field, raw: Raw): Converted {
     case "bool": {
       if (typeof raw === "boolean") return { ok: true, value: raw };
       const t = text.trim().toLowerCase();
-      if (["1", "true", "yes", "on"].includes(t)) return { ok: true, value: true };
-      if (["0", "false", "no", "off", ""].includes(t)) return { ok: true, value: false };
-      return { ok: false, message: `${shown} is not a boolean; expected true or false` };
+      if (BOOL_TRUE.includes(t)) return { ok: true, value: true };
+      if (BOOL_FALSE.includes(t) || t === "") return { ok: true, value: false };
+      return { ok: false, message: `${shown} is not a boolean; expected ${BOOL_TRUE.join("/")} or ${BOOL_FALSE.join("/")}` };
     }
     case "hosts": {
       const list = (Array.isArray(raw) ? raw : text.split(",")).map((s) => s.trim()).filter((s) => s !== "");
