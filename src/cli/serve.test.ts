@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { FIELDS, type ConfigKey, type ConfigSource } from "../config/schema.ts";
+import { buildProgram } from "./program.ts";
 import { listenFailure, readConfigFile } from "./serve.ts";
 
 const MAIN = resolve(import.meta.dir, "../main.ts");
@@ -54,5 +55,25 @@ describe("withcache serve start-up errors", () => {
   test("a missing --config file names the reason", async () => {
     const r = await serveFails(["--config", join(dir, "missing.json"), "--host", "127.0.0.1", "--port", "0"]);
     expect(r).toEqual({ code: 1, stderr: `withcache: error: --config: cannot read ${join(dir, "missing.json")}: no such file\n` });
+  });
+});
+
+describe("withcache serve --help", () => {
+  test("every option names its environment variable, and its default when it has one", () => {
+    const serve = buildProgram().commands.find((c) => c.name() === "serve")!;
+    const defaults: Record<string, string> = { "--max-redirects": "10", "--fill-attempts": "5", "--fill-backoff": "1s", "--max-cache-size": "0 = no limit", "--data-dir": "./data" };
+    for (const field of FIELDS.filter((f) => f.flag !== null)) {
+      const option = serve.options.find((o) => o.long === field.flag);
+      expect(option, `${field.flag} is an option of serve`).toBeDefined();
+      expect(option!.description, `${field.flag}'s help`).toMatch(new RegExp(`\\(env ${field.env}(, [^)]*)?\\)$`));
+      const def = defaults[field.flag!];
+      if (def !== undefined) expect(option!.description).toEndWith(`(env ${field.env}, default ${def})`);
+    }
+  });
+  test("the printed help names every variable, the secrets included", async () => {
+    const proc = Bun.spawn([process.execPath, MAIN, "serve", "--help"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdout: "pipe", stderr: "pipe", timeout: 20_000 });
+    const [stdout, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    expect(code).toBe(0);
+    for (const field of FIELDS) expect(stdout, `serve --help names ${field.env}`).toContain(field.env);
   });
 });

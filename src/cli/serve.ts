@@ -2,30 +2,18 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
-import { type ConfigSource, FIELDS, loadServeConfig, type ConfigKey } from "../config/schema.ts";
+import { type ConfigSource, defaultText, FIELDS, loadServeConfig, type ConfigKey } from "../config/schema.ts";
 import { startServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
 
-const HELP: Partial<Record<ConfigKey, string>> = {
-  dataDir: "where blobs, temp files and the database live (env WITHCACHE_DATA_DIR, default ./data)",
-  host: "address to listen on (env WITHCACHE_HOST, default 0.0.0.0)",
-  port: "port to listen on, 0 = any free port (env WITHCACHE_PORT, default 3000)",
-  workers: "concurrent background fills (env WITHCACHE_WORKERS, default 2)",
-  curate: "never fetch on a miss; an operator approves downloads (env WITHCACHE_CURATE)",
-  keepQuery: "keep the query string in cache keys (env WITHCACHE_KEEP_QUERY)",
-  allowPrivateOrigins: "allow fills from loopback/private/link-local/unique-local origins (env WITHCACHE_ALLOW_PRIVATE_ORIGINS)",
-  allowHosts: "auto-fetch only from hosts matching PATTERN (example.com, *.example.com); repeatable (env WITHCACHE_ALLOW_HOSTS, comma-separated)",
-  trustProxy: "trust X-Forwarded-For/-Proto from a reverse proxy (env WITHCACHE_TRUST_PROXY)",
-  maxRedirects: "redirect hops a fill follows (default 10)",
-  fillAttempts: "attempts per fill for transient errors (default 5)",
-  fillBackoff: "first retry delay, doubling per attempt (default 1s)",
-  fillBackoffMax: "longest retry delay (default 60s)",
-  originIdleTimeout: "give up on an origin that sends nothing for this long (default 60s)",
-  drainTimeout: "on SIGTERM, how long client downloads may finish (default 30s)",
-  maxArtifactSize: "refuse artifacts larger than this, e.g. 50GiB (default 0 = no limit)",
-  minFreeDisk: "free space fills must leave on the data dir's filesystem: a size (2GiB), a percentage (5%), 0 = off, or auto = 5% but at most 1GiB (default auto)",
-  maxCacheSize: "keep the blobs under this total, evicting least recently used artifacts at start and after each fill; bigger artifacts are refused, e.g. 500GiB (default 0 = no limit)",
-} as Partial<Record<ConfigKey | string, string>>;
+/** An option's help: what it does (from the settings table), then the variable that sets it too
+ *  and its default, generated so that `serve --help` can never leave one out. */
+export function optionHelp(field: (typeof FIELDS)[number]): string {
+  const notes = [`env ${field.env}${field.kind === "hosts" ? ", comma-separated" : ""}`];
+  const def = defaultText(field.key);
+  if (def !== null) notes.push(`default ${def}`);
+  return `${field.help} (${notes.join(", ")})`;
+}
 
 function camel(flag: string): string {
   return flag.replace(/^--/, "").replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -106,15 +94,16 @@ export function registerServe(program: Command): void {
   const cmd = program.command("serve").description("start the cache-host (blob store, fills, read path and operator UI)");
   for (const field of FIELDS) {
     if (field.flag === null) continue;
-    const help = HELP[field.key] ?? HELP[camel(field.flag) as ConfigKey] ?? "";
-    const option = new Option(`${field.flag}${valueName(field.key)}`, help);
+    const option = new Option(`${field.flag}${valueName(field.key)}`, optionHelp(field));
     if (field.kind === "hosts") option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     cmd.addOption(option);
   }
   cmd.option("--config <file>", "read settings from a JSON file (flags and env win over it)");
   cmd.addHelpText(
     "after",
-    "\nSecrets come from the environment only: WITHCACHE_ADMIN_PASSWORD (operator login), WITHCACHE_SESSION_SECRET.\nPrecedence: flags > environment > --config file > defaults.",
+    `\nSecrets come from the environment only: ${FIELDS.filter((f) => f.flag === null)
+      .map((f) => `${f.env} (${f.help})`)
+      .join(", ")}.\nPrecedence: flags > environment > --config file > defaults.`,
   );
   cmd.action(async (opts: Record<string, unknown>) => {
     const flags: Record<string, unknown> = {};

@@ -40,31 +40,83 @@ export type ConfigKey = keyof ServeConfig;
 export type ConfigSource = "flag" | "env" | "file" | "default";
 
 type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size" | "free";
-type Field = { key: ConfigKey; kind: Kind; flag: string | null; env: string; min?: number };
+type Field = {
+  key: ConfigKey;
+  kind: Kind;
+  flag: string | null;
+  env: string;
+  min?: number;
+  /** What the setting does, for `serve --help` and the README reference; the env variable and
+   *  the default are appended from this table and defaultServeConfig() (src/cli/serve.ts). */
+  help: string;
+};
 
-/** The table of settings: flag name, env name, kind. Defaults are in defaultServeConfig(). */
+/** The table of settings: flag name, env name, kind, help. Defaults are in defaultServeConfig(). */
 export const FIELDS: readonly Field[] = [
-  { key: "dataDir", kind: "string", flag: "--data-dir", env: "WITHCACHE_DATA_DIR" },
-  { key: "host", kind: "string", flag: "--host", env: "WITHCACHE_HOST" },
-  { key: "port", kind: "port", flag: "--port", env: "WITHCACHE_PORT" },
-  { key: "workers", kind: "count", flag: "--workers", env: "WITHCACHE_WORKERS", min: 1 },
-  { key: "curate", kind: "bool", flag: "--curate", env: "WITHCACHE_CURATE" },
-  { key: "keepQuery", kind: "bool", flag: "--keep-query", env: "WITHCACHE_KEEP_QUERY" },
-  { key: "allowPrivateOrigins", kind: "bool", flag: "--allow-private-origins", env: "WITHCACHE_ALLOW_PRIVATE_ORIGINS" },
-  { key: "allowHosts", kind: "hosts", flag: "--allow-host", env: "WITHCACHE_ALLOW_HOSTS" },
-  { key: "trustProxy", kind: "bool", flag: "--trust-proxy", env: "WITHCACHE_TRUST_PROXY" },
-  { key: "adminPassword", kind: "string", flag: null, env: "WITHCACHE_ADMIN_PASSWORD" },
-  { key: "sessionSecret", kind: "string", flag: null, env: "WITHCACHE_SESSION_SECRET" },
-  { key: "maxRedirects", kind: "count", flag: "--max-redirects", env: "WITHCACHE_MAX_REDIRECTS", min: 0 },
-  { key: "fillAttempts", kind: "count", flag: "--fill-attempts", env: "WITHCACHE_FILL_ATTEMPTS", min: 1 },
-  { key: "fillBackoffMs", kind: "duration", flag: "--fill-backoff", env: "WITHCACHE_FILL_BACKOFF" },
-  { key: "fillBackoffMaxMs", kind: "duration", flag: "--fill-backoff-max", env: "WITHCACHE_FILL_BACKOFF_MAX" },
-  { key: "originIdleTimeoutMs", kind: "duration", flag: "--origin-idle-timeout", env: "WITHCACHE_ORIGIN_IDLE_TIMEOUT" },
-  { key: "drainTimeoutMs", kind: "duration", flag: "--drain-timeout", env: "WITHCACHE_DRAIN_TIMEOUT" },
-  { key: "maxArtifactBytes", kind: "size", flag: "--max-artifact-size", env: "WITHCACHE_MAX_ARTIFACT_SIZE" },
-  { key: "minFreeDisk", kind: "free", flag: "--min-free-disk", env: "WITHCACHE_MIN_FREE_DISK" },
-  { key: "maxCacheBytes", kind: "size", flag: "--max-cache-size", env: "WITHCACHE_MAX_CACHE_SIZE" },
+  { key: "dataDir", kind: "string", flag: "--data-dir", env: "WITHCACHE_DATA_DIR", help: "where blobs, temp files and the database live" },
+  { key: "host", kind: "string", flag: "--host", env: "WITHCACHE_HOST", help: "address to listen on" },
+  { key: "port", kind: "port", flag: "--port", env: "WITHCACHE_PORT", help: "port to listen on, 0 = any free port" },
+  { key: "workers", kind: "count", flag: "--workers", env: "WITHCACHE_WORKERS", min: 1, help: "concurrent background fills" },
+  { key: "curate", kind: "bool", flag: "--curate", env: "WITHCACHE_CURATE", help: "never fetch on a miss; an operator approves downloads" },
+  { key: "keepQuery", kind: "bool", flag: "--keep-query", env: "WITHCACHE_KEEP_QUERY", help: "keep the query string in cache keys" },
+  {
+    key: "allowPrivateOrigins",
+    kind: "bool",
+    flag: "--allow-private-origins",
+    env: "WITHCACHE_ALLOW_PRIVATE_ORIGINS",
+    help: "allow fills from loopback/private/link-local/unique-local origins",
+  },
+  {
+    key: "allowHosts",
+    kind: "hosts",
+    flag: "--allow-host",
+    env: "WITHCACHE_ALLOW_HOSTS",
+    help: "auto-fetch only from hosts matching PATTERN (example.com, *.example.com); repeatable",
+  },
+  { key: "trustProxy", kind: "bool", flag: "--trust-proxy", env: "WITHCACHE_TRUST_PROXY", help: "trust X-Forwarded-For/-Proto from a reverse proxy" },
+  { key: "adminPassword", kind: "string", flag: null, env: "WITHCACHE_ADMIN_PASSWORD", help: "operator login password" },
+  { key: "sessionSecret", kind: "string", flag: null, env: "WITHCACHE_SESSION_SECRET", help: "key that signs operator session cookies" },
+  { key: "maxRedirects", kind: "count", flag: "--max-redirects", env: "WITHCACHE_MAX_REDIRECTS", min: 0, help: "redirect hops a fill follows" },
+  { key: "fillAttempts", kind: "count", flag: "--fill-attempts", env: "WITHCACHE_FILL_ATTEMPTS", min: 1, help: "attempts per fill for transient errors" },
+  { key: "fillBackoffMs", kind: "duration", flag: "--fill-backoff", env: "WITHCACHE_FILL_BACKOFF", help: "first retry delay, doubling per attempt" },
+  { key: "fillBackoffMaxMs", kind: "duration", flag: "--fill-backoff-max", env: "WITHCACHE_FILL_BACKOFF_MAX", help: "longest retry delay" },
+  {
+    key: "originIdleTimeoutMs",
+    kind: "duration",
+    flag: "--origin-idle-timeout",
+    env: "WITHCACHE_ORIGIN_IDLE_TIMEOUT",
+    help: "give up on an origin that sends nothing for this long",
+  },
+  { key: "drainTimeoutMs", kind: "duration", flag: "--drain-timeout", env: "WITHCACHE_DRAIN_TIMEOUT", help: "on SIGTERM, how long client downloads may finish" },
+  { key: "maxArtifactBytes", kind: "size", flag: "--max-artifact-size", env: "WITHCACHE_MAX_ARTIFACT_SIZE", help: "refuse artifacts larger than this, e.g. 50GiB" },
+  {
+    key: "minFreeDisk",
+    kind: "free",
+    flag: "--min-free-disk",
+    env: "WITHCACHE_MIN_FREE_DISK",
+    help: "free space fills must leave on the data dir's filesystem: a size (2GiB), a percentage (5%), 0 = off, or auto = 5% but at most 1GiB",
+  },
+  {
+    key: "maxCacheBytes",
+    kind: "size",
+    flag: "--max-cache-size",
+    env: "WITHCACHE_MAX_CACHE_SIZE",
+    help: "keep the blobs under this total, evicting least recently used artifacts at start and after each fill; bigger artifacts are refused, e.g. 500GiB",
+  },
 ];
+
+/** A setting's default as `--help` spells it ("1s", "0 = no limit"), or null when there is none
+ *  worth saying (an off switch, an empty list, an unset secret). */
+export function defaultText(key: ConfigKey): string | null {
+  const field = FIELDS.find((f) => f.key === key);
+  const value = (defaultServeConfig() as Partial<ServeConfig>)[key];
+  if (field === undefined || value === undefined) return null;
+  if (typeof value === "boolean") return value ? "on" : null;
+  if (Array.isArray(value)) return value.length === 0 ? null : value.join(",");
+  if (field.kind === "duration" && typeof value === "number") return value > 0 && value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`;
+  if (field.kind === "size" && value === 0) return "0 = no limit";
+  return String(value);
+}
 
 export function defaultServeConfig(): ServeConfig {
   return {
