@@ -31,7 +31,7 @@ function valueName(key: ConfigKey): string {
     case "free":
       return " <size-or-percent>";
     case "hosts":
-      return " <pattern>";
+      return key === "uiHosts" ? " <name>" : " <pattern>";
     case "port":
       return " <port>";
     case "count":

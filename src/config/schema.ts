@@ -16,6 +16,8 @@ export const ServeConfigSchema = z.strictObject({
   allowPrivateOrigins: z.boolean(),
   allowHosts: z.array(z.string()),
   trustProxy: z.boolean(),
+  /** Names the operator UI answers to without a password, besides IPs, localhost and the hostname. */
+  uiHosts: z.array(z.string()),
   adminPassword: z.string().optional(),
   sessionSecret: z.string().optional(),
   /** Redirect hops a fill follows before failing. */
@@ -73,7 +75,14 @@ export const FIELDS: readonly Field[] = [
     env: "WITHCACHE_ALLOW_HOSTS",
     help: "auto-fetch only from hosts matching PATTERN (example.com, *.example.com); repeatable",
   },
-  { key: "trustProxy", kind: "bool", flag: "--trust-proxy", env: "WITHCACHE_TRUST_PROXY", help: "trust X-Forwarded-For/-Proto from a reverse proxy" },
+  { key: "trustProxy", kind: "bool", flag: "--trust-proxy", env: "WITHCACHE_TRUST_PROXY", help: "trust X-Forwarded-For/-Proto/-Host from a reverse proxy" },
+  {
+    key: "uiHosts",
+    kind: "hosts",
+    flag: "--ui-host",
+    env: "WITHCACHE_UI_HOSTS",
+    help: "without a password the operator UI answers only by IP address, localhost or this machine's hostname: also answer as NAME (or *.example.com); repeatable",
+  },
   { key: "adminPassword", kind: "string", flag: null, env: "WITHCACHE_ADMIN_PASSWORD", help: "operator login password" },
   { key: "sessionSecret", kind: "string", flag: null, env: "WITHCACHE_SESSION_SECRET", help: "key that signs operator session cookies" },
   { key: "maxRedirects", kind: "count", flag: "--max-redirects", env: "WITHCACHE_MAX_REDIRECTS", min: 0, help: "redirect hops a fill follows" },
@@ -129,6 +138,7 @@ export function defaultServeConfig(): ServeConfig {
     allowPrivateOrigins: false,
     allowHosts: [],
     trustProxy: false,
+    uiHosts: [],
     maxRedirects: 10,
     fillAttempts: 5,
     fillBackoffMs: 1000,

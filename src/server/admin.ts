@@ -4,6 +4,8 @@
 // form post answered with 303 to the page, carrying its outcome as a signed notice.
 import { z } from "zod";
 import { createHmac } from "node:crypto";
+import { hostname } from "node:os";
+import { validHostPattern } from "../core/address.ts";
 import { parseOriginUrl } from "../core/cache-key.ts";
 import { quote } from "../core/errors.ts";
 import { addPage, addSection } from "../ui/add.ts";
@@ -29,6 +31,7 @@ import {
   sessionCookie,
   signSession,
   verifyCsrfToken,
+  uiHostRefused,
   verifySession,
   type AuthKeys,
   type Session,
@@ -50,7 +53,18 @@ export type ActionResult = { ok: true } | { ok: false; message: string };
 export type EnqueueOutcome = { ok: true; jobId: number; existing: boolean } | { ok: false; message: string };
 
 export interface AdminDeps {
-  config: { dataDir: string; curate: boolean; keepQuery: boolean; trustProxy: boolean; adminPassword?: string | undefined; sessionSecret?: string | undefined };
+  config: {
+    dataDir: string;
+    curate: boolean;
+    keepQuery: boolean;
+    trustProxy: boolean;
+    /** Host names (or *.patterns) the UI answers without a password, besides IPs, localhost and machineHostname(). */
+    uiHosts: readonly string[];
+    adminPassword?: string | undefined;
+    sessionSecret?: string | undefined;
+  };
+  /** This machine's hostname (os.hostname()), for the rebinding guard. */
+  machineHostname(): string;
   version: string;
   nowMs(): number;
   /** The client's address as the server resolved it (proxy-aware), for the login rate limit. */
@@ -331,12 +345,33 @@ function serveStatic(req: Request, name: string): Response {
   });
 }
 
+/** The 403 of the rebinding guard: what was refused, and the three ways to get in. */
+export function uiHostMessage(path: string, host: string): string {
+  const name = validHostPattern(host) && !host.startsWith("*") ? host : "<name>";
+  return (
+    `${path}: host ${quote(host, 100)} refused: without a password the operator ui answers only by ip address, localhost, ` +
+    `this machine's hostname or a --ui-host name (dns rebinding guard); open it by address, add the name with --ui-host ${name} ` +
+    `(env WITHCACHE_UI_HOSTS), or set WITHCACHE_ADMIN_PASSWORD`
+  );
+}
+
 export async function handleAdminRequest(req: Request, deps: AdminDeps): Promise<Response> {
   const url = new URL(req.url);
+  // /static/ is the same public bytes for every host (htmx, Pico, our css/js): no guard needed.
   if (url.pathname.startsWith("/static/")) return serveStatic(req, url.pathname.slice("/static/".length));
   const auth = authState(deps);
   const trust = { trustProxy: deps.config.trustProxy };
   const addr = deps.clientAddress;
+
+  // Without a password, answer only host names a DNS-rebinding page cannot have (auth.ts).
+  // With one, a rebinding page never holds the session cookie (bound to the real name).
+  if (auth.password === null) {
+    const refused = uiHostRefused(req, { ...trust, uiHosts: deps.config.uiHosts, machineHostname: deps.machineHostname() });
+    if (refused !== null) {
+      deps.log.event("admin.host-refused", { client: addr, method: req.method, path: url.pathname, host: refused.host.slice(0, 200) });
+      return textResponse(403, uiHostMessage(url.pathname, refused.host));
+    }
+  }
   const nowMs = deps.nowMs();
   const secure = isSecureRequest(req, trust);
 
@@ -641,6 +676,7 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
   const meta = store.metadata;
   return {
     config: ctx.config,
+    machineHostname: () => hostname(),
     version: ctx.version,
     nowMs: ctx.nowMs,
     clientAddress: ctx.clientAddress,

@@ -7,10 +7,12 @@ import {
   crossSiteReason,
   csrfToken,
   deriveKeys,
+  hostName,
   isSecureRequest,
   parseCookies,
   sessionCookie,
   signSession,
+  uiHostRefused,
   verifyCsrfToken,
   verifySession,
 } from "./auth.ts";
@@ -91,6 +93,43 @@ describe("csrf and origins", () => {
     const r = { headers: new Headers({ "x-forwarded-for": "6.6.6.6, 10.0.0.9" }) };
     expect(clientAddress(r, "127.0.0.1", { trustProxy: false })).toBe("127.0.0.1");
     expect(clientAddress(r, "127.0.0.1", { trustProxy: true })).toBe("10.0.0.9");
+  });
+});
+
+describe("the rebinding guard of a password-less ui", () => {
+  const req = (h: Record<string, string>) => ({ url: "http://127.0.0.1:3000/admin/add", headers: new Headers(h) });
+  const opts = { trustProxy: false, uiHosts: ["cache.lab.example", "*.ops.example"], machineHostname: "Build-01" };
+  test("host names compare without port, case or a trailing dot", () => {
+    expect(hostName("Cache.Lab.Example.:3000")).toBe("cache.lab.example");
+    expect(hostName("[::1]:3000")).toBe("[::1]");
+    expect(hostName("127.0.0.1")).toBe("127.0.0.1");
+    expect(hostName("::1")).toBeNull(); // an IPv6 literal in Host always has brackets
+    expect(hostName("a:b:3000")).toBeNull();
+    expect(hostName("")).toBeNull();
+  });
+  test("IP literals, localhost, this machine's hostname and the listed names pass", () => {
+    for (const host of ["127.0.0.1:3000", "10.1.2.3", "[::1]:3000", "[2001:db8::7]", "localhost:3000", "LOCALHOST.", "build-01", "BUILD-01.:3000", "cache.lab.example:3000", "Cache.Lab.Example.", "a.ops.example"]) {
+      expect(uiHostRefused(req({ host }), opts), host).toBeNull();
+    }
+  });
+  test("any other name is refused, whatever Origin says", () => {
+    expect(uiHostRefused(req({ host: "evil.example", origin: "http://evil.example" }), opts)).toEqual({ host: "evil.example" });
+    expect(uiHostRefused(req({ host: "EVIL.example.:3000" }), opts)).toEqual({ host: "evil.example" });
+    for (const host of ["ops.example", "x.cache.lab.example", "build-01.evil.example", "localhost.evil.example", "127.0.0.1.evil.example", "1.2.3"]) {
+      expect(uiHostRefused(req({ host }), opts), host).toEqual({ host });
+    }
+    expect(uiHostRefused(req({ host: "cache.lab.example" }), { ...opts, uiHosts: [] })).toEqual({ host: "cache.lab.example" });
+    expect(uiHostRefused(req({ host: "build-01" }), { ...opts, machineHostname: "" })).toEqual({ host: "build-01" });
+  });
+  test("behind a trusted proxy the forwarded host is judged, as for the same-origin check", () => {
+    const proxied = req({ host: "127.0.0.1:3000", "x-forwarded-host": "evil.example, cache.lab.example" });
+    expect(uiHostRefused(proxied, { ...opts, trustProxy: true })).toEqual({ host: "evil.example" });
+    expect(uiHostRefused(proxied, opts)).toBeNull(); // not trusted: the header is ignored
+    expect(uiHostRefused(req({ host: "evil.example", "x-forwarded-host": "cache.lab.example" }), { ...opts, trustProxy: true })).toBeNull();
+    expect(uiHostRefused(req({ host: "evil.example", "x-forwarded-host": "cache.lab.example" }), opts)).toEqual({ host: "evil.example" });
+  });
+  test("--ui-host '*' turns the guard off", () => {
+    expect(uiHostRefused(req({ host: "anything.example" }), { ...opts, uiHosts: ["*"] })).toBeNull();
   });
 });
 

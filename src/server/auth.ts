@@ -5,7 +5,7 @@
 // base64url. sessionKey = HMAC-SHA256(secret, "withcache session key v1" + SHA-256(password)), so
 // changing the password changes the key and every existing cookie stops verifying.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { clientNetwork } from "../core/address.ts";
+import { clientNetwork, hostAllowed, isIpLiteral } from "../core/address.ts";
 
 export const SESSION_COOKIE = "withcache_session";
 /** Sessions last a week from login; there is no sliding renewal. */
@@ -106,18 +106,59 @@ export function sessionCookie(value: string | null, options: { secure: boolean }
   return `${SESSION_COOKIE}=${value}; ${attrs.join("; ")}; Max-Age=${SESSION_LIFETIME_MS / 1000}`;
 }
 
+/** The host[:port] the browser addressed: the Host header, or with a trusted proxy the first
+ *  X-Forwarded-Host entry (the proxy copies the browser's Host there). */
+export function requestHost(request: { url: string; headers: Headers }, options: { trustProxy: boolean }): string {
+  let host = request.headers.get("host") ?? new URL(request.url).host;
+  if (options.trustProxy) {
+    const fwdHost = request.headers.get("x-forwarded-host")?.split(",")[0]?.trim();
+    if (fwdHost) host = fwdHost;
+  }
+  return host;
+}
+
 /** Where the browser thinks it is talking to: scheme and host, honouring a trusted proxy. */
 export function requestOrigin(request: { url: string; headers: Headers }, options: { trustProxy: boolean }): string {
   const url = new URL(request.url);
   let proto = url.protocol.replace(/:$/, "");
-  let host = request.headers.get("host") ?? url.host;
   if (options.trustProxy) {
     const fwdProto = request.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase();
     if (fwdProto === "https" || fwdProto === "http") proto = fwdProto;
-    const fwdHost = request.headers.get("x-forwarded-host")?.split(",")[0]?.trim();
-    if (fwdHost) host = fwdHost;
   }
-  return `${proto}://${host.toLowerCase()}`;
+  return `${proto}://${requestHost(request, options).toLowerCase()}`;
+}
+
+/** A host[:port] as a name to compare: lowercased, without the port and one trailing dot; an
+ *  IPv6 literal keeps its brackets. Null when it is not of that shape. */
+export function hostName(host: string): string | null {
+  const h = host.trim().toLowerCase();
+  const m = /^(\[[0-9a-f:.]+\]|[^\[\]:]+)(?::\d*)?$/.exec(h);
+  if (!m) return null;
+  const name = m[1]!.replace(/\.$/, "");
+  return name === "" ? null : name;
+}
+
+/**
+ * The DNS-rebinding guard of an operator UI without a password. A page on evil.example whose
+ * name is made to resolve to the cache-host reaches it as a same-origin page (its Origin and the
+ * Host both say evil.example), so it could read the CSRF token and drive the UI. Such a page
+ * always sends the attacker's name as Host, so the UI answers only names that cannot be the
+ * attacker's: an IP literal, localhost, this machine's hostname, or a name the operator listed
+ * (--ui-host; `*.example.com` patterns as for --allow-host). Null: allowed; else the name refused.
+ */
+export function uiHostRefused(
+  request: { url: string; headers: Headers },
+  options: { trustProxy: boolean; uiHosts: readonly string[]; machineHostname: string },
+): { host: string } | null {
+  const raw = requestHost(request, options);
+  const name = hostName(raw);
+  if (name === null) return { host: raw };
+  if (name === "localhost") return null;
+  if (name.startsWith("[") ? isIpLiteral(name) : !name.includes(":") && isIpLiteral(name)) return null;
+  const machine = options.machineHostname.trim().toLowerCase().replace(/\.$/, "");
+  if (machine !== "" && name === machine) return null;
+  if (options.uiHosts.length > 0 && hostAllowed(name, options.uiHosts)) return null;
+  return { host: name };
 }
 
 export function isSecureRequest(request: { url: string; headers: Headers }, options: { trustProxy: boolean }): boolean {
