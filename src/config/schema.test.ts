@@ -55,6 +55,20 @@ describe("loadServeConfig", () => {
       expect(loadServeConfig({ flags: {}, env: { WITHCACHE_CURATE: text } })).toMatchObject({ ok: true, config: { curate: value } });
     }
   });
+  test("--ui-host: repeatable flag, comma-separated env, config key uiHosts; bad names named", () => {
+    expect(loadServeConfig({ flags: {}, env: {} })).toMatchObject({ ok: true, config: { uiHosts: [] } });
+    expect(loadServeConfig({ flags: { uiHosts: ["cache.lab.example", "*.ops.example"] }, env: { WITHCACHE_UI_HOSTS: "x.example" } })).toMatchObject({
+      ok: true,
+      config: { uiHosts: ["cache.lab.example", "*.ops.example"] },
+      sources: { uiHosts: "flag" },
+    });
+    expect(loadServeConfig({ flags: {}, env: { WITHCACHE_UI_HOSTS: "a.example, b.example" } })).toMatchObject({ ok: true, config: { uiHosts: ["a.example", "b.example"] } });
+    expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: '{"uiHosts": ["cache.lab.example"]}' } })).toMatchObject({ ok: true, config: { uiHosts: ["cache.lab.example"] } });
+    expect(loadServeConfig({ flags: {}, env: { WITHCACHE_UI_HOSTS: "http://cache/" } })).toEqual({
+      ok: false,
+      message: 'WITHCACHE_UI_HOSTS: "http://cache/" is not a host pattern; expected e.g. example.com or *.example.com',
+    });
+  });
   test("blank secrets count as unset", () => {
     const r = loadServeConfig({ flags: {}, env: { WITHCACHE_SESSION_SECRET: "" } });
     expect(r.ok && r.config.sessionSecret).toBeUndefined();
