@@ -161,6 +161,24 @@ describe("a blob removed behind the server's back", () => {
   });
 });
 
+describe("a blob removed right after a probe", () => {
+  test("the download that follows never gets a 500: a GET looks at the blob itself, so it is a miss and refills", async () => {
+    const url = `${origin.url}/other/same-bytes.bin?probed=1`;
+    const key = `${origin.url}/other/same-bytes.bin`;
+    await fill(url);
+    const sha = cache.running.ctx.store.metadata.getArtifact(key)!.sha256;
+    expect((await fetch(blobUrl(cache.url, url), { method: "HEAD" })).status).toBe(200); // the probe
+    rmSync(join(cache.dataDir, "blobs", sha.slice(0, 2), sha));
+    const r = await fetch(blobUrl(cache.url, url)); // the tool's GET, well within a second
+    expect(r.status).toBe(404);
+    expect(await r.text()).toBe("cache miss (recorded)\n");
+    await pollUntil(() => cache.running.ctx.store.metadata.getArtifact(key), { what: "refill" });
+    const again = await fetch(blobUrl(cache.url, url));
+    expect(again.status).toBe(200);
+    expect(sha256Hex(new Uint8Array(await again.arrayBuffer()))).toBe(BODY_SHA);
+  });
+});
+
 describe("curate mode", () => {
   test("a miss is recorded but nothing is fetched until an operator queues it", async () => {
     const curated = await startTestServer({ curate: true });

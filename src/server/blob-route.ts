@@ -31,7 +31,8 @@ export type FillNote = { note: "miss-fill"; job: number } | { note: "miss-refuse
 
 export const MISS_BODY = "cache miss (recorded)";
 
-/** A hit re-checks that its blob file exists at most this often (a stat per request is costly). */
+/** A probe (HEAD) re-checks that its blob file exists at most this often (a stat per probe is costly at
+ *  tens of thousands of probes a second); a GET always looks. */
 const BLOB_CHECK_MAX_AGE_MS = 1000;
 /** A failing counter write (full disk, database locked) is logged at most this often. */
 const COUNTER_ERROR_LOG_INTERVAL_MS = 10_000;
@@ -89,7 +90,9 @@ export function lookup(req: Request, rawUrl: string, where: string, ctx: Request
   const meta = ctx.store.metadata;
   const artifact = meta.getArtifact(key);
   if (artifact) {
-    const size = ctx.store.blobs.recentSizeOf(artifact.sha256, BLOB_CHECK_MAX_AGE_MS);
+    // A probe (HEAD) may trust a size seen within the last second; a GET, which is about to send
+    // the file, looks at it now (one stat), so a blob removed after the probe is a miss, not a 500.
+    const size = ctx.store.blobs.recentSizeOf(artifact.sha256, req.method === "HEAD" ? BLOB_CHECK_MAX_AGE_MS : 0);
     if (size === artifact.sizeBytes) {
       const response = serveHit(req, artifact, ctx);
       return { response, key, logKey, note: "hit", bytes: req.method === "HEAD" ? 0 : bodyBytes(response, artifact.sizeBytes) };

@@ -64,7 +64,7 @@ export class LocalBlobStore implements BlobStore {
   recentSizeOf(sha256: string, maxAgeMs: number): number | null {
     const now = Date.now();
     const hit = this.sizeCache.get(sha256);
-    if (hit && now - hit[1] <= maxAgeMs) return hit[0];
+    if (hit && maxAgeMs > 0 && now - hit[1] <= maxAgeMs) return hit[0];
     const size = this.sizeOf(sha256);
     if (size === null) {
       this.sizeCache.delete(sha256);
