@@ -5,7 +5,7 @@ import { lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, renameSy
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
-import { quote } from "../core/errors.ts";
+import { fsReason, quote } from "../core/errors.ts";
 
 export const SHIM_NAMES = ["curl", "wget", "curlwithcache", "wgetwithcache"] as const;
 
@@ -38,16 +38,10 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** An fs error as one line: `cannot create /x: permission denied (run as root?)`. */
 function fsFailure(what: string, path: string, err: unknown): string {
-  const code = (err as { code?: unknown }).code;
-  const reasons: Record<string, string> = {
+  const why = fsReason(err, {
     EACCES: "permission denied (run as root, e.g. with sudo?)",
     EPERM: "operation not permitted (run as root, e.g. with sudo?)",
-    EROFS: "read-only file system",
-    ENOTDIR: "a path component is not a directory",
-    ENOENT: "no such file or directory",
-    ENOSPC: "no space left on device",
-  };
-  const why = typeof code === "string" ? (reasons[code] ?? code.toLowerCase()) : String(err).split("\n")[0]!;
+  });
   return `install-shims: cannot ${what} ${path}: ${why}`;
 }
 

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { type ConfigSource, defaultText, FIELDS, loadServeConfig, type ConfigKey } from "../config/schema.ts";
+import { errnoCode, fsReason } from "../core/errors.ts";
 import { startServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
 
@@ -43,14 +44,7 @@ function valueName(key: ConfigKey): string {
 
 /** Why a file could not be read, in a few words (the config file's own errors come later). */
 function readFailure(err: unknown): string {
-  const code = (err as { code?: unknown }).code;
-  const reasons: Record<string, string> = {
-    ENOENT: "no such file",
-    EACCES: "permission denied",
-    EISDIR: "it is a directory",
-    ENOTDIR: "a path component is not a directory",
-  };
-  return typeof code === "string" ? (reasons[code] ?? code.toLowerCase()) : "unreadable";
+  return errnoCode(err) === null ? "unreadable" : fsReason(err, { ENOENT: "no such file" });
 }
 
 /** `--config FILE` as text, or a one-line error naming the file and the reason. */

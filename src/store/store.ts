@@ -2,6 +2,7 @@
 // both rows and bytes (delete an artifact and free its blob when unshared) live here.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { errnoCode, fsReason } from "../core/errors.ts";
 import { planEviction } from "../core/eviction.ts";
 import { currentBootId } from "./boot-id.ts";
 import { LocalBlobStore } from "./local-blobs.ts";
@@ -77,20 +78,14 @@ export type StoreLimits = { missesMax?: number; finishedJobsMax?: number };
 
 /** A failed mkdir/open in the data dir as one line: `--data-dir: cannot create /x: read-only file system`. */
 function dataDirError(err: unknown, what: string): Error {
-  const e = err as NodeJS.ErrnoException;
-  if (!e.code) return err instanceof Error ? err : new Error(String(err));
-  const reason: Record<string, string> = {
-    EROFS: "read-only file system",
-    EACCES: "permission denied",
-    EPERM: "operation not permitted",
-    ENOSPC: "no space left on device",
-    ENOTDIR: "a path component is not a directory",
+  if (errnoCode(err) === null) return err instanceof Error ? err : new Error(String(err));
+  const why = fsReason(err, {
     // mkdir -p says ENOENT under /proc (the parent exists but takes no directories) and below a
     // dangling symlink; EEXIST when the path is a file or a dangling symlink itself.
     ENOENT: "no such file or directory (a symlink on the way points nowhere, or the filesystem takes no directories, as under /proc); choose a directory on a disk",
     EEXIST: "it exists but is not a directory (or is a symlink to nothing); choose a directory or a path to create",
-  };
-  return new Error(`--data-dir: ${what}: ${reason[e.code] ?? e.code.toLowerCase()}`);
+  });
+  return new Error(`--data-dir: ${what}: ${why}`);
 }
 
 export function openCacheStore(dataDir: string, limits: StoreLimits = {}): CacheStore {
