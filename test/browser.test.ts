@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type BrowserContext, type Page, type Request } from "playwright-core";
 import { encodeToken } from "../src/core/token.ts";
 import { pollUntil, run } from "./helpers/index.ts";
 import { startOrigin, startUi, type Origin, type UiServer } from "./ui-support.ts";
@@ -86,7 +86,9 @@ async function phoneShot(path: string, name: string): Promise<void> {
 /** What the page and the server looked like when a step failed: goes into the test's error, so a
  *  CI log that keeps only the summary still says where and why. */
 async function explain(err: unknown, page: Page, step: string): Promise<Error> {
-  const lines = [`step "${step}" failed: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`, `page: ${page.url()}`];
+  // The first lines of the error: for a Playwright timeout they carry its call log.
+  const message = (err instanceof Error ? err.message : String(err)).split("\n").filter((l) => l.trim() !== "" && !/^=+/.test(l.trim()));
+  const lines = [`step "${step}" failed: ${message.slice(0, 8).join(" | ")}`, `page: ${page.url()}`];
   try {
     await page.screenshot({ path: join(SHOTS, "FAILED.png"), fullPage: true, timeout: 5_000 });
     for (const tr of await page.locator("tbody tr").all()) {
@@ -123,7 +125,7 @@ test("operator flow in chromium", async () => {
     await phoneShot("/login", "01-login");
     await page.fill("input[name=password]", "wrong");
     await page.click("button[type=submit]");
-    await expect(page.locator("#login-error").textContent()).resolves.toBe("wrong password");
+    expect(await page.locator("#login-error").textContent()).toBe("wrong password");
     // The browser reports the 401 of the failed login itself; that one is expected. The console
     // event can arrive after the page has rendered, so wait for it (bounded).
     await pollUntil(async () => problems.length > 0, { what: "the browser's 401 console message", timeoutMs: 5_000 });
@@ -179,10 +181,26 @@ test("operator flow in chromium", async () => {
     expect(midShot).toBe(true);
 
     step = "cancel the stuck download";
-    // Cancel the stalled one.
+    // Cancel the stalled one, clicked while a live-update poll is still on its way (held back by
+    // the network for 600 ms): the click wins, and the late poll must not land on the section
+    // the click already replaced (htmx would report htmx:oobErrorNoTarget and drop the update).
     const stuckRow = row(page, "stuck.iso");
     await expect(stuckRow.getAttribute("data-state")).resolves.toBe("running");
+    const isPoll = (r: Request) => r.method() === "GET" && new URL(r.url()).pathname === "/admin/downloads" && r.headers()["hx-request"] === "true";
+    let holdPoll: ((r: Request) => void) | null = null;
+    const held = new Promise<Request>((resolve) => (holdPoll = resolve));
+    await page.route("**/admin/downloads", async (route) => {
+      if (holdPoll !== null && isPoll(route.request())) {
+        holdPoll(route.request());
+        holdPoll = null;
+        await new Promise((resolve) => setTimeout(resolve, 600)); // a slow network, not a wait
+      }
+      await route.continue().catch(() => {}); // an aborted poll has nothing left to continue
+    });
+    const poll = await Promise.race([held, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no live-update poll within 5 s")), 5_000))]);
     await stuckRow.locator("button", { hasText: "Cancel" }).click();
+    await poll.response(); // answered or aborted; any console error it causes is checked at the end
+    await page.unroute("**/admin/downloads");
     await pollUntil(async () => (await row(page, "stuck.iso").getAttribute("data-state")) === "cancelled", { what: "the stuck download to be cancelled" });
     await expect(row(page, "stuck.iso").locator("button", { hasText: "Retry" }).count()).resolves.toBe(1);
     await expect(page.locator("#downloads").getAttribute("hx-trigger")).resolves.toBeNull(); // idle: no polling
