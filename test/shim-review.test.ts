@@ -42,7 +42,7 @@ function originAnswer(req: Request): Response {
     const wantsBytes = req.headers.get("accept") === "application/octet-stream";
     return wantsBytes ? new Response(ASSET) : new Response(ASSET_JSON, { headers: { "content-type": "application/json" } });
   }
-  if (path === "/cookie.bin") return new Response(SMALL, { headers: { "set-cookie": "session=abc123; Path=/; Max-Age=3600" } });
+  if (path === "/cookie.bin") return new Response(SMALL, { headers: { "set-cookie": "session=abc123; Path=/; Expires=Wed, 01 Jan 2031 00:00:00 GMT" /* a fixed date: with Max-Age the jars would hold now+N and differ across a second boundary */ } });
   if (path.startsWith("/f/")) return new Response(SMALL);
   return new Response("not here\n", { status: 404 });
 }
