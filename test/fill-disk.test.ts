@@ -185,7 +185,7 @@ describe("unwritable data dirs", () => {
     const path = join(base.path, "a", "b", "data");
     const s = await startTestServer({}, { dataDir: { path, cleanup: () => {} } });
     cleanups.push(() => s.stop());
-    expect(readdirSync(path)).toEqual(expect.arrayContaining(["blobs", "tmp", "withcache.db", "lock"]));
+    expect(readdirSync(path)).toEqual(expect.arrayContaining(["blobs", "tmp", "withcache.db", "lock", "lock.db"]));
   });
 
   test.skipIf(tmpfsReason !== null)("a read-only filesystem stops the start with one line naming the data dir", async () => {

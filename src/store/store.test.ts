@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import type { Subprocess } from "bun";
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,7 +25,46 @@ async function putBlob(s: CacheStore, sha: string, bytes: string): Promise<void>
   s.blobs.commitTemp(t.name, sha);
 }
 
-afterEach(() => {
+/** Another process holding `dir` through a real store, until `stop()` closes its stdin. */
+type Holder = { pid: number; proc: Subprocess<"pipe", "pipe", "pipe">; stop(): Promise<void> };
+const holders: Holder[] = [];
+const STORE_TS = join(import.meta.dir, "store.ts");
+
+async function spawnHolder(dataDir: string): Promise<Holder> {
+  const script = `const { openCacheStore } = await import(${JSON.stringify(STORE_TS)});
+    const s = openCacheStore(process.env.HOLD_DIR);
+    process.stdout.write("ready\\n");
+    for await (const _ of Bun.stdin.stream()) {}
+    s.close();`;
+  const proc = Bun.spawn([process.execPath, "-e", script], { env: { ...process.env, HOLD_DIR: dataDir }, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const holder: Holder = {
+    pid: proc.pid,
+    proc,
+    async stop() {
+      proc.stdin.end();
+      expect(await proc.exited).toBe(0);
+    },
+  };
+  holders.push(holder);
+  const reader = proc.stdout.getReader();
+  const deadline = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+  let out = "";
+  while (!out.includes("ready\n")) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    out += new TextDecoder().decode(value);
+  }
+  clearTimeout(deadline);
+  reader.releaseLock();
+  if (!out.includes("ready\n")) throw new Error(`lock holder did not start: ${await new Response(proc.stderr).text()}`);
+  return holder;
+}
+
+afterEach(async () => {
+  for (const h of holders.splice(0)) {
+    h.proc.kill("SIGKILL");
+    await h.proc.exited;
+  }
   store?.close();
   store = null;
   rmSync(dir, { recursive: true, force: true });
@@ -119,27 +159,48 @@ describe("cache store", () => {
     expect(store.metadata.getMiss("k")).toMatchObject({ count: 1 });
   });
 
-  test("one store per data dir: a live owner refuses, a dead owner's lock is taken over", () => {
+  test("one store per data dir: a second store in this process or another process is refused, naming the holder's pid", async () => {
     const s = fresh();
-    expect(() => openCacheStore(dir)).toThrow("is already in use by this process");
+    expect(() => openCacheStore(dir)).toThrow(`--data-dir: ${dir} is already in use by this process`);
     s.close();
-    writeFileSync(join(dir, "lock"), "1\n"); // pid 1 is always alive
-    expect(() => openCacheStore(dir)).toThrow("is in use by another withcache (pid 1)");
-    writeFileSync(join(dir, "lock"), "999999999\n"); // no such process
+    store = null;
+    const holder = await spawnHolder(dir);
+    expect(() => openCacheStore(dir)).toThrow(`--data-dir: ${dir} is in use by another withcache (pid ${holder.pid})`);
+    // Without the holder's `lock` file the refusal stands; only the pid is unknown.
+    rmSync(join(dir, "lock"));
+    expect(() => openCacheStore(dir)).toThrow(`--data-dir: ${dir} is in use by another withcache (${join(dir, "lock")} is unreadable, so its pid is unknown)`);
+    await holder.stop();
     store = openCacheStore(dir);
-    expect(store.metadata.totals().artifactCount).toBe(0);
+    expect(readFileSync(join(dir, "lock"), "utf8")).toBe(`${process.pid}${currentBootId() ? ` ${currentBootId()}` : ""}\n`);
+    store.close();
+    store = null;
+    expect(existsSync(join(dir, "lock"))).toBe(false);
+    expect(existsSync(join(dir, "lock.db"))).toBe(true);
   });
 
-  test("a lock from an earlier boot is stale even when its pid is alive again (pids are reused)", () => {
+  test("a lock file nobody holds is taken whatever pid it names (dead, alive, this boot or an earlier one)", () => {
     const s = fresh();
     s.close();
+    store = null;
     const boot = currentBootId();
-    if (boot === null) return; // not Linux: no boot id to compare
-    writeFileSync(join(dir, "lock"), `1 ${boot}\n`);
-    expect(() => openCacheStore(dir)).toThrow("is in use by another withcache (pid 1)");
-    writeFileSync(join(dir, "lock"), "1 00000000-0000-0000-0000-000000000000\n");
+    for (const text of ["999999999\n", "1\n", `1 ${boot ?? "x"}\n`, "1 00000000-0000-0000-0000-000000000000\n", "garbage"]) {
+      writeFileSync(join(dir, "lock"), text);
+      const again = openCacheStore(dir);
+      expect(readFileSync(join(dir, "lock"), "utf8")).toBe(`${process.pid}${boot ? ` ${boot}` : ""}\n`);
+      again.close();
+    }
+  });
+
+  test("a live holder keeps the dir even when its lock file is overwritten (what racing starters leave); kill -9 frees it at once", async () => {
+    dir = mkdtempSync(join(tmpdir(), "withcache-store-"));
+    const holder = await spawnHolder(dir);
+    writeFileSync(join(dir, "lock"), "999999999\n"); // a crashed owner's pid, as a lost race leaves it
+    expect(() => openCacheStore(dir)).toThrow(`--data-dir: ${dir} is in use by another withcache (${join(dir, "lock")} names no live process, so its pid is unknown)`);
+    expect(readFileSync(join(dir, "lock"), "utf8")).toBe("999999999\n");
+    holder.proc.kill("SIGKILL");
+    expect(await holder.proc.exited).not.toBe(0);
     store = openCacheStore(dir);
-    expect(readFileSync(join(dir, "lock"), "utf8")).toBe(`${process.pid} ${boot}\n`);
+    expect(readFileSync(join(dir, "lock"), "utf8")).toStartWith(`${process.pid}`);
   });
 });
 

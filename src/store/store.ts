@@ -1,11 +1,11 @@
 // The cache store: one object over the two seams that owns the data dir. Operations that touch
 // both rows and bytes (delete an artifact and free its blob when unshared) live here.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { errnoCode, fsReason } from "../core/errors.ts";
 import { planEviction } from "../core/eviction.ts";
-import { currentBootId } from "./boot-id.ts";
 import { LocalBlobStore } from "./local-blobs.ts";
+import { acquireDataDirLock } from "./lock.ts";
 import { SqliteMetadataStore } from "./sqlite-metadata.ts";
 import type { BlobStore, MetadataStore } from "./types.ts";
 
@@ -29,51 +29,6 @@ export type CacheStore = {
   close(): void;
 };
 
-/** Data dirs held by stores open in this process. */
-const heldDirs = new Set<string>();
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/**
- * One cache-host per data dir: a second one would requeue the first one's running fills and
- * write the same temp files. `<data-dir>/lock` holds the owner's pid; a dead owner's lock
- * (kill -9, or any pid written in an earlier boot) is taken over.
- */
-function acquireLock(dataDir: string): () => void {
-  const dir = resolve(dataDir);
-  const path = join(dir, "lock");
-  if (heldDirs.has(dir)) throw new Error(`--data-dir: ${dir} is already in use by this process`);
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    try {
-      const boot = currentBootId();
-      writeFileSync(path, `${process.pid}${boot ? ` ${boot}` : ""}\n`, { flag: "wx", mode: 0o644 });
-      heldDirs.add(dir);
-      return () => {
-        heldDirs.delete(dir);
-        rmSync(path, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      // "<pid> <boot id>": a pid from an earlier boot is stale whatever runs under it now.
-      const [pidText, bootText] = readFileSync(path, "utf8").trim().split(/\s+/);
-      const owner = Number(pidText);
-      const sameBoot = bootText === undefined || currentBootId() === null || bootText === currentBootId();
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && sameBoot && processAlive(owner)) {
-        throw new Error(`--data-dir: ${dir} is in use by another withcache (pid ${owner})`);
-      }
-      rmSync(path, { force: true }); // stale: its owner is gone
-    }
-  }
-  throw new Error(`--data-dir: cannot lock ${dir}`);
-}
-
 export type StoreLimits = { missesMax?: number; finishedJobsMax?: number };
 
 /** A failed mkdir/open in the data dir as one line: `--data-dir: cannot create /x: read-only file system`. */
@@ -96,7 +51,7 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}): Cache
   }
   let release: () => void;
   try {
-    release = acquireLock(dataDir);
+    release = acquireDataDirLock(dataDir);
   } catch (err) {
     throw dataDirError(err, `cannot write in ${resolve(dataDir)}`);
   }
