@@ -33,6 +33,7 @@ const STORE_TS = join(import.meta.dir, "store.ts");
 async function spawnHolder(dataDir: string): Promise<Holder> {
   const script = `const { openCacheStore } = await import(${JSON.stringify(STORE_TS)});
     const s = openCacheStore(process.env.HOLD_DIR);
+    Bun.gc(true); // bun:sqlite closes an unreachable Database on GC, which would drop the lock
     process.stdout.write("ready\\n");
     for await (const _ of Bun.stdin.stream()) {}
     s.close();`;
@@ -58,6 +59,15 @@ async function spawnHolder(dataDir: string): Promise<Holder> {
   reader.releaseLock();
   if (!out.includes("ready\n")) throw new Error(`lock holder did not start: ${await new Response(proc.stderr).text()}`);
   return holder;
+}
+
+/** Open the store on `dataDir` in a short-lived child process: its exit code and stderr. */
+async function openInChild(dataDir: string): Promise<{ exitCode: number; stderr: string }> {
+  const script = `const { openCacheStore } = await import(${JSON.stringify(STORE_TS)});
+    openCacheStore(process.env.HOLD_DIR).close();`;
+  const proc = Bun.spawn([process.execPath, "-e", script], { env: { ...process.env, HOLD_DIR: dataDir }, stdout: "ignore", stderr: "pipe", timeout: 10_000 });
+  const stderr = await new Response(proc.stderr).text();
+  return { exitCode: await proc.exited, stderr };
 }
 
 afterEach(async () => {
@@ -162,8 +172,13 @@ describe("cache store", () => {
   test("one store per data dir: a second store in this process or another process is refused, naming the holder's pid", async () => {
     const s = fresh();
     expect(() => openCacheStore(dir)).toThrow(`--data-dir: ${dir} is already in use by this process`);
+    Bun.gc(true); // the lock's connection stays reachable from the store
+    const refused = await openInChild(dir);
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toContain(`--data-dir: ${dir} is in use by another withcache (pid ${process.pid})`);
     s.close();
     store = null;
+    expect(await openInChild(dir)).toEqual({ exitCode: 0, stderr: "" });
     const holder = await spawnHolder(dir);
     expect(() => openCacheStore(dir)).toThrow(`--data-dir: ${dir} is in use by another withcache (pid ${holder.pid})`);
     // Without the holder's `lock` file the refusal stands; only the pid is unknown.
