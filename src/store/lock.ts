@@ -11,10 +11,14 @@
 // lock.db is never unlinked, and `heldDirs` refuses a second store on the same dir before SQLite
 // is asked (SQLite itself keeps the fd of a connection it closes while another connection of
 // the process holds locks on the same file).
-import { Database } from "bun:sqlite";
+import { Database, constants as sqliteConstants } from "bun:sqlite";
 import { accessSync, constants, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { fsReason } from "../core/errors.ts";
 import { currentBootId } from "./boot-id.ts";
+
+/** sqlite3.h's SQLITE_LOCK_EXCLUSIVE (bun:sqlite's `constants` does not carry the lock levels). */
+const SQLITE_LOCK_EXCLUSIVE = 4;
 
 /** Data dirs held by stores open in this process. */
 const heldDirs = new Set<string>();
@@ -54,16 +58,27 @@ function inUseError(dir: string): Error {
   return new Error(`--data-dir: ${dir} is in use by another withcache (${path} names no live process, so its pid is unknown)`);
 }
 
-/** Why SQLite could not open or lock lock.db, as an errno error when the file system says why
- *  (read-only, permission), for the caller's one-line `--data-dir: cannot write in …`. */
-function openError(dir: string, lockDbPath: string, err: unknown): Error {
+/** Why SQLite could not open or lock lock.db in a line: the file system's word when it has one
+ *  (the dir's as an errno error, for the caller's `--data-dir: cannot write in <dir>: …`). */
+function openError(dir: string, lockDbPath: string, why: string): Error {
   try {
     accessSync(dir, constants.W_OK);
-    if (existsSync(lockDbPath)) accessSync(lockDbPath, constants.R_OK | constants.W_OK);
   } catch (accessErr) {
     return accessErr as Error;
   }
-  return new Error(`--data-dir: cannot lock ${lockDbPath}: ${(err as Error).message}`);
+  try {
+    if (existsSync(lockDbPath)) accessSync(lockDbPath, constants.R_OK | constants.W_OK);
+  } catch (accessErr) {
+    return new Error(`--data-dir: cannot write ${lockDbPath}: ${fsReason(accessErr)}`);
+  }
+  return new Error(`--data-dir: cannot lock ${lockDbPath}: ${why}`);
+}
+
+/** The connection's lock level on lock.db (SQLITE_FCNTL_LOCKSTATE; bun wants at least 8 bytes). */
+function lockLevel(db: Database): number {
+  const level = new Int32Array(2);
+  db.fileControl(sqliteConstants.SQLITE_FCNTL_LOCKSTATE, level);
+  return level[0]!;
 }
 
 /** Take `<data-dir>/lock.db` or throw a one-line reason; the returned function releases it. */
@@ -82,7 +97,13 @@ export function acquireDataDirLock(dataDir: string): () => void {
   } catch (err) {
     db?.close();
     if (sqliteCode(err) === "SQLITE_BUSY") throw inUseError(dir);
-    throw openError(dir, lockDbPath, err);
+    throw openError(dir, lockDbPath, (err as Error).message);
+  }
+  // SQLite opens a lock.db it may not write (another user's file) read-only without a word, and
+  // BEGIN EXCLUSIVE then holds only a SHARED lock, which every other starter gets too.
+  if (lockLevel(db) !== SQLITE_LOCK_EXCLUSIVE) {
+    db.close();
+    throw openError(dir, lockDbPath, "sqlite opened it read-only, so the lock would be shared");
   }
   const held = db;
   heldDirs.add(dir);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { currentBootId } from "./boot-id.ts";
@@ -62,10 +62,11 @@ async function spawnHolder(dataDir: string): Promise<Holder> {
 }
 
 /** Open the store on `dataDir` in a short-lived child process: its exit code and stderr. */
-async function openInChild(dataDir: string): Promise<{ exitCode: number; stderr: string }> {
+async function openInChild(dataDir: string, options: { asUid?: number } = {}): Promise<{ exitCode: number; stderr: string }> {
   const script = `const { openCacheStore } = await import(${JSON.stringify(STORE_TS)});
     openCacheStore(process.env.HOLD_DIR).close();`;
-  const proc = Bun.spawn([process.execPath, "-e", script], { env: { ...process.env, HOLD_DIR: dataDir }, stdout: "ignore", stderr: "pipe", timeout: 10_000 });
+  const asUser = options.asUid === undefined ? [] : ["setpriv", `--reuid=${options.asUid}`, `--regid=${options.asUid}`, "--clear-groups"];
+  const proc = Bun.spawn([...asUser, process.execPath, "-e", script], { env: { ...process.env, HOLD_DIR: dataDir }, stdout: "ignore", stderr: "pipe", timeout: 10_000 });
   const stderr = await new Response(proc.stderr).text();
   return { exitCode: await proc.exited, stderr };
 }
@@ -204,6 +205,15 @@ describe("cache store", () => {
       expect(readFileSync(join(dir, "lock"), "utf8")).toBe(`${process.pid}${boot ? ` ${boot}` : ""}\n`);
       again.close();
     }
+  });
+
+  test.skipIf(process.getuid?.() !== 0 || Bun.which("setpriv") === null)("a lock.db another user owns is refused, not shared (sqlite would open it read-only and take a shared lock)", async () => {
+    dir = mkdtempSync(join(tmpdir(), "withcache-store-"));
+    openCacheStore(dir).close(); // lock.db now belongs to root, mode 0644
+    chmodSync(dir, 0o777);
+    const refused = await openInChild(dir, { asUid: 65534 });
+    expect(refused.stderr).toContain(`--data-dir: cannot write ${join(dir, "lock.db")}: permission denied`);
+    expect(refused.exitCode).not.toBe(0);
   });
 
   test("a live holder keeps the dir even when its lock file is overwritten (what racing starters leave); kill -9 frees it at once", async () => {
