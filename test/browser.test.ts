@@ -212,6 +212,25 @@ test("operator flow in chromium", async () => {
     await page.unroute("**/admin/downloads");
     await pollUntil(async () => (await row(page, "stuck.iso").getAttribute("data-state")) === "cancelled", { what: "the stuck download to be cancelled" });
     await expect(row(page, "stuck.iso").locator("button", { hasText: "Retry" }).count()).resolves.toBe(1);
+
+    // Retry it (it stalls again), then cancel it with the click's answer held back until a
+    // live-update poll has replaced the section: the late answer belongs to a detached copy, so
+    // the page drops it and fetches the section afresh, which shows the cancel.
+    await row(page, "stuck.iso").locator("button", { hasText: "Retry" }).click();
+    await pollUntil(async () => (await row(page, "stuck.iso").getAttribute("data-state")) === "running", { what: "the retried download to run" });
+    let releasePost: (() => void) | null = null;
+    const postHeld = new Promise<void>((resolve) => (releasePost = resolve));
+    await page.route("**/admin/downloads/*/cancel", async (route) => {
+      await postHeld; // released below, once a poll has landed
+      await route.continue().catch(() => {});
+    });
+    const cancelAnswer = page.waitForResponse((r) => r.url().endsWith("/cancel"));
+    await row(page, "stuck.iso").locator("button", { hasText: "Cancel" }).click();
+    await page.waitForResponse((r) => isPoll(r.request()), { timeout: 5_000 });
+    releasePost!();
+    expect((await cancelAnswer).status()).toBe(200);
+    await page.unroute("**/admin/downloads/*/cancel");
+    await pollUntil(async () => (await row(page, "stuck.iso").getAttribute("data-state")) === "cancelled", { what: "the second cancel to show", timeoutMs: 5_000 });
     await expect(page.locator("#downloads").getAttribute("hx-trigger")).resolves.toBeNull(); // idle: no polling
     await shot(page, "05-downloads-finished");
     await phoneShot("/admin/downloads", "05-downloads-finished");
