@@ -173,6 +173,14 @@ describe("cache store", () => {
   test("one store per data dir: a second store in this process or another process is refused, naming the holder's pid", async () => {
     const s = fresh();
     expect(() => openCacheStore(dir)).toThrow(`--data-dir: ${dir} is already in use by this process`);
+    // Through a symlink the in-process guard does not see the same path: SQLite refuses, and
+    // closing its second connection must not drop the first one's lock (POSIX close semantics).
+    symlinkSync(dir, `${dir}-link`);
+    try {
+      expect(() => openCacheStore(`${dir}-link`)).toThrow(`--data-dir: ${dir}-link is already in use by this process`);
+    } finally {
+      rmSync(`${dir}-link`);
+    }
     Bun.gc(true); // the lock's connection stays reachable from the store
     const refused = await openInChild(dir);
     expect(refused.exitCode).not.toBe(0);
