@@ -120,8 +120,11 @@ export function acquireDataDirLock(dataDir: string): () => void {
   }
   return () => {
     // `lock` goes while lock.db is still held, so it never removes a successor's.
-    rmSync(infoPath, { force: true });
-    held.close();
-    heldDirs.delete(dir);
+    try {
+      rmSync(infoPath, { force: true });
+    } finally {
+      held.close();
+      heldDirs.delete(dir);
+    }
   };
 }
