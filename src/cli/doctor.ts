@@ -4,11 +4,11 @@
 // When plain `curl` is not a shim but `curlwithcache` is (install-shims DIR at the end of PATH,
 // the README's "by name" adoption), that shim is the one diagnosed.
 // Ends with one verdict per tool; exit 0 only when both go through a live cache.
-import { readdirSync, realpathSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { serverBaseUrl, type Tool } from "../core/plan/plan.ts";
-import { findRealTool } from "../shim/find-tool.ts";
+import { findRealTool, realPathOf } from "../shim/find-tool.ts";
 import { serverEnvName, serverSetting, serverSource, VERSION_ARG } from "../shim/run.ts";
 import { VERSION } from "../version.ts";
 
@@ -59,14 +59,6 @@ function allOnPath(name: string, env: Env): string[] {
     if (path !== null && !found.includes(path)) found.push(path);
   }
   return found;
-}
-
-function realOrSelf(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
 }
 
 async function shimVersionOf(path: string, env: Env): Promise<string | null> {
@@ -154,7 +146,7 @@ export async function diagnose(tool: Tool, env: Env, cwd: string): Promise<ToolR
   let realTool: string | null = null;
   let realToolProblem: string | null = null;
   if (shimVersion !== null && inEffect !== null) {
-    const found = findRealTool(tool, env, { selfPath: realOrSelf(inEffect), cwd });
+    const found = findRealTool(tool, env, { selfPath: realPathOf(inEffect), cwd });
     if (found.ok) realTool = found.path;
     else realToolProblem = found.message;
   }
@@ -190,7 +182,7 @@ export async function diagnose(tool: Tool, env: Env, cwd: string): Promise<ToolR
 }
 
 export function renderReport(r: ToolReport): string {
-  const target = r.inEffect === null ? null : realOrSelf(r.inEffect);
+  const target = r.inEffect === null ? null : realPathOf(r.inEffect);
   const via = r.inEffect !== null && target !== null && target !== r.inEffect ? ` -> ${target}` : "";
   const inEffect = r.inEffect === null ? "(none on PATH)" : `${r.inEffect}${via}${r.shimVersion !== null ? ` (withcache shim ${r.shimVersion}${r.shimVersion === VERSION ? "" : `; this withcache is ${VERSION}: upgrade the shim`})` : " (not a withcache shim)"}`;
   const real = r.shimVersion === null ? "(not applicable)" : (r.realTool ?? `none: ${r.realToolProblem}`);

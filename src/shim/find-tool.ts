@@ -33,7 +33,8 @@ function isExecutableFile(path: string): boolean {
   }
 }
 
-function realPathOf(path: string): string {
+/** The resolved path, or the path itself when it does not resolve. */
+export function realPathOf(path: string): string {
   try {
     return realpathSync(path);
   } catch {
