@@ -143,20 +143,31 @@ describe("HEAD misses (the shims probe with HEAD)", () => {
   });
 });
 
+/** Delete the blob file of `key`'s artifact behind the server's back; its sha256. */
+function removeBlobOf(key: string): string {
+  const sha = cache.running.ctx.store.metadata.getArtifact(key)!.sha256;
+  rmSync(join(cache.dataDir, "blobs", sha.slice(0, 2), sha));
+  return sha;
+}
+
+/** The miss refilled `key`, and `url` is a hit with the origin's bytes again. */
+async function expectRefilled(url: string, key: string): Promise<void> {
+  await pollUntil(() => cache.running.ctx.store.metadata.getArtifact(key), { what: "refill" });
+  const r = await fetch(blobUrl(cache.url, url));
+  expect(r.status).toBe(200);
+  expect(sha256Hex(new Uint8Array(await r.arrayBuffer()))).toBe(BODY_SHA);
+}
+
 describe("a blob removed behind the server's back", () => {
   test("is noticed within a second: the row is dropped, the request is a miss and refills", async () => {
     const url = `${origin.url}/other/same-bytes.bin?lost=1`;
     const key = `${origin.url}/other/same-bytes.bin`;
     await fill(url);
-    const sha = cache.running.ctx.store.metadata.getArtifact(key)!.sha256;
-    const shared = cache.running.ctx.store.metadata.countArtifactsWithSha(sha);
-    rmSync(join(cache.dataDir, "blobs", sha.slice(0, 2), sha));
+    const shared = cache.running.ctx.store.metadata.countArtifactsWithSha(cache.running.ctx.store.metadata.getArtifact(key)!.sha256);
+    const sha = removeBlobOf(key);
     await pollUntil(async () => (await fetch(blobUrl(cache.url, url), { method: "HEAD" })).status === 404, { what: "missing blob noticed", timeoutMs: 5000 });
     expect(cache.logs.some((l) => l.includes("blob-missing") && l.includes(sha))).toBe(true);
-    await pollUntil(() => cache.running.ctx.store.metadata.getArtifact(key), { what: "refill" });
-    const r = await fetch(blobUrl(cache.url, url));
-    expect(r.status).toBe(200);
-    expect(sha256Hex(new Uint8Array(await r.arrayBuffer()))).toBe(BODY_SHA);
+    await expectRefilled(url, key);
     expect(shared).toBeGreaterThan(0);
   });
 });
@@ -166,16 +177,12 @@ describe("a blob removed right after a probe", () => {
     const url = `${origin.url}/other/same-bytes.bin?probed=1`;
     const key = `${origin.url}/other/same-bytes.bin`;
     await fill(url);
-    const sha = cache.running.ctx.store.metadata.getArtifact(key)!.sha256;
     expect((await fetch(blobUrl(cache.url, url), { method: "HEAD" })).status).toBe(200); // the probe
-    rmSync(join(cache.dataDir, "blobs", sha.slice(0, 2), sha));
+    removeBlobOf(key);
     const r = await fetch(blobUrl(cache.url, url)); // the tool's GET, well within a second
     expect(r.status).toBe(404);
     expect(await r.text()).toBe("cache miss (recorded)\n");
-    await pollUntil(() => cache.running.ctx.store.metadata.getArtifact(key), { what: "refill" });
-    const again = await fetch(blobUrl(cache.url, url));
-    expect(again.status).toBe(200);
-    expect(sha256Hex(new Uint8Array(await again.arrayBuffer()))).toBe(BODY_SHA);
+    await expectRefilled(url, key);
   });
 });
 
