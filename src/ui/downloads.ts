@@ -4,7 +4,7 @@
 import { html, type Html } from "./html.ts";
 import { formatAgo, formatDuration, formatTime } from "./format.ts";
 import { noticeBox, page } from "./layout.ts";
-import { actionButton, progress, stateBadge, urlCell } from "./parts.ts";
+import { actionButton, livePoll, progress, stateBadge, urlCell } from "./parts.ts";
 import type { JobView, Notice, PageContext } from "./view.ts";
 
 const TARGET = "#downloads";
@@ -43,9 +43,7 @@ function row(job: JobView, ctx: { csrfToken: string; nowMs: number }): Html {
 export function downloadsSection(data: { jobs: JobView[]; csrfToken: string; nowMs: number; notice: Notice | null }): Html {
   const active = data.jobs.some(isActive);
   const finished = data.jobs.some((j) => !isActive(j));
-  const poll = active
-    ? html` hx-get="/admin/downloads" hx-trigger="every ${DOWNLOADS_POLL_MS / 1000}s" hx-swap="outerHTML" hx-target="this"`
-    : null;
+  const poll = livePoll(active, "/admin/downloads", DOWNLOADS_POLL_MS);
   const clear = finished
     ? actionButton({ action: "/admin/downloads/clear", target: TARGET, csrfToken: data.csrfToken, label: "Clear finished" })
     : null;

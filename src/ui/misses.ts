@@ -2,7 +2,7 @@
 import { html, type Html } from "./html.ts";
 import { formatAgo, formatBytes, formatTime } from "./format.ts";
 import { noticeBox, page } from "./layout.ts";
-import { actionButton, progress, stateBadge, urlCell } from "./parts.ts";
+import { actionButton, livePoll, progress, stateBadge, urlCell } from "./parts.ts";
 import type { MissView, Notice, PageContext } from "./view.ts";
 
 const TARGET = "#misses";
@@ -43,7 +43,7 @@ export function missesSection(data: { misses: MissView[]; mode: "auto" | "curate
 </table></div>`;
   // While a fill of a listed miss is queued or running (auto mode), refresh like Downloads does.
   const filling = data.misses.some((m) => m.job !== null && (m.job.state === "queued" || m.job.state === "running"));
-  const poll = filling ? html` hx-get="/admin/misses" hx-trigger="every 2s" hx-swap="outerHTML" hx-target="this"` : null;
+  const poll = livePoll(filling, "/admin/misses", 2000);
   return html`<section id="misses"${poll}>
 <hgroup><h2>Misses</h2><p>${intro}</p></hgroup>
 ${noticeBox(data.notice)}

@@ -26,6 +26,12 @@ export function actionButton(options: {
   return html`<form method="post" action="${options.action}" class="inline" hx-post="${options.action}" hx-target="${options.target}" hx-swap="outerHTML"${options.confirm === undefined ? null : html` hx-confirm="${options.confirm}"`}>${csrfField(options.csrfToken)}${fields}<button type="submit" class="${cls}">${options.label}</button></form>`;
 }
 
+/** The attributes that make a live section re-fetch itself from `path` every `everyMs` and replace
+ *  itself with the answer; null (no polling) when nothing is live. */
+export function livePoll(live: boolean, path: string, everyMs: number): Html | null {
+  return live ? html` hx-get="${path}" hx-trigger="every ${everyMs / 1000}s" hx-swap="outerHTML" hx-target="this"` : null;
+}
+
 /** Progress bar and its numbers: bytes, total, %, rate, ETA. */
 export function progress(job: JobView): Html {
   const pct = percent(job.bytesDone, job.totalBytes);
