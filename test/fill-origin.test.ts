@@ -293,7 +293,7 @@ describe("fills", () => {
     expect(fills.retry(bad.job.id)).toMatchObject({ ok: true, job: { state: "queued" } });
     await pollUntil(() => fills.getJob(bad.job.id)?.state === "completed");
     expect(fills.retry(bad.job.id)).toMatchObject({ ok: false, status: 409 });
-    expect(await fills.enqueue(`${origin.url}/flaky404`, { source: "operator" })).toMatchObject({ ok: false, status: 409, message: `${origin.url}/flaky404 is already cached` });
+    expect(await fills.enqueue(`${origin.url}/flaky404`, { source: "operator" })).toMatchObject({ ok: false, status: 409, message: `${origin.url}/flaky404 is already cached and fresh` });
 
     expect(fills.clearFinished()).toBe(3);
     expect(fills.listJobs()).toEqual([]);

@@ -157,7 +157,7 @@ describe("private origins in auto mode", () => {
     // Request ids count up: sorted by id, the lines are the first miss's, then the second's.
     const missLines = () => logs.filter((l) => / request id=/.test(l) && l.includes("status=404")).sort((a, b) => (/ id=(\w+)/.exec(a)![1]! < / id=(\w+)/.exec(b)![1]! ? -1 : 1));
     const [first, second] = await pollUntil(() => (missLines().length === 2 ? missLines() : null), { what: "both misses' request lines" });
-    expect(first).toContain(`result=miss-not-queued reason="${key} is already cached"`);
+    expect(first).toContain(`result=miss-not-queued reason="${key} is already cached and fresh"`);
     expect(second).toContain("result=miss-fill job=");
     expect(running.ctx.fills.listJobs().filter((j) => j.key === key).length).toBe(1);
     expect(o.requests.length).toBe(1);

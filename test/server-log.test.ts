@@ -53,7 +53,7 @@ describe("the request line of a miss says what became of its fill", () => {
     expect(line).toContain(` result=miss-refused reason="origin host 127.0.0.1 is a loopback address; refused without --allow-private-origins"`);
   });
 
-  test("a miss right after a failed fill is result=miss-not-queued with the reason", async () => {
+  test("a miss right after a failed fill is result=miss-not-queued with the reason (a 404 makes the url uncacheable for --uncacheable-retry)", async () => {
     const o = origin();
     const s = await startCleanedServer(cleanups, { fillAttempts: 1 });
     const key = `${o.url}/absent.bin`;
@@ -61,7 +61,7 @@ describe("the request line of a miss says what became of its fill", () => {
     expect((await jobFinished(s, key)).state).toBe("failed");
     await fetch(blobUrl(s.url, key)).then((r) => r.text());
     const line = await missLine(s, key, 2);
-    expect(line).toMatch(/ result=miss-not-queued reason="the last fill of http:\/\/127\.0\.0\.1:\d+\/absent\.bin failed \d+ s ago \(origin answered 404 for .*\); not retried automatically yet"/);
+    expect(line).toMatch(/ result=miss-not-queued reason="uncacheable: origin answered 404 for http:\/\/127\.0\.0\.1:\d+\/absent\.bin; not fetched again for 3600 s \(--uncacheable-retry\)"/);
   });
 
   test("curate mode logs a plain miss (nothing is fetched)", async () => {

@@ -66,6 +66,8 @@ describe("X-Withcache-Redirected", () => {
       // Turn the fresh database back into schema 4 with one artifact row, then reopen it.
       const db = new Database(join(dir.path, "withcache.db"));
       db.run("ALTER TABLE artifacts DROP COLUMN redirected");
+      for (const column of ["origin_headers", "request_at_ms", "response_at_ms", "revalidated_at_ms", "revalidation", "revalidation_detail", "superseded"]) db.run(`ALTER TABLE artifacts DROP COLUMN ${column}`);
+      db.run("ALTER TABLE misses DROP COLUMN uncacheable_until_ms");
       db.run("PRAGMA user_version = 4");
       db.run(`INSERT INTO artifacts (key, url, sha256, size_bytes, content_type, fetched_at_ms) VALUES ('https://h/x', 'https://h/x', '${"a".repeat(64)}', 1, 'x', 1)`);
       db.close();

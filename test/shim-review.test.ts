@@ -220,13 +220,20 @@ describe("a lab admin's and a CI script's commands, through both shims", () => {
     expect(origin.hits.get("/f/long.bin")).toBe(originBefore + 3);
   }, 60_000);
 
-  test("a cookie jar is written from the origin's answer (curl -c, wget --save-cookies pass through)", async () => {
-    await warm(`${origin.url}/cookie.bin`);
+  test("a Set-Cookie answer is never stored: every run reaches the origin and writes the jar (curl -c, wget --save-cookies)", async () => {
+    const url = `${origin.url}/cookie.bin`;
+    // A miss would queue a fill; the fill sees Set-Cookie and stores nothing.
+    await fetch(cacheUrlOf(url), { method: "HEAD" });
+    await pollUntil(() => cache.running.ctx.store.metadata.uncacheableMark(url), { what: "cookie.bin marked uncacheable" });
+    const before = origin.hits.get("/cookie.bin") ?? 0;
     const jars = await sameEverywhere(
       'curl -s -c jar.txt -o out.bin "$O/cookie.bin"; grep -c abc123 jar.txt; wget -q --save-cookies wjar.txt -O w.bin "$O/cookie.bin"; grep -c abc123 wjar.txt',
       [],
     );
     expect(jars.stdout).toBe("1\n1\n");
+    // plain, TypeScript shim, Zig shim: curl and wget each went to the origin.
+    expect((origin.hits.get("/cookie.bin") ?? 0) - before).toBe(6);
+    expect(cache.running.ctx.store.metadata.getArtifact(url)).toBeNull();
   }, 30_000);
 
   test("a header that selects the representation passes through (the cache holds another one)", async () => {

@@ -10,7 +10,7 @@ import { VERSION } from "../version.ts";
 /** An option's help: what it does (from the settings table), then the variable that sets it too
  *  and its default, generated so that `serve --help` can never leave one out. */
 export function optionHelp(field: (typeof FIELDS)[number]): string {
-  const notes = [`env ${field.env}${field.kind === "hosts" ? ", comma-separated" : ""}`];
+  const notes = [`env ${field.env}${field.kind === "hosts" ? ", comma-separated" : field.kind === "rules" ? ", space-separated" : ""}`];
   const def = defaultText(field.key);
   if (def !== null) notes.push(`default ${def}`);
   return `${field.help} (${notes.join(", ")})`;
@@ -33,6 +33,8 @@ function valueName(key: ConfigKey): string {
       return " <size-or-percent>";
     case "hosts":
       return key === "uiHosts" ? " <name>" : " <pattern>";
+    case "rules":
+      return " <pattern=policy>";
     case "port":
       return " <port>";
     case "count":
@@ -89,7 +91,7 @@ export function registerServe(program: Command): void {
   for (const field of FIELDS) {
     if (field.flag === null) continue;
     const option = new Option(`${field.flag}${valueName(field.key)}`, optionHelp(field));
-    if (field.kind === "hosts") option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    if (field.kind === "hosts" || field.kind === "rules") option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     cmd.addOption(option);
   }
   cmd.option("--config <file>", "read settings from a JSON file (flags and env win over it)");

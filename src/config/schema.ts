@@ -5,6 +5,7 @@ import { z } from "zod";
 import { parseDuration } from "../core/duration.ts";
 import { parseMinFreeDisk, parseSize } from "../core/size.ts";
 import { validHostPattern } from "../core/address.ts";
+import { RuleSet } from "../core/rules.ts";
 
 export const ServeConfigSchema = z.strictObject({
   dataDir: z.string().min(1),
@@ -36,12 +37,24 @@ export const ServeConfigSchema = z.strictObject({
   minFreeDisk: z.string().refine((s) => parseMinFreeDisk(s).ok, { message: "expected auto, a size or a percentage" }),
   /** Total bytes of blobs kept; least recently used artifacts are evicted past it. 0 = unlimited. */
   maxCacheBytes: z.number().int().min(0),
+  /** A URL the origin would not let us store (no-store, private, Set-Cookie, 4xx) is not fetched again for this long. */
+  uncacheableRetryMs: z.number().int().min(0),
+  /** Cap on the heuristic lifetime (10 % of the time since Last-Modified). */
+  heuristicMaxMs: z.number().int().min(0),
+  /** Lifetime of a response with neither freshness nor a validator. */
+  defaultMaxAgeMs: z.number().int().min(0),
+  /** How long a probe of a stale artifact waits for its revalidation before answering a miss. */
+  revalidateWaitMs: z.number().int().min(0),
+  /** How long past its lifetime a stale copy may be served while the origin is down; 0 = never. */
+  maxStaleMs: z.number().int().min(0),
+  /** Operator freshness rules, PATTERN=POLICY, first match wins (parse with RuleSet.parse). */
+  rules: z.array(z.string()).refine((r) => RuleSet.parse(r).ok, { message: "invalid rule" }),
 });
 export type ServeConfig = z.infer<typeof ServeConfigSchema>;
 export type ConfigKey = keyof ServeConfig;
 export type ConfigSource = "flag" | "env" | "file" | "default";
 
-type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size" | "free";
+type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size" | "free" | "rules";
 type Field = {
   key: ConfigKey;
   kind: Kind;
@@ -112,6 +125,30 @@ export const FIELDS: readonly Field[] = [
     env: "WITHCACHE_MAX_CACHE_SIZE",
     help: "keep the blobs under this total, evicting least recently used artifacts at start and after each fill; bigger artifacts are refused, e.g. 500GiB",
   },
+  {
+    key: "rules",
+    kind: "rules",
+    flag: "--rule",
+    env: "WITHCACHE_RULES",
+    help: "freshness rule PATTERN=POLICY (URL glob; POLICY origin, immutable, revalidate, never or max-age=DURATION); repeatable, first match wins",
+  },
+  { key: "maxStaleMs", kind: "duration", flag: "--max-stale", env: "WITHCACHE_MAX_STALE", help: "serve a stale copy this long past its lifetime while the origin is down; 0 = never" },
+  {
+    key: "revalidateWaitMs",
+    kind: "duration",
+    flag: "--revalidate-wait",
+    env: "WITHCACHE_REVALIDATE_WAIT",
+    help: "how long a probe of a stale artifact waits for the origin's answer before it answers a miss (the shim gives up after 1s)",
+  },
+  { key: "defaultMaxAgeMs", kind: "duration", flag: "--default-max-age", env: "WITHCACHE_DEFAULT_MAX_AGE", help: "lifetime of a response with neither freshness headers nor a validator" },
+  { key: "heuristicMaxMs", kind: "duration", flag: "--heuristic-max", env: "WITHCACHE_HEURISTIC_MAX", help: "cap on the heuristic lifetime (10% of the time since Last-Modified)" },
+  {
+    key: "uncacheableRetryMs",
+    kind: "duration",
+    flag: "--uncacheable-retry",
+    env: "WITHCACHE_UNCACHEABLE_RETRY",
+    help: "a URL the origin will not let us store (no-store, private, Set-Cookie, 4xx) is not fetched again for this long",
+  },
 ];
 
 /** A setting's default as `--help` spells it ("1s", "0 = no limit"), or null when there is none
@@ -122,7 +159,7 @@ export function defaultText(key: ConfigKey): string | null {
   if (field === undefined || value === undefined) return null;
   if (typeof value === "boolean") return value ? "on" : null;
   if (Array.isArray(value)) return value.length === 0 ? null : value.join(",");
-  if (field.kind === "duration" && typeof value === "number") return value > 0 && value % 1000 === 0 ? `${value / 1000}s` : `${value}ms`;
+  if (field.kind === "duration" && typeof value === "number") return durationText(value);
   if (field.kind === "size" && value === 0) return "0 = no limit";
   return String(value);
 }
@@ -148,7 +185,24 @@ export function defaultServeConfig(): ServeConfig {
     maxArtifactBytes: 0,
     minFreeDisk: "auto",
     maxCacheBytes: 0,
+    // Freshness defaults (README "Freshness" says why): an hour for what says nothing, a day at
+    // most by heuristic, a week of outage bridged by stale copies, 600 ms of the shim's 1 s probe.
+    uncacheableRetryMs: 3_600_000,
+    heuristicMaxMs: 86_400_000,
+    defaultMaxAgeMs: 3_600_000,
+    revalidateWaitMs: 600,
+    maxStaleMs: 7 * 86_400_000,
+    rules: [],
   };
+}
+
+/** A duration as a person writes it: the largest unit that divides it (3600000 → "1h"). */
+function durationText(ms: number): string {
+  if (ms === 0) return "0";
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 /** The spellings a boolean setting accepts (case-insensitive), as the README lists them. */
@@ -197,6 +251,12 @@ function convert(field: Field, raw: Raw): Converted {
       if (typeof raw === "number") return { ok: true, value: raw };
       const s = parseSize(text);
       return s.ok ? { ok: true, value: s.bytes } : { ok: false, message: s.message };
+    }
+    case "rules": {
+      // Repeated flags and JSON arrays are lists; an env value is split on white space (rules hold none).
+      const list = (Array.isArray(raw) ? raw : text.split(/\s+/)).map((r) => r.trim()).filter((r) => r !== "");
+      const parsed = RuleSet.parse(list);
+      return parsed.ok ? { ok: true, value: list } : { ok: false, message: parsed.message };
     }
     case "free": {
       // A bare number (from a JSON file) is bytes.

@@ -9,11 +9,15 @@ import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
 import { backoffMs, canTransition, isFinished, isTransientStatus, type JobSource, type JobState } from "../core/jobs.ts";
 import { loggableUrl, type Logger } from "../core/log.ts";
 import { parseContentRange } from "../core/range.ts";
+import { conditionalHeaders, originHeadersOf } from "../core/freshness.ts";
+import { decideOriginAnswer, type CachedCopy } from "../core/origin-answer.ts";
+import { RuleSet } from "../core/rules.ts";
 import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
 import { assert } from "../core/errors.ts";
 import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
-import type { JobRow, TempBlob } from "../store/types.ts";
+import type { ArtifactRow, JobRow, TempBlob } from "../store/types.ts";
+import { rowFreshness } from "./freshness-of-row.ts";
 import { openSha256Sink, type HashMode, type Sha256Sink } from "./sha256-sink.ts";
 import { addressRefusal, FillError, openOrigin, publicAddressesOnly, systemResolver, type AddressPolicy, type Resolver } from "./origin.ts";
 
@@ -21,11 +25,20 @@ export type EnqueueResult =
   | { ok: true; job: JobRow; existing: boolean }
   | { ok: false; status: number; message: string };
 
+export type EnqueueOptions = {
+  source: JobSource;
+  requestId?: string;
+  /** Revalidate a cached copy even while it is fresh (the operator's Revalidate now). */
+  revalidate?: boolean;
+};
+
 export type ActionResult = { ok: true; job: JobRow } | { ok: false; status: number; message: string };
 
 export type FillManagerDeps = {
   store: CacheStore;
   config: ServeConfig;
+  /** The operator's freshness rules (--rule), compiled (default: compiled from config.rules). */
+  rules?: RuleSet;
   log: Logger;
   nowMs: () => number;
   version: string;
@@ -79,9 +92,14 @@ function tempNameOf(jobId: number): string {
 
 type Running = { controller: AbortController; reason: "cancel" | "park" | null };
 
+/** What an attempt came to: a blob committed, or a revalidation that kept the bytes (no body moved). */
+type FillDone = { kind: "stored"; sha256: string; sizeBytes: number; hash: HashMode } | { kind: "kept"; detail: string };
+
 export class FillManager {
   private readonly deps: FillManagerDeps;
   private readonly resolve: Resolver;
+  /** The compiled --rule list, shared with the read path. */
+  readonly rules: RuleSet;
   private readonly addressAllowed: AddressPolicy;
   private readonly running = new Map<number, Running>();
   private workers: Promise<void>[] = [];
@@ -93,6 +111,8 @@ export class FillManager {
   private readonly bootId: string | null;
   /** A hash worker failed to start once: said in the log once, not on every fill. */
   private hashWorkerFailureLogged = false;
+  /** Readers waiting for news of a key (a revalidation outcome, an attempt's end): see waitForKey. */
+  private readonly keyWaiters = new Map<string, Set<() => void>>();
 
   constructor(deps: FillManagerDeps) {
     this.deps = deps;
@@ -101,6 +121,9 @@ export class FillManager {
     this.minFree = minFree.value;
     this.bootId = deps.bootId !== undefined ? deps.bootId : currentBootId();
     this.resolve = deps.resolve ?? systemResolver;
+    const rules = deps.rules ? { ok: true as const, rules: deps.rules } : RuleSet.parse(deps.config.rules);
+    assert(rules.ok, "config.rules was validated");
+    this.rules = rules.rules;
     this.addressAllowed = deps.addressAllowed ?? publicAddressesOnly;
   }
 
@@ -137,7 +160,7 @@ export class FillManager {
   }
 
   /** Queue a fill. `requestId` ties the job's log lines to the request that caused it. */
-  enqueue(rawUrl: string, options: { source: JobSource; requestId?: string }): Promise<EnqueueResult> {
+  enqueue(rawUrl: string, options: EnqueueOptions): Promise<EnqueueResult> {
     // Each automatic enqueue may wait on DNS; a flood of unique hosts must not pile up lookups.
     if (options.source === "auto" && this.pendingEnqueues.size >= PENDING_AUTO_ENQUEUES_MAX) {
       this.deps.log.event("queue-full", { request: options.requestId, checking: this.pendingEnqueues.size });
@@ -151,14 +174,22 @@ export class FillManager {
     return pending;
   }
 
-  private async enqueueNow(rawUrl: string, options: { source: JobSource; requestId?: string }): Promise<EnqueueResult> {
+  private async enqueueNow(rawUrl: string, options: EnqueueOptions): Promise<EnqueueResult> {
     const parsed = parseOriginUrl(rawUrl);
     if (!parsed.ok) return { ok: false, status: parsed.status, message: parsed.message };
     const key = cacheKey(parsed.url, { keepQuery: this.deps.config.keepQuery });
+    const match = this.rules.match(parsed.url.href);
+    if (match.policy.kind === "never") return { ok: false, status: 403, message: `rule ${match.rule?.text ?? "never"} says never cache ${loggableUrl(key)}` };
     const active = this.meta.activeJobForKey(key);
     if (active) return { ok: true, job: active, existing: true };
-    if (this.meta.getArtifact(key)) return { ok: false, status: 409, message: `${loggableUrl(key)} is already cached` };
+    const cachedRefusal = this.alreadyCached(key, options);
+    if (cachedRefusal) return cachedRefusal;
     if (options.source === "auto") {
+      const uncacheable = this.meta.uncacheableMark(key);
+      if (uncacheable !== null && uncacheable.untilMs > this.deps.nowMs()) {
+        const inS = Math.ceil((uncacheable.untilMs - this.deps.nowMs()) / 1000);
+        return { ok: false, status: 429, message: `uncacheable: ${uncacheable.reason}; not fetched again for ${inS} s (--uncacheable-retry)` };
+      }
       const queueMax = this.deps.maxQueuedAutoJobs ?? AUTO_QUEUE_MAX;
       const queued = this.meta.countJobs(["queued"]);
       if (queued >= queueMax) {
@@ -187,12 +218,54 @@ export class FillManager {
     const raced = this.meta.activeJobForKey(key);
     if (raced) return { ok: true, job: raced, existing: true };
     // …or filled it completely while this lookup was slow: no second download.
-    if (this.meta.getArtifact(key)) return { ok: false, status: 409, message: `${loggableUrl(key)} is already cached` };
+    const raceRefusal = this.alreadyCached(key, options);
+    if (raceRefusal) return raceRefusal;
     const job = this.meta.insertJob({ key, url: parsed.url.href, source: options.source, nowMs: this.deps.nowMs() });
     this.meta.setMissInfo(key, { refusal: null });
     this.logJob(job, "queued", options.requestId ? { request: options.requestId } : {});
     this.wake();
     return { ok: true, job, existing: false };
+  }
+
+  /** A 409 when `key` is cached and fresh (a stale, superseded or forced one is revalidated). */
+  private alreadyCached(key: string, options: EnqueueOptions): { ok: false; status: number; message: string } | null {
+    const artifact = this.meta.getArtifact(key);
+    if (!artifact || artifact.superseded || options.revalidate === true) return null;
+    if (this.isFresh(artifact)) return { ok: false, status: 409, message: `${loggableUrl(key)} is already cached and fresh` };
+    return null;
+  }
+
+  private isFresh(a: ArtifactRow): boolean {
+    return rowFreshness(a, this.rules, this.deps.config).verdict(this.deps.nowMs()).kind === "fresh";
+  }
+
+  /**
+   * Resolves when there is news of `key` (a revalidation outcome recorded, a fill attempt ended)
+   * or after `timeoutMs`, whichever comes first. The read path re-reads the row then.
+   */
+  waitForKey(key: string, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      let waiters = this.keyWaiters.get(key);
+      if (!waiters) {
+        waiters = new Set();
+        this.keyWaiters.set(key, waiters);
+      }
+      const set = waiters;
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.keyWaiters.get(key) === set) this.keyWaiters.delete(key);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
+      set.add(done);
+    });
+  }
+
+  private notifyKey(key: string): void {
+    const waiters = this.keyWaiters.get(key);
+    if (!waiters) return;
+    for (const w of [...waiters]) w();
   }
 
   listJobs(options: { states?: readonly JobState[]; limit?: number } = {}): JobRow[] {
@@ -224,7 +297,7 @@ export class FillManager {
     const job = this.meta.getJob(id);
     if (!job) return { ok: false, status: 404, message: `job ${id} does not exist` };
     if (!canTransition(job.state, "queued") || job.state === "running") return { ok: false, status: 409, message: `job ${id} is ${job.state}; only failed or cancelled jobs can be retried` };
-    if (this.meta.getArtifact(job.key)) return { ok: false, status: 409, message: `${loggableUrl(job.key)} is already cached` };
+    if (this.alreadyCached(job.key, { source: job.source })) return { ok: false, status: 409, message: `${loggableUrl(job.key)} is already cached and fresh` };
     if (this.meta.activeJobForKey(job.key)) return { ok: false, status: 409, message: `another fill of ${loggableUrl(job.key)} is already queued or running` };
     this.meta.updateJob(id, { state: "queued", attempts: 0, error: null, notBeforeMs: 0, finishedAtMs: null, startedAtMs: null, bytesDone: 0, rateBytesPerSec: 0, validator: null });
     const updated = this.meta.getJob(id)!;
@@ -300,14 +373,20 @@ export class FillManager {
     this.logJob(job, "running");
     try {
       const done = await this.fill(job, entry.controller.signal);
-      const updated = { ...job, state: "completed" as const, bytesDone: done.sizeBytes, totalBytes: done.sizeBytes };
-      this.meta.updateJob(job.id, { state: "completed", bytesDone: done.sizeBytes, totalBytes: done.sizeBytes, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
-      this.logJob(updated, "completed", { sha256: done.sha256, hash: done.hash });
-      this.evictToCap(job.key);
+      if (done.kind === "kept") {
+        this.meta.updateJob(job.id, { state: "completed", bytesDone: 0, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
+        this.logJob({ ...job, state: "completed" }, "completed", { revalidation: "not-modified", detail: done.detail, body_bytes: 0 });
+      } else {
+        const updated = { ...job, state: "completed" as const, bytesDone: done.sizeBytes, totalBytes: done.sizeBytes };
+        this.meta.updateJob(job.id, { state: "completed", bytesDone: done.sizeBytes, totalBytes: done.sizeBytes, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
+        this.logJob(updated, "completed", { sha256: done.sha256, hash: done.hash });
+        this.evictToCap(job.key);
+      }
     } catch (err) {
       this.settleFailure(job, entry, err);
     } finally {
       this.running.delete(job.id);
+      this.notifyKey(job.key);
     }
   }
 
@@ -385,7 +464,7 @@ export class FillManager {
   }
 
   /** One attempt. Resolves with the committed blob, or throws FillError / an abort. */
-  private async fill(job: JobRow, signal: AbortSignal): Promise<{ sha256: string; sizeBytes: number; hash: HashMode }> {
+  private async fill(job: JobRow, signal: AbortSignal): Promise<FillDone> {
     const { config, store } = this.deps;
     const blobs = store.blobs;
     const temp = tempNameOf(job.id);
@@ -408,6 +487,14 @@ export class FillManager {
       headers.range = `bytes=${offset}-`;
       headers["if-range"] = validator;
     }
+    // Plan: a key with a copy we may keep is asked about conditionally (a 304 moves no body).
+    const policy = this.rules.match(job.url).policy;
+    const existing = this.meta.getArtifact(job.key);
+    const cached: (CachedCopy & { row: ArtifactRow }) | null = existing === null || existing.superseded ? null : (() => {
+      const sent = offset === 0 ? conditionalHeaders(rowFreshness(existing, this.rules, config).freshness) : {};
+      Object.assign(headers, sent);
+      return { row: existing, originHeaders: existing.originHeaders, sentEtag: sent["if-none-match"] ?? null, sentLastModified: sent["if-modified-since"] ?? null };
+    })();
 
     // Idle timeout: abort the attempt when no bytes arrive for originIdleTimeoutMs.
     const attempt = new AbortController();
@@ -433,25 +520,61 @@ export class FillManager {
     let sink: Sha256Sink | null = null;
     try {
       armIdle();
-      const { response, redirected } = await openOrigin({
-        url: job.url,
-        headers,
-        signal: attempt.signal,
-        maxRedirects: config.maxRedirects,
-        allowPrivateOrigins: config.allowPrivateOrigins,
-        resolve: this.resolve,
-        addressAllowed: this.addressAllowed,
-      });
-      const status = response.status;
-      if (status !== 200 && status !== 206) {
-        await response.body?.cancel().catch(() => {});
-        if (offset > 0 && status === 416) {
-          this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
-          blobs.removeTemp(temp);
-          throw new FillError(`origin refused to resume ${loggableUrl(job.url)} (416); restarting from zero`, "transient");
+      const requestAtMs = this.deps.nowMs();
+      let opened: Awaited<ReturnType<typeof openOrigin>>;
+      try {
+        opened = await openOrigin({
+          url: job.url,
+          headers,
+          signal: attempt.signal,
+          maxRedirects: config.maxRedirects,
+          allowPrivateOrigins: config.allowPrivateOrigins,
+          resolve: this.resolve,
+          addressAllowed: this.addressAllowed,
+        });
+      } catch (err) {
+        // Refused, reset, DNS failure, timeout: the origin is down for this revalidation.
+        if (cached !== null && !signal.aborted) {
+          const why = idleFired ? `no answer for ${config.originIdleTimeoutMs} ms` : firstLineOf(err).toLowerCase();
+          this.noteRevalidation(job.key, { result: "origin-down", detail: why });
         }
-        const message = `origin answered ${status} for ${loggableUrl(job.url)}`;
-        throw new FillError(message, isTransientStatus(status) ? "transient" : "permanent");
+        throw err;
+      }
+      const { response, redirected } = opened;
+      const responseAtMs = this.deps.nowMs();
+      const status = response.status;
+      if (offset > 0 && status === 416) {
+        await response.body?.cancel().catch(() => {});
+        this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
+        blobs.removeTemp(temp);
+        throw new FillError(`origin refused to resume ${loggableUrl(job.url)} (416); restarting from zero`, "transient");
+      }
+      // Decide from the status and headers alone, before any body byte is read.
+      const answer = decideOriginAnswer({ status, headers: response.headers, url: loggableUrl(job.url), policy, cached });
+      if (answer.kind !== "store") await response.body?.cancel().catch(() => {});
+      switch (answer.kind) {
+        case "not-modified":
+        case "same-version":
+          this.meta.refreshArtifact(job.key, { originHeaders: answer.headers, requestAtMs, responseAtMs, atMs: responseAtMs, result: "not-modified", detail: answer.detail });
+          this.notifyKey(job.key);
+          return { kind: "kept", detail: answer.detail };
+        case "gone":
+          this.deps.store.deleteArtifact(job.key);
+          this.markUncacheable(job, `${answer.reason}; the cached copy was removed`);
+          throw new FillError(answer.reason, "permanent");
+        case "uncacheable":
+          // The copy (if any) can no longer be kept: the origin now forbids storing it.
+          if (cached !== null) this.deps.store.deleteArtifact(job.key);
+          this.markUncacheable(job, answer.reason);
+          throw new FillError(answer.reason, "permanent");
+        case "retry":
+          if (cached !== null) {
+            this.noteRevalidation(job.key, { result: answer.supersede ? "changed" : answer.originDown ? "origin-down" : "refused", detail: answer.reason, superseded: answer.supersede });
+          }
+          throw new FillError(answer.reason, "transient");
+        case "store":
+          if (answer.supersedes) this.noteRevalidation(job.key, { result: "changed", detail: answer.detail, superseded: true });
+          break;
       }
 
       let totalBytes: number | null;
@@ -624,6 +747,11 @@ export class FillManager {
         throw storageFailure(err, store.dataDir);
       }
       let replacedSha256: string | null;
+      // A refill of a key that had a copy says what it found (same bytes keep the history of both).
+      const previous = this.meta.getArtifact(job.key);
+      const revalidation = previous === null ? undefined : previous.sha256 === sha256
+        ? { atMs: responseAtMs, result: "same-bytes" as const, detail: "refetched: same bytes" }
+        : { atMs: responseAtMs, result: "changed" as const, detail: previous.revalidation === "changed" && previous.revalidationDetail ? previous.revalidationDetail : "refetched: new bytes" };
       try {
         ({ replacedSha256 } = this.meta.commitArtifact({
           key: job.key,
@@ -634,6 +762,8 @@ export class FillManager {
           contentDisposition,
           fetchedAtMs: this.deps.nowMs(),
           redirected,
+          freshness: { originHeaders: originHeadersOf(response.headers), requestAtMs, responseAtMs },
+          ...(revalidation ? { revalidation } : {}),
         }));
       } catch (err) {
         // No row for the renamed blob: take it back unless another key already shares it.
@@ -645,7 +775,8 @@ export class FillManager {
         throw new FillError(`cannot record the artifact: ${firstLineOf(err).toLowerCase()}`, "transient");
       }
       if (replacedSha256 && this.meta.countArtifactsWithSha(replacedSha256) === 0) blobs.delete(replacedSha256);
-      return { sha256, sizeBytes: count, hash: sink.mode };
+      this.notifyKey(job.key);
+      return { kind: "stored", sha256, sizeBytes: count, hash: sink.mode };
     } catch (err) {
       if (err instanceof FillError && err.message.startsWith("origin sent more than")) {
         blobs.removeTemp(temp);
@@ -661,6 +792,25 @@ export class FillManager {
       sink?.dispose();
       if (file) await file.close().catch(() => {});
     }
+  }
+
+  /** Record a revalidation outcome on the cached copy and wake readers waiting for it. */
+  private noteRevalidation(key: string, note: { result: "origin-down" | "refused" | "changed"; detail: string; superseded?: boolean }): void {
+    try {
+      this.meta.noteRevalidation(key, { atMs: this.deps.nowMs(), ...note });
+      if (note.result === "origin-down" || note.superseded) this.deps.log.event("revalidation", { key: loggableUrl(key), result: note.result, detail: note.detail });
+    } catch (err) {
+      this.deps.log.event("fills", { key: loggableUrl(key), error: `could not record the revalidation: ${firstLineOf(err)}` });
+    }
+    this.notifyKey(key);
+  }
+
+  /** The origin will not let the key be stored: remember why, and do not auto-fetch it for a while. */
+  private markUncacheable(job: JobRow, reason: string): void {
+    const nowMs = this.deps.nowMs();
+    this.meta.markUncacheable({ key: job.key, url: job.url, reason, untilMs: nowMs + this.deps.config.uncacheableRetryMs, nowMs });
+    this.deps.log.event("uncacheable", { key: loggableUrl(job.key), job: job.id, reason, retry_after_ms: this.deps.config.uncacheableRetryMs });
+    this.notifyKey(job.key);
   }
 
   /**

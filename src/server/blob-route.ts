@@ -5,6 +5,7 @@ import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
 import { HttpError } from "../core/errors.ts";
 import { loggableUrl } from "../core/log.ts";
 import { contentRange, decideRange, ifNoneMatchHits, notModifiedSince } from "../core/range.ts";
+import { rowFreshness } from "../fetch/freshness-of-row.ts";
 import type { BunFile } from "bun";
 import type { ArtifactRow } from "../store/types.ts";
 import type { RequestContext } from "./context.ts";
@@ -30,6 +31,7 @@ export type LookupOutcome = {
 export type FillNote = { note: "miss-fill"; job: number } | { note: "miss-refused" | "miss-not-queued" | "miss-error"; reason: string };
 
 export const MISS_BODY = "cache miss (recorded)";
+export const NEVER_BODY = "not cached: an operator rule says never";
 
 /** A probe (HEAD) re-checks that its blob file exists at most this often (a stat per probe is costly at
  *  tens of thousands of probes a second); a GET always looks. */
@@ -85,25 +87,98 @@ function count(ctx: RequestContext, what: string, write: () => void): void {
   }
 }
 
-export function lookup(req: Request, rawUrl: string, where: string, ctx: RequestContext): LookupOutcome {
-  const { key, href, logKey } = parseForLookup(rawUrl, where, ctx.config.keepQuery);
-  const meta = ctx.store.metadata;
-  const artifact = meta.getArtifact(key);
-  if (artifact) {
-    // A probe (HEAD) may trust a size seen within the last second; a GET, which is about to send
-    // the file, looks at it now (one stat), so a blob removed after the probe is a miss, not a 500.
-    const size = ctx.store.blobs.recentSizeOf(artifact.sha256, req.method === "HEAD" ? BLOB_CHECK_MAX_AGE_MS : 0);
-    if (size === artifact.sizeBytes) {
-      const response = serveHit(req, artifact, ctx);
-      return { response, key, logKey, note: "hit", bytes: req.method === "HEAD" ? 0 : bodyBytes(response, artifact.sizeBytes) };
-    }
-    // The blob vanished or changed under us (someone edited the data dir): forget the row.
-    ctx.log.event("blob-missing", { request: ctx.requestId, key: logKey, sha256: artifact.sha256, found_bytes: size });
-    count(ctx, "forget", () => ctx.store.deleteArtifact(key));
+export function lookup(req: Request, rawUrl: string, where: string, ctx: RequestContext): LookupOutcome | Promise<LookupOutcome> {
+  const parsed = parseForLookup(rawUrl, where, ctx.config.keepQuery);
+  const { key, logKey } = parsed;
+  const rules = ctx.fills.rules;
+  if (rules.match(parsed.href).policy.kind === "never") {
+    // An operator rule: never cached, never fetched, not even recorded as a miss.
+    return { response: textResponse(req, 404, NEVER_BODY, { "cache-control": "no-store" }), key, logKey, note: "never" };
   }
-  count(ctx, "miss", () => meta.recordMiss({ key, url: href, nowMs: ctx.nowMs() }));
+  const artifact = ctx.store.metadata.getArtifact(key);
+  if (artifact && !artifact.superseded && blobIntact(req, artifact, ctx, logKey)) {
+    const f = rowFreshness(artifact, rules, ctx.config);
+    if (f.verdict(ctx.nowMs()).kind === "fresh") return hitOutcome(req, artifact, ctx, parsed, "hit");
+    return answerStale(req, ctx, parsed);
+  }
+  return missOutcome(req, ctx, parsed);
+}
+
+/** The blob's file still has the row's size; otherwise the row is forgotten (someone edited the data dir). */
+function blobIntact(req: Request, artifact: ArtifactRow, ctx: RequestContext, logKey: string): boolean {
+  // A probe (HEAD) may trust a size seen within the last second; a GET, which is about to send
+  // the file, looks at it now (one stat), so a blob removed after the probe is a miss, not a 500.
+  const size = ctx.store.blobs.recentSizeOf(artifact.sha256, req.method === "HEAD" ? BLOB_CHECK_MAX_AGE_MS : 0);
+  if (size === artifact.sizeBytes) return true;
+  ctx.log.event("blob-missing", { request: ctx.requestId, key: logKey, sha256: artifact.sha256, found_bytes: size });
+  count(ctx, "forget", () => ctx.store.deleteArtifact(artifact.key));
+  return false;
+}
+
+function hitOutcome(req: Request, artifact: ArtifactRow, ctx: RequestContext, parsed: ParsedUrl, note: string, extra: Record<string, string> = {}): LookupOutcome {
+  const response = serveHit(req, artifact, ctx, extra);
+  return { response, key: parsed.key, logKey: parsed.logKey, note, bytes: req.method === "HEAD" ? 0 : bodyBytes(response, artifact.sizeBytes) };
+}
+
+/** The headers of a stale copy served while its origin is down (RFC 9111 §5.5 Warning 110, kept for old tools). */
+const STALE_HEADERS = { warning: '110 - "Response is Stale"', "x-withcache-stale": "1" };
+/** A revalidation that found the origin down is not retried by readers for this long; they get the stale copy at once. */
+const ORIGIN_DOWN_RECHECK_MS = 10_000;
+
+/**
+ * A stale artifact: ask the origin (one revalidation per key, shared by every reader), wait for
+ * the answer at most --revalidate-wait, then answer from what the row says:
+ *   fresh again (304, same bytes, new bytes committed) → hit · origin down → the stale copy with
+ *   a marker, while --max-stale / stale-if-error allow · changed, gone, refused, no answer yet → miss.
+ */
+async function answerStale(req: Request, ctx: RequestContext, parsed: ParsedUrl): Promise<LookupOutcome> {
+  const meta = ctx.store.metadata;
+  const rules = ctx.fills.rules;
+  const startedMs = ctx.nowMs();
+  const deadline = performance.now() + ctx.config.revalidateWaitMs;
+  const first = meta.getArtifact(parsed.key);
+  const recentlyDown = first !== null && first.revalidation === "origin-down" && first.revalidatedAtMs !== null && startedMs - first.revalidatedAtMs < ORIGIN_DOWN_RECHECK_MS;
+  let enqueued: { ok: boolean } | null = null;
+  if (!recentlyDown) {
+    const pending = ctx.fills.enqueue(parsed.href, { source: "auto", requestId: ctx.requestId }).then(
+      (r) => (enqueued = r),
+      (err: unknown) => {
+        ctx.log.event("enqueue-error", { request: ctx.requestId, key: parsed.logKey, error: err instanceof Error ? err.message : String(err) });
+        return (enqueued = { ok: false });
+      },
+    );
+    // The enqueue may wait on DNS: bounded like the rest.
+    await Promise.race([pending, Bun.sleep(Math.max(0, deadline - performance.now()))]);
+  }
+  for (;;) {
+    const a = meta.getArtifact(parsed.key);
+    if (a === null || a.superseded) return missOutcome(req, ctx, parsed, "miss-changed");
+    const f = rowFreshness(a, rules, ctx.config);
+    const now = ctx.nowMs();
+    if (f.verdict(now).kind === "fresh") return hitOutcome(req, a, ctx, parsed, "hit-revalidated");
+    const answeredNow = a.revalidatedAtMs !== null && a.revalidatedAtMs >= startedMs;
+    const settled = recentlyDown || answeredNow || (enqueued !== null && !(enqueued as { ok: boolean }).ok);
+    if (settled && a.revalidation === "origin-down") {
+      const until = f.serveStaleUntilMs;
+      if (until !== null && now <= until) {
+        ctx.log.event("stale", { request: ctx.requestId, key: parsed.logKey, stale_for_ms: Math.max(0, now - f.freshness.freshUntilMs), reason: a.revalidationDetail ?? "origin down" });
+        return hitOutcome(req, a, ctx, parsed, "hit-stale", STALE_HEADERS);
+      }
+      return missOutcome(req, ctx, parsed, "miss-stale");
+    }
+    if (settled && a.revalidation !== "origin-down") return missOutcome(req, ctx, parsed, "miss-stale");
+    const leftMs = deadline - performance.now();
+    if (leftMs <= 0) return missOutcome(req, ctx, parsed, "miss-revalidating");
+    await ctx.fills.waitForKey(parsed.key, leftMs);
+  }
+}
+
+/** A miss: recorded, and (unless --curate) a background fill queued or joined. */
+function missOutcome(req: Request, ctx: RequestContext, parsed: ParsedUrl, note = "miss"): LookupOutcome {
+  const { key, href, logKey } = parsed;
+  count(ctx, "miss", () => ctx.store.metadata.recordMiss({ key, url: href, nowMs: ctx.nowMs() }));
   const response = textResponse(req, 404, MISS_BODY, { "cache-control": "no-store" });
-  if (ctx.config.curate) return { response, key, logKey, note: "miss" };
+  if (ctx.config.curate) return { response, key, logKey, note };
   // Not awaited: the DNS check must not hold the client; refusals are recorded on the miss.
   const fill = ctx.fills.enqueue(href, { source: "auto", requestId: ctx.requestId }).then(
     (result): FillNote => {
@@ -116,7 +191,7 @@ export function lookup(req: Request, rawUrl: string, where: string, ctx: Request
       return { note: "miss-error", reason: reason.split("\n")[0] ?? "" };
     },
   );
-  return { response, key, logKey, note: "miss", fill };
+  return { response, key, logKey, note, fill };
 }
 
 /** Bytes a hit response carries: the slice for 206, the file for 200, nothing otherwise. */
@@ -168,11 +243,14 @@ function withHeaders(headers: Headers, extra: Record<string, string>): Headers {
   return out;
 }
 
-function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext): Response {
-  const { etag, lastModified, headers, notModifiedHeaders, file } = partsOf(a, ctx);
+function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext, extra: Record<string, string>): Response {
+  const parts = partsOf(a, ctx);
+  const { etag, lastModified, file } = parts;
+  const stale = Object.keys(extra).length > 0;
+  const headers = stale ? withHeaders(parts.headers, extra) : parts.headers;
   const ifNoneMatch = req.headers.get("if-none-match");
   if (ifNoneMatchHits(ifNoneMatch, etag) || notModifiedSince(req.headers.get("if-modified-since"), ifNoneMatch, lastModified)) {
-    return new Response(null, { status: 304, headers: new Headers(notModifiedHeaders) });
+    return new Response(null, { status: 304, headers: withHeaders(parts.notModifiedHeaders, extra) });
   }
   const decision = decideRange(req.headers.get("range"), req.headers.get("if-range"), { sizeBytes: a.sizeBytes, etag, lastModified });
   const isGet = req.method === "GET";

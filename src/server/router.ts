@@ -72,14 +72,14 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
     const token = path.slice(3).split("/")[0] ?? "";
     const decoded = decodeToken(token);
     if (!decoded.ok) throw new HttpError(400, `/b/<token>: ${decoded.message}`);
-    const outcome = lookup(req, decoded.url, "/b/<token>", ctx);
+    const outcome = await lookup(req, decoded.url, "/b/<token>", ctx);
     return { response: outcome.response, logPath: "/b/…", key: outcome.logKey ?? (outcome.key ? loggableUrl(outcome.key) : null), note: outcome.note, bytes: outcome.bytes, fill: outcome.fill };
   }
 
   if (path === "/blob") {
     if (!isRead) return plain(methodNotAllowed(req, "/blob", READ_METHODS), "/blob");
     const raw = blobUrlParameter(url.search);
-    const outcome = lookup(req, raw, "/blob?url=", ctx);
+    const outcome = await lookup(req, raw, "/blob?url=", ctx);
     return { response: outcome.response, logPath: "/blob", key: outcome.logKey ?? (outcome.key ? loggableUrl(outcome.key) : null), note: outcome.note, bytes: outcome.bytes, fill: outcome.fill };
   }
 

@@ -5,7 +5,8 @@ import { z } from "zod";
 import { JOB_STATES, type JobState } from "../core/jobs.ts";
 import { assert } from "../core/errors.ts";
 import type { EvictionCandidate } from "../core/eviction.ts";
-import type { ArtifactRow, ArtifactSort, JobRow, ListArtifactsOptions, MetadataStore, MissRow, NewArtifact, Totals } from "./types.ts";
+import { REVALIDATION_RESULTS, type ArtifactRow, type ArtifactSort, type FreshnessRecord, type JobRow, type ListArtifactsOptions, type MetadataStore, type MissRow, type NewArtifact, type RevalidationResult, type Totals } from "./types.ts";
+import type { OriginHeaders } from "../core/freshness.ts";
 
 /** Numbered migrations; index + 1 is the user_version after it ran. Never edit a released one. */
 const MIGRATIONS: readonly string[] = [
@@ -69,6 +70,17 @@ const MIGRATIONS: readonly string[] = [
      expires_at_ms INTEGER NOT NULL
    );
    CREATE INDEX IF NOT EXISTS revoked_sessions_expiry ON revoked_sessions(expires_at_ms);`,
+  // 7: freshness. The origin headers a lifetime is computed from (JSON; NULL for rows filled
+  // before: stale, no validator, refetched and compared on first use), the last revalidation,
+  // and URLs the origin will not let us store.
+  `ALTER TABLE artifacts ADD COLUMN origin_headers TEXT;
+   ALTER TABLE artifacts ADD COLUMN request_at_ms INTEGER;
+   ALTER TABLE artifacts ADD COLUMN response_at_ms INTEGER;
+   ALTER TABLE artifacts ADD COLUMN revalidated_at_ms INTEGER;
+   ALTER TABLE artifacts ADD COLUMN revalidation TEXT;
+   ALTER TABLE artifacts ADD COLUMN revalidation_detail TEXT;
+   ALTER TABLE artifacts ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE misses ADD COLUMN uncacheable_until_ms INTEGER;`,
 ];
 
 /**
@@ -115,7 +127,27 @@ const ArtifactDb = z.object({
   hits: z.number().int(),
   misses: z.number().int(),
   redirected: z.union([z.literal(0), z.literal(1)]),
+  origin_headers: z.string().nullable(),
+  request_at_ms: z.number().nullable(),
+  response_at_ms: z.number().nullable(),
+  revalidated_at_ms: z.number().nullable(),
+  revalidation: z.enum(REVALIDATION_RESULTS).nullable(),
+  revalidation_detail: z.string().nullable(),
+  superseded: z.union([z.literal(0), z.literal(1)]),
 });
+const HeaderValue = z.string().nullable();
+/** Stored origin headers; a row whose JSON does not parse is treated as having none (stale, no validator). */
+const OriginHeadersDb = z.strictObject({ date: HeaderValue, cacheControl: HeaderValue, expires: HeaderValue, etag: HeaderValue, lastModified: HeaderValue, age: HeaderValue });
+
+function originHeadersFrom(json: string | null): OriginHeaders | null {
+  if (json === null) return null;
+  try {
+    const parsed = OriginHeadersDb.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
 const MissDb = z.object({
   key: z.string(),
   url: z.string(),
@@ -124,6 +156,7 @@ const MissDb = z.object({
   last_seen_ms: z.number(),
   known_size_bytes: z.number().nullable(),
   refusal: z.string().nullable(),
+  uncacheable_until_ms: z.number().nullable(),
 });
 const JobDb = z.object({
   id: z.number().int(),
@@ -159,11 +192,18 @@ function toArtifact(row: unknown): ArtifactRow {
     hits: r.hits,
     misses: r.misses,
     redirected: r.redirected === 1,
+    originHeaders: originHeadersFrom(r.origin_headers),
+    requestAtMs: r.request_at_ms,
+    responseAtMs: r.response_at_ms,
+    revalidatedAtMs: r.revalidated_at_ms,
+    revalidation: r.revalidation,
+    revalidationDetail: r.revalidation_detail,
+    superseded: r.superseded === 1,
   };
 }
 function toMiss(row: unknown): MissRow {
   const r = MissDb.parse(row);
-  return { key: r.key, url: r.url, count: r.count, firstSeenMs: r.first_seen_ms, lastSeenMs: r.last_seen_ms, knownSizeBytes: r.known_size_bytes, refusal: r.refusal };
+  return { key: r.key, url: r.url, count: r.count, firstSeenMs: r.first_seen_ms, lastSeenMs: r.last_seen_ms, knownSizeBytes: r.known_size_bytes, refusal: r.refusal, uncacheableUntilMs: r.uncacheable_until_ms };
 }
 function toJob(row: unknown): JobRow {
   const r = JobDb.parse(row);
@@ -380,7 +420,8 @@ export class SqliteMetadataStore implements MetadataStore {
 
   evictionCandidates(): EvictionCandidate[] {
     return (
-      this.db.query("SELECT key, sha256, size_bytes, coalesce(last_hit_ms, fetched_at_ms) AS recency FROM artifacts").all() as Array<{
+      // Superseded bytes are never served again: they go first.
+      this.db.query("SELECT key, sha256, size_bytes, CASE WHEN superseded = 1 THEN 0 ELSE coalesce(last_hit_ms, fetched_at_ms) END AS recency FROM artifacts").all() as Array<{
         key: string;
         sha256: string;
         size_bytes: number;
@@ -393,6 +434,46 @@ export class SqliteMetadataStore implements MetadataStore {
     if (this.pendingMisses.has(key)) this.flushMisses();
     if (info.refusal !== undefined) this.db.query("UPDATE misses SET refusal = $v WHERE key = $key").run({ key, v: info.refusal });
     if (info.knownSizeBytes !== undefined) this.db.query("UPDATE misses SET known_size_bytes = $v WHERE key = $key").run({ key, v: info.knownSizeBytes });
+  }
+
+  markUncacheable(mark: { key: string; url: string; reason: string; untilMs: number; nowMs: number }): void {
+    if (this.pendingMisses.has(mark.key)) this.flushMisses();
+    this.db
+      .query(
+        `INSERT INTO misses (key, url, count, first_seen_ms, last_seen_ms, refusal, uncacheable_until_ms) VALUES ($key, $url, 0, $now, $now, $reason, $until)
+         ON CONFLICT(key) DO UPDATE SET refusal = $reason, uncacheable_until_ms = $until`,
+      )
+      .run({ key: mark.key, url: mark.url, now: mark.nowMs, reason: mark.reason, until: mark.untilMs });
+  }
+
+  uncacheableMark(key: string): { reason: string; untilMs: number } | null {
+    const row = this.db.query("SELECT refusal, uncacheable_until_ms AS until FROM misses WHERE key = $key AND uncacheable_until_ms IS NOT NULL").get({ key }) as {
+      refusal: string | null;
+      until: number;
+    } | null;
+    return row === null ? null : { reason: row.refusal ?? "the origin would not let it be stored", untilMs: row.until };
+  }
+
+  refreshArtifact(key: string, r: FreshnessRecord & { atMs: number; result: RevalidationResult; detail: string }): void {
+    this.forgetArtifact(key);
+    this.db
+      .query(
+        `UPDATE artifacts SET origin_headers = $headers, request_at_ms = $req, response_at_ms = $res, revalidated_at_ms = $at,
+           revalidation = $result, revalidation_detail = $detail WHERE key = $key AND superseded = 0`,
+      )
+      .run({ key, headers: r.originHeaders === null ? null : JSON.stringify(r.originHeaders), req: r.requestAtMs, res: r.responseAtMs, at: r.atMs, result: r.result, detail: r.detail });
+    this.forgetArtifact(key);
+  }
+
+  noteRevalidation(key: string, note: { atMs: number; result: RevalidationResult; detail: string; superseded?: boolean }): void {
+    this.forgetArtifact(key);
+    this.db
+      .query(
+        `UPDATE artifacts SET revalidated_at_ms = $at, revalidation = $result, revalidation_detail = $detail,
+           superseded = max(superseded, $superseded) WHERE key = $key`,
+      )
+      .run({ key, at: note.atMs, result: note.result, detail: note.detail, superseded: note.superseded === true ? 1 : 0 });
+    this.forgetArtifact(key);
   }
 
   listMisses(options: { limit?: number; offset?: number } = {}): MissRow[] {
@@ -439,11 +520,15 @@ export class SqliteMetadataStore implements MetadataStore {
         const miss = this.db.query("SELECT count FROM misses WHERE key = $key").get({ key: a.key }) as { count: number } | null;
         this.db
           .query(
-            `INSERT INTO artifacts (key, url, sha256, size_bytes, content_type, content_disposition, fetched_at_ms, misses, redirected)
-             VALUES ($key, $url, $sha256, $size, $type, $disposition, $fetched, $misses, $redirected)
+            `INSERT INTO artifacts (key, url, sha256, size_bytes, content_type, content_disposition, fetched_at_ms, misses, redirected,
+               origin_headers, request_at_ms, response_at_ms, revalidated_at_ms, revalidation, revalidation_detail, superseded)
+             VALUES ($key, $url, $sha256, $size, $type, $disposition, $fetched, $misses, $redirected,
+               $headers, $req, $res, $revalidatedAt, $revalidation, $detail, 0)
              ON CONFLICT(key) DO UPDATE SET sha256 = $sha256, size_bytes = $size, content_type = $type,
                content_disposition = $disposition, fetched_at_ms = $fetched, misses = misses + $misses,
-               redirected = $redirected`,
+               redirected = $redirected, origin_headers = $headers, request_at_ms = $req, response_at_ms = $res,
+               revalidated_at_ms = coalesce($revalidatedAt, revalidated_at_ms), revalidation = coalesce($revalidation, revalidation),
+               revalidation_detail = coalesce($detail, revalidation_detail), superseded = 0`,
           )
           .run({
             key: a.key,
@@ -455,6 +540,12 @@ export class SqliteMetadataStore implements MetadataStore {
             fetched: a.fetchedAtMs,
             misses: miss?.count ?? 0,
             redirected: a.redirected === true ? 1 : 0,
+            headers: a.freshness?.originHeaders ? JSON.stringify(a.freshness.originHeaders) : null,
+            req: a.freshness?.requestAtMs ?? null,
+            res: a.freshness?.responseAtMs ?? null,
+            revalidatedAt: a.revalidation?.atMs ?? null,
+            revalidation: a.revalidation?.result ?? null,
+            detail: a.revalidation?.detail ?? null,
           });
         this.db.query("DELETE FROM misses WHERE key = $key").run({ key: a.key });
         const replaced = previous && previous.sha256 !== a.sha256 ? previous.sha256 : null;

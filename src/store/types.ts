@@ -2,7 +2,21 @@
 // the fetcher talk only to these interfaces, so an S3-compatible blob store and PostgreSQL can be
 // added without touching them. The embedded defaults: local-blobs.ts and sqlite-metadata.ts.
 import type { EvictionCandidate } from "../core/eviction.ts";
+import type { OriginHeaders } from "../core/freshness.ts";
 import type { JobSource, JobState } from "../core/jobs.ts";
+
+/** What the last revalidation of an artifact came to. `origin-down` (connection failure, timeout,
+ *  5xx) lets a stale copy be served; `refused` (another 4xx) does not. */
+export const REVALIDATION_RESULTS = ["not-modified", "changed", "same-bytes", "origin-down", "refused"] as const;
+export type RevalidationResult = (typeof REVALIDATION_RESULTS)[number];
+
+/** An artifact's freshness record: the origin headers and times its lifetime is computed from. */
+export type FreshnessRecord = {
+  /** Null for artifacts filled before freshness was tracked: stale, no validator. */
+  originHeaders: OriginHeaders | null;
+  requestAtMs: number | null;
+  responseAtMs: number | null;
+};
 
 export type ArtifactRow = {
   key: string;
@@ -19,7 +33,13 @@ export type ArtifactRow = {
   misses: number;
   /** The fill followed at least one redirect; hits send `X-Withcache-Redirected: 1`. */
   redirected: boolean;
-};
+  /** When it was last revalidated with the origin, what came of it and the one-line detail. */
+  revalidatedAtMs: number | null;
+  revalidation: RevalidationResult | null;
+  revalidationDetail: string | null;
+  /** The origin announced a different version: these bytes are never served again. */
+  superseded: boolean;
+} & FreshnessRecord;
 
 export type MissRow = {
   key: string;
@@ -29,8 +49,10 @@ export type MissRow = {
   lastSeenMs: number;
   /** Size learned from a fill attempt (Content-Length), if any. */
   knownSizeBytes: number | null;
-  /** Why the last attempt to fetch it was refused (private address, --allow-host), if it was. */
+  /** Why the last attempt to fetch it was refused (private address, --allow-host, uncacheable), if it was. */
   refusal: string | null;
+  /** The origin would not let us store it: not fetched automatically before this time. */
+  uncacheableUntilMs: number | null;
 };
 
 export type JobRow = {
@@ -80,13 +102,27 @@ export type Totals = {
 };
 
 /** `redirected` defaults to false (imports and rows written before migration 5). */
-export type NewArtifact = Omit<ArtifactRow, "lastHitMs" | "hits" | "misses" | "redirected"> & { redirected?: boolean };
+export type NewArtifact = Omit<ArtifactRow, "lastHitMs" | "hits" | "misses" | "redirected" | "revalidatedAtMs" | "revalidation" | "revalidationDetail" | "superseded" | keyof FreshnessRecord> & {
+  redirected?: boolean;
+  /** Omitted (imports, older callers): stale, no validator. */
+  freshness?: FreshnessRecord;
+  /** A refill of a key that was cached: what the refill found (changed or same bytes). */
+  revalidation?: { atMs: number; result: RevalidationResult; detail: string };
+};
 
 export interface MetadataStore {
   getArtifact(key: string): ArtifactRow | null;
   recordHit(key: string, nowMs: number): void;
   recordMiss(miss: { key: string; url: string; nowMs: number }): void;
   setMissInfo(key: string, info: { refusal?: string | null; knownSizeBytes?: number | null }): void;
+  /** Remember that the origin will not let `key` be stored (creates the miss row if needed). */
+  markUncacheable(mark: { key: string; url: string; reason: string; untilMs: number; nowMs: number }): void;
+  /** The uncacheable mark of `key`, if any (a cheap read: no buffered write is flushed). */
+  uncacheableMark(key: string): { reason: string; untilMs: number } | null;
+  /** A 304 (or a same-bytes refill): new origin headers and times, the revalidation recorded. */
+  refreshArtifact(key: string, refresh: FreshnessRecord & { atMs: number; result: RevalidationResult; detail: string }): void;
+  /** Record a revalidation's outcome; `superseded: true` withdraws the bytes for good. */
+  noteRevalidation(key: string, note: { atMs: number; result: RevalidationResult; detail: string; superseded?: boolean }): void;
   listMisses(options?: { limit?: number; offset?: number }): MissRow[];
   getMiss(key: string): MissRow | null;
   dismissMiss(key: string): boolean;
