@@ -5,7 +5,7 @@ import { startOrigin, type Origin } from "./helpers/index.ts";
 import { runExact, shimPath, type Ran } from "./shim-support.ts";
 
 export type Entry = {
-  body: string | Uint8Array;
+  body: string | Uint8Array<ArrayBuffer>;
   headers?: Record<string, string>;
   /** Hold every answer until this resolves (a slow origin). */
   hold?: Promise<void>;
@@ -21,7 +21,7 @@ export type Seen = { path: string; conditional: boolean; status: number; bodyByt
 
 export type MutableOrigin = Origin & { files: Map<string, Entry>; seen: Seen[]; seenOf(path: string): Seen[] };
 
-function bodyLength(body: string | Uint8Array): number {
+function bodyLength(body: string | Uint8Array<ArrayBuffer>): number {
   return typeof body === "string" ? new TextEncoder().encode(body).byteLength : body.byteLength;
 }
 
@@ -41,7 +41,7 @@ export function mutableOrigin(): MutableOrigin {
       return new Response("not here\n", { status: 404 });
     }
     if (entry.hold) await entry.hold;
-    const headers = { "content-type": "text/plain", ...(entry.headers ?? {}) };
+    const headers: Record<string, string> = { "content-type": "text/plain", ...(entry.headers ?? {}) };
     if (entry.always304) {
       record(304, 0);
       return new Response(null, { status: 304, headers: entry.always304 });
@@ -61,7 +61,7 @@ export function mutableOrigin(): MutableOrigin {
       return new Response(null, { status: 304, headers });
     }
     record(200, req.method === "HEAD" ? 0 : bodyLength(entry.body));
-    return new Response(entry.body, { headers });
+    return new Response(entry.body as BodyInit, { headers });
   });
   return Object.assign(origin, { files, seen, seenOf: (path: string) => seen.filter((s) => s.path === path) });
 }

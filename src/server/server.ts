@@ -206,9 +206,12 @@ async function logWhenFillKnown(log: Logger, fields: LogFields, fill: Promise<Fi
   });
   const outcome = await Promise.race([fill, late]);
   clearTimeout(timer);
-  if (outcome === null) log.event("request", { ...fields, result: "miss-fill-pending", reason: `no answer from the fill check within ${FILL_NOTE_WAIT_MS / 1000} s` });
-  else if (outcome.note === "miss-fill") log.event("request", { ...fields, result: outcome.note, job: outcome.job });
-  else log.event("request", { ...fields, result: outcome.note, reason: outcome.reason });
+  // A plain miss is named by its fill's outcome; a freshness miss (miss-revalidating, miss-changed,
+  // miss-stale) keeps its name and says what became of the fill beside it.
+  const plain = fields.result === "miss";
+  if (outcome === null) log.event("request", { ...fields, ...(plain ? { result: "miss-fill-pending" } : { fill: "pending" }), reason: `no answer from the fill check within ${FILL_NOTE_WAIT_MS / 1000} s` });
+  else if (outcome.note === "miss-fill") log.event("request", { ...fields, ...(plain ? { result: outcome.note } : { fill: outcome.note }), job: outcome.job });
+  else log.event("request", { ...fields, ...(plain ? { result: outcome.note } : { fill: outcome.note }), reason: outcome.reason });
 }
 
 /**

@@ -1,0 +1,146 @@
+// Freshness at the cache-host's HTTP edge, with hostile and odd origins: shared revalidations,
+// the --revalidate-wait bound, a 304 naming another ETag, a 304 to a request without validators,
+// 404 on revalidation, refetch-and-compare without validators, uncacheable answers aborted after
+// the headers and not fetched again, and a bad --rule refused at start.
+import { describe, expect, test } from "bun:test";
+import { loadServeConfig } from "../src/config/schema.ts";
+import { blobUrl, cleanupsAfterEach, pollUntil, startCleanedServer, type TestServer } from "./helpers/index.ts";
+import { mutableOrigin, type MutableOrigin } from "./freshness-support.ts";
+
+const cleanups = cleanupsAfterEach();
+const PAST_LIFETIME_MS = 1500;
+
+function originFor(): MutableOrigin {
+  const o = mutableOrigin();
+  cleanups.push(() => o.stop());
+  return o;
+}
+
+async function filled(s: TestServer, url: string): Promise<void> {
+  await fetch(blobUrl(s.url, url), { method: "HEAD" });
+  await pollUntil(async () => (await fetch(blobUrl(s.url, url), { method: "HEAD" })).status === 200, { what: `fill of ${url}`, timeoutMs: 10_000 });
+}
+
+const get = async (s: TestServer, url: string) => {
+  const r = await fetch(blobUrl(s.url, url));
+  return { status: r.status, body: await r.text() };
+};
+
+describe("shared and bounded revalidation", () => {
+  test("32 concurrent probes of one stale key: one conditional request, every probe a hit", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups);
+    const url = `${o.url}/shared.bin`;
+    o.files.set("/shared.bin", { body: "shared\n", headers: { "cache-control": "max-age=1", etag: '"s"' } });
+    await filled(s, url);
+    await Bun.sleep(PAST_LIFETIME_MS);
+    const before = o.seenOf("/shared.bin").length;
+    const statuses = await Promise.all(Array.from({ length: 32 }, () => fetch(blobUrl(s.url, url), { method: "HEAD" }).then((r) => r.status)));
+    expect(statuses).toEqual(Array(32).fill(200));
+    expect(o.seenOf("/shared.bin").slice(before)).toEqual([{ path: "/shared.bin", conditional: true, status: 304, bodyBytes: 0, ifNoneMatch: '"s"' }]);
+  });
+
+  test("past --revalidate-wait the probe is a miss at once; the revalidation finishes in the background and then hits", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups, { revalidateWaitMs: 200 });
+    const url = `${o.url}/slow.txt`;
+    o.files.set("/slow.txt", { body: "slow\n", headers: { "cache-control": "max-age=1", etag: '"w"' } });
+    await filled(s, url);
+    let release = (): void => {};
+    o.files.set("/slow.txt", { body: "slow\n", headers: { "cache-control": "max-age=1", etag: '"w"' }, hold: new Promise<void>((r) => (release = r)) });
+    await Bun.sleep(PAST_LIFETIME_MS);
+    const started = performance.now();
+    const probe = await fetch(blobUrl(s.url, url), { method: "HEAD" });
+    const tookMs = performance.now() - started;
+    expect(probe.status).toBe(404);
+    expect(tookMs).toBeGreaterThanOrEqual(190);
+    expect(tookMs).toBeLessThan(1000); // the shim's probe gives up after 1 s
+    release();
+    await pollUntil(async () => (await fetch(blobUrl(s.url, url), { method: "HEAD" })).status === 200, { what: "hit after the background revalidation" });
+    expect(s.logs.some((l) => l.includes("result=miss-revalidating"))).toBe(true);
+  });
+});
+
+describe("hostile and odd origins", () => {
+  test("a 304 naming another ETag is taken as a change: the old bytes are withdrawn and the new ones fetched", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups);
+    const url = `${o.url}/liar.txt`;
+    o.files.set("/liar.txt", { body: "old\n", headers: { "cache-control": "max-age=1", etag: '"a"' } });
+    await filled(s, url);
+    o.files.set("/liar.txt", { body: "new\n", headers: { "cache-control": "max-age=1", etag: '"b"' }, always304: { etag: '"b"' } });
+    await Bun.sleep(PAST_LIFETIME_MS);
+    // The first answer is a miss or (after the refetch) the new bytes, never "old".
+    const first = await get(s, url);
+    expect(first.body).not.toBe("old\n");
+    expect(s.running.ctx.store.metadata.getArtifact(url)).toMatchObject({ superseded: true });
+    o.files.set("/liar.txt", { body: "new\n", headers: { "cache-control": "max-age=60", etag: '"b"' } });
+    await pollUntil(async () => (await get(s, url)).body === "new\n", { what: "the new bytes", timeoutMs: 10_000 });
+  });
+
+  test("an origin answering 304 to a request without validators: never stored, never served", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups, { fillAttempts: 1 });
+    const url = `${o.url}/always304`;
+    o.files.set("/always304", { body: "", always304: {} });
+    await fetch(blobUrl(s.url, url), { method: "HEAD" });
+    const mark = await pollUntil(() => s.running.ctx.store.metadata.uncacheableMark(url), { what: "uncacheable mark" });
+    expect(mark.reason).toBe(`origin answered 304 for ${url}`);
+    expect((await fetch(blobUrl(s.url, url), { method: "HEAD" })).status).toBe(404);
+  });
+
+  test("404 on revalidation: the artifact is removed, the reason shown on the miss, and it is not served", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups);
+    const url = `${o.url}/gone.txt`;
+    o.files.set("/gone.txt", { body: "soon gone\n", headers: { "cache-control": "max-age=1", etag: '"g"' } });
+    await filled(s, url);
+    o.files.delete("/gone.txt");
+    await Bun.sleep(PAST_LIFETIME_MS);
+    expect((await get(s, url)).status).toBe(404);
+    const meta = s.running.ctx.store.metadata;
+    expect(meta.getArtifact(url)).toBeNull();
+    expect(meta.uncacheableMark(url)?.reason).toBe(`origin answered 404 on revalidation of ${url}; the cached copy was removed`);
+  });
+
+  test("no validators: after the lifetime the body is refetched and compared; same bytes keep the entry and its counters", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups);
+    const url = `${o.url}/plain.txt`;
+    o.files.set("/plain.txt", { body: "same bytes\n", headers: { "cache-control": "max-age=1" } });
+    await filled(s, url);
+    expect((await get(s, url)).body).toBe("same bytes\n");
+    const hitsBefore = s.running.ctx.store.metadata.getArtifact(url)!.hits;
+    await Bun.sleep(PAST_LIFETIME_MS);
+    expect(await get(s, url)).toEqual({ status: 200, body: "same bytes\n" });
+    const row = s.running.ctx.store.metadata.getArtifact(url)!;
+    expect(row).toMatchObject({ revalidation: "same-bytes" });
+    expect(row.hits).toBe(hitsBefore + 1);
+    const unconditional = o.seenOf("/plain.txt").filter((x) => !x.conditional && x.status === 200);
+    expect(unconditional.length).toBe(2); // the fill and the refetch
+  });
+
+  test("an uncacheable 4 MiB answer costs one header exchange: the body is aborted and misses within --uncacheable-retry fetch nothing", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups);
+    const url = `${o.url}/private.bin`;
+    o.files.set("/private.bin", { body: new Uint8Array(4 * 1024 * 1024), headers: { "cache-control": "private, max-age=600" } });
+    await fetch(blobUrl(s.url, url), { method: "HEAD" });
+    await pollUntil(() => s.running.ctx.store.metadata.uncacheableMark(url), { what: "uncacheable mark" });
+    for (let i = 0; i < 5; i += 1) expect((await fetch(blobUrl(s.url, url), { method: "HEAD" })).status).toBe(404);
+    await Bun.sleep(100);
+    expect(o.seenOf("/private.bin").length).toBe(1);
+    const job = s.running.ctx.fills.listJobs().find((j) => j.key === url)!;
+    expect(job).toMatchObject({ state: "failed", error: "origin sent cache-control: private", bytesDone: 0 });
+  });
+});
+
+describe("operator rules at start", () => {
+  test("a bad --rule stops the configuration with one line naming it", () => {
+    const loaded = loadServeConfig({ flags: { rules: ["https://h/**=forever"] }, env: {} });
+    expect(loaded).toEqual({ ok: false, message: '--rule: "https://h/**=forever" is not a rule; expected PATTERN=POLICY with POLICY origin, immutable, revalidate, never or max-age=DURATION (with a unit: 300s, 5m, 1h)' });
+    const fromEnv = loadServeConfig({ flags: {}, env: { WITHCACHE_RULES: "**/latest/**=revalidate **.txt=max-age" } });
+    expect(fromEnv).toMatchObject({ ok: false, message: 'WITHCACHE_RULES: "**.txt=max-age" is not a rule; expected PATTERN=POLICY with POLICY origin, immutable, revalidate, never or max-age=DURATION (with a unit: 300s, 5m, 1h)' });
+    expect(loadServeConfig({ flags: { rules: ["**/latest/**=max-age=5m"] }, env: {} })).toMatchObject({ ok: true, config: { rules: ["**/latest/**=max-age=5m"] } });
+  });
+});
