@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { loadServeConfig } from "../src/config/schema.ts";
 import { blobUrl, cleanupsAfterEach, pollUntil, startCleanedServer, type TestServer } from "./helpers/index.ts";
 import { mutableOrigin, type MutableOrigin } from "./freshness-support.ts";
+import { FormClient } from "./ui-support.ts";
 
 const cleanups = cleanupsAfterEach();
 const PAST_LIFETIME_MS = 1500;
@@ -132,6 +133,31 @@ describe("hostile and odd origins", () => {
     expect(o.seenOf("/private.bin").length).toBe(1);
     const job = s.running.ctx.fills.listJobs().find((j) => j.key === url)!;
     expect(job).toMatchObject({ state: "failed", error: "origin sent cache-control: private", bytesDone: 0 });
+  });
+});
+
+describe("the operator view", () => {
+  test("Artifacts shows fresh until, the policy and the last check; Revalidate now asks the origin at once (a 304: no body)", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups, { rules: ["**/ruled/**=max-age=1h"] });
+    const url = `${o.url}/ruled/a.txt`;
+    o.files.set("/ruled/a.txt", { body: "a\n", headers: { "cache-control": "no-cache", etag: '"r"' } });
+    await filled(s, url);
+    const ui = new FormClient(s.url);
+    const page = await ui.get("/admin/artifacts");
+    expect(page.text).toContain("state-completed\">fresh</span>");
+    expect(page.text).toContain("rule **/ruled/**=max-age=1h");
+    expect(page.text).toContain("not revalidated yet");
+    const before = o.seenOf("/ruled/a.txt").length;
+    const posted = await ui.post("/admin/artifacts/revalidate", { key: url, q: "", sort: "lastHit" }, { csrfFrom: "/admin/artifacts" });
+    expect(posted.status).toBe(303);
+    await pollUntil(() => s.running.ctx.store.metadata.getArtifact(url)?.revalidation === "not-modified", { what: "the revalidation" });
+    expect(o.seenOf("/ruled/a.txt").slice(before)).toEqual([{ path: "/ruled/a.txt", conditional: true, status: 304, bodyBytes: 0, ifNoneMatch: '"r"' }]);
+    expect((await ui.get("/admin/artifacts")).text).toMatch(/checked just now: not-modified/);
+    const missing = await ui.post("/admin/artifacts/revalidate", { key: "https://nowhere.example/x", q: "", sort: "lastHit" }, { csrfFrom: "/admin/artifacts" });
+    expect(missing.status).toBe(303);
+    const shown = await ui.get(missing.headers.get("location")!);
+    expect(shown.text).toContain("https://nowhere.example/x is not cached");
   });
 });
 

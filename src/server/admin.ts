@@ -15,7 +15,7 @@ import { headerBar, loginPage, type PageName } from "../ui/layout.ts";
 import { missesPage, missesSection } from "../ui/misses.ts";
 import { STATIC_ASSETS } from "../ui/assets.ts";
 import { html, type Html } from "../ui/html.ts";
-import type { AddLineResult, ArtifactSort, ArtifactView, HeaderView, JobView, MissView, Notice, PageContext } from "../ui/view.ts";
+import type { AddLineResult, ArtifactSort, ArtifactView, FreshnessView, HeaderView, JobView, MissView, Notice, PageContext } from "../ui/view.ts";
 import {
   LoginRateLimiter,
   RevokedSessions,
@@ -40,14 +40,15 @@ import { loadSessionSecret } from "./auth-secret.ts";
 import { displayUrl, type Logger } from "../core/log.ts";
 import type { RequestContext } from "./context.ts";
 import type { ArtifactRow, JobRow, MissRow } from "../store/types.ts";
+import { rowFreshness, type RowFreshness } from "../fetch/freshness-of-row.ts";
 
 // ---------------------------------------------------------------------------------------------
 // What admin needs from the rest of the server. The router builds this from its context.
 
 /** The store's rows, narrowed to what admin reads (the router passes the rows themselves). */
 export type AdminJob = Pick<JobRow, "id" | "key" | "url" | "state" | "bytesDone" | "totalBytes" | "rateBytesPerSec" | "error" | "createdAtMs" | "startedAtMs" | "finishedAtMs">;
-export type AdminMiss = Pick<MissRow, "key" | "url" | "count" | "firstSeenMs" | "lastSeenMs" | "knownSizeBytes">;
-export type AdminArtifact = Pick<ArtifactRow, "key" | "url" | "sha256" | "sizeBytes" | "contentType" | "fetchedAtMs" | "lastHitMs" | "hits" | "misses">;
+export type AdminMiss = Pick<MissRow, "key" | "url" | "count" | "firstSeenMs" | "lastSeenMs" | "knownSizeBytes" | "refusal" | "uncacheableUntilMs">;
+export type AdminArtifact = ArtifactRow;
 
 export type ActionResult = { ok: true } | { ok: false; message: string };
 export type EnqueueOutcome = { ok: true; jobId: number; existing: boolean } | { ok: false; message: string };
@@ -75,6 +76,10 @@ export interface AdminDeps {
   listArtifacts(options: { filter: string; sort: ArtifactSort; limit: number }): AdminArtifact[];
   /** Remove the artifact; its bytes are freed unless another key shares them. */
   deleteArtifact(key: string): boolean | Promise<boolean>;
+  /** The artifact's freshness under the running rules and settings. */
+  freshnessOf(a: AdminArtifact): FreshnessView;
+  /** Ask the origin about a cached artifact now, fresh or not (a fill job, conditional when it can be). */
+  revalidate(key: string): Promise<EnqueueOutcome>;
   totals(): { artifactCount: number; bytes: number; missCount: number };
   freeDiskBytes(): number | null;
   listJobs(limit: number): AdminJob[];
@@ -293,12 +298,14 @@ function missViews(deps: AdminDeps): MissView[] {
   const jobs = latestJobByKey(deps.listJobs(JOBS_ROWS_MAX));
   return deps.listMisses(LIST_ROWS_MAX).map((m) => {
     const job = jobs.get(m.key);
-    return { key: m.key, url: displayUrl(m.url, options), fetchUrl: m.url, count: m.count, firstSeenMs: m.firstSeenMs, lastSeenMs: m.lastSeenMs, sizeBytes: m.knownSizeBytes, job: job ? jobView(job, options) : null };
+    const uncacheable = m.uncacheableUntilMs !== null && m.uncacheableUntilMs > deps.nowMs() ? m.refusal : null;
+    return { key: m.key, url: displayUrl(m.url, options), fetchUrl: m.url, count: m.count, firstSeenMs: m.firstSeenMs, lastSeenMs: m.lastSeenMs, sizeBytes: m.knownSizeBytes, job: job ? jobView(job, options) : null, uncacheable };
   });
 }
 
-function artifactView(a: AdminArtifact, options: { keepQuery: boolean }): ArtifactView {
-  return { key: a.key, url: displayUrl(a.url, options), sha256: a.sha256, sizeBytes: a.sizeBytes, contentType: a.contentType === "" ? null : a.contentType, fetchedAtMs: a.fetchedAtMs, lastHitMs: a.lastHitMs, hits: a.hits, misses: a.misses };
+function artifactView(a: AdminArtifact, deps: AdminDeps): ArtifactView {
+  const options = { keepQuery: deps.config.keepQuery };
+  return { key: a.key, url: displayUrl(a.url, options), sha256: a.sha256, sizeBytes: a.sizeBytes, contentType: a.contentType === "" ? null : a.contentType, fetchedAtMs: a.fetchedAtMs, lastHitMs: a.lastHitMs, hits: a.hits, misses: a.misses, freshness: deps.freshnessOf(a) };
 }
 
 function headerView(deps: AdminDeps, auth: AuthState): HeaderView {
@@ -534,7 +541,7 @@ function downloadsFragment(st: RequestState, notice: Notice | null): Html {
 function artifactsData(st: RequestState, query: { q: string; sort: ArtifactSort }) {
   const totals = st.deps.totals();
   return {
-    artifacts: st.deps.listArtifacts({ filter: query.q, sort: query.sort, limit: LIST_ROWS_MAX }).map((a) => artifactView(a, { keepQuery: st.deps.config.keepQuery })),
+    artifacts: st.deps.listArtifacts({ filter: query.q, sort: query.sort, limit: LIST_ROWS_MAX }).map((a) => artifactView(a, st.deps)),
     filter: query.q,
     sort: query.sort,
     totals: { artifactCount: totals.artifactCount, bytes: totals.bytes, freeBytes: st.deps.freeDiskBytes() },
@@ -629,6 +636,17 @@ async function post(st: RequestState, path: string, fields: Record<string, strin
       const back = `/admin/artifacts?${new URLSearchParams(query.q === "" ? { sort: query.sort } : query)}`;
       return answer(st, { page: back, notice, fragment: (n) => artifactsSection({ ...artifactsData(st, query), csrfToken: st.csrf, nowMs: deps.nowMs(), notice: n }) });
     }
+    case "/admin/artifacts/revalidate": {
+      const form = parseFields(DeleteForm, fields, path);
+      if (!form.ok) return form.response;
+      const result = await deps.revalidate(form.data.key);
+      const notice: Notice = result.ok
+        ? { kind: "ok", text: `${result.existing ? "already revalidating" : "revalidating"} ${form.data.key} (see Downloads)` }
+        : { kind: "error", text: result.message };
+      const query = { q: form.data.q, sort: form.data.sort };
+      const back = `/admin/artifacts?${new URLSearchParams(query.q === "" ? { sort: query.sort } : query)}`;
+      return answer(st, { page: back, notice, fragment: (n) => artifactsSection({ ...artifactsData(st, query), csrfToken: st.csrf, nowMs: deps.nowMs(), notice: n }) });
+    }
     case "/admin/add":
       return add(st, fields);
     default:
@@ -685,6 +703,13 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
     dismissMiss: (key) => meta.dismissMiss(key),
     listArtifacts: ({ filter, sort, limit }) => meta.listArtifacts({ filter, sort, limit }),
     deleteArtifact: (key) => store.deleteArtifact(key).deleted,
+    freshnessOf: (a) => freshnessView(a, rowFreshness(a, fills.rules, ctx.config), ctx.nowMs()),
+    revalidate: async (key) => {
+      const row = meta.getArtifact(key);
+      if (row === null) return { ok: false, message: `${key} is not cached` };
+      const result = await fills.enqueue(row.url, { source: "operator", revalidate: true });
+      return result.ok ? { ok: true, jobId: result.job.id, existing: result.existing } : { ok: false, message: result.message };
+    },
     totals: () => meta.totals(),
     freeDiskBytes: () => {
       try {
@@ -705,6 +730,15 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
     revokeSession: (id, expiresAtMs) => meta.revokeSession({ id, expiresAtMs, nowMs: ctx.nowMs() }),
     isSessionRevoked: (id) => meta.isSessionRevoked(id, ctx.nowMs()),
   };
+}
+
+/** What the Artifacts page shows of a row's freshness. */
+function freshnessView(a: ArtifactRow, f: RowFreshness, nowMs: number): FreshnessView {
+  const state = a.superseded ? "superseded" : f.verdict(nowMs).kind;
+  const until = f.freshness.freshUntilMs;
+  const policy = f.rule !== null ? `rule ${f.rule.text}` : `origin: ${f.freshness.reason}`;
+  const lastCheck = a.revalidatedAtMs === null || a.revalidation === null ? null : { atMs: a.revalidatedAtMs, result: a.revalidation, detail: a.revalidationDetail };
+  return { state, freshUntilMs: Number.isFinite(until) ? until : null, policy, lastCheck };
 }
 
 export async function handleAdmin(req: Request, ctx: RequestContext): Promise<Response> {

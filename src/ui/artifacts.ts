@@ -1,6 +1,6 @@
 // Cached artifacts: what the cache holds, with filter, sort, totals and Delete.
 import { html, type Html } from "./html.ts";
-import { formatAgo, formatBytes, formatTime } from "./format.ts";
+import { formatAgo, formatBytes, formatTime, formatUntil } from "./format.ts";
 import { noticeBox, page } from "./layout.ts";
 import { actionButton, urlCell } from "./parts.ts";
 import type { ArtifactSort, ArtifactView, Notice, PageContext } from "./view.ts";
@@ -30,6 +30,19 @@ function listUrl(filter: string, sort: ArtifactSort): string {
   return `/admin/artifacts?${q}`;
 }
 
+/** Fresh until / stale since, the policy that applied and the last revalidation. */
+function freshnessCell(a: ArtifactView, nowMs: number): Html {
+  const f = a.freshness;
+  const state =
+    f.state === "superseded"
+      ? html`<span class="badge state-failed" title="the origin has a new version; these bytes are not served">superseded</span>`
+      : f.state === "fresh"
+        ? html`<span class="badge state-completed">fresh</span> ${f.freshUntilMs === null ? html`<span class="muted">never revalidated</span>` : html`<span title="${formatTime(f.freshUntilMs)}">until ${formatUntil(f.freshUntilMs, nowMs)}</span>`}`
+        : html`<span class="badge state-queued">stale</span> ${f.freshUntilMs === null ? null : html`<span title="${formatTime(f.freshUntilMs)}">since ${formatAgo(f.freshUntilMs, nowMs)}</span>`}`;
+  const check = f.lastCheck === null ? html`<small class="muted">not revalidated yet</small>` : html`<small title="${f.lastCheck.detail ?? ""}">checked ${formatAgo(f.lastCheck.atMs, nowMs)}: ${f.lastCheck.result}</small>`;
+  return html`${state}<small class="muted">${f.policy}</small>${check}`;
+}
+
 function row(a: ArtifactView, data: ArtifactsData): Html {
   return html`<tr>
 <td class="primary">${urlCell(a.url)}${a.contentType === null ? null : html`<small class="muted">${a.contentType}</small>`}</td>
@@ -38,8 +51,15 @@ function row(a: ArtifactView, data: ArtifactsData): Html {
 <td data-label="Misses" class="num">${a.misses}</td>
 <td data-label="SHA-256"><span class="sha"><input class="sha-full" readonly value="${a.sha256}" aria-label="SHA-256" size="12"><button type="button" class="copy secondary outline" data-copy="${a.sha256}" title="copy SHA-256">copy</button></span></td>
 <td data-label="Fetched"><span title="${formatTime(a.fetchedAtMs)}">${formatAgo(a.fetchedAtMs, data.nowMs)}</span></td>
+<td data-label="Freshness" class="freshness">${freshnessCell(a, data.nowMs)}</td>
 <td data-label="Last hit">${a.lastHitMs === null ? html`<span class="muted">never</span>` : html`<span title="${formatTime(a.lastHitMs)}">${formatAgo(a.lastHitMs, data.nowMs)}</span>`}</td>
 <td class="actions">${actionButton({
+    action: "/admin/artifacts/revalidate",
+    target: TARGET,
+    csrfToken: data.csrfToken,
+    label: "Revalidate now",
+    fields: { key: a.key, q: data.filter, sort: data.sort },
+  })}${actionButton({
     action: "/admin/artifacts/delete",
     target: TARGET,
     csrfToken: data.csrfToken,
@@ -73,7 +93,7 @@ export function artifactsList(data: ArtifactsData): Html {
     const sortLink = (sort: ArtifactSort, label: string): Html =>
       sort === data.sort ? html`${label} ↓` : html`<a href="${listUrl(data.filter, sort)}">${label}</a>`;
     body = html`<div class="table-wrap"><table class="rows striped">
-<thead><tr><th>URL</th><th class="num">${sortLink("size", "Size")}</th><th class="num">${sortLink("hits", "Hits")}</th><th class="num" title="requests before it was cached">Misses</th><th>SHA-256</th><th>Fetched</th><th>${sortLink("lastHit", "Last hit")}</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
+<thead><tr><th>URL</th><th class="num">${sortLink("size", "Size")}</th><th class="num">${sortLink("hits", "Hits")}</th><th class="num" title="requests before it was cached">Misses</th><th>SHA-256</th><th>Fetched</th><th>Freshness</th><th>${sortLink("lastHit", "Last hit")}</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
 <tbody>${data.artifacts.map((a) => row(a, data))}</tbody>
 </table></div>`;
   }

@@ -46,6 +46,15 @@ export function formatAgo(ms: number, nowMs: number): string {
   return `${Math.floor(delta / 86_400_000)}d ago`;
 }
 
+/** A time ahead, in formatAgo's style: "in 30s", "in 5m", "in 3h", "in 2d". */
+export function formatUntil(atMs: number, nowMs: number): string {
+  const delta = Math.max(0, atMs - nowMs);
+  if (delta < 60_000) return `in ${Math.round(delta / 1000)}s`;
+  if (delta < 3_600_000) return `in ${Math.floor(delta / 60_000)}m`;
+  if (delta < 172_800_000) return `in ${Math.floor(delta / 3_600_000)}h`;
+  return `in ${Math.floor(delta / 86_400_000)}d`;
+}
+
 /** Remaining time for a transfer, or null when it cannot be estimated. */
 export function etaMs(progress: { bytesDone: number; totalBytes: number | null; rateBytesPerSec: number }): number | null {
   if (progress.totalBytes === null || progress.rateBytesPerSec <= 0) return null;

@@ -8,6 +8,7 @@ import type { MissView, Notice, PageContext } from "./view.ts";
 const TARGET = "#misses";
 
 function fillCell(miss: MissView): Html {
+  if (miss.uncacheable !== null) return html`<span class="badge state-failed">uncacheable</span><small class="error">${miss.uncacheable}</small>`;
   if (miss.job === null) return html`<span class="muted nowrap">not queued</span>`;
   const job = miss.job;
   return html`${stateBadge(job.state)}${job.state === "running" ? progress(job) : null}${

@@ -23,11 +23,11 @@ function job(over: Partial<JobView> = {}): JobView {
 }
 
 function miss(over: Partial<MissView> = {}): MissView {
-  return { key: XSS, url: XSS, fetchUrl: XSS, count: 4, firstSeenMs: NOW - 3_600_000, lastSeenMs: NOW - 60_000, sizeBytes: 1000, job: null, ...over };
+  return { key: XSS, url: XSS, fetchUrl: XSS, count: 4, firstSeenMs: NOW - 3_600_000, lastSeenMs: NOW - 60_000, sizeBytes: 1000, job: null, uncacheable: null, ...over };
 }
 
 function artifact(over: Partial<ArtifactView> = {}): ArtifactView {
-  return { key: "k", url: XSS, sha256: "a".repeat(64), sizeBytes: 5000, contentType: "application/gzip", fetchedAtMs: NOW - 1000, lastHitMs: null, hits: 2, misses: 1, ...over };
+  return { key: "k", url: XSS, sha256: "a".repeat(64), sizeBytes: 5000, contentType: "application/gzip", fetchedAtMs: NOW - 1000, lastHitMs: null, hits: 2, misses: 1, freshness: { state: "stale", freshUntilMs: NOW - 120_000, policy: XSS, lastCheck: { atMs: NOW - 60_000, result: "origin-down", detail: XSS } }, ...over };
 }
 
 /** No raw tag or attribute break-out survives from the payload. */
@@ -96,5 +96,24 @@ describe("page content", () => {
     expect(out).not.toContain("/admin/misses/download"); // already being filled
     expect(out).toContain('hx-trigger="every 2s"');
     expect(missesSection({ misses: [miss()], mode: "auto", csrfToken: "t", nowMs: NOW, notice: null }).text).not.toContain("hx-trigger");
+  });
+  test("artifacts: freshness state, policy, last revalidation and a Revalidate now action", () => {
+    const render = (over: Partial<ArtifactView>) =>
+      artifactsSection({ artifacts: [artifact(over)], filter: "", sort: "size", totals: { artifactCount: 1, bytes: 5000, freeBytes: null }, csrfToken: "t", nowMs: NOW, notice: null }).text;
+    const stale = render({});
+    expect(stale).toContain("state-queued\">stale</span>");
+    expect(stale).toContain("since 2m ago");
+    expect(stale).toContain("checked 1m ago: origin-down");
+    expect(stale).toContain('action="/admin/artifacts/revalidate"');
+    const fresh = render({ freshness: { state: "fresh", freshUntilMs: NOW + 300_000, policy: "rule **/x/**=max-age=1h", lastCheck: null } });
+    expect(fresh).toContain("until in 5m");
+    expect(fresh).toContain("rule **/x/**=max-age=1h");
+    expect(fresh).toContain("not revalidated yet");
+    expect(render({ freshness: { state: "fresh", freshUntilMs: null, policy: "rule **=immutable", lastCheck: null } })).toContain("never revalidated");
+    expect(render({ freshness: { state: "superseded", freshUntilMs: NOW, policy: "origin", lastCheck: null } })).toContain(">superseded</span>");
+  });
+  test("misses: an uncacheable url says why instead of a fill state", () => {
+    const out = missesSection({ misses: [miss({ uncacheable: "origin sent cache-control: no-store" })], mode: "auto", csrfToken: "t", nowMs: NOW, notice: null }).text;
+    expect(out).toContain(">uncacheable</span><small class=\"error\">origin sent cache-control: no-store</small>");
   });
 });

@@ -29,6 +29,18 @@ export interface MissView {
   sizeBytes: number | null;
   /** The latest fill of this key, if any (auto mode fills misses by itself). */
   job: JobView | null;
+  /** The origin would not let it be stored (no-store, Set-Cookie, 4xx, …): why, while that holds. */
+  uncacheable: string | null;
+}
+
+/** An artifact's freshness as the operator sees it. */
+export interface FreshnessView {
+  state: "fresh" | "stale" | "superseded";
+  /** Fresh until (null: never revalidated, an immutable rule). */
+  freshUntilMs: number | null;
+  /** The policy that applied: the matching rule, or "origin" with how the lifetime was found. */
+  policy: string;
+  lastCheck: { atMs: number; result: string; detail: string | null } | null;
 }
 
 export interface ArtifactView {
@@ -41,6 +53,7 @@ export interface ArtifactView {
   lastHitMs: number | null;
   hits: number;
   misses: number;
+  freshness: FreshnessView;
 }
 
 export type ArtifactSort = "size" | "hits" | "lastHit";
