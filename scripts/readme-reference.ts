@@ -13,7 +13,9 @@ function formatDefault(key: string, value: unknown): string {
   if (typeof value === "boolean") return value ? "on" : "off";
   if (Array.isArray(value)) return value.length === 0 ? "none" : code(value.join(","));
   if (typeof value === "number" && key.endsWith("Ms")) {
-    return code(value % 1000 === 0 && value > 0 ? `${value / 1000}s` : `${value}ms`);
+    if (value === 0) return code("0");
+    const unit = ([["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const).find(([, size]) => value % size === 0);
+    return code(unit ? `${value / unit[1]}${unit[0]}` : `${value}ms`);
   }
   if (typeof value === "number" && key.endsWith("Bytes")) return value === 0 ? "`0` (unlimited)" : code(`${value}`);
   return code(String(value));
