@@ -104,6 +104,40 @@ describe("hostile and odd origins", () => {
     expect(meta.uncacheableMark(url)?.reason).toBe(`origin answered 404 on revalidation of ${url}; the cached copy was removed`);
   });
 
+  test("403 on revalidation (an expired signature) keeps the copy but does not serve it; a later 304 serves it again", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups, { fillAttempts: 1 });
+    const url = `${o.url}/signed.bin`;
+    const good = { body: "signed\n", headers: { "cache-control": "max-age=1", etag: '"z"' } };
+    o.files.set("/signed.bin", good);
+    await filled(s, url);
+    o.files.set("/signed.bin", { ...good, status: 403 });
+    await Bun.sleep(PAST_LIFETIME_MS);
+    expect((await get(s, url)).status).toBe(404);
+    expect(s.running.ctx.store.metadata.getArtifact(url)).toMatchObject({ revalidation: "refused", superseded: false });
+    o.files.set("/signed.bin", good);
+    // The failed job holds automatic refills off for a while; the operator's Revalidate now does not wait.
+    const again = await s.running.ctx.fills.enqueue(url, { source: "operator", revalidate: true });
+    expect(again.ok).toBe(true);
+    await pollUntil(() => s.running.ctx.store.metadata.getArtifact(url)?.revalidation === "not-modified", { what: "the 304" });
+    expect(await get(s, url)).toEqual({ status: 200, body: "signed\n" });
+  });
+
+  test("--curate: an approved artifact that goes stale is still revalidated (new urls still wait for approval)", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups, { curate: true });
+    const url = `${o.url}/approved.txt`;
+    o.files.set("/approved.txt", { body: "approved v1\n", headers: { "cache-control": "max-age=1", etag: '"1"' } });
+    const queued = await s.running.ctx.fills.enqueue(url, { source: "operator" });
+    expect(queued.ok).toBe(true);
+    await pollUntil(() => s.running.ctx.store.metadata.getArtifact(url), { what: "approved fill" });
+    o.files.set("/approved.txt", { body: "approved v2\n", headers: { "cache-control": "max-age=60", etag: '"2"' } });
+    await Bun.sleep(PAST_LIFETIME_MS);
+    await pollUntil(async () => (await get(s, url)).body === "approved v2\n", { what: "the refreshed bytes", timeoutMs: 10_000 });
+    expect((await get(s, `${o.url}/unapproved.txt`)).status).toBe(404);
+    expect(o.seenOf("/unapproved.txt")).toEqual([]);
+  });
+
   test("no validators: after the lifetime the body is refetched and compared; same bytes keep the entry and its counters", async () => {
     const o = originFor();
     const s = await startCleanedServer(cleanups);

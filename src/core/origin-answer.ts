@@ -20,6 +20,9 @@ export type OriginAnswer =
   /** May not be stored (no-store, private, Set-Cookie, Vary: *, a permanent 4xx): abort the body,
    *  remember the URL as uncacheable; a cached copy is withdrawn. */
   | { kind: "uncacheable"; reason: string }
+  /** A permanent refusal (403, 401, …) of a revalidation: the copy is kept but not served while stale
+   *  (an expired signed URL says nothing about the bytes). */
+  | { kind: "refused"; reason: string }
   /** A status worth retrying (5xx, 429, …) or a broken 304: the origin is down or confused. */
   | { kind: "retry"; reason: string; originDown: boolean; supersede: boolean }
   /** A 200 carrying the same strong ETag as the copy: the same representation, body not needed. */
@@ -45,6 +48,7 @@ export function decideOriginAnswer(options: { status: number; headers: Headers; 
   if (cached !== null && (status === 404 || status === 410)) return { kind: "gone", reason: `origin answered ${status} on revalidation of ${url}` };
   if (status !== 200 && status !== 206) {
     if (isTransientStatus(status)) return { kind: "retry", reason: `origin answered ${status} for ${url}`, originDown: true, supersede: false };
+    if (cached !== null) return { kind: "refused", reason: `origin answered ${status} on revalidation of ${url}` };
     return { kind: "uncacheable", reason: `origin answered ${status} for ${url}` };
   }
   // A 206 is a resume of a 200 we chose to store; its headers are held to the same rules.

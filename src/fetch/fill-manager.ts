@@ -204,7 +204,10 @@ export class FillManager {
     }
     const { allowHosts, allowPrivateOrigins } = this.deps.config;
     let refusal: string | null = null;
-    if (options.source === "auto" && !hostAllowed(parsed.url.hostname.replace(/^\[|\]$/g, ""), allowHosts)) {
+    // --allow-host limits what misses may bring in; a key already cached was let in once (or
+    // approved by an operator) and is revalidated wherever it lives. Addresses are checked again.
+    const cachedAlready = this.meta.getArtifact(key) !== null;
+    if (options.source === "auto" && !cachedAlready && !hostAllowed(parsed.url.hostname.replace(/^\[|\]$/g, ""), allowHosts)) {
       refusal = `origin host ${parsed.url.hostname} is not in --allow-host; not fetched automatically`;
     } else if (!allowPrivateOrigins) {
       refusal = await addressRefusal(parsed.url, this.resolve, this.addressAllowed);
@@ -566,6 +569,9 @@ export class FillManager {
           // The copy (if any) can no longer be kept: the origin now forbids storing it.
           if (cached !== null) this.deps.store.deleteArtifact(job.key);
           this.markUncacheable(job, answer.reason);
+          throw new FillError(answer.reason, "permanent");
+        case "refused":
+          this.noteRevalidation(job.key, { result: "refused", detail: answer.reason });
           throw new FillError(answer.reason, "permanent");
         case "retry":
           if (cached !== null) {
