@@ -3,7 +3,7 @@
 // while the test runs. Lifetimes are short (max-age=1) and the tests wait them out.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { blobUrl, makeTempDir, pollUntil, startTestServer, type TempDir, type TestServer } from "./helpers/index.ts";
-import { fetchWith, mutableOrigin, SHIM_VIAS, text, TOOLS, type MutableOrigin, type Via } from "./freshness-support.ts";
+import { fetchWith, filled as filledIn, mutableOrigin, SHIM_VIAS, text, TOOLS, type MutableOrigin, type Via } from "./freshness-support.ts";
 import { compileShim, type ShimBin } from "./shim-support.ts";
 import { buildZigShim, zigShimDir, type ZigShims } from "./zig-support.ts";
 
@@ -39,11 +39,7 @@ function run(via: Via, tool: "curl" | "wget", url: string, server: TestServer = 
 
 /** Every shim × tool combination. */
 const COMBOS = SHIM_VIAS.flatMap((via) => TOOLS.map((tool) => ({ via, tool })));
-
-async function filled(url: string, server: TestServer = cache): Promise<void> {
-  await fetch(blobUrl(server.url, url), { method: "HEAD" });
-  await pollUntil(async () => (await fetch(blobUrl(server.url, url), { method: "HEAD" })).status === 200, { what: `fill of ${url}`, timeoutMs: 10_000 });
-}
+const filled = (url: string, server: TestServer = cache) => filledIn(server, url);
 
 describe("a URL that changes upstream", () => {
   test("latest.txt: cached bytes while fresh, the origin's new bytes once the lifetime is over, through both shims and both tools", async () => {

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { loadServeConfig } from "../src/config/schema.ts";
 import { blobUrl, cleanupsAfterEach, pollUntil, startCleanedServer, type TestServer } from "./helpers/index.ts";
-import { mutableOrigin, type MutableOrigin } from "./freshness-support.ts";
+import { filled, mutableOrigin, type MutableOrigin } from "./freshness-support.ts";
 import { FormClient } from "./ui-support.ts";
 
 const cleanups = cleanupsAfterEach();
@@ -15,11 +15,6 @@ function originFor(): MutableOrigin {
   const o = mutableOrigin();
   cleanups.push(() => o.stop());
   return o;
-}
-
-async function filled(s: TestServer, url: string): Promise<void> {
-  await fetch(blobUrl(s.url, url), { method: "HEAD" });
-  await pollUntil(async () => (await fetch(blobUrl(s.url, url), { method: "HEAD" })).status === 200, { what: `fill of ${url}`, timeoutMs: 10_000 });
 }
 
 const get = async (s: TestServer, url: string) => {

@@ -632,9 +632,7 @@ async function post(st: RequestState, path: string, fields: Record<string, strin
       if (!form.ok) return form.response;
       const done = await deps.deleteArtifact(form.data.key);
       const notice: Notice = done ? { kind: "ok", text: `deleted ${form.data.key}` } : { kind: "error", text: `${form.data.key} is not cached` };
-      const query = { q: form.data.q, sort: form.data.sort };
-      const back = `/admin/artifacts?${new URLSearchParams(query.q === "" ? { sort: query.sort } : query)}`;
-      return answer(st, { page: back, notice, fragment: (n) => artifactsSection({ ...artifactsData(st, query), csrfToken: st.csrf, nowMs: deps.nowMs(), notice: n }) });
+      return backToArtifacts(st, form.data, notice);
     }
     case "/admin/artifacts/revalidate": {
       const form = parseFields(DeleteForm, fields, path);
@@ -643,15 +641,20 @@ async function post(st: RequestState, path: string, fields: Record<string, strin
       const notice: Notice = result.ok
         ? { kind: "ok", text: `${result.existing ? "already revalidating" : "revalidating"} ${form.data.key} (see Downloads)` }
         : { kind: "error", text: result.message };
-      const query = { q: form.data.q, sort: form.data.sort };
-      const back = `/admin/artifacts?${new URLSearchParams(query.q === "" ? { sort: query.sort } : query)}`;
-      return answer(st, { page: back, notice, fragment: (n) => artifactsSection({ ...artifactsData(st, query), csrfToken: st.csrf, nowMs: deps.nowMs(), notice: n }) });
+      return backToArtifacts(st, form.data, notice);
     }
     case "/admin/add":
       return add(st, fields);
     default:
       return textResponse(404, `no such action ${quote(path, 100)}`);
   }
+}
+
+/** After an Artifacts action: the list as it was filtered and sorted, with the outcome. */
+function backToArtifacts(st: RequestState, form: { q: string; sort: ArtifactSort }, notice: Notice): Response {
+  const query = { q: form.q, sort: form.sort };
+  const back = `/admin/artifacts?${new URLSearchParams(query.q === "" ? { sort: query.sort } : query)}`;
+  return answer(st, { page: back, notice, fragment: (n) => artifactsSection({ ...artifactsData(st, query), csrfToken: st.csrf, nowMs: st.deps.nowMs(), notice: n }) });
 }
 
 async function add(st: RequestState, fields: Record<string, string>): Promise<Response> {
