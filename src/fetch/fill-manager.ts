@@ -1,4 +1,6 @@
-// The download manager: a queue of fill jobs persisted in SQLite, drained by N workers.
+// The download manager: a queue of fill jobs persisted in SQLite, drained by N workers. A fill
+// runs the stages plan (core/fill-plan.ts) → open → decide (core/origin-answer.ts) → stream to
+// disk → verify → commit; a revalidation is a fill whose plan is conditional.
 // One active job per cache key (a unique index enforces it). A fill streams the origin's body
 // into a temp file while hashing and counting, checks the length, fsyncs, renames the file into
 // the blob store and only then commits the row. Interrupted fills resume with Range + If-Range.
@@ -9,7 +11,8 @@ import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
 import { backoffMs, canTransition, isFinished, isTransientStatus, type JobSource, type JobState } from "../core/jobs.ts";
 import { loggableUrl, type Logger } from "../core/log.ts";
 import { parseContentRange } from "../core/range.ts";
-import { conditionalHeaders, originHeadersOf } from "../core/freshness.ts";
+import { originHeadersOf } from "../core/freshness.ts";
+import { planFill } from "../core/fill-plan.ts";
 import { decideOriginAnswer, type CachedCopy } from "../core/origin-answer.ts";
 import { RuleSet } from "../core/rules.ts";
 import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
@@ -471,33 +474,29 @@ export class FillManager {
     const { config, store } = this.deps;
     const blobs = store.blobs;
     const temp = tempNameOf(job.id);
-    let offset = blobs.tempSize(temp) ?? 0;
     let validator = job.validator;
-    if (offset > 0 && validator === null) offset = 0; // cannot prove the prefix is current: start over
-    if (offset > job.syncedBytes && (this.bootId === null || job.bootId !== this.bootId)) {
-      // Written in another boot (the machine went down): bytes past the last fsync may be zeros
-      // or garbage on disk. Trust only the synced prefix.
-      this.deps.log.event("fills", { job: job.id, resume_trusts_bytes: job.syncedBytes, temp_bytes: offset, reason: "written before a reboot" });
-      offset = job.syncedBytes;
-      blobs.truncateTemp(temp, offset);
-    }
-
-    const headers: Record<string, string> = {
-      "accept-encoding": "identity", // cache the representation itself, byte for byte
-      "user-agent": `withcache/${this.deps.version}`,
-    };
-    if (offset > 0 && validator !== null) {
-      headers.range = `bytes=${offset}-`;
-      headers["if-range"] = validator;
-    }
-    // Plan: a key with a copy we may keep is asked about conditionally (a 304 moves no body).
+    // Plan: resume what the temp file holds (if it can be trusted), or ask conditionally about
+    // a cached copy we may keep.
     const policy = this.rules.match(job.url).policy;
     const existing = this.meta.getArtifact(job.key);
-    const cached: (CachedCopy & { row: ArtifactRow }) | null = existing === null || existing.superseded ? null : (() => {
-      const sent = offset === 0 ? conditionalHeaders(rowFreshness(existing, this.rules, config).freshness) : {};
-      Object.assign(headers, sent);
-      return { row: existing, originHeaders: existing.originHeaders, sentEtag: sent["if-none-match"] ?? null, sentLastModified: sent["if-modified-since"] ?? null };
-    })();
+    const kept = existing === null || existing.superseded ? null : existing;
+    const tempBytes = blobs.tempSize(temp) ?? 0;
+    const plan = planFill({
+      tempBytes,
+      validator,
+      syncedBytes: job.syncedBytes,
+      jobBootId: job.bootId,
+      bootId: this.bootId,
+      cached: kept === null ? null : rowFreshness(kept, this.rules, config).freshness,
+      version: this.deps.version,
+    });
+    let offset = plan.offsetBytes;
+    if (plan.truncateToBytes !== null) {
+      this.deps.log.event("fills", { job: job.id, resume_trusts_bytes: plan.truncateToBytes, temp_bytes: tempBytes, reason: "written before a reboot" });
+      blobs.truncateTemp(temp, plan.truncateToBytes);
+    }
+    const headers = plan.headers;
+    const cached: CachedCopy | null = kept === null ? null : { originHeaders: kept.originHeaders, sentEtag: plan.sentEtag, sentLastModified: plan.sentLastModified };
 
     // Idle timeout: abort the attempt when no bytes arrive for originIdleTimeoutMs.
     const attempt = new AbortController();

@@ -1,0 +1,32 @@
+import { describe, expect, test } from "bun:test";
+import { planFill, type FillPlanInput } from "./fill-plan.ts";
+
+const base: FillPlanInput = { tempBytes: 0, validator: null, syncedBytes: 0, jobBootId: "b1", bootId: "b1", cached: null, version: "9.9.9" };
+
+describe("planFill", () => {
+  test("a first fill: identity, our user agent, no range, no conditionals", () => {
+    expect(planFill(base)).toEqual({ offsetBytes: 0, truncateToBytes: null, headers: { "accept-encoding": "identity", "user-agent": "withcache/9.9.9" }, sentEtag: null, sentLastModified: null });
+  });
+  test("a resume in the same boot continues from the temp file's end under its validator", () => {
+    const p = planFill({ ...base, tempBytes: 500, validator: '"v"', syncedBytes: 100 });
+    expect(p).toMatchObject({ offsetBytes: 500, truncateToBytes: null, headers: { range: "bytes=500-", "if-range": '"v"' } });
+  });
+  test("a resume after a reboot trusts only the fsynced prefix; an unknown boot counts as another", () => {
+    expect(planFill({ ...base, tempBytes: 500, validator: '"v"', syncedBytes: 100, jobBootId: "b0" })).toMatchObject({ offsetBytes: 100, truncateToBytes: 100, headers: { range: "bytes=100-" } });
+    expect(planFill({ ...base, tempBytes: 500, validator: '"v"', syncedBytes: 100, bootId: null })).toMatchObject({ offsetBytes: 100, truncateToBytes: 100 });
+  });
+  test("a temp file without a validator cannot be proven current: start over", () => {
+    expect(planFill({ ...base, tempBytes: 500 })).toMatchObject({ offsetBytes: 0, truncateToBytes: null });
+  });
+  test("a cached copy is asked about conditionally, with both validators; never on a resume", () => {
+    const cached = { etag: 'W/"e"', lastModified: "Tue, 01 Dec 2026 10:00:00 GMT" };
+    expect(planFill({ ...base, cached })).toMatchObject({
+      headers: { "if-none-match": 'W/"e"', "if-modified-since": "Tue, 01 Dec 2026 10:00:00 GMT" },
+      sentEtag: 'W/"e"',
+      sentLastModified: "Tue, 01 Dec 2026 10:00:00 GMT",
+    });
+    const resumed = planFill({ ...base, cached, tempBytes: 10, validator: '"v"', syncedBytes: 10 });
+    expect(resumed.headers["if-none-match"]).toBeUndefined();
+    expect(resumed.sentEtag).toBeNull();
+  });
+});
