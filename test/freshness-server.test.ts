@@ -58,6 +58,53 @@ describe("shared and bounded revalidation", () => {
 });
 
 describe("hostile and odd origins", () => {
+  test("an origin that stops answering (timeout) while revalidating: the stale copy with the marker, first probe and later", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups, { originIdleTimeoutMs: 200, fillAttempts: 3 });
+    const url = `${o.url}/hangs.txt`;
+    o.files.set("/hangs.txt", { body: "last good\n", headers: { "cache-control": "max-age=1", etag: '"h"' } });
+    await filled(s, url);
+    let release = (): void => {};
+    o.files.set("/hangs.txt", { body: "last good\n", headers: { "cache-control": "max-age=1", etag: '"h"' }, hold: new Promise<void>((r) => (release = r)) });
+    cleanups.push(() => release());
+    await Bun.sleep(PAST_LIFETIME_MS);
+    for (let i = 0; i < 3; i += 1) {
+      const r = await fetch(blobUrl(s.url, url));
+      expect({ status: r.status, stale: r.headers.get("x-withcache-stale"), body: await r.text() }).toEqual({ status: 200, stale: "1", body: "last good\n" });
+    }
+    expect(s.running.ctx.store.metadata.getArtifact(url)).toMatchObject({ revalidation: "origin-down" });
+  });
+
+  test("a 304 that now says no-store withdraws the copy (judged like a 200) and marks the url uncacheable", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups);
+    const url = `${o.url}/turned.txt`;
+    o.files.set("/turned.txt", { body: "was public\n", headers: { "cache-control": "max-age=1", etag: '"p"' } });
+    await filled(s, url);
+    o.files.set("/turned.txt", { body: "was public\n", headers: { "cache-control": "private, no-store, max-age=600", etag: '"p"' } });
+    await Bun.sleep(PAST_LIFETIME_MS);
+    expect((await get(s, url)).status).toBe(404);
+    expect(o.seenOf("/turned.txt").at(-1)).toMatchObject({ conditional: true, status: 304 });
+    expect(s.running.ctx.store.metadata.getArtifact(url)).toBeNull();
+    expect(s.running.ctx.store.metadata.uncacheableMark(url)?.reason).toBe("origin sent cache-control: no-store");
+  });
+
+  test("a revalidation does not wait behind big downloads: with every worker busy a stale copy still gets its 304 at once", async () => {
+    const o = originFor();
+    const s = await startCleanedServer(cleanups, { workers: 1 });
+    const url = `${o.url}/small.txt`;
+    o.files.set("/small.txt", { body: "small\n", headers: { "cache-control": "max-age=1", etag: '"q"' } });
+    await filled(s, url);
+    let release = (): void => {};
+    o.files.set("/huge.bin", { body: "x", hold: new Promise<void>((r) => (release = r)) });
+    cleanups.push(() => release());
+    await fetch(blobUrl(s.url, `${o.url}/huge.bin`), { method: "HEAD" });
+    await pollUntil(() => s.running.ctx.fills.listJobs({ states: ["running"] }).some((j) => j.key.endsWith("/huge.bin")), { what: "the one worker busy" });
+    await Bun.sleep(PAST_LIFETIME_MS);
+    expect((await fetch(blobUrl(s.url, url), { method: "HEAD" })).status).toBe(200);
+    expect(o.seenOf("/small.txt").at(-1)).toMatchObject({ conditional: true, status: 304 });
+  });
+
   test("a 304 naming another ETag is taken as a change: the old bytes are withdrawn and the new ones fetched", async () => {
     const o = originFor();
     const s = await startCleanedServer(cleanups);

@@ -557,3 +557,12 @@ describe("originHeadersOf", () => {
     expect(serveStaleUntilMs(f, DAY_MS)).toBe(T + DAY_MS);
   });
 });
+
+describe("an unclosed quote in cache-control", () => {
+  test("cannot hide a no-store: not storable, and a stored one is stale on every use", () => {
+    const h = new Headers({ "cache-control": 'foo="bar, no-store, max-age=600' });
+    expect(storability(200, h, ORIGIN)).toEqual({ ok: false, reason: "origin sent a malformed cache-control (an unclosed quote)" });
+    expect(parseCacheControl('foo="bar, no-store').malformed).toBe(true);
+    expect(fresh({ "cache-control": 'foo="bar, max-age=600' })).toMatchObject({ source: "invalid", revalidateEachUse: true, noStaleServing: true });
+  });
+});

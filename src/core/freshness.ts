@@ -66,13 +66,15 @@ export type Directives = {
   values: Map<string, string | true>;
   /** Directives given more than once with different values (`max-age=60, max-age=0`). */
   conflicting: Set<string>;
+  /** A quoted string left open: what follows it cannot be read (it might hide a no-store). */
+  malformed: boolean;
 };
 
 /** Split on commas outside quoted strings; names lowercased; quoted values unquoted. */
 export function parseCacheControl(value: string | null): Directives {
   const values = new Map<string, string | true>();
   const conflicting = new Set<string>();
-  if (value === null) return { values, conflicting };
+  if (value === null) return { values, conflicting, malformed: false };
   const parts: string[] = [];
   let current = "";
   let quoted = false;
@@ -90,6 +92,7 @@ export function parseCacheControl(value: string | null): Directives {
     } else current += c;
   }
   parts.push(current);
+  if (quoted) return { values, conflicting, malformed: true };
   for (const part of parts) {
     const p = part.trim();
     if (p === "") continue;
@@ -105,7 +108,7 @@ export function parseCacheControl(value: string | null): Directives {
     if (seen !== undefined && seen !== arg) conflicting.add(name);
     if (seen === undefined) values.set(name, arg);
   }
-  return { values, conflicting };
+  return { values, conflicting, malformed: false };
 }
 
 /** delta-seconds (§1.2.2) in ms: digits only (quoted form accepted by parseCacheControl), capped. */
@@ -163,7 +166,9 @@ export function storability(status: number, headers: Headers, policy: Policy): S
   if (status !== 200) return { ok: false, reason: `origin answered ${status}` };
   const cc = headers.get("cache-control");
   if (cc !== null && cc.length > CACHE_CONTROL_BYTES_MAX) return { ok: false, reason: `origin sent a cache-control header over ${CACHE_CONTROL_BYTES_MAX} bytes` };
-  const d = parseCacheControl(cc).values;
+  const parsedCc = parseCacheControl(cc);
+  if (parsedCc.malformed) return { ok: false, reason: "origin sent a malformed cache-control (an unclosed quote)" };
+  const d = parsedCc.values;
   if (d.has("no-store")) return { ok: false, reason: "origin sent cache-control: no-store" };
   if (d.has("private")) return { ok: false, reason: "origin sent cache-control: private" };
   const vary = headers.get("vary");
@@ -222,6 +227,7 @@ export function freshnessOf(h: OriginHeaders | null, times: ResponseTimes | null
     return { ...base, ...shared, revalidateEachUse: false, noStaleServing: false, lifetimeMs: policy.ms, source: "rule", reason: `rule: ${policyText(policy)}`, freshUntilMs: times.responseAtMs + policy.ms };
   }
   const stale = (reason: string): Freshness => ({ ...base, ...shared, reason, source: "invalid" });
+  if (d.malformed) return { ...stale("origin sent a malformed cache-control: stale, revalidated on every use"), revalidateEachUse: true, noStaleServing: true };
   if (ageMs === "invalid" || ageMs === null) return stale(`origin sent an invalid age ${JSON.stringify(h.age)}: stale`);
   const apparentMs = dateMs === null ? 0 : Math.max(0, times.responseAtMs - dateMs);
   const correctedAgeMs = ageMs + Math.max(0, times.responseAtMs - times.requestAtMs);

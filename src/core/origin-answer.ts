@@ -43,6 +43,11 @@ export function decideOriginAnswer(options: { status: number; headers: Headers; 
     if (!conditional) return { kind: "retry", reason: `origin answered 304 to a request without validators for ${url}`, originDown: true, supersede: false };
     const merged = notModifiedMerge(cached.originHeaders ?? emptyHeaders(), cached.sentEtag, headers);
     if (!merged.ok) return { kind: "retry", reason: `${merged.reason} for ${url}; refetching`, originDown: false, supersede: true };
+    // A 304 may change what may be stored (no-store, private, a cookie now): judged like a 200.
+    const asStored = new Headers(headers);
+    if (merged.headers.cacheControl !== null) asStored.set("cache-control", merged.headers.cacheControl);
+    const verdict = storability(200, asStored, policy);
+    if (!verdict.ok) return { kind: "uncacheable", reason: verdict.reason };
     return { kind: "not-modified", headers: merged.headers, detail: "origin answered 304" };
   }
   if (cached !== null && (status === 404 || status === 410)) return { kind: "gone", reason: `origin answered ${status} on revalidation of ${url}` };

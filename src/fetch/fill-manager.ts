@@ -63,6 +63,8 @@ export type FillManagerDeps = {
  * MISSES_MAX) but not queued; operator downloads are not limited.
  */
 const AUTO_QUEUE_MAX = 1000;
+/** Revalidations run at once beside the workers; past this many they queue like any fill. */
+const REVALIDATIONS_INFLIGHT_MAX = 16;
 /** Automatic enqueues in flight at once (each may be waiting on a DNS answer). */
 const PENDING_AUTO_ENQUEUES_MAX = 64;
 /** While a fill writes, free disk space is checked again every this many bytes (a statfs costs ~1 µs). */
@@ -116,6 +118,8 @@ export class FillManager {
   private hashWorkerFailureLogged = false;
   /** Readers waiting for news of a key (a revalidation outcome, an attempt's end): see waitForKey. */
   private readonly keyWaiters = new Map<string, Set<() => void>>();
+  /** Revalidations running outside the worker pool (see startRevalidation). */
+  private readonly revalidations = new Set<Promise<void>>();
 
   constructor(deps: FillManagerDeps) {
     this.deps = deps;
@@ -159,6 +163,7 @@ export class FillManager {
     }
     this.wake();
     await Promise.all(this.workers);
+    await Promise.allSettled([...this.revalidations]);
     this.workers = [];
   }
 
@@ -229,8 +234,27 @@ export class FillManager {
     const job = this.meta.insertJob({ key, url: parsed.url.href, source: options.source, nowMs: this.deps.nowMs() });
     this.meta.setMissInfo(key, { refusal: null });
     this.logJob(job, "queued", options.requestId ? { request: options.requestId } : {});
-    this.wake();
+    if (!this.startRevalidation(job)) this.wake();
     return { ok: true, job, existing: false };
+  }
+
+  /**
+   * A revalidation (a key with a copy we may keep) does not wait behind big downloads in the
+   * worker queue: it runs at once in its own lane, at most REVALIDATIONS_INFLIGHT_MAX at a time.
+   * Its conditional request is one header exchange; a 200 streams its body in the lane too.
+   */
+  private startRevalidation(job: JobRow): boolean {
+    if (!this.active || this.revalidations.size >= REVALIDATIONS_INFLIGHT_MAX) return false;
+    const artifact = this.meta.getArtifact(job.key);
+    if (artifact === null || artifact.superseded) return false;
+    const claimed = this.meta.claimJob(job.id, this.deps.nowMs());
+    if (claimed === null) return false;
+    const run: Promise<void> = this.runJob(claimed).catch((err: unknown) => {
+      this.deps.log.event("fills", { job: job.id, error: `could not record the outcome: ${firstLineOf(err)}` });
+    });
+    this.revalidations.add(run);
+    void run.finally(() => this.revalidations.delete(run));
+    return true;
   }
 
   /** A 409 when `key` is cached and fresh (a stale, superseded or forced one is revalidated). */
@@ -452,6 +476,8 @@ export class FillManager {
     this.deps.store.blobs.removeTemp(temp);
     this.meta.updateJob(job.id, { state: "failed", error: message, finishedAtMs: now, rateBytesPerSec: 0 });
     this.logJob(job, "failed", { error: message });
+    // Bytes the origin replaced are never served again: with no new version coming, free them.
+    if (this.meta.getArtifact(job.key)?.superseded) this.deps.store.deleteArtifact(job.key);
   }
 
   /** A SHA-256 sink for a fill of `totalBytes` (null: unknown); a worker one when it pays. */
@@ -565,8 +591,8 @@ export class FillManager {
           this.markUncacheable(job, `${answer.reason}; the cached copy was removed`);
           throw new FillError(answer.reason, "permanent");
         case "uncacheable":
-          // The copy (if any) can no longer be kept: the origin now forbids storing it.
-          if (cached !== null) this.deps.store.deleteArtifact(job.key);
+          // The copy (if any, superseded too) can no longer be kept: the origin now forbids storing it.
+          if (existing !== null) this.deps.store.deleteArtifact(job.key);
           this.markUncacheable(job, answer.reason);
           throw new FillError(answer.reason, "permanent");
         case "refused":
@@ -579,6 +605,8 @@ export class FillManager {
           throw new FillError(answer.reason, "transient");
         case "store":
           if (answer.supersedes) this.noteRevalidation(job.key, { result: "changed", detail: answer.detail, superseded: true });
+          // The origin is up and sends a body to compare: the stale copy is not served meanwhile.
+          else if (cached !== null && status === 200) this.noteRevalidation(job.key, { result: "refetching", detail: answer.detail });
           break;
       }
 
@@ -800,7 +828,7 @@ export class FillManager {
   }
 
   /** Record a revalidation outcome on the cached copy and wake readers waiting for it. */
-  private noteRevalidation(key: string, note: { result: "origin-down" | "refused" | "changed"; detail: string; superseded?: boolean }): void {
+  private noteRevalidation(key: string, note: { result: "origin-down" | "refused" | "changed" | "refetching"; detail: string; superseded?: boolean }): void {
     try {
       this.meta.noteRevalidation(key, { atMs: this.deps.nowMs(), ...note });
       if (note.result === "origin-down" || note.superseded) this.deps.log.event("revalidation", { key: loggableUrl(key), result: note.result, detail: note.detail });

@@ -5,6 +5,7 @@ import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
 import { HttpError } from "../core/errors.ts";
 import { loggableUrl } from "../core/log.ts";
 import { contentRange, decideRange, ifNoneMatchHits, notModifiedSince } from "../core/range.ts";
+import { VALIDATED_USE_MS } from "../core/freshness.ts";
 import { rowFreshness } from "../fetch/freshness-of-row.ts";
 import type { BunFile } from "bun";
 import type { ArtifactRow } from "../store/types.ts";
@@ -97,11 +98,37 @@ export function lookup(req: Request, rawUrl: string, where: string, ctx: Request
   }
   const artifact = ctx.store.metadata.getArtifact(key);
   if (artifact && !artifact.superseded && blobIntact(req, artifact, ctx, logKey)) {
-    const f = rowFreshness(artifact, rules, ctx.config);
-    if (f.verdict(ctx.nowMs()).kind === "fresh") return hitOutcome(req, artifact, ctx, parsed, "hit");
+    const now = ctx.nowMs();
+    if (rowFreshness(artifact, rules, ctx.config).verdict(now).kind === "fresh") {
+      freshHits(ctx).set(key, now);
+      return hitOutcome(req, artifact, ctx, parsed, "hit");
+    }
+    // The shim probed while it was fresh and downloads a moment later: still one use.
+    const probedAt = freshHits(ctx).get(key);
+    if (probedAt !== undefined && now - probedAt >= 0 && now - probedAt < VALIDATED_USE_MS && artifact.revalidation !== "changed") return hitOutcome(req, artifact, ctx, parsed, "hit");
     return answerStale(req, ctx, parsed);
   }
   return missOutcome(req, ctx, parsed);
+}
+
+/** Per store: when each key was last served as a fresh hit (bounded like the row cache). */
+const freshHitsByStore = new WeakMap<object, Map<string, number>>();
+const FRESH_HITS_MAX = 10_000;
+
+function freshHits(ctx: RequestContext): { get(key: string): number | undefined; set(key: string, atMs: number): void } {
+  let map = freshHitsByStore.get(ctx.store);
+  if (!map) {
+    map = new Map();
+    freshHitsByStore.set(ctx.store, map);
+  }
+  const m = map;
+  return {
+    get: (key) => m.get(key),
+    set: (key, atMs) => {
+      if (m.size >= FRESH_HITS_MAX && !m.has(key)) m.clear();
+      m.set(key, atMs);
+    },
+  };
 }
 
 /** The blob's file still has the row's size; otherwise the row is forgotten (someone edited the data dir). */
@@ -128,55 +155,61 @@ const ORIGIN_DOWN_RECHECK_MS = 10_000;
 /**
  * A stale artifact: ask the origin (one revalidation per key, shared by every reader), wait for
  * the answer at most --revalidate-wait, then answer from what the row says:
- *   fresh again (304, same bytes, new bytes committed) → hit · origin down → the stale copy with
- *   a marker, while --max-stale / stale-if-error allow · changed, gone, refused, no answer yet → miss.
+ *   fresh again (304, same bytes, new bytes committed) → hit · the origin down (the latest answer
+ *   in this stale period, a connection failure, timeout or 5xx) → the stale copy with a marker,
+ *   while --max-stale / stale-if-error allow · changed, gone, refused, refetching, no answer → miss.
  */
 async function answerStale(req: Request, ctx: RequestContext, parsed: ParsedUrl): Promise<LookupOutcome> {
   const meta = ctx.store.metadata;
   const rules = ctx.fills.rules;
   const startedMs = ctx.nowMs();
   const deadline = performance.now() + ctx.config.revalidateWaitMs;
+  // The origin was found down in this stale period: readers get the stale copy at once for a
+  // while, then one of them asks again (and on no answer in time, still gets the stale copy).
+  const downAtMs = (a: ArtifactRow): number | null => {
+    const f = rowFreshness(a, rules, ctx.config).freshness;
+    return a.revalidation === "origin-down" && a.revalidatedAtMs !== null && a.revalidatedAtMs >= Math.min(f.freshUntilMs, startedMs) ? a.revalidatedAtMs : null;
+  };
+  const staleOrMiss = (a: ArtifactRow, why: string): LookupOutcome => {
+    const f = rowFreshness(a, rules, ctx.config);
+    const now = ctx.nowMs();
+    if (downAtMs(a) !== null && f.serveStaleUntilMs !== null && now <= f.serveStaleUntilMs) {
+      ctx.log.event("stale", { request: ctx.requestId, key: parsed.logKey, stale_for_ms: Math.max(0, now - f.freshness.freshUntilMs), reason: a.revalidationDetail ?? "origin down" });
+      return hitOutcome(req, a, ctx, parsed, "hit-stale", STALE_HEADERS);
+    }
+    return missOutcome(req, ctx, parsed, why, { record: false });
+  };
   const first = meta.getArtifact(parsed.key);
-  const recentlyDown = first !== null && first.revalidation === "origin-down" && first.revalidatedAtMs !== null && startedMs - first.revalidatedAtMs < ORIGIN_DOWN_RECHECK_MS;
-  let enqueued: { ok: boolean } | null = null;
-  if (!recentlyDown) {
-    const pending = ctx.fills.enqueue(parsed.href, { source: "auto", requestId: ctx.requestId }).then(
-      (r) => (enqueued = r),
-      (err: unknown) => {
-        ctx.log.event("enqueue-error", { request: ctx.requestId, key: parsed.logKey, error: err instanceof Error ? err.message : String(err) });
-        return (enqueued = { ok: false });
-      },
-    );
-    // The enqueue may wait on DNS: bounded like the rest.
-    await Promise.race([pending, Bun.sleep(Math.max(0, deadline - performance.now()))]);
-  }
+  const firstDown = first === null ? null : downAtMs(first);
+  if (first !== null && firstDown !== null && startedMs - firstDown < ORIGIN_DOWN_RECHECK_MS) return staleOrMiss(first, "miss-stale");
+  let refused = false;
+  const pending = ctx.fills.enqueue(parsed.href, { source: "auto", requestId: ctx.requestId }).then(
+    (r) => void (refused = !r.ok),
+    (err: unknown) => {
+      ctx.log.event("enqueue-error", { request: ctx.requestId, key: parsed.logKey, error: err instanceof Error ? err.message : String(err) });
+      refused = true;
+    },
+  );
+  // The enqueue may wait on DNS: bounded like the rest.
+  await Promise.race([pending, Bun.sleep(Math.max(0, deadline - performance.now()))]);
   for (;;) {
     const a = meta.getArtifact(parsed.key);
     if (a === null || a.superseded) return missOutcome(req, ctx, parsed, "miss-changed");
-    const f = rowFreshness(a, rules, ctx.config);
-    const now = ctx.nowMs();
-    if (f.verdict(now).kind === "fresh") return hitOutcome(req, a, ctx, parsed, "hit-revalidated");
-    const answeredNow = a.revalidatedAtMs !== null && a.revalidatedAtMs >= startedMs;
-    const settled = recentlyDown || answeredNow || (enqueued !== null && !(enqueued as { ok: boolean }).ok);
-    if (settled && a.revalidation === "origin-down") {
-      const until = f.serveStaleUntilMs;
-      if (until !== null && now <= until) {
-        ctx.log.event("stale", { request: ctx.requestId, key: parsed.logKey, stale_for_ms: Math.max(0, now - f.freshness.freshUntilMs), reason: a.revalidationDetail ?? "origin down" });
-        return hitOutcome(req, a, ctx, parsed, "hit-stale", STALE_HEADERS);
-      }
-      return missOutcome(req, ctx, parsed, "miss-stale");
-    }
-    if (settled && a.revalidation !== "origin-down") return missOutcome(req, ctx, parsed, "miss-stale");
+    if (rowFreshness(a, rules, ctx.config).verdict(ctx.nowMs()).kind === "fresh") return hitOutcome(req, a, ctx, parsed, "hit-revalidated");
+    // A refetch to compare bytes goes on: wait for its commit (small files finish in time).
+    const answeredNow = a.revalidatedAtMs !== null && a.revalidatedAtMs >= startedMs && a.revalidation !== "refetching";
+    if (answeredNow || refused) return staleOrMiss(a, "miss-stale");
     const leftMs = deadline - performance.now();
-    if (leftMs <= 0) return missOutcome(req, ctx, parsed, "miss-revalidating");
+    if (leftMs <= 0) return staleOrMiss(a, "miss-revalidating");
     await ctx.fills.waitForKey(parsed.key, leftMs);
   }
 }
 
 /** A miss: recorded, and (unless --curate) a background fill queued or joined. */
-function missOutcome(req: Request, ctx: RequestContext, parsed: ParsedUrl, note = "miss"): LookupOutcome {
+function missOutcome(req: Request, ctx: RequestContext, parsed: ParsedUrl, note = "miss", options: { record?: boolean } = {}): LookupOutcome {
   const { key, href, logKey } = parsed;
-  count(ctx, "miss", () => ctx.store.metadata.recordMiss({ key, url: href, nowMs: ctx.nowMs() }));
+  // A stale copy that is being revalidated is not a miss of the Misses page (it is cached).
+  if (options.record !== false) count(ctx, "miss", () => ctx.store.metadata.recordMiss({ key, url: href, nowMs: ctx.nowMs() }));
   const response = textResponse(req, 404, MISS_BODY, { "cache-control": "no-store" });
   if (ctx.config.curate) return { response, key, logKey, note };
   // Not awaited: the DNS check must not hold the client; refusals are recorded on the miss.

@@ -636,6 +636,13 @@ export class SqliteMetadataStore implements MetadataStore {
       .immediate();
   }
 
+  claimJob(id: number, nowMs: number): JobRow | null {
+    const row = this.db
+      .query("UPDATE jobs SET state = 'running', started_at_ms = coalesce(started_at_ms, $now), attempts = attempts + 1 WHERE id = $id AND state = 'queued' RETURNING *")
+      .get({ id, now: nowMs });
+    return row ? toJob(row) : null;
+  }
+
   nextQueuedAtMs(): number | null {
     const row = this.db.query("SELECT min(not_before_ms) AS t FROM jobs WHERE state = 'queued'").get() as { t: number | null };
     return row.t;

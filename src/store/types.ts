@@ -6,8 +6,9 @@ import type { OriginHeaders } from "../core/freshness.ts";
 import type { JobSource, JobState } from "../core/jobs.ts";
 
 /** What the last revalidation of an artifact came to. `origin-down` (connection failure, timeout,
- *  5xx) lets a stale copy be served; `refused` (another 4xx) does not. */
-export const REVALIDATION_RESULTS = ["not-modified", "changed", "same-bytes", "origin-down", "refused"] as const;
+ *  5xx) lets a stale copy be served; `refused` (another 4xx) and `refetching` (the origin answered
+ *  200 without a validator to compare: the body is being fetched to compare sha256) do not. */
+export const REVALIDATION_RESULTS = ["not-modified", "changed", "same-bytes", "origin-down", "refused", "refetching"] as const;
 export type RevalidationResult = (typeof REVALIDATION_RESULTS)[number];
 
 /** An artifact's freshness record: the origin headers and times its lifetime is computed from. */
@@ -145,6 +146,8 @@ export interface MetadataStore {
   listJobs(options?: { states?: readonly JobState[]; limit?: number }): JobRow[];
   /** Atomically pick the oldest queued job whose notBeforeMs has passed and mark it running. */
   claimNextJob(nowMs: number): JobRow | null;
+  /** Mark this queued job running (a revalidation that skips the queue); null if it is not queued. */
+  claimJob(id: number, nowMs: number): JobRow | null;
   /** Earliest notBeforeMs among queued jobs, or null when none is queued. */
   nextQueuedAtMs(): number | null;
   updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>): void;
