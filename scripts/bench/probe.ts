@@ -9,10 +9,11 @@ import { formatNumber, median } from "./stats.ts";
 import type { Row } from "./stats.ts";
 import type { BenchContext, BenchResult, Benchmark } from "./types.ts";
 
-const REQUESTS = 20_000;
-const CONCURRENCY = [16, 64] as const;
+export const REQUESTS = 20_000;
+export const CONCURRENCY = [16, 64] as const;
 
-async function ab(url: string, concurrency: number): Promise<AbReport> {
+/** One `ab -i` run (HEAD, a new connection per request); shared with the revalidate benchmark. */
+export async function ab(url: string, concurrency: number): Promise<AbReport> {
   // -r: keep going on socket receive errors (counted as failures instead of aborting the run).
   const out = await runOk(["/usr/bin/ab", "-i", "-r", "-q", "-s", "10", "-n", String(REQUESTS), "-c", String(concurrency), url], {
     timeoutMs: 180_000,

@@ -25,6 +25,9 @@ describe("bench stats", () => {
     expect(judge({ kind: "added-at-most", value: 6 }, 10, 5)).toBe("yes");
     expect(judge({ kind: "added-at-most", value: 6 }, 12, 5)).toBe("no");
     expect(judge({ kind: "at-most", value: 150 }, Number.NaN, Number.NaN)).toBe("n/a");
+    expect(judge({ kind: "exactly", value: 1 }, 1, Number.NaN)).toBe("yes");
+    expect(judge({ kind: "exactly", value: 1 }, 0, Number.NaN)).toBe("no");
+    expect(judge({ kind: "exactly", value: 1 }, 2, Number.NaN)).toBe("no");
   });
 
   test("markdown table has a header, one line per row, escaped cells", () => {

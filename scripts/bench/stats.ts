@@ -42,6 +42,7 @@ export type Target =
   | { kind: "ratio-at-most"; value: number } // ours/reference ≤ value
   | { kind: "at-most"; value: number } // ours ≤ value (absolute, in the row's unit)
   | { kind: "added-at-most"; value: number } // ours − reference ≤ value (in the row's unit)
+  | { kind: "exactly"; value: number } // ours = value (a count)
   | { kind: "none" };
 
 export type Verdict = "yes" | "no" | "n/a";
@@ -52,6 +53,8 @@ export function judge(target: Target, ours: number, reference: number): Verdict 
       return "n/a";
     case "at-most":
       return Number.isFinite(ours) ? (ours <= target.value ? "yes" : "no") : "n/a";
+    case "exactly":
+      return Number.isFinite(ours) ? (ours === target.value ? "yes" : "no") : "n/a";
     case "added-at-most": {
       const added = ours - reference;
       return Number.isFinite(added) ? (added <= target.value ? "yes" : "no") : "n/a";
@@ -73,6 +76,8 @@ function describeTarget(target: Target, unit: string): string {
       return "";
     case "at-most":
       return `≤ ${target.value} ${unit}`.trim();
+    case "exactly":
+      return `= ${target.value} ${unit}`.trim();
     case "added-at-most":
       return `≤ +${target.value} ${unit}`.trim();
     case "ratio-at-least":
