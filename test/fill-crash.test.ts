@@ -21,6 +21,7 @@ import {
   startTestServer,
   type RawOrigin,
   type SpawnedServer,
+  isStored
 } from "./helpers/index.ts";
 
 const cleanups = cleanupsAfterEach();
@@ -73,7 +74,7 @@ describe("kill -9 during a fill", () => {
       second.proc.kill("SIGTERM");
       await second.proc.exited;
     });
-    await pollUntil(async () => (await fetch(blobUrl(second.url, key), { method: "HEAD" })).status === 200, { what: "resumed fill", timeoutMs: 20_000 });
+    await pollUntil(async () => await isStored(fetch(blobUrl(second.url, key), { method: "HEAD" })), { what: "resumed fill", timeoutMs: 20_000 });
     const got = new Uint8Array(await (await fetch(blobUrl(second.url, key))).arrayBuffer());
     expect(got.length).toBe(SIZE);
     expect(sha256Hex(got)).toBe(sha256Hex(full));

@@ -26,6 +26,7 @@ import {
   tempReaches,
   type Origin,
   type TempDir,
+  isStored
 } from "./helpers/index.ts";
 import { memoryLogger, testConfig } from "./helpers/server.ts";
 
@@ -74,7 +75,7 @@ describe("sha-256 on a worker", () => {
       for (const [name, body] of [["big.bin", BIG], ["chunked.bin", CHUNKED]] as const) {
         const url = blobUrl(s.url, `${origin.url}/${name}`);
         await run(["/usr/bin/curl", "-sS", "-o", "/dev/null", url]);
-        await pollUntil(async () => (await fetch(url, { method: "HEAD" })).status === 200, { what: `fill of ${name}`, timeoutMs: 30_000 });
+        await pollUntil(async () => await isStored(fetch(url, { method: "HEAD" })), { what: `fill of ${name}`, timeoutMs: 30_000 });
         const out = join(work.path, name);
         expect((await run(["/usr/bin/curl", "-sS", "-f", "-o", out, url])).exitCode).toBe(0);
         const want = sha256Hex(body);

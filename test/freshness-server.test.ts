@@ -4,7 +4,7 @@
 // the headers and not fetched again, and a bad --rule refused at start.
 import { describe, expect, test } from "bun:test";
 import { loadServeConfig } from "../src/config/schema.ts";
-import { blobUrl, cleanupsAfterEach, pollUntil, startCleanedServer, type TestServer } from "./helpers/index.ts";
+import { blobUrl, cleanupsAfterEach, pollUntil, startCleanedServer, type TestServer, isStored } from "./helpers/index.ts";
 import { filled, mutableOrigin, type MutableOrigin } from "./freshness-support.ts";
 import { FormClient } from "./ui-support.ts";
 
@@ -52,7 +52,7 @@ describe("shared and bounded revalidation", () => {
     expect(tookMs).toBeGreaterThanOrEqual(190);
     expect(tookMs).toBeLessThan(1000); // the shim's probe gives up after 1 s
     release();
-    await pollUntil(async () => (await fetch(blobUrl(s.url, url), { method: "HEAD" })).status === 200, { what: "hit after the background revalidation" });
+    await pollUntil(async () => await isStored(fetch(blobUrl(s.url, url), { method: "HEAD" })), { what: "hit after the background revalidation" });
     expect(s.logs.some((l) => l.includes("result=miss-revalidating"))).toBe(true);
   });
 });

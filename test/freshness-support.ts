@@ -1,7 +1,7 @@
 // Shared by the freshness tests: an origin whose bytes and headers the test changes while it
 // runs (answering conditional requests like a real one), and running curl/wget plain or through
 // either shim (the compiled TypeScript one and the Zig one) first on PATH.
-import { blobUrl, pollUntil, startOrigin, type Origin, type TestServer } from "./helpers/index.ts";
+import { blobUrl, pollUntil, startOrigin, type Origin, type TestServer, isStored } from "./helpers/index.ts";
 import { runExact, shimPath, type Ran } from "./shim-support.ts";
 
 export type Entry = {
@@ -87,5 +87,5 @@ export function text(ran: Ran): string {
 /** Ask the cache for `url` (a miss queues its fill) and wait until a probe is a hit. */
 export async function filled(server: TestServer, url: string): Promise<void> {
   await fetch(blobUrl(server.url, url), { method: "HEAD" });
-  await pollUntil(async () => (await fetch(blobUrl(server.url, url), { method: "HEAD" })).status === 200, { what: `fill of ${url}`, timeoutMs: 10_000 });
+  await pollUntil(async () => await isStored(fetch(blobUrl(server.url, url), { method: "HEAD" })), { what: `fill of ${url}`, timeoutMs: 10_000 });
 }

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { closeSync, ftruncateSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { blobUrl, makeTempDir, pollUntil, rssBytes, run, spawnServer, startOrigin, type Origin, type SpawnedServer, type TempDir } from "./helpers/index.ts";
+import { blobUrl, makeTempDir, pollUntil, rssBytes, run, spawnServer, startOrigin, type Origin, type SpawnedServer, type TempDir, isStored } from "./helpers/index.ts";
 
 const SIZE = 1024 * 1024 * 1024;
 /** Well above a Bun server's baseline (~50–100 MB) and far below the 1 GiB a buffered copy would take. */
@@ -65,11 +65,14 @@ afterAll(async () => {
 test("1 GiB: fill and full download keep the server's RSS flat", async () => {
   const key = `${origin.url}/images/one-gig.img`;
   const url = blobUrl(server.url, key);
-  expect((await fetch(url)).status).toBe(404);
+  // The probe starts the fill; 8 clients stream it as it arrives, each from the temp file.
+  expect(await isStored(fetch(url, { method: "HEAD" }))).toBe(false);
+  const streams = Array.from({ length: 8 }, () => run(["/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{size_download}", url]));
   const fill = await peakRssDuring(
     server.proc.pid,
-    pollUntil(async () => (await fetch(url, { method: "HEAD" })).status === 200, { what: "1 GiB fill", timeoutMs: 60_000, intervalMs: 100 }),
+    Promise.all([pollUntil(async () => await isStored(fetch(url, { method: "HEAD" })), { what: "1 GiB fill", timeoutMs: 60_000, intervalMs: 100 }), ...streams]),
   );
+  for (const s of await Promise.all(streams)) expect({ exit: s.exitCode, bytes: Number(s.stdout) }).toEqual({ exit: 0, bytes: SIZE });
   const head = await fetch(url, { method: "HEAD" });
   expect(head.headers.get("content-length")).toBe(String(SIZE));
   expect(head.headers.get("x-withcache-sha256")).toBe(zerosSha256(SIZE));

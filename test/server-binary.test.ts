@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, copyFileSync, ftruncateSync, openSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { blobUrl, ensureBuilt, makeTempDir, pollUntil, REPO_ROOT, run, sha256Hex, spawnServer, startOrigin, type Origin, type TempDir } from "./helpers/index.ts";
+import { blobUrl, ensureBuilt, makeTempDir, pollUntil, REPO_ROOT, run, sha256Hex, spawnServer, startOrigin, type Origin, type TempDir, isStored } from "./helpers/index.ts";
 
 let work: TempDir;
 let binary: string;
@@ -114,7 +114,7 @@ describe("compiled withcache", () => {
     try {
       const url = blobUrl(s.url, `${origin.url}/release/big.img`);
       await (await fetch(url)).text();
-      await pollUntil(async () => (await fetch(url, { method: "HEAD" })).status === 200, { what: "fill", timeoutMs: 30_000 });
+      await pollUntil(async () => await isStored(fetch(url, { method: "HEAD" })), { what: "fill", timeoutMs: 30_000 });
       const out = join(work.path, "cut.img");
       const slow = run(["/usr/bin/curl", "-sS", "-f", "--limit-rate", "1M", "-o", out, url]);
       await pollUntil(() => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { encodeToken } from "../src/core/token.ts";
-import { blobUrl, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
+import { blobUrl, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer, isStored } from "./helpers/index.ts";
 
 const BODY = new Uint8Array(300_000).map((_, i) => (i * 7 + 3) % 251);
 const BODY_SHA = sha256Hex(BODY);
@@ -34,7 +34,7 @@ afterAll(async () => {
 async function fill(originUrl: string): Promise<void> {
   const first = await fetch(blobUrl(cache.url, originUrl));
   await first.text();
-  await pollUntil(async () => (await fetch(blobUrl(cache.url, originUrl), { method: "HEAD" })).status === 200, { what: `fill of ${originUrl}` });
+  await pollUntil(async () => await isStored(fetch(blobUrl(cache.url, originUrl), { method: "HEAD" })), { what: `fill of ${originUrl}` });
 }
 
 const headersOf = (r: Response): Record<string, string> => {

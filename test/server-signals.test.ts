@@ -3,7 +3,7 @@
 import { expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { blobUrl, cleanupsAfterEach, makeTempDir, pollUntil, sha256Hex, spawnServer, startOrigin, type SpawnedServer } from "./helpers/index.ts";
+import { blobUrl, cleanupsAfterEach, makeTempDir, pollUntil, sha256Hex, spawnServer, startOrigin, type SpawnedServer, isStored } from "./helpers/index.ts";
 
 const cleanups = cleanupsAfterEach();
 
@@ -42,7 +42,7 @@ test("SIGTERM drains; a second SIGTERM exits 143 at once; the cut fill resumes a
   cleanups.push(() => a.proc.kill(9));
 
   await (await fetch(blobUrl(a.url, `${origin.url}/big.bin`))).text();
-  await pollUntil(async () => (await fetch(blobUrl(a.url, `${origin.url}/big.bin`), { method: "HEAD" })).status === 200, { what: "big fill" });
+  await pollUntil(async () => await isStored(fetch(blobUrl(a.url, `${origin.url}/big.bin`), { method: "HEAD" })), { what: "big fill" });
   // A client that reads slowly keeps a download in flight.
   const served = (): number => a.output().split("\n").filter((l) => l.includes(" request ") && l.includes("method=GET") && l.includes("status=200")).length;
   const before = served();
@@ -64,7 +64,7 @@ test("SIGTERM drains; a second SIGTERM exits 143 at once; the cut fill resumes a
   const b = await spawnServer({ dataDir: dir.path, args });
   cleanups.push(() => b.proc.kill(9));
   release();
-  await pollUntil(async () => (await fetch(blobUrl(b.url, `${origin.url}/slow.bin`), { method: "HEAD" })).status === 200, { what: "resumed fill", timeoutMs: 15_000 });
+  await pollUntil(async () => await isStored(fetch(blobUrl(b.url, `${origin.url}/slow.bin`), { method: "HEAD" })), { what: "resumed fill", timeoutMs: 15_000 });
   const hit = new Uint8Array(await (await fetch(blobUrl(b.url, `${origin.url}/slow.bin`))).arrayBuffer());
   expect(sha256Hex(hit)).toBe(sha256Hex(SLOW));
   b.proc.kill("SIGTERM");

@@ -5,7 +5,7 @@ import { expect, test } from "bun:test";
 import { openSync, closeSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
 import { verifyBlobs } from "../src/store/verify.ts";
-import { blobUrl, cleanupsAfterEach, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer } from "./helpers/index.ts";
+import { blobUrl, cleanupsAfterEach, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, isStored } from "./helpers/index.ts";
 
 const cleanups = cleanupsAfterEach();
 
@@ -20,7 +20,7 @@ test("verify finds a flipped byte, refuses --repair beside a live server, repair
   const url = `${origin.url}/rot.bin`;
   let s = await startTestServer({}, { dataDir: { path: dir.path, cleanup: () => {} } });
   await (await fetch(blobUrl(s.url, url))).text();
-  await pollUntil(async () => (await fetch(blobUrl(s.url, url), { method: "HEAD" })).status === 200, { what: "fill" });
+  await pollUntil(async () => await isStored(fetch(blobUrl(s.url, url), { method: "HEAD" })), { what: "fill" });
   const sha = sha256Hex(BODY);
   const clean = await run([process.execPath, MAIN, "verify", "--data-dir", dir.path]);
   expect(clean).toMatchObject({ exitCode: 0, stdout: "verified 1 blobs (98 KiB): 0 bad\n" });
@@ -51,7 +51,7 @@ test("verify finds a flipped byte, refuses --repair beside a live server, repair
   s = await startTestServer({}, { dataDir: { path: dir.path, cleanup: () => {} } });
   cleanups.push(() => s.stop());
   expect((await fetch(blobUrl(s.url, url))).status).toBe(404);
-  await pollUntil(async () => (await fetch(blobUrl(s.url, url), { method: "HEAD" })).status === 200, { what: "refill" });
+  await pollUntil(async () => await isStored(fetch(blobUrl(s.url, url), { method: "HEAD" })), { what: "refill" });
   expect(sha256Hex(new Uint8Array(await (await fetch(blobUrl(s.url, url))).arrayBuffer()))).toBe(sha);
 });
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
+import { makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer, isStored } from "./helpers/index.ts";
 import {
   bytesOf,
   cacheUrlOf as cacheUrlAt,
@@ -68,7 +68,7 @@ describe("invisible on miss and on hit", () => {
   test("resuming a partial file (curl -C - -O, wget -c) gives the same file, through a hit too", async () => {
     const url = `${origin.url}/pkg/a.tgz`;
     await pollUntil(async () => {
-      if ((await fetch(cacheUrlOf(url), { method: "HEAD" })).status === 200) return true;
+      if (await isStored(fetch(cacheUrlOf(url), { method: "HEAD" }))) return true;
       await observe("curl", ["-s", "-o", "/dev/null", url], "shim"); // a miss queues the fill
       return false;
     }, { timeoutMs: 15_000, what: "a.tgz in the cache" });

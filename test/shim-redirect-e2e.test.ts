@@ -4,7 +4,7 @@
 // without -L, wget --max-redirect=0) gets exactly what it gets from the origin; one that would
 // (curl -L, wget by default) is served from the cache without asking the origin.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { blobUrl, makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
+import { blobUrl, makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer, isStored } from "./helpers/index.ts";
 import { freshDir, plainEnv, savedFiles } from "./invisibility-support.ts";
 import { compileShim, runExact, shimPath, type ShimBin } from "./shim-support.ts";
 import { buildZigShim, zigShimDir, type ZigShims } from "./zig-support.ts";
@@ -33,7 +33,7 @@ beforeAll(async () => {
   cache = await startTestServer();
   url = `${origin.url}/moved.tgz`;
   await (await fetch(blobUrl(cache.url, url))).text();
-  await pollUntil(async () => (await fetch(blobUrl(cache.url, url), { method: "HEAD" })).status === 200, { what: "fill of the redirected url" });
+  await pollUntil(async () => await isStored(fetch(blobUrl(cache.url, url), { method: "HEAD" })), { what: "fill of the redirected url" });
   const head = await fetch(blobUrl(cache.url, url), { method: "HEAD" });
   expect(head.headers.get("x-withcache-redirected")).toBe("1");
 }, 120_000);

@@ -10,7 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import { join } from "node:path";
 import type { Server } from "bun";
 import toolOptions from "../src/core/tool-options.json" with { type: "json" };
-import { makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
+import { makeTempDir, pollUntil, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer, isStored } from "./helpers/index.ts";
 import { bytesOf, cacheUrlOf as cacheUrlAt } from "./invisibility-support.ts";
 import { compileShim, runExact, type ShimBin } from "./shim-support.ts";
 import { buildZigShim, zigShimDir, type ZigShims } from "./zig-support.ts";
@@ -76,7 +76,7 @@ const cacheUrlOf = (url: string): string => cacheUrlAt(cache.url, url);
 /** Put `url` in the cache (the server fills it on a miss) and wait until it is a hit. */
 async function warm(url: string): Promise<void> {
   await fetch(`${cache.url}/blob?url=${encodeURIComponent(url)}`, { method: "HEAD" });
-  await pollUntil(async () => (await fetch(cacheUrlOf(url), { method: "HEAD" })).status === 200, { timeoutMs: 15_000, what: `fill of ${url}` });
+  await pollUntil(async () => await isStored(fetch(cacheUrlOf(url), { method: "HEAD" })), { timeoutMs: 15_000, what: `fill of ${url}` });
 }
 
 type Observed = { status: number; stdout: string; files: Record<string, string>; stderr?: string };

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TCPSocketListener } from "bun";
-import { makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer } from "./helpers/index.ts";
+import { makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TempDir, type TestServer, isStored } from "./helpers/index.ts";
 import {
   bytesOf,
   cacheUrlOf as cacheUrlAt,
@@ -69,7 +69,7 @@ describe("zig shim: invisible on miss and on hit", () => {
 
   test("the hit really is exec'd against the cache-host: the plan names the cache URL", async () => {
     const url = `${origin.url}/pkg/a.tgz`;
-    await pollUntil(async () => (await fetch(cacheUrlOf(url), { method: "HEAD" })).status === 200, { timeoutMs: 15_000, what: "fill" });
+    await pollUntil(async () => await isStored(fetch(cacheUrlOf(url), { method: "HEAD" })), { timeoutMs: 15_000, what: "fill" });
     const ran = await runExact([join(zig.shimDir, "curl"), "-sO", url], { env: envFor("shim", { WITHCACHE_PLAN_ONLY: "1" }) });
     expect(new TextDecoder().decode(ran.stdout).split("\0")).toEqual(["/usr/bin/curl", "-sO", cacheUrlOf(url), ""]);
   }, 30_000);

@@ -45,6 +45,8 @@ export const ServeConfigSchema = z.strictObject({
   defaultMaxAgeMs: z.number().int().min(0),
   /** How long a probe of a stale artifact waits for its revalidation before answering a miss. */
   revalidateWaitMs: z.number().int().min(0),
+  /** How long a probe of an unknown key waits for its new fill's origin headers before answering a miss. */
+  firstByteWaitMs: z.number().int().min(0),
   /** How long past its lifetime a stale copy may be served while the origin is down; 0 = never. */
   maxStaleMs: z.number().int().min(0),
   /** Operator freshness rules, PATTERN=POLICY, first match wins (parse with RuleSet.parse). */
@@ -140,6 +142,13 @@ export const FIELDS: readonly Field[] = [
     env: "WITHCACHE_REVALIDATE_WAIT",
     help: "how long a probe of a stale artifact waits for the origin's answer before it answers a miss (the shim gives up after 1s)",
   },
+  {
+    key: "firstByteWaitMs",
+    kind: "duration",
+    flag: "--first-byte-wait",
+    env: "WITHCACHE_FIRST_BYTE_WAIT",
+    help: "how long a probe of a new URL waits for its fill's first answer from the origin; in time, the client streams the download through the cache (0 = never wait)",
+  },
   { key: "defaultMaxAgeMs", kind: "duration", flag: "--default-max-age", env: "WITHCACHE_DEFAULT_MAX_AGE", help: "lifetime of a response with neither freshness headers nor a validator" },
   { key: "heuristicMaxMs", kind: "duration", flag: "--heuristic-max", env: "WITHCACHE_HEURISTIC_MAX", help: "cap on the heuristic lifetime (10% of the time since Last-Modified)" },
   {
@@ -191,6 +200,7 @@ export function defaultServeConfig(): ServeConfig {
     heuristicMaxMs: 86_400_000,
     defaultMaxAgeMs: 3_600_000,
     revalidateWaitMs: 600,
+    firstByteWaitMs: 500,
     maxStaleMs: 7 * 86_400_000,
     rules: [],
   };

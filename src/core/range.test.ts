@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { decideRange, ifNoneMatchHits, notModifiedSince, parseContentRange } from "./range.ts";
+import { decideRange, decideStreamRange, ifNoneMatchHits, notModifiedSince, parseContentRange } from "./range.ts";
 
 const v = { sizeBytes: 1000, etag: '"abc"', lastModified: "Wed, 25 Nov 2026 10:00:00 GMT" };
 
@@ -62,4 +62,17 @@ test("If-Modified-Since: 304 when not newer, ignored with If-None-Match or a bad
   expect(notModifiedSince("Thu, 26 Nov 2026 10:00:00 GMT", '"x"', v.lastModified)).toBe(false);
   expect(notModifiedSince("yesterday", null, v.lastModified)).toBe(false);
   expect(notModifiedSince(null, null, v.lastModified)).toBe(false);
+});
+
+describe("decideStreamRange", () => {
+  test("a known length takes ranges like a stored artifact, beyond what has arrived too", () => {
+    expect(decideStreamRange("bytes=500-", null, 1000)).toEqual({ kind: "partial", start: 500, endInclusive: 999 });
+    expect(decideStreamRange("bytes=10-19", null, 1000)).toEqual({ kind: "partial", start: 10, endInclusive: 19 });
+    expect(decideStreamRange("bytes=1000-", null, 1000)).toEqual({ kind: "unsatisfiable" });
+    expect(decideStreamRange(null, null, 1000)).toEqual({ kind: "full" });
+  });
+  test("an unknown length or an If-Range (no validator to check yet) gets the whole body", () => {
+    expect(decideStreamRange("bytes=500-", null, null)).toEqual({ kind: "full" });
+    expect(decideStreamRange("bytes=500-", '"abc"', 1000)).toEqual({ kind: "full" });
+  });
 });

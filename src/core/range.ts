@@ -53,6 +53,16 @@ export function decideRange(range: string | null, ifRange: string | null, v: Val
   return { kind: "partial", start, endInclusive: Number.isSafeInteger(end) ? Math.min(end, size - 1) : size - 1 };
 }
 
+/**
+ * A range of a fill still arriving (stream-through). Its length is the origin's Content-Length
+ * (null: unknown, so only the whole body can be sent), and it has no validator yet: a request
+ * with If-Range cannot be checked and gets the whole body, as RFC 9110 §13.1.5 says.
+ */
+export function decideStreamRange(range: string | null, ifRange: string | null, totalBytes: number | null): RangeDecision {
+  if (totalBytes === null || ifRange !== null) return { kind: "full" };
+  return decideRange(range, null, { sizeBytes: totalBytes, etag: "", lastModified: "" });
+}
+
 /** If-Range: a strong ETag match or an exact Last-Modified date match; anything else is stale. */
 export function ifRangeMatches(ifRange: string, v: Validators): boolean {
   const value = ifRange.trim();

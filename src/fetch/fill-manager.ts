@@ -4,16 +4,15 @@
 // One active job per cache key (a unique index enforces it). A fill streams the origin's body
 // into a temp file while hashing and counting, checks the length, fsyncs, renames the file into
 // the blob store and only then commits the row. Interrupted fills resume with Range + If-Range.
-import { z } from "zod";
 import type { ServeConfig } from "../config/schema.ts";
 import { hostAllowed } from "../core/address.ts";
 import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
 import { backoffMs, canTransition, isFinished, isTransientStatus, type JobSource, type JobState } from "../core/jobs.ts";
 import { loggableUrl, type Logger } from "../core/log.ts";
-import { parseContentRange } from "../core/range.ts";
 import { originHeadersOf } from "../core/freshness.ts";
 import { planFill } from "../core/fill-plan.ts";
-import { decideOriginAnswer, type CachedCopy } from "../core/origin-answer.ts";
+import { decideOriginAnswer, type CachedCopy, type OriginAnswer } from "../core/origin-answer.ts";
+import { planBody, sizeLimitExceeded } from "../core/body-plan.ts";
 import { RuleSet } from "../core/rules.ts";
 import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
 import { assert } from "../core/errors.ts";
@@ -21,6 +20,7 @@ import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
 import type { ArtifactRow, JobRow, TempBlob } from "../store/types.ts";
 import { rowFreshness } from "./freshness-of-row.ts";
+import { LiveFill } from "./live-fill.ts";
 import { openSha256Sink, type HashMode, type Sha256Sink } from "./sha256-sink.ts";
 import { addressRefusal, FillError, openOrigin, publicAddressesOnly, systemResolver, type AddressPolicy, type Resolver } from "./origin.ts";
 
@@ -89,8 +89,6 @@ const AUTO_FILL_AFTER_FAILURE_MS = 60_000;
 /** A worker with nothing to do re-checks the queue at least this often (backoff expiry). */
 const IDLE_POLL_MS = 1000;
 
-const ContentLength = z.string().regex(/^\d{1,15}$/).transform(Number);
-
 function tempNameOf(jobId: number): string {
   return `fill-${jobId}.part`;
 }
@@ -120,6 +118,11 @@ export class FillManager {
   private readonly keyWaiters = new Map<string, Set<() => void>>();
   /** Revalidations running outside the worker pool (see startRevalidation). */
   private readonly revalidations = new Set<Promise<void>>();
+  /**
+   * Fills readers can stream from, by cache key. One lives from its job's first attempt until the
+   * job commits, fails or is cut; it outlives a transient failure that the next attempt resumes.
+   */
+  private readonly live = new Map<string, LiveFill>();
 
   constructor(deps: FillManagerDeps) {
     this.deps = deps;
@@ -298,6 +301,35 @@ export class FillManager {
     for (const w of [...waiters]) w();
   }
 
+  /** The running (or resuming) fill of `key` that readers may stream from, if any. */
+  liveFill(key: string): LiveFill | null {
+    return this.live.get(key) ?? null;
+  }
+
+  /** Clients streaming each live fill now, by job id (the Downloads page). */
+  streamersByJob(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const l of this.live.values()) if (l.streamers > 0) out.set(l.jobId, l.streamers);
+    return out;
+  }
+
+  private liveFor(job: JobRow): LiveFill {
+    const known = this.live.get(job.key);
+    if (known && known.jobId === job.id) return known;
+    known?.cut("another fill of the key started");
+    const created = new LiveFill(job.key, job.id, tempNameOf(job.id));
+    this.live.set(job.key, created);
+    return created;
+  }
+
+  /** Cut the key's streams (the fill failed, was cancelled or must start over) and forget them. */
+  private endLive(key: string, jobId: number, why: string | null): void {
+    const known = this.live.get(key);
+    if (!known || known.jobId !== jobId) return;
+    if (why !== null) known.cut(why);
+    this.live.delete(key);
+  }
+
   listJobs(options: { states?: readonly JobState[]; limit?: number } = {}): JobRow[] {
     return this.meta.listJobs(options);
   }
@@ -317,6 +349,7 @@ export class FillManager {
     }
     if (!canTransition(job.state, "cancelled")) return { ok: false, status: 409, message: `job ${id} is ${job.state}; only queued or running jobs can be cancelled` };
     this.meta.updateJob(id, { state: "cancelled", finishedAtMs: this.deps.nowMs(), rateBytesPerSec: 0 });
+    this.endLive(job.key, id, "the fill was cancelled");
     this.deps.store.blobs.removeTemp(tempNameOf(id));
     const updated = this.meta.getJob(id)!;
     this.logJob(updated, "cancelled");
@@ -401,8 +434,10 @@ export class FillManager {
     const entry: Running = { controller: new AbortController(), reason: null };
     this.running.set(job.id, entry);
     this.logJob(job, "running");
+    const live = this.liveFor(job);
     try {
-      const done = await this.fill(job, entry.controller.signal);
+      const done = await this.fill(job, entry.controller.signal, live);
+      this.endLive(job.key, job.id, null);
       if (done.kind === "kept") {
         this.meta.updateJob(job.id, { state: "completed", bytesDone: 0, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
         this.logJob({ ...job, state: "completed" }, "completed", { revalidation: "not-modified", detail: done.detail, body_bytes: 0 });
@@ -413,7 +448,10 @@ export class FillManager {
         this.evictToCap(job.key);
       }
     } catch (err) {
-      this.settleFailure(job, entry, err);
+      const retried = this.settleFailure(job, entry, err);
+      // A retry that resumes the same bytes keeps its streams waiting; anything else cuts them.
+      const resumable = retried && this.meta.getJob(job.id)?.validator != null && (this.deps.store.blobs.tempSize(tempNameOf(job.id)) ?? 0) > 0;
+      if (!resumable) this.endLive(job.key, job.id, err instanceof Error ? firstLineOf(err) : "the fill stopped");
     } finally {
       this.running.delete(job.id);
       this.notifyKey(job.key);
@@ -441,19 +479,20 @@ export class FillManager {
     return diskGuard({ ...space, moreBytes, rule: this.minFree, dir: this.deps.store.dataDir, starting });
   }
 
-  private settleFailure(job: JobRow, entry: Running, err: unknown): void {
+  /** Record how an attempt failed; true when the job is queued again for a retry. */
+  private settleFailure(job: JobRow, entry: Running, err: unknown): boolean {
     const now = this.deps.nowMs();
     const temp = tempNameOf(job.id);
     if (entry.reason === "cancel") {
       this.deps.store.blobs.removeTemp(temp);
       this.meta.updateJob(job.id, { state: "cancelled", finishedAtMs: now, rateBytesPerSec: 0 });
       this.logJob(job, "cancelled");
-      return;
+      return false;
     }
     if (entry.reason === "park") {
       this.meta.updateJob(job.id, { state: "queued", attempts: Math.max(0, job.attempts - 1), rateBytesPerSec: 0 });
       this.logJob(job, "queued", { parked: true });
-      return;
+      return false;
     }
     let message: string;
     let kind: FillError["kind"];
@@ -471,13 +510,14 @@ export class FillManager {
       const delay = backoffMs(job.attempts, { baseMs: this.deps.config.fillBackoffMs, maxMs: this.deps.config.fillBackoffMaxMs });
       this.meta.updateJob(job.id, { state: "queued", error: message, notBeforeMs: now + delay, rateBytesPerSec: 0 });
       this.logJob(job, "queued", { retry_in_ms: delay, error: message });
-      return;
+      return true;
     }
     this.deps.store.blobs.removeTemp(temp);
     this.meta.updateJob(job.id, { state: "failed", error: message, finishedAtMs: now, rateBytesPerSec: 0 });
     this.logJob(job, "failed", { error: message });
     // Bytes the origin replaced are never served again: with no new version coming, free them.
     if (this.meta.getArtifact(job.key)?.superseded) this.deps.store.deleteArtifact(job.key);
+    return false;
   }
 
   /** A SHA-256 sink for a fill of `totalBytes` (null: unknown); a worker one when it pays. */
@@ -495,12 +535,11 @@ export class FillManager {
     });
   }
 
-  /** One attempt. Resolves with the committed blob, or throws FillError / an abort. */
-  private async fill(job: JobRow, signal: AbortSignal): Promise<FillDone> {
+  /** One attempt: plan → open → decide → body plan → stream to disk → verify → commit. */
+  private async fill(job: JobRow, signal: AbortSignal, live: LiveFill): Promise<FillDone> {
     const { config, store } = this.deps;
     const blobs = store.blobs;
     const temp = tempNameOf(job.id);
-    let validator = job.validator;
     // Plan: resume what the temp file holds (if it can be trusted), or ask conditionally about
     // a cached copy we may keep.
     const policy = this.rules.match(job.url).policy;
@@ -509,52 +548,31 @@ export class FillManager {
     const tempBytes = blobs.tempSize(temp) ?? 0;
     const plan = planFill({
       tempBytes,
-      validator,
+      validator: job.validator,
       syncedBytes: job.syncedBytes,
       jobBootId: job.bootId,
       bootId: this.bootId,
       cached: kept === null ? null : rowFreshness(kept, this.rules, config).freshness,
       version: this.deps.version,
     });
-    let offset = plan.offsetBytes;
     if (plan.truncateToBytes !== null) {
       this.deps.log.event("fills", { job: job.id, resume_trusts_bytes: plan.truncateToBytes, temp_bytes: tempBytes, reason: "written before a reboot" });
+      live.rewindTo(plan.truncateToBytes);
       blobs.truncateTemp(temp, plan.truncateToBytes);
     }
-    const headers = plan.headers;
     const cached: CachedCopy | null = kept === null ? null : { originHeaders: kept.originHeaders, sentEtag: plan.sentEtag, sentLastModified: plan.sentLastModified };
-
-    // Idle timeout: abort the attempt when no bytes arrive for originIdleTimeoutMs.
-    const attempt = new AbortController();
-    const onOuterAbort = (): void => attempt.abort();
-    signal.addEventListener("abort", onOuterAbort, { once: true });
-    // One interval per attempt checks the time of the last byte (re-arming a timer per chunk
-    // costs more than the chunk).
-    let lastByteMs = Date.now();
-    let idleFired = false;
-    const idleTimer = setInterval(
-      () => {
-        if (Date.now() - lastByteMs < config.originIdleTimeoutMs) return;
-        idleFired = true;
-        attempt.abort();
-      },
-      Math.max(10, Math.min(1000, Math.floor(config.originIdleTimeoutMs / 4))),
-    );
-    const armIdle = (): void => {
-      lastByteMs = Date.now();
-    };
-
+    const idle = new IdleWatch(signal, config.originIdleTimeoutMs);
     let file: TempBlob | null = null;
     let sink: Sha256Sink | null = null;
     try {
-      armIdle();
+      // Open.
       const requestAtMs = this.deps.nowMs();
       let opened: Awaited<ReturnType<typeof openOrigin>>;
       try {
         opened = await openOrigin({
           url: job.url,
-          headers,
-          signal: attempt.signal,
+          headers: plan.headers,
+          signal: idle.signal,
           maxRedirects: config.maxRedirects,
           allowPrivateOrigins: config.allowPrivateOrigins,
           resolve: this.resolve,
@@ -563,7 +581,7 @@ export class FillManager {
       } catch (err) {
         // Refused, reset, DNS failure, timeout: the origin is down for this revalidation.
         if (cached !== null && !signal.aborted) {
-          const why = idleFired ? `no answer for ${config.originIdleTimeoutMs} ms` : firstLineOf(err).toLowerCase();
+          const why = idle.fired ? `no answer for ${config.originIdleTimeoutMs} ms` : firstLineOf(err).toLowerCase();
           this.noteRevalidation(job.key, { result: "origin-down", detail: why });
         }
         throw err;
@@ -571,77 +589,32 @@ export class FillManager {
       const { response, redirected } = opened;
       const responseAtMs = this.deps.nowMs();
       const status = response.status;
-      if (offset > 0 && status === 416) {
-        await response.body?.cancel().catch(() => {});
-        this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
-        blobs.removeTemp(temp);
+      const dropBody = (): Promise<void> => (response.body ? response.body.cancel().catch(() => {}) : Promise.resolve());
+      // Body plan first for a refused resume: a 416 says nothing about storability.
+      if (plan.offsetBytes > 0 && status === 416) {
+        await dropBody();
+        this.restartFromZero(job, live, "the origin refused to resume");
         throw new FillError(`origin refused to resume ${loggableUrl(job.url)} (416); restarting from zero`, "transient");
       }
       // Decide from the status and headers alone, before any body byte is read.
       const answer = decideOriginAnswer({ status, headers: response.headers, url: loggableUrl(job.url), policy, cached });
-      if (answer.kind !== "store") await response.body?.cancel().catch(() => {});
-      switch (answer.kind) {
-        case "not-modified":
-        case "same-version":
-          this.meta.refreshArtifact(job.key, { originHeaders: answer.headers, requestAtMs, responseAtMs, atMs: responseAtMs, result: "not-modified", detail: answer.detail });
-          this.notifyKey(job.key);
-          return { kind: "kept", detail: answer.detail };
-        case "gone":
-          this.deps.store.deleteArtifact(job.key);
-          this.markUncacheable(job, `${answer.reason}; the cached copy was removed`);
-          throw new FillError(answer.reason, "permanent");
-        case "uncacheable":
-          // The copy (if any, superseded too) can no longer be kept: the origin now forbids storing it.
-          if (existing !== null) this.deps.store.deleteArtifact(job.key);
-          this.markUncacheable(job, answer.reason);
-          throw new FillError(answer.reason, "permanent");
-        case "refused":
-          this.noteRevalidation(job.key, { result: "refused", detail: answer.reason });
-          throw new FillError(answer.reason, "permanent");
-        case "retry":
-          if (cached !== null) {
-            this.noteRevalidation(job.key, { result: answer.supersede ? "changed" : answer.originDown ? "origin-down" : "refused", detail: answer.reason, superseded: answer.supersede });
-          }
-          throw new FillError(answer.reason, "transient");
-        case "store":
-          if (answer.supersedes) this.noteRevalidation(job.key, { result: "changed", detail: answer.detail, superseded: true });
-          // The origin is up and sends a body to compare: the stale copy is not served meanwhile.
-          else if (cached !== null && status === 200) this.noteRevalidation(job.key, { result: "refetching", detail: answer.detail });
-          break;
-      }
+      if (answer.kind !== "store") await dropBody();
+      const early = this.settleAnswer(job, answer, { existing, cached, status, requestAtMs, responseAtMs });
+      if (early !== null) return early;
 
-      let totalBytes: number | null;
-      if (status === 206) {
-        const range = parseContentRange(response.headers.get("content-range"));
-        if (offset === 0 || !range || range.start !== offset || !sameRepresentation(response.headers, validator)) {
-          await response.body?.cancel().catch(() => {});
-          this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
-          blobs.removeTemp(temp);
-          throw new FillError(`origin answered a range we did not ask for (${response.headers.get("content-range") ?? "no content-range"}); restarting from zero`, "transient");
-        }
-        totalBytes = range.sizeBytes;
-      } else {
-        offset = 0; // a 200 to a resume request means the origin changed or ignores ranges
-        const cl = response.headers.get("content-length");
-        const parsedLength = cl === null ? null : ContentLength.safeParse(cl.trim());
-        if (parsedLength && !parsedLength.success) {
-          await response.body?.cancel().catch(() => {});
-          throw new FillError(`origin sent an invalid content-length ${JSON.stringify(cl)} for ${loggableUrl(job.url)}`, "permanent");
-        }
-        totalBytes = parsedLength ? parsedLength.data : null;
-        validator = strongValidator(response.headers);
+      // Body plan: where the body goes, how long it is, what a resume would be under.
+      const body = planBody({ status, headers: response.headers, offsetBytes: plan.offsetBytes, validator: job.validator, url: loggableUrl(job.url), limits: config });
+      if (body.kind !== "write") {
+        await dropBody();
+        if (body.kind === "restart") this.restartFromZero(job, live, "the origin answered another range");
+        throw new FillError(body.reason, body.kind === "restart" ? "transient" : "permanent");
       }
-      const tooBig = totalBytes === null ? null : sizeLimitExceeded(config, totalBytes);
-      if (tooBig !== null) {
-        await response.body?.cancel().catch(() => {});
-        throw new FillError(`origin artifact is ${totalBytes} bytes, over ${tooBig.flag} ${tooBig.limitBytes}`, "permanent");
-      }
+      const { offsetBytes: offset, totalBytes, validator } = body;
       const refusal = this.diskVerdict(totalBytes === null ? 0 : totalBytes - offset, true);
       if (refusal !== null) {
-        await response.body?.cancel().catch(() => {});
+        await dropBody();
         throw new FillError(refusal, "permanent");
       }
-
       const contentType = response.headers.get("content-type") ?? "application/octet-stream";
       const contentDisposition = response.headers.get("content-disposition");
       // A resumed prefix may still sit in the page cache only: it counts as synced no further than
@@ -650,118 +623,33 @@ export class FillManager {
       this.meta.updateJob(job.id, { validator, totalBytes, bytesDone: offset, syncedBytes, bootId: this.bootId });
       if (totalBytes !== null) this.meta.setMissInfo(job.key, { knownSizeBytes: totalBytes });
 
+      // Stream to disk, hashing, publishing progress to the live fill's readers.
       sink = await this.openSink(totalBytes);
-      if (offset > 0) {
-        // Re-hash the prefix we already have; the temp file may be longer than what we trust.
-        let seen = 0;
-        const prefix = blobs.readTemp(temp).getReader();
-        try {
-          while (seen < offset) {
-            const { done, value } = await prefix.read();
-            if (done) break;
-            const take = Math.min(value.byteLength, offset - seen);
-            sink.update(value.subarray(0, take));
-            seen += take;
-            await sink.drain();
-          }
-        } finally {
-          await prefix.cancel().catch(() => {});
-        }
-        if (seen !== offset) throw new FillError("temp file shrank while resuming; restarting", "transient");
-      }
+      if (offset > 0) await this.rehashPrefix(temp, offset, sink);
+      // Readers of bytes past `offset` (an earlier version, or a prefix not trusted) stop first.
+      live.rewindTo(offset);
       try {
         file = await blobs.openTemp(temp, { truncate: offset === 0 });
       } catch (err) {
-        await response.body?.cancel().catch(() => {});
+        await dropBody();
         throw storageFailure(err, store.dataDir);
       }
       if (offset > 0 && (blobs.tempSize(temp) ?? 0) !== offset) {
+        live.rewindTo(0);
         await file.close();
         file = await blobs.openTemp(temp, { truncate: true });
         throw new FillError("temp file changed size while resuming; restarting", "transient");
       }
+      live.progress(offset);
+      live.publish({ contentType, contentDisposition, totalBytes, redirected });
+      this.notifyKey(job.key);
+      const count = await this.streamToDisk({ job, body: response.body, file, sink, offset, totalBytes, live, signal, idle });
 
-      let count = offset;
-      let lastSyncAt = offset;
-      let lastDiskCheckAt = offset;
-      const body = response.body;
-      if (body) {
-        const reader = body.getReader();
-        // Progress is written on a timer, not on chunk arrival, so a stalled origin shows its
-        // real bytes and a falling rate instead of the last values from before the stall.
-        let lastTickMs = Date.now();
-        let lastTickCount = count;
-        let rateBytesPerSec = 0;
-        const progressTimer = setInterval(() => {
-          const nowMs = Date.now();
-          const instant = ((count - lastTickCount) * 1000) / Math.max(1, nowMs - lastTickMs);
-          // Smoothed while bytes flow; an interval with no bytes is a stall and shows 0 B/s at once.
-          rateBytesPerSec = instant === 0 || lastTickCount === offset ? instant : 0.5 * rateBytesPerSec + 0.5 * instant;
-          lastTickMs = nowMs;
-          lastTickCount = count;
-          try {
-            this.meta.updateJob(job.id, { bytesDone: count, rateBytesPerSec: Math.round(rateBytesPerSec) });
-          } catch {
-            // A failed progress write is cosmetic; the outcome write reports real trouble.
-          }
-        }, PROGRESS_INTERVAL_MS);
-        try {
-          for (;;) {
-            const { done, value } = await reader.read();
-            if (done) break;
-            armIdle();
-            count += value.byteLength;
-            if (totalBytes !== null && count > totalBytes) {
-              throw new FillError(`origin sent more than its content-length ${totalBytes} for ${loggableUrl(job.url)}`, "transient");
-            }
-            const grewTooBig = sizeLimitExceeded(config, count);
-            if (grewTooBig !== null) throw new FillError(`origin artifact exceeds ${grewTooBig.flag} ${grewTooBig.limitBytes}`, "permanent");
-            if (count - lastDiskCheckAt >= DISK_CHECK_BYTES) {
-              lastDiskCheckAt = count;
-              // Counted from before this chunk: it is not written yet.
-              const stop = this.diskVerdict(totalBytes === null ? value.byteLength : totalBytes - count + value.byteLength, false);
-              if (stop !== null) throw new FillError(stop, "permanent");
-            }
-            sink.update(value);
-            try {
-              await file.write(value);
-            } catch (err) {
-              throw storageFailure(err, store.dataDir);
-            }
-            await sink.drain();
-            if (count - lastSyncAt >= BACKGROUND_SYNC_BYTES) {
-              lastSyncAt = count;
-              const synced = count;
-              file.syncInBackground(() => {
-                try {
-                  this.meta.updateJob(job.id, { syncedBytes: synced });
-                } catch {
-                  // Only lowers what a resume after a reboot may trust.
-                }
-              });
-            }
-          }
-        } catch (err) {
-          if (err instanceof FillError) throw err;
-          if (signal.aborted) {
-            // Parked or cancelled: make what was received durable, so a resume can trust it.
-            // (count is what was written: it grows only after a read, and a failed write throws a FillError.)
-            await this.syncWritten(job.id, file, count);
-            throw err;
-          }
-          const why = idleFired ? `no bytes for ${config.originIdleTimeoutMs} ms` : firstLineOf(err).toLowerCase();
-          await this.syncWritten(job.id, file, count);
-          throw new FillError(`origin body broke off at ${count} bytes for ${loggableUrl(job.url)}: ${why}`, "transient");
-        } finally {
-          clearInterval(progressTimer);
-          reader.releaseLock();
-        }
-      }
+      // Verify: the length, then the digest (the worker finishes its backlog while the file syncs).
       if (totalBytes !== null && count !== totalBytes) {
         await this.syncWritten(job.id, file, count);
         throw new FillError(`origin body ended at ${count} of ${totalBytes} bytes for ${loggableUrl(job.url)}`, "transient");
       }
-      // The worker finishes its backlog while the file syncs.
       const digest = sink.digest();
       digest.catch(() => {}); // awaited below; a sync failure must not leave it unhandled
       try {
@@ -773,58 +661,234 @@ export class FillManager {
       file = null;
       const sha256 = await digest;
       if (signal.aborted) throw new Error("aborted");
-      // Rename then commit, with no await in between, so a delete cannot interleave.
-      try {
-        blobs.commitTemp(temp, sha256);
-      } catch (err) {
-        throw storageFailure(err, store.dataDir);
-      }
-      let replacedSha256: string | null;
-      // A refill of a key that had a copy says what it found (same bytes keep the history of both).
-      const previous = this.meta.getArtifact(job.key);
-      const revalidation = previous === null ? undefined : previous.sha256 === sha256
-        ? { atMs: responseAtMs, result: "same-bytes" as const, detail: "refetched: same bytes" }
-        : { atMs: responseAtMs, result: "changed" as const, detail: previous.revalidation === "changed" && previous.revalidationDetail ? previous.revalidationDetail : "refetched: new bytes" };
-      try {
-        ({ replacedSha256 } = this.meta.commitArtifact({
-          key: job.key,
-          url: job.url,
-          sha256,
-          sizeBytes: count,
-          contentType,
-          contentDisposition,
-          fetchedAtMs: this.deps.nowMs(),
-          redirected,
-          freshness: { originHeaders: originHeadersOf(response.headers), requestAtMs, responseAtMs },
-          ...(revalidation ? { revalidation } : {}),
-        }));
-      } catch (err) {
-        // No row for the renamed blob: take it back unless another key already shares it.
-        try {
-          if (this.meta.countArtifactsWithSha(sha256) === 0) blobs.delete(sha256);
-        } catch {
-          // The database is unusable; the startup sweep removes the orphan blob.
-        }
-        throw new FillError(`cannot record the artifact: ${firstLineOf(err).toLowerCase()}`, "transient");
-      }
-      if (replacedSha256 && this.meta.countArtifactsWithSha(replacedSha256) === 0) blobs.delete(replacedSha256);
+
+      // Commit: rename, then the row, with no await in between, so a delete cannot interleave.
+      this.commitStage({ job, temp, sha256, sizeBytes: count, contentType, contentDisposition, redirected, headers: response.headers, requestAtMs, responseAtMs });
+      live.commit(count);
       this.notifyKey(job.key);
       return { kind: "stored", sha256, sizeBytes: count, hash: sink.mode };
     } catch (err) {
-      if (err instanceof FillError && err.message.startsWith("origin sent more than")) {
-        blobs.removeTemp(temp);
-        this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
-      }
-      if (idleFired && !(err instanceof FillError) && !signal.aborted) {
+      if (err instanceof FillError && err.message.startsWith("origin sent more than")) this.restartFromZero(job, live, "the origin sent more than it said");
+      if (idle.fired && !(err instanceof FillError) && !signal.aborted) {
         throw new FillError(`origin sent no bytes for ${config.originIdleTimeoutMs} ms for ${loggableUrl(job.url)}`, "transient");
       }
       throw err;
     } finally {
-      clearInterval(idleTimer);
-      signal.removeEventListener("abort", onOuterAbort);
+      idle.dispose();
       sink?.dispose();
       if (file) await file.close().catch(() => {});
     }
+  }
+
+  /**
+   * The decide stage's verdict carried out: a kept copy ends the attempt (returned), a refusal
+   * throws, a storable answer returns null (the body is streamed). Revalidation outcomes are noted.
+   */
+  private settleAnswer(
+    job: JobRow,
+    answer: OriginAnswer,
+    at: { existing: ArtifactRow | null; cached: CachedCopy | null; status: number; requestAtMs: number; responseAtMs: number },
+  ): FillDone | null {
+    switch (answer.kind) {
+      case "not-modified":
+      case "same-version":
+        this.meta.refreshArtifact(job.key, { originHeaders: answer.headers, requestAtMs: at.requestAtMs, responseAtMs: at.responseAtMs, atMs: at.responseAtMs, result: "not-modified", detail: answer.detail });
+        this.notifyKey(job.key);
+        return { kind: "kept", detail: answer.detail };
+      case "gone":
+        this.deps.store.deleteArtifact(job.key);
+        this.markUncacheable(job, `${answer.reason}; the cached copy was removed`);
+        throw new FillError(answer.reason, "permanent");
+      case "uncacheable":
+        // The copy (if any, superseded too) can no longer be kept: the origin now forbids storing it.
+        if (at.existing !== null) this.deps.store.deleteArtifact(job.key);
+        this.markUncacheable(job, answer.reason);
+        throw new FillError(answer.reason, "permanent");
+      case "refused":
+        this.noteRevalidation(job.key, { result: "refused", detail: answer.reason });
+        throw new FillError(answer.reason, "permanent");
+      case "retry":
+        if (at.cached !== null) {
+          this.noteRevalidation(job.key, { result: answer.supersede ? "changed" : answer.originDown ? "origin-down" : "refused", detail: answer.reason, superseded: answer.supersede });
+        }
+        throw new FillError(answer.reason, "transient");
+      case "store":
+        if (answer.supersedes) this.noteRevalidation(job.key, { result: "changed", detail: answer.detail, superseded: true });
+        // The origin is up and sends a body to compare: the stale copy is not served meanwhile.
+        else if (at.cached !== null && at.status === 200) this.noteRevalidation(job.key, { result: "refetching", detail: answer.detail });
+        return null;
+    }
+  }
+
+  /** The temp file cannot be resumed: forget its validator and bytes, and cut its streams. */
+  private restartFromZero(job: JobRow, live: LiveFill, why: string): void {
+    live.cut(why);
+    this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
+    this.deps.store.blobs.removeTemp(tempNameOf(job.id));
+  }
+
+  /** Re-hash the prefix a resume keeps; the temp file may be longer than what we trust. */
+  private async rehashPrefix(temp: string, offset: number, sink: Sha256Sink): Promise<void> {
+    let seen = 0;
+    const prefix = this.deps.store.blobs.readTemp(temp).getReader();
+    try {
+      while (seen < offset) {
+        const { done, value } = await prefix.read();
+        if (done) break;
+        const take = Math.min(value.byteLength, offset - seen);
+        sink.update(value.subarray(0, take));
+        seen += take;
+        await sink.drain();
+      }
+    } finally {
+      await prefix.cancel().catch(() => {});
+    }
+    if (seen !== offset) throw new FillError("temp file shrank while resuming; restarting", "transient");
+  }
+
+  /**
+   * Write the body into the temp file from `offset`, hashing it, checking limits and free disk,
+   * publishing progress (database on a timer, live readers per write). Resolves with the bytes
+   * written; a broken body throws a transient FillError after making the bytes durable.
+   */
+  private async streamToDisk(s: {
+    job: JobRow;
+    body: ReadableStream<Uint8Array> | null;
+    file: TempBlob;
+    sink: Sha256Sink;
+    offset: number;
+    totalBytes: number | null;
+    live: LiveFill;
+    signal: AbortSignal;
+    idle: IdleWatch;
+  }): Promise<number> {
+    const { config, store } = this.deps;
+    const { job, file, sink, totalBytes, live } = s;
+    let count = s.offset;
+    if (!s.body) return count;
+    let lastSyncAt = count;
+    let lastDiskCheckAt = count;
+    const reader = s.body.getReader();
+    // Progress is written on a timer, not on chunk arrival, so a stalled origin shows its
+    // real bytes and a falling rate instead of the last values from before the stall.
+    let lastTickMs = Date.now();
+    let lastTickCount = count;
+    let rateBytesPerSec = 0;
+    const progressTimer = setInterval(() => {
+      const nowMs = Date.now();
+      const instant = ((count - lastTickCount) * 1000) / Math.max(1, nowMs - lastTickMs);
+      // Smoothed while bytes flow; an interval with no bytes is a stall and shows 0 B/s at once.
+      rateBytesPerSec = instant === 0 || lastTickCount === s.offset ? instant : 0.5 * rateBytesPerSec + 0.5 * instant;
+      lastTickMs = nowMs;
+      lastTickCount = count;
+      try {
+        this.meta.updateJob(job.id, { bytesDone: count, rateBytesPerSec: Math.round(rateBytesPerSec) });
+      } catch {
+        // A failed progress write is cosmetic; the outcome write reports real trouble.
+      }
+    }, PROGRESS_INTERVAL_MS);
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        s.idle.arm();
+        const next = count + value.byteLength;
+        if (totalBytes !== null && next > totalBytes) {
+          throw new FillError(`origin sent more than its content-length ${totalBytes} for ${loggableUrl(job.url)}`, "transient");
+        }
+        const grewTooBig = sizeLimitExceeded(config, next);
+        if (grewTooBig !== null) throw new FillError(`origin artifact exceeds ${grewTooBig.flag} ${grewTooBig.limitBytes}`, "permanent");
+        if (next - lastDiskCheckAt >= DISK_CHECK_BYTES) {
+          lastDiskCheckAt = next;
+          const stop = this.diskVerdict(totalBytes === null ? value.byteLength : totalBytes - count, false);
+          if (stop !== null) throw new FillError(stop, "permanent");
+        }
+        sink.update(value);
+        try {
+          await file.write(value);
+        } catch (err) {
+          throw storageFailure(err, store.dataDir);
+        }
+        count = next;
+        live.progress(count);
+        await sink.drain();
+        if (count - lastSyncAt >= BACKGROUND_SYNC_BYTES) {
+          lastSyncAt = count;
+          const synced = count;
+          file.syncInBackground(() => {
+            try {
+              this.meta.updateJob(job.id, { syncedBytes: synced });
+            } catch {
+              // Only lowers what a resume after a reboot may trust.
+            }
+          });
+        }
+      }
+    } catch (err) {
+      if (err instanceof FillError) throw err;
+      // Parked or cancelled: make what was received durable, so a resume can trust it.
+      // (count is what was written: it grows only after a write.)
+      await this.syncWritten(job.id, file, count);
+      if (s.signal.aborted) throw err;
+      const why = s.idle.fired ? `no bytes for ${config.originIdleTimeoutMs} ms` : firstLineOf(err).toLowerCase();
+      throw new FillError(`origin body broke off at ${count} bytes for ${loggableUrl(job.url)}: ${why}`, "transient");
+    } finally {
+      clearInterval(progressTimer);
+      reader.releaseLock();
+    }
+    return count;
+  }
+
+  /** Rename the verified temp file into the blob store, then commit the row (no await between). */
+  private commitStage(c: {
+    job: JobRow;
+    temp: string;
+    sha256: string;
+    sizeBytes: number;
+    contentType: string;
+    contentDisposition: string | null;
+    redirected: boolean;
+    headers: Headers;
+    requestAtMs: number;
+    responseAtMs: number;
+  }): void {
+    const { store } = this.deps;
+    const blobs = store.blobs;
+    const { job, sha256 } = c;
+    try {
+      blobs.commitTemp(c.temp, sha256);
+    } catch (err) {
+      throw storageFailure(err, store.dataDir);
+    }
+    let replacedSha256: string | null;
+    // A refill of a key that had a copy says what it found (same bytes keep the history of both).
+    const previous = this.meta.getArtifact(job.key);
+    const revalidation = previous === null ? undefined : previous.sha256 === sha256
+      ? { atMs: c.responseAtMs, result: "same-bytes" as const, detail: "refetched: same bytes" }
+      : { atMs: c.responseAtMs, result: "changed" as const, detail: previous.revalidation === "changed" && previous.revalidationDetail ? previous.revalidationDetail : "refetched: new bytes" };
+    try {
+      ({ replacedSha256 } = this.meta.commitArtifact({
+        key: job.key,
+        url: job.url,
+        sha256,
+        sizeBytes: c.sizeBytes,
+        contentType: c.contentType,
+        contentDisposition: c.contentDisposition,
+        fetchedAtMs: this.deps.nowMs(),
+        redirected: c.redirected,
+        freshness: { originHeaders: originHeadersOf(c.headers), requestAtMs: c.requestAtMs, responseAtMs: c.responseAtMs },
+        ...(revalidation ? { revalidation } : {}),
+      }));
+    } catch (err) {
+      // No row for the renamed blob: take it back unless another key already shares it.
+      try {
+        if (this.meta.countArtifactsWithSha(sha256) === 0) blobs.delete(sha256);
+      } catch {
+        // The database is unusable; the startup sweep removes the orphan blob.
+      }
+      throw new FillError(`cannot record the artifact: ${firstLineOf(err).toLowerCase()}`, "transient");
+    }
+    if (replacedSha256 && this.meta.countArtifactsWithSha(replacedSha256) === 0) blobs.delete(replacedSha256);
   }
 
   /** Record a revalidation outcome on the cached copy and wake readers waiting for it. */
@@ -863,21 +927,6 @@ export class FillManager {
   }
 }
 
-/**
- * A 206 to a resume must be the representation the temp file came from: an origin that ignores
- * If-Range would otherwise splice two versions into one file. When the 206 names an ETag (or,
- * for a Last-Modified validator, a date) that differs from the one we resume under, refuse it.
- */
-function sameRepresentation(headers: Headers, validator: string | null): boolean {
-  if (validator === null) return false;
-  if (validator.startsWith('"')) {
-    const etag = headers.get("etag");
-    return etag === null || etag === validator;
-  }
-  const lastModified = headers.get("last-modified");
-  return lastModified === null || Date.parse(lastModified) === Date.parse(validator);
-}
-
 /** The first line of a thrown value's message (log fields and job errors are one line). */
 function firstLineOf(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split("\n")[0]!;
@@ -891,16 +940,42 @@ function storageFailure(err: unknown, dir: string): FillError {
   return new FillError(`fill stopped: cannot write in ${dir}: ${what}`, "permanent");
 }
 
-/** The first size limit (--max-artifact-size, then --max-cache-size; 0 = none) that `sizeBytes` is over, or null. */
-function sizeLimitExceeded(config: Pick<ServeConfig, "maxArtifactBytes" | "maxCacheBytes">, sizeBytes: number): { flag: string; limitBytes: number } | null {
-  if (config.maxArtifactBytes > 0 && sizeBytes > config.maxArtifactBytes) return { flag: "--max-artifact-size", limitBytes: config.maxArtifactBytes };
-  if (config.maxCacheBytes > 0 && sizeBytes > config.maxCacheBytes) return { flag: "--max-cache-size", limitBytes: config.maxCacheBytes };
-  return null;
-}
+/**
+ * Aborts an attempt when no bytes arrive for `timeoutMs`. One interval per attempt checks the
+ * time of the last byte (re-arming a timer per chunk costs more than the chunk).
+ */
+class IdleWatch {
+  private readonly controller = new AbortController();
+  private lastByteMs = Date.now();
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly outer: AbortSignal;
+  private readonly onOuterAbort = (): void => this.controller.abort();
+  /** The attempt was aborted for want of bytes (not by a cancel or park). */
+  fired = false;
 
-/** The validator to resume under: a strong ETag, else Last-Modified, else none (no resume). */
-function strongValidator(headers: Headers): string | null {
-  const etag = headers.get("etag");
-  if (etag && etag.startsWith('"')) return etag;
-  return headers.get("last-modified");
+  constructor(outer: AbortSignal, timeoutMs: number) {
+    this.outer = outer;
+    outer.addEventListener("abort", this.onOuterAbort, { once: true });
+    this.timer = setInterval(
+      () => {
+        if (Date.now() - this.lastByteMs < timeoutMs) return;
+        this.fired = true;
+        this.controller.abort();
+      },
+      Math.max(10, Math.min(1000, Math.floor(timeoutMs / 4))),
+    );
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  arm(): void {
+    this.lastByteMs = Date.now();
+  }
+
+  dispose(): void {
+    clearInterval(this.timer);
+    this.outer.removeEventListener("abort", this.onOuterAbort);
+  }
 }

@@ -46,7 +46,10 @@ import { rowFreshness, type RowFreshness } from "../fetch/freshness-of-row.ts";
 // What admin needs from the rest of the server. The router builds this from its context.
 
 /** The store's rows, narrowed to what admin reads (the router passes the rows themselves). */
-export type AdminJob = Pick<JobRow, "id" | "key" | "url" | "state" | "bytesDone" | "totalBytes" | "rateBytesPerSec" | "error" | "createdAtMs" | "startedAtMs" | "finishedAtMs">;
+export type AdminJob = Pick<JobRow, "id" | "key" | "url" | "state" | "bytesDone" | "totalBytes" | "rateBytesPerSec" | "error" | "createdAtMs" | "startedAtMs" | "finishedAtMs"> & {
+  /** Clients streaming this fill as it arrives (stream-through). */
+  streamers?: number;
+};
 export type AdminMiss = Pick<MissRow, "key" | "url" | "count" | "firstSeenMs" | "lastSeenMs" | "knownSizeBytes" | "refusal" | "uncacheableUntilMs">;
 export type AdminArtifact = ArtifactRow;
 
@@ -276,7 +279,7 @@ function parseFields<T extends z.ZodType>(schema: T, fields: Record<string, stri
 // Mapping store rows to view values
 
 function jobView(job: AdminJob, options: { keepQuery: boolean }): JobView {
-  return { ...job, id: String(job.id), url: displayUrl(job.url, options) };
+  return { ...job, id: String(job.id), url: displayUrl(job.url, options), streamers: job.streamers ?? 0 };
 }
 
 function sortJobs(jobs: AdminJob[]): AdminJob[] {
@@ -721,7 +724,10 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
         return null;
       }
     },
-    listJobs: (limit) => meta.listJobs({ limit }),
+    listJobs: (limit) => {
+      const streaming = fills.streamersByJob();
+      return meta.listJobs({ limit }).map((j) => (streaming.has(j.id) ? { ...j, streamers: streaming.get(j.id)! } : j));
+    },
     countActiveJobs: () => meta.countJobs(["queued", "running"]),
     enqueue: async (url) => {
       const result = await fills.enqueue(url, { source: "operator" });

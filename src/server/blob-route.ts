@@ -11,6 +11,7 @@ import type { BunFile } from "bun";
 import type { ArtifactRow } from "../store/types.ts";
 import type { RequestContext } from "./context.ts";
 import { textResponse } from "./responses.ts";
+import { streamLive } from "./stream-route.ts";
 
 export type LookupOutcome = {
   response: Response;
@@ -108,7 +109,43 @@ export function lookup(req: Request, rawUrl: string, where: string, ctx: Request
     if (probedAt !== undefined && now - probedAt >= 0 && now - probedAt < VALIDATED_USE_MS && artifact.revalidation !== "changed") return hitOutcome(req, artifact, ctx, parsed, "hit");
     return answerStale(req, ctx, parsed);
   }
-  return missOutcome(req, ctx, parsed);
+  return streamOrMiss(req, ctx, parsed);
+}
+
+/** A client streaming a fill's bytes as they arrive; null when the key has no fill to stream. */
+function joinLiveFill(req: Request, ctx: RequestContext, parsed: ParsedUrl, note: string): LookupOutcome | null {
+  const live = ctx.fills.liveFill(parsed.key);
+  return live === null ? null : streamLive(req, live, ctx, parsed, note);
+}
+
+/**
+ * No copy to serve. A fill already streaming is joined at once; otherwise (auto mode) the miss
+ * queues a fill and waits up to --first-byte-wait for the origin's storable answer, then streams
+ * it, or answers the miss when the answer is late, refused or not storable (the fill goes on).
+ */
+function streamOrMiss(req: Request, ctx: RequestContext, parsed: ParsedUrl): LookupOutcome | Promise<LookupOutcome> {
+  const joined = joinLiveFill(req, ctx, parsed, "stream");
+  if (joined !== null) return joined;
+  const miss = missOutcome(req, ctx, parsed);
+  if (miss.fill === undefined || ctx.config.firstByteWaitMs <= 0) return miss;
+  return waitForFirstByte(req, ctx, parsed, miss, miss.fill);
+}
+
+async function waitForFirstByte(req: Request, ctx: RequestContext, parsed: ParsedUrl, miss: LookupOutcome, fill: Promise<FillNote>): Promise<LookupOutcome> {
+  const deadline = performance.now() + ctx.config.firstByteWaitMs;
+  let queued: boolean | null = null;
+  void fill.then((note) => (queued = note.note === "miss-fill"));
+  for (;;) {
+    const streamed = joinLiveFill(req, ctx, parsed, "miss-stream");
+    // The log line still says which fill the miss queued or joined.
+    if (streamed !== null) return { ...streamed, fill };
+    const leftMs = deadline - performance.now();
+    if (queued === false || leftMs <= 0) return miss;
+    // The key's news: its fill published a storable answer, or the attempt ended (a settled
+    // enqueue is not waited on again: that would spin without yielding to the event loop).
+    const news = ctx.fills.waitForKey(parsed.key, Math.min(leftMs, 50));
+    await (queued === null ? Promise.race([news, fill]) : news);
+  }
 }
 
 /** Per store: when each key was last served as a fresh hit (bounded like the row cache). */
@@ -194,6 +231,13 @@ async function answerStale(req: Request, ctx: RequestContext, parsed: ParsedUrl)
   await Promise.race([pending, Bun.sleep(Math.max(0, deadline - performance.now()))]);
   for (;;) {
     const a = meta.getArtifact(parsed.key);
+    // The origin answered with a (new or same) body and it is arriving: stream that.
+    const streamed = a === null || a.superseded || a.revalidation === "refetching" ? joinLiveFill(req, ctx, parsed, "stream-refetch") : null;
+    if (streamed !== null) {
+      // A refetch of a kept copy serves its use of the key: counted like the hit it replaces.
+      if (a !== null && !a.superseded && req.method === "GET" && streamed.response.status === 200) count(ctx, "hit", () => meta.recordHit(a.key, ctx.nowMs()));
+      return streamed;
+    }
     if (a === null || a.superseded) return missOutcome(req, ctx, parsed, "miss-changed");
     if (rowFreshness(a, rules, ctx.config).verdict(ctx.nowMs()).kind === "fresh") return hitOutcome(req, a, ctx, parsed, "hit-revalidated");
     // A refetch to compare bytes goes on: wait for its commit (small files finish in time).

@@ -21,4 +21,6 @@ export type RequestContext = ServerContext & {
   requestId: string;
   /** The client's address (with --trust-proxy, the X-Forwarded-For entry the proxy appended last). */
   clientAddress: string;
+  /** Lift the idle timeout for this request's response (a stream that waits on a fill's bytes). */
+  noIdleTimeout?: () => void;
 };

@@ -157,7 +157,7 @@ function clientAddressOf(req: Request, srv: Server<undefined>, trustProxy: boole
 async function handle(req: Request, srv: Server<undefined>, base: ServerContext): Promise<Response> {
   const startedMs = performance.now();
   const requestId = nextRequestId();
-  const ctx: RequestContext = { ...base, requestId, clientAddress: clientAddressOf(req, srv, base.config.trustProxy) };
+  const ctx: RequestContext = { ...base, requestId, clientAddress: clientAddressOf(req, srv, base.config.trustProxy), noIdleTimeout: () => srv.timeout(req, 0) };
   let result: RouteResult;
   const declared = req.headers.get("content-length");
   try {

@@ -2,16 +2,17 @@
 // fills write to <dir>/tmp/<name> and are renamed into place only when complete and fsynced,
 // so a crash can leave a temp file (resumed or swept at startup) but never a partial blob.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statfsSync, statSync, truncateSync, unlinkSync, writeSync } from "node:fs";
-import { fdatasync, fsync } from "node:fs";
+import { fdatasync, fsync, read } from "node:fs";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { assert } from "../core/errors.ts";
-import type { BlobLocation, BlobStore, TempBlob } from "./types.ts";
+import type { BlobLocation, BlobStore, TempBlob, TempReader } from "./types.ts";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const TEMP_NAME = /^[A-Za-z0-9._-]{1,100}$/;
 const fsyncAsync = promisify(fsync);
 const fdatasyncAsync = promisify(fdatasync);
+const readAsync = promisify(read);
 
 /** Entries in the read path's size cache before it is cleared (bounds its memory). */
 const SIZE_CACHE_ENTRIES_MAX = 10_000;
@@ -131,6 +132,39 @@ export class LocalBlobStore implements BlobStore {
 
   readTemp(name: string): ReadableStream<Uint8Array> {
     return Bun.file(this.tempPath(name)).stream();
+  }
+
+  openTempReader(name: string): TempReader | null {
+    let fd: number;
+    try {
+      fd = openSync(this.tempPath(name), "r");
+    } catch (err) {
+      if ((err as { code?: string }).code === "ENOENT") return null;
+      throw err;
+    }
+    let closed = false;
+    let reading = false;
+    return {
+      // On the thread pool: a stream of bytes no longer in the page cache must not stall the loop.
+      async read(position: number, length: number): Promise<Uint8Array> {
+        assert(!closed && !reading, "read after close or during a read");
+        reading = true;
+        try {
+          const buffer = new Uint8Array(length);
+          const { bytesRead } = await readAsync(fd, buffer, 0, length, position);
+          return bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
+        } finally {
+          reading = false;
+          // A close that came during the read happens now: the fd number must not be reused under it.
+          if (closed) closeSync(fd);
+        }
+      },
+      close(): void {
+        if (closed) return;
+        closed = true;
+        if (!reading) closeSync(fd);
+      },
+    };
   }
 
   commitTemp(name: string, sha256: string): void {

@@ -177,6 +177,13 @@ export interface TempBlob {
   close(): Promise<void>;
 }
 
+/** A read-only view of a temp file while its fill writes it (stream-through readers). */
+export interface TempReader {
+  /** Up to `length` bytes at `position` (fewer at the end of what is written). */
+  read(position: number, length: number): Promise<Uint8Array>;
+  close(): void;
+}
+
 export interface BlobStore {
   locate(sha256: string): BlobLocation;
   /** Size of the stored blob, or null when it is absent. */
@@ -193,6 +200,11 @@ export interface BlobStore {
   truncateTemp(name: string, sizeBytes: number): void;
   /** Stream an existing temp file's bytes (to re-hash the prefix of a resumed fill). */
   readTemp(name: string): ReadableStream<Uint8Array>;
+  /**
+   * Open a temp file for reading, or null when it does not exist. The reader keeps reading the
+   * same bytes after the file is committed (renamed into place) or removed.
+   */
+  openTempReader(name: string): TempReader | null;
   /** Move a finished, fsynced temp file into place as the blob `sha256`. */
   commitTemp(name: string, sha256: string): void;
   removeTemp(name: string): void;

@@ -79,6 +79,11 @@ describe("page content", () => {
     expect(failed).toContain("/admin/downloads/7/retry");
     expect(downloadsSection({ jobs: [], csrfToken: "t", nowMs: NOW, notice: null }).text).toContain("No downloads");
   });
+  test("downloads say how many clients stream a running fill", () => {
+    expect(downloadsSection({ jobs: [job({ streamers: 3 })], csrfToken: "t", nowMs: NOW, notice: null }).text).toContain("3 clients streaming");
+    expect(downloadsSection({ jobs: [job({ streamers: 1 })], csrfToken: "t", nowMs: NOW, notice: null }).text).toContain("1 client streaming");
+    expect(downloadsSection({ jobs: [job()], csrfToken: "t", nowMs: NOW, notice: null }).text).not.toContain("streaming");
+  });
   test("artifacts: totals, sort, copyable sha, empty states", () => {
     const out = artifactsSection({ artifacts: [artifact()], filter: "", sort: "hits", totals: { artifactCount: 1, bytes: 5000, freeBytes: 1024 ** 3 }, csrfToken: "t", nowMs: NOW, notice: null }).text;
     expect(out).toContain("1.00 GiB</strong> free on disk");

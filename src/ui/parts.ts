@@ -49,6 +49,8 @@ export function progress(job: JobView): Html {
     const eta = etaMs(job);
     if (eta !== null) parts.push(`ETA ${formatDuration(eta)}`);
   }
+  const streamers = job.streamers ?? 0;
+  if (streamers > 0 && (job.state === "running" || job.state === "queued")) parts.push(`${streamers} client${streamers === 1 ? "" : "s"} streaming`);
   return html`<div class="progress">${bar}<small class="numbers">${parts.join(" · ")}</small></div>`;
 }
 

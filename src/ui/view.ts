@@ -11,6 +11,8 @@ export interface JobView {
   bytesDone: number;
   totalBytes: number | null;
   rateBytesPerSec: number;
+  /** Clients streaming the fill as it arrives (absent: none). */
+  streamers?: number;
   error: string | null;
   createdAtMs: number;
   startedAtMs: number | null;

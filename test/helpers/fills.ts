@@ -5,7 +5,7 @@ import { afterEach } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { pollUntil } from "./poll.ts";
-import { blobUrl, startTestServer, type TestServer } from "./server.ts";
+import { blobUrl, isStored, startTestServer, type TestServer } from "./server.ts";
 
 export type Cleanups = Array<() => unknown>;
 
@@ -62,5 +62,5 @@ export async function tempReaches(dataDir: () => string, bytes: number): Promise
 /** Ask the cache for `originUrl` (a miss queues its fill) and wait until it is a hit (bounded poll). */
 export async function fillThroughCache(cacheUrl: string, originUrl: string, options: { timeoutMs?: number } = {}): Promise<void> {
   await (await fetch(blobUrl(cacheUrl, originUrl))).text();
-  await pollUntil(async () => (await fetch(blobUrl(cacheUrl, originUrl), { method: "HEAD" })).status === 200, { what: `fill of ${originUrl}`, timeoutMs: options.timeoutMs });
+  await pollUntil(async () => await isStored(fetch(blobUrl(cacheUrl, originUrl), { method: "HEAD" })), { what: `fill of ${originUrl}`, timeoutMs: options.timeoutMs });
 }

@@ -2,7 +2,7 @@
 export { makeTempDir, type TempDir } from "./temp.ts";
 export { pollUntil } from "./poll.ts";
 export { startOrigin, type Origin } from "./origin.ts";
-export { blobUrl, memoryLogger, startTestServer, testConfig, type TestServer } from "./server.ts";
+export { blobUrl, isStored, memoryLogger, startTestServer, testConfig, type TestServer } from "./server.ts";
 export { headerOf, sendRestFrom, startRawOrigin, type RawConnection, type RawOrigin } from "./raw-origin.ts";
 export { REPO_ROOT, rssBytes, spawnServer, type SpawnedServer } from "./spawn-server.ts";
 export { pipeText, run, sha256Hex, type RunResult } from "./proc.ts";

@@ -56,6 +56,12 @@ export async function startTestServer(
 }
 
 /** The cache URL a shim would ask for: /b/<token>/<name>. */
+/** A probe's answer for a stored artifact: 200, and not a fill being streamed through (X-Withcache-Filling). */
+export async function isStored(response: Response | Promise<Response>): Promise<boolean> {
+  const r = await response;
+  return r.status === 200 && r.headers.get("x-withcache-filling") === null;
+}
+
 export function blobUrl(serverUrl: string, originUrl: string, name?: string): string {
   const last = name ?? (new URL(originUrl).pathname.split("/").pop() || "download");
   return `${serverUrl}/b/${encodeToken(originUrl)}/${encodeURIComponent(last)}`;

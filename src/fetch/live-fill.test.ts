@@ -1,0 +1,70 @@
+import { describe, expect, test } from "bun:test";
+import { LiveFill } from "./live-fill.ts";
+
+const head = { contentType: "application/octet-stream", contentDisposition: null, totalBytes: 100, redirected: false };
+
+describe("LiveFill", () => {
+  test("readers hear of bytes in batches, and at once of commit and cut", async () => {
+    const l = new LiveFill("k", 1, "fill-1.part");
+    l.publish(head);
+    expect(l.state).toBe("streaming");
+    let woke = false;
+    const waiting = l.waitForNews(5_000).then(() => (woke = true));
+    l.progress(10); // under the batch: announced after a short delay, not per write
+    expect(woke).toBe(false);
+    await waiting;
+    expect(woke).toBe(true);
+    expect(l.written).toBe(10);
+    const t0 = performance.now();
+    const c = l.waitForNews(5_000);
+    l.commit(100);
+    await c;
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(l.state).toBe("committed");
+    l.cut("late");
+    expect(l.state).toBe("committed"); // a committed fill's streams finish
+  });
+
+  test("rewinding below the written bytes starts a new generation; appending does not", () => {
+    const l = new LiveFill("k", 1, "fill-1.part");
+    l.publish(head);
+    l.progress(50);
+    const g = l.generation;
+    l.rewindTo(50);
+    expect(l.generation).toBe(g);
+    l.rewindTo(20);
+    expect(l.generation).toBe(g + 1);
+    expect(l.written).toBe(20);
+  });
+
+  test("a resume with another head (length, type) cuts what was sent", () => {
+    const l = new LiveFill("k", 1, "fill-1.part");
+    l.publish(head);
+    l.progress(50);
+    const g = l.generation;
+    l.publish(head);
+    expect(l.generation).toBe(g);
+    l.publish({ ...head, totalBytes: 200 });
+    expect(l.generation).toBe(g + 1);
+    expect(l.written).toBe(0);
+  });
+
+  test("a cut ends streaming for good, with its reason", () => {
+    const l = new LiveFill("k", 1, "fill-1.part");
+    l.publish(head);
+    const g = l.generation;
+    l.cut("origin closed");
+    expect(l.state).toBe("cut");
+    expect(l.generation).toBe(g + 1);
+    expect(l.cutReason).toBe("origin closed");
+    l.publish(head);
+    expect(l.state).toBe("cut");
+  });
+
+  test("a wait is bounded", async () => {
+    const l = new LiveFill("k", 1, "fill-1.part");
+    const t0 = performance.now();
+    await l.waitForNews(30);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(25);
+  });
+});
