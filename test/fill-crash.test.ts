@@ -55,11 +55,30 @@ describe("kill -9 during a fill", () => {
 
     const first: SpawnedServer = await spawnServer({ dataDir: dir.path, args: ["--allow-private-origins"] });
     cleanups.push(() => first.proc.kill(9));
-    expect((await fetch(blobUrl(first.url, key))).status).toBe(404);
+    // The first client streams the fill as it arrives, and is cut short by the crash.
+    const streamed = await fetch(blobUrl(first.url, key));
+    expect({ status: streamed.status, filling: streamed.headers.get("x-withcache-filling") }).toEqual({ status: 200, filling: "1" });
+    const received = (async () => {
+      const parts: Uint8Array[] = [];
+      const reader = streamed.body!.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return { complete: true, bytes: Buffer.concat(parts) };
+          parts.push(value);
+        }
+      } catch {
+        return { complete: false, bytes: Buffer.concat(parts) };
+      }
+    })();
     const tmp = join(dir.path, "tmp");
     await pollUntil(() => readdirSync(tmp).some((f) => Bun.file(join(tmp, f)).size >= PREFIX), { what: "partial temp file", timeoutMs: 15_000 });
     first.proc.kill(9);
     await first.proc.exited;
+    const cut = await received;
+    expect(cut.complete).toBe(false);
+    expect(cut.bytes.length).toBeLessThan(SIZE);
+    expect(cut.bytes.equals(Buffer.from(full.subarray(0, cut.bytes.length)))).toBe(true);
 
     // Dead: nothing visible as a blob or an artifact row, the job is still "running" on disk.
     expect(blobFiles(dir.path)).toEqual([]);
@@ -98,8 +117,9 @@ describe("a machine crash during a fill", () => {
     const dir = makeTempDir("withcache-reboot-");
     cleanups.push(() => dir.cleanup());
     const key = `${raw.url}/reboot.bin`;
-    const a = await startTestServer({}, { dataDir: dir });
-    await (await fetch(blobUrl(a.url, key))).text();
+    const a = await startTestServer({ drainTimeoutMs: 100 }, { dataDir: dir });
+    // The request streams the fill (and is cut when the server stops).
+    void fetch(blobUrl(a.url, key)).then((r) => r.arrayBuffer()).catch(() => null);
     const tmp = join(dir.path, "tmp");
     await pollUntil(() => readdirSync(tmp).some((f) => Bun.file(join(tmp, f)).size >= PREFIX), { what: "partial temp file" });
     await a.stop({ keepDataDir: true });

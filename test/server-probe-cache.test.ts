@@ -25,13 +25,13 @@ describe("probe path caches", () => {
       const url = blobUrl(s.url, originUrl);
       version = 1;
       await (await fetch(url)).text();
-      const first = await pollUntil(async () => ((r) => (r.status === 200 ? r : null))(await head(url)), { what: "first fill" });
+      const first = await pollUntil(async () => ((r) => (r.status === 200 && r.headers.get("x-withcache-filling") === null ? r : null))(await head(url)), { what: "first fill" });
       expect(first.headers.get("x-withcache-sha256")).toBe(sha256Hex(body()));
       expect(s.running.ctx.store.deleteArtifact(originUrl).deleted).toBe(true);
       version = 2;
       const afterDelete = await head(url); // a miss at once (and, in auto mode, a refill queued)
       expect(afterDelete.status).toBe(404);
-      const second = await pollUntil(async () => ((r) => (r.status === 200 ? r : null))(await head(url)), { what: "refill" });
+      const second = await pollUntil(async () => ((r) => (r.status === 200 && r.headers.get("x-withcache-filling") === null ? r : null))(await head(url)), { what: "refill" });
       expect(second.headers.get("x-withcache-sha256")).toBe(sha256Hex(body()));
       const got = await fetch(url);
       expect(await got.text()).toBe("version 2 of the artifact\n");

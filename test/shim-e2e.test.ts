@@ -37,7 +37,7 @@ beforeAll(async () => {
   work = makeTempDir("withcache-shim-e2e-");
   // /slow.bin: 64 KiB at once, then nothing until the test ends: a download that is surely in flight.
   origin = startOrigin(invisibilityOrigin(FILES, { slowFirst: bytesOf(10, 65536), released: hang, rangeResume: true }));
-  cache = await startTestServer();
+  cache = await startTestServer({ firstByteWaitMs: 500 }); // streams cold misses, as the default does
 });
 
 afterAll(async () => {

@@ -16,6 +16,8 @@ let bin: ShimBin;
 let zig: ZigShims;
 let work: TempDir;
 const cleanups = cleanupsAfterEach();
+/** The cache-host's own default (test servers answer a cold miss at once unless told). */
+const STREAM = { firstByteWaitMs: 500 };
 
 beforeAll(async () => {
   bin = await compileShim();
@@ -147,7 +149,7 @@ describe("a herd of cold clients downloads from the origin once", () => {
   test("16 concurrent clients (shim curl and wget, TS and Zig, plus plain GETs) of a slow origin: every output byte-equal, 1 origin GET", async () => {
     const body = bytesOf(101, 6 * 1024 * 1024);
     const o = withOrigin(body); // ~6.5 MB/s: about a second
-    const s = await startCleanedServer(cleanups);
+    const s = await startCleanedServer(cleanups, STREAM);
     const url = `${o.url}/driver-1.2.run`;
     const clients: Client[] = [
       ...Array.from({ length: 4 }, () => toolClient("curl", "ts", s.url, url)),
@@ -181,7 +183,7 @@ describe("a herd of cold clients downloads from the origin once", () => {
   test("64 concurrent GETs of one cold key: one origin GET, 64 complete bodies", async () => {
     const body = bytesOf(102, 2 * 1024 * 1024);
     const o = withOrigin(body, { chunkBytes: 128 * 1024 });
-    const s = await startCleanedServer(cleanups);
+    const s = await startCleanedServer(cleanups, STREAM);
     const url = `${o.url}/fw.bin`;
     const all = await Promise.all(Array.from({ length: 64 }, () => getBytes(blobUrl(s.url, url))));
     for (const r of all) expect({ status: r.status, sha: sha256Hex(r.bytes) }).toEqual({ status: 200, sha: sha256Hex(body) });
@@ -191,7 +193,7 @@ describe("a herd of cold clients downloads from the origin once", () => {
   test("a probe of a new key answers 200 with the origin's length and type and X-Withcache-Filling, before the body is in", async () => {
     const body = bytesOf(103, 4 * 1024 * 1024);
     const o = withOrigin(body, { chunkBytes: 32 * 1024, intervalMs: 20 });
-    const s = await startCleanedServer(cleanups);
+    const s = await startCleanedServer(cleanups, STREAM);
     const url = `${o.url}/probe.bin`;
     const t0 = performance.now();
     const head = await fetch(blobUrl(s.url, url), { method: "HEAD" });
@@ -211,7 +213,7 @@ describe("a herd of cold clients downloads from the origin once", () => {
   test("--curate: nothing is fetched or streamed before approval", async () => {
     const body = bytesOf(104, 256 * 1024);
     const o = withOrigin(body);
-    const s = await startCleanedServer(cleanups, { curate: true });
+    const s = await startCleanedServer(cleanups, { ...STREAM, curate: true });
     const r = await fetch(blobUrl(s.url, `${o.url}/wait.bin`), { method: "HEAD" });
     expect(r.status).toBe(404);
     await Bun.sleep(100);
@@ -221,7 +223,7 @@ describe("a herd of cold clients downloads from the origin once", () => {
   test("--first-byte-wait 0: a cold probe is a plain miss (the fill goes on in the background)", async () => {
     const body = bytesOf(105, 256 * 1024);
     const o = withOrigin(body);
-    const s = await startCleanedServer(cleanups, { firstByteWaitMs: 0 });
+    const s = await startCleanedServer(cleanups, { ...STREAM, firstByteWaitMs: 0 });
     const url = `${o.url}/nowait.bin`;
     expect((await fetch(blobUrl(s.url, url), { method: "HEAD" })).status).toBe(404);
     await pollUntil(() => isStored(fetch(blobUrl(s.url, url), { method: "HEAD" })), { what: "the background fill", timeoutMs: 10_000 });
@@ -232,7 +234,7 @@ describe("joining a fill that is under way", () => {
   test("a client that joins at 50 % gets the right bytes, its first byte at once", async () => {
     const body = bytesOf(110, 8 * 1024 * 1024);
     const o = withOrigin(body, { chunkBytes: 64 * 1024, intervalMs: 10 });
-    const s = await startCleanedServer(cleanups);
+    const s = await startCleanedServer(cleanups, STREAM);
     const url = `${o.url}/half.iso`;
     const first = getBytes(blobUrl(s.url, url));
     await pollUntil(() => liveWritten(s, url) >= body.length / 2, { what: "half the fill", timeoutMs: 20_000, intervalMs: 5 });
@@ -258,7 +260,7 @@ describe("joining a fill that is under way", () => {
   test("Range beyond the arrived bytes waits for them; curl -C - through the shim resumes mid-fill", async () => {
     const body = bytesOf(111, 6 * 1024 * 1024);
     const o = withOrigin(body, { chunkBytes: 32 * 1024, intervalMs: 10 });
-    const s = await startCleanedServer(cleanups);
+    const s = await startCleanedServer(cleanups, STREAM);
     const url = `${o.url}/ranged.bin`;
     void getBytes(blobUrl(s.url, url));
     await pollUntil(() => liveWritten(s, url) > 0, { what: "the fill under way", timeoutMs: 10_000, intervalMs: 5 });
@@ -285,7 +287,7 @@ describe("joining a fill that is under way", () => {
   test("an origin without Content-Length is streamed chunked; the probe has no length, the body is exact", async () => {
     const body = bytesOf(112, 3 * 1024 * 1024);
     const o = withOrigin(body, { contentLength: false, etag: null });
-    const s = await startCleanedServer(cleanups);
+    const s = await startCleanedServer(cleanups, STREAM);
     const url = `${o.url}/nolength.bin`;
     const head = await fetch(blobUrl(s.url, url), { method: "HEAD" });
     expect({ status: head.status, length: head.headers.get("content-length"), filling: head.headers.get("x-withcache-filling") }).toEqual({ status: 200, length: null, filling: "1" });
@@ -300,7 +302,7 @@ describe("never a wrong byte", () => {
   test("the origin closes mid-body and cannot resume (no validator): every stream is cut short with an error, a strict prefix", async () => {
     const body = bytesOf(120, 4 * 1024 * 1024);
     const o = withOrigin(body, { etag: null, cutFirstAfter: 2 * 1024 * 1024 });
-    const s = await startCleanedServer(cleanups, { fillAttempts: 3 });
+    const s = await startCleanedServer(cleanups, { ...STREAM, fillAttempts: 3 });
     const url = `${o.url}/cut.bin`;
     const clients = [toolClient("curl", "ts", s.url, url), toolClient("curl", "zig", s.url, url), toolClient("curl", "ts", s.url, url)];
     const [ran, plain] = await Promise.all([Promise.all(clients.map((c) => runClient(c))), fetch(blobUrl(s.url, url)).then(async (r) => ({ status: r.status, read: await r.arrayBuffer().then((b) => ({ ok: true, n: b.byteLength }), () => ({ ok: false, n: -1 })) }))]);
@@ -319,7 +321,7 @@ describe("never a wrong byte", () => {
   test("the origin closes mid-body but resumes with Range + If-Range: every stream completes with the right bytes", async () => {
     const body = bytesOf(121, 4 * 1024 * 1024);
     const o = withOrigin(body, { cutFirstAfter: 2 * 1024 * 1024 + 12345 });
-    const s = await startCleanedServer(cleanups, { fillAttempts: 3 });
+    const s = await startCleanedServer(cleanups, { ...STREAM, fillAttempts: 3 });
     const url = `${o.url}/resumed.bin`;
     const clients = [toolClient("curl", "ts", s.url, url), toolClient("wget", "ts", s.url, url), toolClient("curl", "zig", s.url, url), toolClient("wget", "zig", s.url, url)];
     const ran = await Promise.all(clients.map((c) => runClient(c)));
@@ -333,7 +335,7 @@ describe("never a wrong byte", () => {
     const o = withOrigin(body, { chunkBytes: 32 * 1024, intervalMs: 10 });
     const dir = makeTempDir("withcache-stream-restart-");
     cleanups.push(() => dir.cleanup());
-    const first = await startTestServer({ drainTimeoutMs: 200 }, { dataDir: dir });
+    const first = await startTestServer({ ...STREAM, drainTimeoutMs: 200 }, { dataDir: dir });
     const url = `${o.url}/restart.bin`;
     const c = toolClient("curl", "ts", first.url, url);
     const running = runClient(c);
@@ -342,7 +344,7 @@ describe("never a wrong byte", () => {
     const r = await running;
     expect(r.exitCode).not.toBe(0);
     expect(isPrefixOf(r.bytes, body)).toBe(true);
-    const second = await startTestServer({}, { dataDir: dir });
+    const second = await startTestServer(STREAM, { dataDir: dir });
     cleanups.push(() => second.stop({ keepDataDir: true }));
     await pollUntil(() => isStored(fetch(blobUrl(second.url, url), { method: "HEAD" })), { what: "the resumed fill", timeoutMs: 30_000 });
     expect(sha256Hex((await getBytes(blobUrl(second.url, url))).bytes)).toBe(sha256Hex(body));
@@ -354,7 +356,7 @@ describe("slow and dead consumers", () => {
   test("a client at 100 KiB/s, one that stops reading and one that disconnects never slow the fill or a fast client", async () => {
     const body = bytesOf(130, 16 * 1024 * 1024);
     const o = withOrigin(body, { chunkBytes: 256 * 1024, intervalMs: 10 }); // ~25 MB/s: under a second
-    const s = await startCleanedServer(cleanups);
+    const s = await startCleanedServer(cleanups, STREAM);
     const url = `${o.url}/consumers.bin`;
     const cacheUrl = blobUrl(s.url, url);
     // The probe starts the fill and waits for its headers; then the consumers join.

@@ -41,7 +41,7 @@ beforeAll(async () => {
   work = makeTempDir("withcache-zig-e2e-");
   // /slow.bin: 64 KiB at once, then nothing until the test ends: a download surely in flight.
   origin = startOrigin(invisibilityOrigin(FILES, { slowFirst: bytesOf(19, 65536), released: slowReleased, rangeResume: false }));
-  cache = await startTestServer();
+  cache = await startTestServer({ firstByteWaitMs: 500 }); // streams cold misses, as the default does
 }, 60_000);
 
 afterAll(async () => {

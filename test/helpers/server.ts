@@ -15,7 +15,11 @@ export type TestServer = {
   stop(options?: { keepDataDir?: boolean }): Promise<void>;
 };
 
-/** Test defaults: loopback, any port, private origins allowed (origins run on 127.0.0.1), fast retries. */
+/**
+ * Test defaults: loopback, any port, private origins allowed (origins run on 127.0.0.1), fast
+ * retries, and a cold request answered as a plain miss at once (--first-byte-wait 0) so a test
+ * of the miss path sees its 404; the stream-through and invisibility tests set the real 500 ms.
+ */
 export function testConfig(dataDir: string, overrides: Partial<ServeConfig> = {}): ServeConfig {
   return {
     ...defaultServeConfig(),
@@ -26,6 +30,7 @@ export function testConfig(dataDir: string, overrides: Partial<ServeConfig> = {}
     fillBackoffMs: 20,
     fillBackoffMaxMs: 200,
     drainTimeoutMs: 2000,
+    firstByteWaitMs: 0,
     ...overrides,
   };
 }
