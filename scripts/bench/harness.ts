@@ -261,10 +261,48 @@ export async function warmPageCache(file: string): Promise<void> {
 
 // ---------------------------------------------------------------- nginx
 
-export type Nginx = { child: Child; port: number; root: string; url: (name: string) => string };
+export type Nginx = { child: Child; port: number; root: string; url: (name: string) => string; accessLogPath: string | undefined };
 
-/** nginx (Debian package) on a loopback port serving `root` with sendfile, the practical limit. */
-export async function startNginx(root: string, options: { label: string }): Promise<Nginx> {
+/** The access log format of `startNginx({ accessLog: true })`: one line per finished request,
+ * `METHOD URI STATUS BODY_BYTES_SENT` (read back with `nginxBodyBytes`). */
+const ACCESS_LOG_FORMAT = "$request_method $uri $status $body_bytes_sent";
+
+/** nginx (Debian package) on a loopback port serving `root` with sendfile, the practical limit.
+ * `limitRate` (nginx syntax, e.g. "200m") caps each connection's rate, an origin with a slow
+ * uplink; `accessLog` logs every request's body bytes so a benchmark can count what was sent. */
+export async function startNginx(root: string, options: { label: string; limitRate?: string; accessLog?: boolean }): Promise<Nginx> {
+  const server = await startNginxConfig({
+    label: options.label,
+    http: ({ prefix, port }) => `
+  ${options.accessLog ? `log_format bodybytes '${ACCESS_LOG_FORMAT}';\n  access_log ${prefix}/access.log bodybytes;` : "access_log off;"}
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};${options.limitRate ? `\n    limit_rate ${options.limitRate};` : ""}
+  }`,
+  });
+  return { child: server.child, port: server.port, url: server.url, root, accessLogPath: options.accessLog ? `${server.prefix}/access.log` : undefined };
+}
+
+/** Body bytes nginx sent for requests whose URI is `uri`, summed over its access log (see `startNginx`). */
+export function nginxBodyBytes(accessLogPath: string, uri: string): { requests: number; bodyBytes: number } {
+  const text = fs.existsSync(accessLogPath) ? fs.readFileSync(accessLogPath, "utf8") : "";
+  let requests = 0;
+  let bodyBytes = 0;
+  for (const line of text.split("\n")) {
+    const [, lineUri, , bytes] = line.split(" ");
+    if (lineUri !== uri) continue;
+    requests++;
+    bodyBytes += Number(bytes);
+  }
+  return { requests, bodyBytes };
+}
+
+/** nginx with the shared boilerplate (prefix dir, pid, error log, temp paths, sendfile) around
+ * `http`, the rest of its http block (servers, caches), which gets the prefix dir and the port. */
+export async function startNginxConfig(options: {
+  label: string;
+  http: (env: { prefix: string; port: number }) => string;
+}): Promise<{ child: Child; port: number; prefix: string; url: (name: string) => string }> {
   const prefix = tempDir(`nginx-${options.label}`);
   const port = freePort();
   const conf = `
@@ -276,7 +314,6 @@ pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
   sendfile on;
   tcp_nopush on;
   keepalive_timeout 65;
@@ -286,10 +323,7 @@ http {
   fastcgi_temp_path ${prefix}/fastcgi;
   uwsgi_temp_path ${prefix}/uwsgi;
   scgi_temp_path ${prefix}/scgi;
-  server {
-    listen 127.0.0.1:${port};
-    root ${root};
-  }
+${options.http({ prefix, port })}
 }
 `;
   const confPath = path.join(prefix, "nginx.conf");
@@ -302,7 +336,7 @@ http {
   }).catch((err) => {
     throw new Error(`${err.message}\n${tailLog(child)}\n${fs.existsSync(`${prefix}/error.log`) ? fs.readFileSync(`${prefix}/error.log`, "utf8") : ""}`);
   });
-  return { child, port, root, url };
+  return { child, port, prefix, url };
 }
 
 // ---------------------------------------------------------------- withcache

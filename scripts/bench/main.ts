@@ -1,6 +1,6 @@
 // scripts/bench entry: run every benchmark (or the named ones), print the Markdown report on
 // stdout and merge the results into bench/results.json. Progress goes to stderr.
-//   bun scripts/bench/main.ts [serve|probe|shim|fill|restart|revalidate ...] [--runs N] [--report]
+//   bun scripts/bench/main.ts [serve|probe|shim|fill|restart|revalidate|herd ...] [--runs N] [--report]
 // A missed target never fails the command (the machines are noisy); a benchmark that cannot run
 // does (exit 1), after the others have run.
 import fs from "node:fs";
@@ -9,6 +9,7 @@ import path from "node:path";
 import { z } from "zod";
 import { fillBenchmark } from "./fill.ts";
 import { cleanupAll, installExitHandlers, ROOT, snapshotBinaries } from "./harness.ts";
+import { herdBenchmark } from "./herd.ts";
 import { probeBenchmark } from "./probe.ts";
 import { restartBenchmark } from "./restart.ts";
 import { revalidateBenchmark } from "./revalidate.ts";
@@ -17,9 +18,9 @@ import { shimBenchmark } from "./shim.ts";
 import { judgeRow, markdownTable, type JudgedRow } from "./stats.ts";
 import type { Benchmark } from "./types.ts";
 
-const BENCHMARKS: Benchmark[] = [serveBenchmark, probeBenchmark, shimBenchmark, fillBenchmark, restartBenchmark, revalidateBenchmark];
+const BENCHMARKS: Benchmark[] = [serveBenchmark, probeBenchmark, shimBenchmark, fillBenchmark, restartBenchmark, revalidateBenchmark, herdBenchmark];
 /** Rounds per benchmark when --runs is not given: fewer for the slow 1 GiB ones. */
-const DEFAULT_RUNS: Record<string, number> = { serve: 5, probe: 5, shim: 10, fill: 5, restart: 5, revalidate: 10 };
+const DEFAULT_RUNS: Record<string, number> = { serve: 5, probe: 5, shim: 10, fill: 5, restart: 5, revalidate: 10, herd: 2 };
 const RESULTS_PATH = path.join(ROOT, "bench", "results.json");
 
 const ResultEntry = z.object({
