@@ -10,7 +10,7 @@ import { rowFreshness } from "../fetch/freshness-of-row.ts";
 import type { BunFile } from "bun";
 import type { ArtifactRow } from "../store/types.ts";
 import type { RequestContext } from "./context.ts";
-import { textResponse } from "./responses.ts";
+import { artifactBodyHeaders, textResponse } from "./responses.ts";
 import { streamLive } from "./stream-route.ts";
 
 export type LookupOutcome = {
@@ -128,10 +128,11 @@ function streamOrMiss(req: Request, ctx: RequestContext, parsed: ParsedUrl): Loo
   if (joined !== null) return joined;
   const miss = missOutcome(req, ctx, parsed);
   if (miss.fill === undefined || ctx.config.firstByteWaitMs <= 0) return miss;
-  return waitForFirstByte(req, ctx, parsed, miss, miss.fill);
+  return waitForFirstByte(req, ctx, parsed, { ...miss, fill: miss.fill });
 }
 
-async function waitForFirstByte(req: Request, ctx: RequestContext, parsed: ParsedUrl, miss: LookupOutcome, fill: Promise<FillNote>): Promise<LookupOutcome> {
+async function waitForFirstByte(req: Request, ctx: RequestContext, parsed: ParsedUrl, miss: LookupOutcome & { fill: Promise<FillNote> }): Promise<LookupOutcome> {
+  const { fill } = miss;
   const deadline = performance.now() + ctx.config.firstByteWaitMs;
   let queued: boolean | null = null;
   void fill.then((note) => (queued = note.note === "miss-fill"));
@@ -289,22 +290,7 @@ function partsOf(a: ArtifactRow, ctx: RequestContext): HitParts {
   const path = ctx.store.blobs.locate(a.sha256).path;
   const etag = `"${a.sha256}"`;
   const lastModified = new Date(a.fetchedAtMs).toUTCString();
-  const base: Record<string, string> = {
-    "content-type": a.contentType,
-    etag,
-    "last-modified": lastModified,
-    "accept-ranges": "bytes",
-    "x-withcache-sha256": a.sha256,
-    // Replay the origin's Content-Disposition, or send a bare one so Bun does not name the
-    // download after the blob file (curl -OJ would save it as <sha256>).
-    "content-disposition": a.contentDisposition ?? "inline",
-    // Cached bytes come from anywhere (auto-fetch is unauthenticated) and are served from the
-    // operator UI's origin: an HTML artifact opened in a browser must not run script there.
-    "content-security-policy": "default-src 'none'; sandbox",
-    "x-content-type-options": "nosniff",
-    // The shims serve a redirected fill only to a tool that would follow the redirect itself.
-    ...(a.redirected ? { "x-withcache-redirected": "1" } : {}),
-  };
+  const base: Record<string, string> = { ...artifactBodyHeaders(a), etag, "last-modified": lastModified, "x-withcache-sha256": a.sha256 };
   const notModified = { etag, "last-modified": lastModified, "accept-ranges": "bytes", "x-withcache-sha256": a.sha256, ...(a.redirected ? { "x-withcache-redirected": "1" } : {}) };
   // The blob is named by its sha256, so the file object can be shared by every response of the row.
   const parts = { etag, lastModified, headers: new Headers(base), notModifiedHeaders: new Headers(notModified), file: Bun.file(path), row: a };

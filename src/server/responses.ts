@@ -21,3 +21,23 @@ export function errorResponse(req: Request, err: HttpError, headers: Record<stri
 export function methodNotAllowed(req: Request, path: string, allow: readonly string[]): Response {
   return textResponse(req, 405, `${path}: method ${req.method} is not allowed; expected ${allow.join(" or ")}`, { allow: allow.join(", ") });
 }
+
+/**
+ * The headers every answer carrying an artifact's bytes shares, a hit's (blob-route) and a
+ * stream's of a running fill (stream-route).
+ */
+export function artifactBodyHeaders(a: { contentType: string; contentDisposition: string | null; redirected: boolean }): Record<string, string> {
+  return {
+    "content-type": a.contentType,
+    "accept-ranges": "bytes",
+    // Replay the origin's Content-Disposition, or send a bare one so Bun does not name the
+    // download after the blob file (curl -OJ would save it as <sha256>).
+    "content-disposition": a.contentDisposition ?? "inline",
+    // Cached bytes come from anywhere (auto-fetch is unauthenticated) and are served from the
+    // operator UI's origin: an HTML artifact opened in a browser must not run script there.
+    "content-security-policy": "default-src 'none'; sandbox",
+    "x-content-type-options": "nosniff",
+    // The shims serve a redirected fill only to a tool that would follow the redirect itself.
+    ...(a.redirected ? { "x-withcache-redirected": "1" } : {}),
+  };
+}

@@ -9,6 +9,7 @@
 import { contentRange, decideStreamRange } from "../core/range.ts";
 import type { LiveFill } from "../fetch/live-fill.ts";
 import type { RequestContext } from "./context.ts";
+import { artifactBodyHeaders } from "./responses.ts";
 import type { LookupOutcome } from "./blob-route.ts";
 
 /** Bytes read from the temp file per step of a stream. */
@@ -18,18 +19,9 @@ const WAIT_SLICE_MS = 1000;
 
 export type StreamTarget = { key: string; logKey: string };
 
-/** The response headers a stream's answer shares with a hit's (see blob-route partsOf). */
+/** A hit's headers (artifactBodyHeaders) and the marker of a fill still arriving. */
 function streamHeaders(live: LiveFill): Record<string, string> {
-  const head = live.head!;
-  return {
-    "content-type": head.contentType,
-    "content-disposition": head.contentDisposition ?? "inline",
-    "accept-ranges": "bytes",
-    "content-security-policy": "default-src 'none'; sandbox",
-    "x-content-type-options": "nosniff",
-    "x-withcache-filling": "1",
-    ...(head.redirected ? { "x-withcache-redirected": "1" } : {}),
-  };
+  return { ...artifactBodyHeaders(live.head!), "x-withcache-filling": "1" };
 }
 
 /** Answer from a live fill, or null when it has nothing to stream (no storable answer yet, done, cut). */
