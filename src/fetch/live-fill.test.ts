@@ -67,4 +67,31 @@ describe("LiveFill", () => {
     await l.waitForNews(30);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(25);
   });
+
+  test("streams asking for the same bytes share one read; a new generation, a failed read or other bytes read again", async () => {
+    const l = new LiveFill("k", 1, "fill-1.part");
+    l.publish(head);
+    let reads = 0;
+    const read = (fill: number) => async () => {
+      reads++;
+      return new Uint8Array(4).fill(fill);
+    };
+    const [a, b] = await Promise.all([l.sharedRead(0, 4, read(1)), l.sharedRead(0, 4, read(2))]);
+    expect(reads).toBe(1);
+    expect(b).toBe(a);
+    await l.sharedRead(4, 4, read(3));
+    expect(reads).toBe(2);
+    l.progress(8);
+    l.rewindTo(0);
+    expect((await l.sharedRead(0, 4, read(4)))[0]).toBe(4);
+    expect(reads).toBe(3);
+    const failing = () => Promise.reject(new Error("closed"));
+    await expect(l.sharedRead(100, 4, failing)).rejects.toThrow("closed");
+    expect((await l.sharedRead(100, 4, read(5)))[0]).toBe(5);
+    // Bounded: old ranges are forgotten.
+    for (let i = 0; i < 20; i++) await l.sharedRead(1000 + i * 4, 4, read(6));
+    const before = reads;
+    await l.sharedRead(1000, 4, read(7));
+    expect(reads).toBe(before + 1);
+  });
 });

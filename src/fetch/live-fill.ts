@@ -18,6 +18,9 @@ export type LiveHead = {
 
 export type LiveState = "waiting" | "streaming" | "committed" | "cut";
 
+/** Reads of the temp file kept for other streams at the same place (a herd reads in lockstep). */
+const SHARED_READS_MAX = 8;
+
 /** Readers are told of new bytes at most once per this many bytes… */
 const NOTIFY_BYTES = 256 * 1024;
 /** …or this long after the first unannounced byte, whichever comes first. */
@@ -40,6 +43,7 @@ export class LiveFill {
   private announced = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private readonly waiters = new Set<() => void>();
+  private readonly sharedReads = new Map<string, Promise<Uint8Array>>();
 
   constructor(key: string, jobId: number, tempName: string) {
     this.key = key;
@@ -87,6 +91,22 @@ export class LiveFill {
     this.state = "cut";
     this.cutReason = reason;
     this.wakeAll();
+  }
+
+  /**
+   * The bytes at [position, position + length) of this generation, read once for every stream
+   * that asks for the same range: streams woken by the same news ask for the same bytes, and one
+   * read (one copy, one buffer) then serves them all. A failed read is not kept.
+   */
+  sharedRead(position: number, length: number, read: () => Promise<Uint8Array>): Promise<Uint8Array> {
+    const key = `${this.generation}:${position}:${length}`;
+    const known = this.sharedReads.get(key);
+    if (known !== undefined) return known;
+    const pending = read();
+    this.sharedReads.set(key, pending);
+    if (this.sharedReads.size > SHARED_READS_MAX) this.sharedReads.delete(this.sharedReads.keys().next().value!);
+    pending.catch(() => this.sharedReads.delete(key));
+    return pending;
   }
 
   /** Resolves on news (bytes, commit, cut) or after `timeoutMs`. */
