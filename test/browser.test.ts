@@ -141,7 +141,9 @@ test("operator flow in chromium", async () => {
     await page.goto(ui.base + "/login");
     await page.fill("input[name=password]", PASSWORD);
     await page.click("button[type=submit]");
-    await page.waitForURL(/\/admin\/misses$/);
+    await page.waitForURL(/\/admin$/); // the landing page is the overview
+    await expect(page.locator("#dashboard").count()).resolves.toBe(1);
+    await page.goto(ui.base + "/admin/misses");
     await expect(row(page, "dismiss-me.tgz").count()).resolves.toBe(1);
     // The payload is shown as text, not run and not parsed.
     await expect(page.locator("td.primary .url", { hasText: "<script>alert(1)</script>" }).count()).resolves.toBe(1);

@@ -7,6 +7,7 @@ import { cpSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { blobUrl, cleanupsAfterEach, makeTempDir, sha256Hex, startTestServer } from "./helpers/index.ts";
 import { mutableOrigin } from "./freshness-support.ts";
+import { SCHEMA_VERSION } from "../src/store/sqlite-metadata.ts";
 
 const cleanups = cleanupsAfterEach();
 const FIXTURE = join(import.meta.dir, "fixtures/datadir-v6");
@@ -61,7 +62,7 @@ describe("a data dir from the previous release", () => {
       ["/tool.bin", false, 200],
     ]);
     const after = new Database(join(dir.path, "withcache.db"), { readonly: true });
-    expect((after.query("PRAGMA user_version").get() as { user_version: number }).user_version).toBe(7);
+    expect((after.query("PRAGMA user_version").get() as { user_version: number }).user_version).toBe(SCHEMA_VERSION);
     after.close();
   });
 });

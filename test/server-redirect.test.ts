@@ -68,6 +68,7 @@ describe("X-Withcache-Redirected", () => {
       db.run("ALTER TABLE artifacts DROP COLUMN redirected");
       for (const column of ["origin_headers", "request_at_ms", "response_at_ms", "revalidated_at_ms", "revalidation", "revalidation_detail", "superseded"]) db.run(`ALTER TABLE artifacts DROP COLUMN ${column}`);
       db.run("ALTER TABLE misses DROP COLUMN uncacheable_until_ms");
+      for (const table of ["api_tokens", "events", "traffic_hourly"]) db.run(`DROP TABLE ${table}`);
       db.run("PRAGMA user_version = 4");
       db.run(`INSERT INTO artifacts (key, url, sha256, size_bytes, content_type, fetched_at_ms) VALUES ('https://h/x', 'https://h/x', '${"a".repeat(64)}', 1, 'x', 1)`);
       db.close();

@@ -124,7 +124,7 @@ describe("login", () => {
     const c = new FormClient(ui.base);
     const page = await c.get("/login");
     const res = await c.request("POST", "/login", { form: { _csrf: csrfOf(page.text), password: PASSWORD, next: "//evil.example/x" } });
-    expect(res.headers.get("location")).toBe("/admin/misses");
+    expect(res.headers.get("location")).toBe("/admin");
   });
   test("login without the form's csrf token or from another origin is refused", async () => {
     const c = new FormClient(ui.base);
@@ -185,7 +185,7 @@ describe("sessions", () => {
 describe("pages with a session", () => {
   test("each page: full document normally, a fragment for HTMX", async () => {
     const c = await loggedIn();
-    for (const [path, id] of [["/admin/misses", "misses"], ["/admin/downloads", "downloads"], ["/admin/artifacts", "artifacts"], ["/admin/add", "add"]] as const) {
+    for (const [path, id] of [["/admin", "dashboard"], ["/admin/misses", "misses"], ["/admin/downloads", "downloads"], ["/admin/artifacts", "artifacts"], ["/admin/add", "add"]] as const) {
       const full = await c.get(path);
       expect(full.status).toBe(200);
       expect(full.text).toStartWith("<!doctype html>");
@@ -200,8 +200,8 @@ describe("pages with a session", () => {
     }
     expect((await c.get("/admin/nope")).status).toBe(404);
     const root = await c.get("/");
-    expect(root.status).toBe(303);
-    expect(root.headers.get("location")).toBe("/admin/misses");
+    expect(root.status).toBe(200); // the landing page is the overview
+    expect(root.text).toContain('<section id="dashboard"');
   });
   test("a recorded miss full of markup renders as text", async () => {
     ui.running.ctx.store.metadata.recordMiss({ key: XSS, url: XSS, nowMs: clock });
@@ -387,7 +387,7 @@ describe("actions", () => {
     const jar = join(ui.dataDir, "curl-jar.txt");
     const loginPage = (await run(["/usr/bin/curl", "-s", "-c", jar, `${ui.base}/login`])).stdout;
     const login = await run(["/usr/bin/curl", "-s", "-b", jar, "-c", jar, "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "--data-urlencode", `_csrf=${csrfOf(loginPage)}`, "--data-urlencode", `password=${PASSWORD}`, `${ui.base}/login`]);
-    expect(login.stdout).toBe(`303 ${ui.base}/admin/misses`);
+    expect(login.stdout).toBe(`303 ${ui.base}/admin`);
     const addPage = (await run(["/usr/bin/curl", "-s", "-b", jar, `${ui.base}/admin/add`])).stdout;
     const url = `${origin.base}/file/curl.bin?size=7`;
     const add = await run(["/usr/bin/curl", "-s", "-L", "-b", jar, "--data-urlencode", `_csrf=${csrfOf(addPage)}`, "--data-urlencode", `urls=${url}`, `${ui.base}/admin/add`]);

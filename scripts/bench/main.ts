@@ -7,6 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { apiBenchmark } from "./api.ts";
 import { fillBenchmark } from "./fill.ts";
 import { cleanupAll, installExitHandlers, ROOT, snapshotBinaries } from "./harness.ts";
 import { herdBenchmark } from "./herd.ts";
@@ -18,9 +19,9 @@ import { shimBenchmark } from "./shim.ts";
 import { judgeRow, markdownTable, type JudgedRow } from "./stats.ts";
 import type { Benchmark } from "./types.ts";
 
-const BENCHMARKS: Benchmark[] = [serveBenchmark, probeBenchmark, shimBenchmark, fillBenchmark, restartBenchmark, revalidateBenchmark, herdBenchmark];
+const BENCHMARKS: Benchmark[] = [serveBenchmark, probeBenchmark, shimBenchmark, fillBenchmark, restartBenchmark, revalidateBenchmark, herdBenchmark, apiBenchmark];
 /** Rounds per benchmark when --runs is not given: fewer for the slow 1 GiB ones. */
-const DEFAULT_RUNS: Record<string, number> = { serve: 5, probe: 5, shim: 10, fill: 5, restart: 5, revalidate: 10, herd: 2 };
+const DEFAULT_RUNS: Record<string, number> = { serve: 5, probe: 5, shim: 10, fill: 5, restart: 5, revalidate: 10, herd: 2, api: 5 };
 const RESULTS_PATH = path.join(ROOT, "bench", "results.json");
 
 const ResultEntry = z.object({

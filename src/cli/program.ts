@@ -6,6 +6,8 @@ import { registerHealthcheck } from "./healthcheck.ts";
 import { registerInstallShims } from "./install-shims.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerVerify } from "./verify.ts";
+import { registerApiCommands } from "./api-commands.ts";
+import { CliFailure } from "./api-client.ts";
 
 export function buildProgram(): Command {
   const program = new Command("withcache")
@@ -21,6 +23,7 @@ export function buildProgram(): Command {
   registerInstallShims(program);
   registerDoctor(program);
   registerVerify(program);
+  registerApiCommands(program);
   return program;
 }
 
@@ -38,6 +41,10 @@ export async function runCli(args: string[]): Promise<void> {
     await program.parseAsync(args, { from: "user" });
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);
+    if (err instanceof CliFailure) {
+      process.stderr.write(`withcache: error: ${err.message}\n`);
+      process.exit(err.exitCode);
+    }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`withcache: error: ${message}\n`);
     process.exit(1);

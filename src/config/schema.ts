@@ -47,6 +47,7 @@ export const ServeConfigSchema = z.strictObject({
   revalidateWaitMs: z.number().int().min(0),
   /** How long a probe of an unknown key waits for its new fill's origin headers before answering a miss. */
   firstByteWaitMs: z.number().int().min(0),
+  eventRetentionMs: z.number().int().min(0),
   /** How long past its lifetime a stale copy may be served while the origin is down; 0 = never. */
   maxStaleMs: z.number().int().min(0),
   /** Operator freshness rules, PATTERN=POLICY, first match wins (parse with RuleSet.parse). */
@@ -149,6 +150,13 @@ export const FIELDS: readonly Field[] = [
     env: "WITHCACHE_FIRST_BYTE_WAIT",
     help: "how long a probe of a new URL waits for its fill's first answer from the origin; in time, the client streams the download through the cache (0 = never wait)",
   },
+  {
+    key: "eventRetentionMs",
+    kind: "duration",
+    flag: "--event-retention",
+    env: "WITHCACHE_EVENT_RETENTION",
+    help: "how long the audit log (operator actions, refused logins and hosts) keeps an event; 0 = keep none",
+  },
   { key: "defaultMaxAgeMs", kind: "duration", flag: "--default-max-age", env: "WITHCACHE_DEFAULT_MAX_AGE", help: "lifetime of a response with neither freshness headers nor a validator" },
   { key: "heuristicMaxMs", kind: "duration", flag: "--heuristic-max", env: "WITHCACHE_HEURISTIC_MAX", help: "cap on the heuristic lifetime (10% of the time since Last-Modified)" },
   {
@@ -201,6 +209,7 @@ export function defaultServeConfig(): ServeConfig {
     defaultMaxAgeMs: 3_600_000,
     revalidateWaitMs: 600,
     firstByteWaitMs: 500,
+    eventRetentionMs: 30 * 24 * 60 * 60 * 1000,
     maxStaleMs: 7 * 86_400_000,
     rules: [],
   };

@@ -54,6 +54,17 @@ export type FillManagerDeps = {
   bootId?: string | null;
   /** The hash worker's entrypoint (tests; default src/fetch/hash-worker.ts); null = never use a worker. */
   hashWorkerUrl?: string | null;
+  /** Told of origin bytes, finished fills and evictions (the traffic counters and /metrics). */
+  observer?: FillObserver;
+};
+
+/** What a fill reports to counters; every call is cheap and never throws into the fill. */
+export type FillObserver = {
+  originBytes(bytes: number): void;
+  fillFinished(outcome: "completed" | "failed" | "cancelled"): void;
+  evicted(count: number, bytes: number): void;
+  /** A fill refused before fetching (private address, not in --allow-host); detail is one loggable line. */
+  refused?(detail: string): void;
 };
 
 
@@ -226,6 +237,7 @@ export class FillManager {
     if (refusal) {
       this.meta.setMissInfo(key, { refusal });
       this.deps.log.event("refused", { key: loggableUrl(key), source: options.source, request: options.requestId, reason: refusal });
+      this.deps.observer?.refused?.(`${loggableUrl(key)}: ${refusal}`);
       return { ok: false, status: 403, message: refusal };
     }
     // The DNS check awaited: another request may have queued the key meanwhile.
@@ -463,9 +475,11 @@ export class FillManager {
     const cap = this.deps.config.maxCacheBytes;
     if (cap <= 0) return;
     try {
-      for (const e of this.deps.store.evictToFit(cap, new Set(keep === null ? [] : [keep]))) {
+      const evicted = this.deps.store.evictToFit(cap, new Set(keep === null ? [] : [keep]));
+      for (const e of evicted) {
         this.deps.log.event("evicted", { key: loggableUrl(e.key), freed_bytes: e.freedBytes, reason: "max-cache-size" });
       }
+      if (evicted.length > 0) this.deps.observer?.evicted(evicted.length, evicted.reduce((n, e) => n + e.freedBytes, 0));
     } catch (err) {
       this.deps.log.event("evict-error", { error: firstLineOf(err) });
     }
@@ -810,6 +824,7 @@ export class FillManager {
           throw storageFailure(err, store.dataDir);
         }
         count = next;
+        this.deps.observer?.originBytes(value.byteLength);
         live.progress(count);
         await sink.drain();
         if (count - lastSyncAt >= BACKGROUND_SYNC_BYTES) {
@@ -923,6 +938,7 @@ export class FillManager {
   }
 
   private logJob(job: JobRow, state: JobState, extra: Record<string, string | number | boolean> = {}): void {
+    if (state === "completed" || state === "failed" || state === "cancelled") this.deps.observer?.fillFinished(state);
     this.deps.log.event("job", { id: job.id, state, key: loggableUrl(job.key), source: job.source, ...extra });
   }
 }

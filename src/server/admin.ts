@@ -10,7 +10,9 @@ import { parseOriginUrl } from "../core/cache-key.ts";
 import { quote } from "../core/errors.ts";
 import { addPage, addSection } from "../ui/add.ts";
 import { artifactsList, artifactsPage, artifactsSection } from "../ui/artifacts.ts";
+import { dashboardPage, dashboardSection, type DashboardView } from "../ui/dashboard.ts";
 import { downloadsPage, downloadsSection } from "../ui/downloads.ts";
+import { eventsPage, eventsSection, type EventView } from "../ui/events.ts";
 import { headerBar, loginPage, type PageName } from "../ui/layout.ts";
 import { missesPage, missesSection } from "../ui/misses.ts";
 import { STATIC_ASSETS } from "../ui/assets.ts";
@@ -39,6 +41,8 @@ import {
 import { loadSessionSecret } from "./auth-secret.ts";
 import { displayUrl, type Logger } from "../core/log.ts";
 import type { RequestContext } from "./context.ts";
+import { computeStats } from "./stats.ts";
+import type { AuditEntry } from "./audit.ts";
 import type { ArtifactRow, JobRow, MissRow } from "../store/types.ts";
 import { rowFreshness, type RowFreshness } from "../fetch/freshness-of-row.ts";
 
@@ -57,6 +61,12 @@ export type ActionResult = { ok: true } | { ok: false; message: string };
 export type EnqueueOutcome = { ok: true; jobId: number; existing: boolean } | { ok: false; message: string };
 
 export interface AdminDeps {
+  /** The audit log (ctx.audit.record); actor and client are filled in by `audit()` below. */
+  audit: (entry: AuditEntry) => void;
+  /** The dashboard numbers (computeStats). */
+  stats: () => Promise<DashboardView>;
+  /** Audit events, newest first (the buffer flushed first). */
+  listEvents: (options: { limit: number; beforeId?: number; kind?: string }) => Promise<EventView[]>;
   config: {
     dataDir: string;
     curate: boolean;
@@ -107,7 +117,8 @@ const FORM_BODY_BYTES_MAX = 1024 * 1024;
 const ADD_LINES_MAX = 1000;
 const LIST_ROWS_MAX = 500;
 const JOBS_ROWS_MAX = 500;
-const DEFAULT_PAGE = "/admin/misses";
+const DEFAULT_PAGE = "/admin";
+const EVENTS_PAGE = 100;
 
 // ---------------------------------------------------------------------------------------------
 // Auth state: one per config object (one server), created on its first admin request.
@@ -132,6 +143,12 @@ function authState(deps: AdminDeps): AuthState {
   const state: AuthState = { keys: deriveKeys({ secret, password: password ?? "" }), password, limiter: new LoginRateLimiter(), revoked: new RevokedSessions() };
   authStates.set(deps.config, state);
   return state;
+}
+
+/** The operator auth the JSON API shares with the UI: the same keys, password and logouts. */
+export function operatorAuth(deps: AdminDeps): { keys: AuthKeys; password: string | null; isRevoked(session: Session): boolean } {
+  const state = authState(deps);
+  return { keys: state.keys, password: state.password, isRevoked: (session) => state.revoked.isRevoked(session, deps.nowMs()) || deps.isSessionRevoked(session.id) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,6 +396,7 @@ export async function handleAdminRequest(req: Request, deps: AdminDeps): Promise
     const refused = uiHostRefused(req, { ...trust, uiHosts: deps.config.uiHosts, machineHostname: deps.machineHostname() });
     if (refused !== null) {
       deps.log.event("admin.host-refused", { client: addr, method: req.method, path: url.pathname, host: refused.host.slice(0, 200) });
+      audit(deps, "host-refused", "refused", `${req.method} ${url.pathname.slice(0, 200)} host ${refused.host.slice(0, 200)}`);
       return textResponse(403, uiHostMessage(url.pathname, refused.host));
     }
   }
@@ -393,9 +411,11 @@ export async function handleAdminRequest(req: Request, deps: AdminDeps): Promise
     const verified = verifySession(auth.keys, cookie, nowMs);
     if (!verified.ok) {
       deps.log.event("admin.session-rejected", { client: addr, reason: verified.reason });
+      audit(deps, "session-rejected", "refused", verified.reason);
       clearCookie = true;
     } else if (auth.revoked.isRevoked(verified.session, nowMs) || deps.isSessionRevoked(verified.session.id)) {
       deps.log.event("admin.session-rejected", { client: addr, reason: "session was logged out" });
+      audit(deps, "session-rejected", "refused", "session was logged out");
       clearCookie = true;
     } else {
       session = verified.session;
@@ -418,6 +438,7 @@ export async function handleAdminRequest(req: Request, deps: AdminDeps): Promise
     const reason = crossSiteReason(req, trust);
     if (reason !== null) {
       deps.log.event("admin.cross-site-refused", { client: addr, method: req.method, path: url.pathname, reason });
+      audit(deps, "cross-site-refused", "refused", `${url.pathname.slice(0, 200)}: ${reason}`);
       return textResponse(403, `${url.pathname}: cross-site request refused (${reason})`);
     }
   }
@@ -441,12 +462,19 @@ export async function handleAdminRequest(req: Request, deps: AdminDeps): Promise
     const token = form.fields["_csrf"] ?? req.headers.get("x-csrf-token") ?? "";
     if (!verifyCsrfToken(auth.keys, csrfBinding, token)) {
       deps.log.event("admin.csrf-refused", { client: addr, path: url.pathname });
+      audit(deps, "csrf-refused", "refused", url.pathname.slice(0, 200));
       return textResponse(403, `${url.pathname}: csrf token is missing or wrong; reload the page and try again`);
     }
     return post(st, url.pathname, form.fields);
   }
   if (req.method !== "GET" && req.method !== "HEAD") return textResponse(405, `${url.pathname}: method ${req.method} is not allowed`, { allow: "GET, HEAD, POST" });
   return get(st, url.pathname);
+}
+
+/** One audit event for this request: actor `session` (password set) or `open`, the client address. */
+function audit(deps: AdminDeps, kind: string, outcome: "ok" | "refused" | "failed", detail?: string, actor?: string): void {
+  const open = deps.config.adminPassword === undefined || deps.config.adminPassword === "";
+  deps.audit({ kind, actor: actor ?? (open ? "open" : "session"), client: deps.clientAddress, outcome, ...(detail === undefined ? {} : { detail }) });
 }
 
 function pageContext(st: RequestState): PageContext {
@@ -491,6 +519,7 @@ async function login(st: RequestState, env: { addr: string; nowMs: number; secur
   const nextPath = safeNext(parsed.data.next);
   if (!verifyCsrfToken(auth.keys, "login", parsed.data._csrf)) {
     deps.log.event("admin.csrf-refused", { client: env.addr, path: "/login" });
+    audit(deps, "csrf-refused", "refused", "/login");
     return render(403, "the login form expired; try again", nextPath);
   }
   // … and again with no await between this check and recording a failure: guesses whose bodies
@@ -500,11 +529,13 @@ async function login(st: RequestState, env: { addr: string; nowMs: number; secur
   if (!checkPassword(parsed.data.password, auth.password)) {
     auth.limiter.recordFailure(env.addr, env.nowMs);
     deps.log.event("admin.login-failed", { client: env.addr, reason: "wrong password" });
+    audit(deps, "login-refused", "refused", "wrong password", "anonymous");
     return render(401, "wrong password", nextPath);
   }
   auth.limiter.recordSuccess(env.addr);
   const session = { id: newSessionId(), issuedAtMs: env.nowMs };
   deps.log.event("admin.login", { client: env.addr });
+  audit(deps, "login", "ok");
   return redirect(nextPath, { "set-cookie": sessionCookie(signSession(auth.keys, session), { secure: env.secure }) });
 }
 
@@ -520,6 +551,7 @@ async function logout(st: RequestState, env: { secure: boolean }): Promise<Respo
     return textResponse(403, "/logout: csrf token is missing or wrong; reload the page and try again");
   }
   auth.revoked.revoke(st.session);
+  audit(deps, "logout", "ok");
   try {
     deps.revokeSession(st.session.id, st.session.issuedAtMs + SESSION_LIFETIME_MS);
     deps.log.event("admin.logout", {});
@@ -551,12 +583,26 @@ function artifactsData(st: RequestState, query: { q: string; sort: ArtifactSort 
   };
 }
 
-function get(st: RequestState, path: string): Response {
+function get(st: RequestState, path: string): Response | Promise<Response> {
   switch (path) {
     case "/":
     case "/admin":
     case "/admin/":
-      return redirect(DEFAULT_PAGE);
+      return (async () => {
+        const view = await st.deps.stats();
+        if (st.fragment) return fragmentResponse(st, "dashboard", dashboardSection(view));
+        return htmlResponse(dashboardPage(pageContext(st), view));
+      })();
+    case "/admin/events":
+      return (async () => {
+        const kind = (st.url.searchParams.get("kind") ?? "").trim().slice(0, 100);
+        const before = Number(st.url.searchParams.get("before") ?? "");
+        const rows = await st.deps.listEvents({ limit: EVENTS_PAGE + 1, ...(kind === "" ? {} : { kind }), ...(Number.isSafeInteger(before) && before > 0 ? { beforeId: before } : {}) });
+        const shown = rows.slice(0, EVENTS_PAGE);
+        const data = { events: shown, kind, olderThanId: rows.length > EVENTS_PAGE ? shown[shown.length - 1]!.id : null, nowMs: st.deps.nowMs() };
+        if (st.fragment) return fragmentResponse(st, "events", eventsSection(data));
+        return htmlResponse(eventsPage(pageContext(st), data));
+      })();
     case "/admin/misses":
       if (st.fragment) return fragmentResponse(st, "misses", missesFragment(st, null));
       return htmlResponse(missesPage(pageContext(st), missViews(st.deps)));
@@ -588,7 +634,8 @@ function fragmentResponse(st: RequestState, page: PageName, body: Html, options:
 const PAGE_OF: Record<string, PageName> = { "/admin/misses": "misses", "/admin/downloads": "downloads", "/admin/artifacts": "artifacts", "/admin/add": "add" };
 
 /** After an action: the fresh fragment for HTMX, or 303 back to the page for a plain post. */
-function answer(st: RequestState, options: { page: string; notice: Notice; fragment: (notice: Notice) => Html }): Response {
+function answer(st: RequestState, options: { page: string; notice: Notice; fragment: (notice: Notice) => Html; kind?: string }): Response {
+  if (options.kind !== undefined) audit(st.deps, options.kind, options.notice.kind === "error" ? "failed" : "ok", options.notice.text);
   if (st.fragment) return fragmentResponse(st, PAGE_OF[options.page.split("?")[0]!] ?? "misses", options.fragment(options.notice));
   return redirect(withNotice(st.auth.keys, options.page, options.notice));
 }
@@ -603,7 +650,7 @@ async function post(st: RequestState, path: string, fields: Record<string, strin
     const action = job[2] as "cancel" | "retry";
     const result = action === "cancel" ? await deps.cancelJob(id) : await deps.retryJob(id);
     const notice: Notice = result.ok ? { kind: "ok", text: action === "cancel" ? `cancelled download ${id}` : `download ${id} queued again` } : { kind: "error", text: result.message };
-    return answer(st, { page: "/admin/downloads", notice, fragment: (n) => downloadsFragment(st, n) });
+    return answer(st, { page: "/admin/downloads", notice, fragment: (n) => downloadsFragment(st, n), kind: action });
   }
   switch (path) {
     case "/admin/misses/download": {
@@ -614,27 +661,28 @@ async function post(st: RequestState, path: string, fields: Record<string, strin
       const notice: Notice = !result.ok
         ? { kind: "error", text: result.message }
         : { kind: "ok", text: `${result.existing ? "already downloading" : "queued"} ${displayUrl(form.data.url, { keepQuery: st.deps.config.keepQuery })}` };
-      return answer(st, { page: "/admin/misses", notice, fragment: (n) => missesFragment(st, n) });
+      return answer(st, { page: "/admin/misses", notice, fragment: (n) => missesFragment(st, n), kind: "download-from-misses" });
     }
     case "/admin/misses/dismiss": {
       const form = parseFields(KeyForm, fields, path);
       if (!form.ok) return form.response;
       const done = deps.dismissMiss(form.data.key);
       const notice: Notice = done ? { kind: "ok", text: `dismissed ${form.data.key}` } : { kind: "error", text: `no miss recorded for ${form.data.key}` };
-      return answer(st, { page: "/admin/misses", notice, fragment: (n) => missesFragment(st, n) });
+      return answer(st, { page: "/admin/misses", notice, fragment: (n) => missesFragment(st, n), kind: "dismiss" });
     }
     case "/admin/downloads/clear": {
       const form = parseFields(FormBase, fields, path);
       if (!form.ok) return form.response;
       const n = await deps.clearFinished();
       const notice: Notice = { kind: "ok", text: `cleared ${n} finished download${n === 1 ? "" : "s"}` };
-      return answer(st, { page: "/admin/downloads", notice, fragment: (x) => downloadsFragment(st, x) });
+      return answer(st, { page: "/admin/downloads", notice, fragment: (x) => downloadsFragment(st, x), kind: "clear-downloads" });
     }
     case "/admin/artifacts/delete": {
       const form = parseFields(DeleteForm, fields, path);
       if (!form.ok) return form.response;
       const done = await deps.deleteArtifact(form.data.key);
       const notice: Notice = done ? { kind: "ok", text: `deleted ${form.data.key}` } : { kind: "error", text: `${form.data.key} is not cached` };
+      audit(deps, "delete", done ? "ok" : "failed", notice.text);
       return backToArtifacts(st, form.data, notice);
     }
     case "/admin/artifacts/revalidate": {
@@ -644,6 +692,7 @@ async function post(st: RequestState, path: string, fields: Record<string, strin
       const notice: Notice = result.ok
         ? { kind: "ok", text: `${result.existing ? "already revalidating" : "revalidating"} ${form.data.key} (see Downloads)` }
         : { kind: "error", text: result.message };
+      audit(deps, "revalidate", result.ok ? "ok" : "failed", notice.text);
       return backToArtifacts(st, form.data, notice);
     }
     case "/admin/add":
@@ -680,6 +729,7 @@ async function add(st: RequestState, fields: Record<string, string>): Promise<Re
   }
   const bad = results.filter((r) => !r.ok);
   const good = results.length - bad.length;
+  for (const r of results) audit(st.deps, "add", r.ok ? "ok" : "failed", r.ok ? displayUrl(r.url, { keepQuery: st.deps.config.keepQuery }) : `line ${r.lineNumber}: ${r.reason}`);
   const badText = bad.map((r) => (r.ok ? "" : r.line)).join("\n");
   if (results.length === 0) {
     const notice: Notice = { kind: "error", text: "no urls given; paste one http or https url per line" };
@@ -700,6 +750,12 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
   const meta = store.metadata;
   return {
     config: ctx.config,
+    audit: (entry) => ctx.audit.record(entry),
+    listEvents: async (options) => {
+      await ctx.audit.flush();
+      return ctx.store.ops.listEvents(options);
+    },
+    stats: () => computeStats(ctx, { displayUrl: (u) => displayUrl(u, { keepQuery: ctx.config.keepQuery }) }),
     machineHostname: () => hostname(),
     version: ctx.version,
     nowMs: ctx.nowMs,

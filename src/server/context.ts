@@ -3,12 +3,21 @@ import type { ServeConfig } from "../config/schema.ts";
 import type { Logger } from "../core/log.ts";
 import type { FillManager } from "../fetch/fill-manager.ts";
 import type { CacheStore } from "../store/store.ts";
+import type { TrafficRecorder } from "../store/traffic.ts";
+import type { ApiTokens } from "./api-tokens.ts";
+import type { AuditLog } from "./audit.ts";
 
 export type ServerContext = {
   config: ServeConfig;
   /** metadata (rows), blobs (bytes), deleteArtifact(key), diskSpace(). */
   store: CacheStore;
   fills: FillManager;
+  /** Hits, misses and bytes, counted in memory and persisted hourly (dashboard, /metrics). */
+  traffic: TrafficRecorder;
+  /** Operator actions and security events (the Events page, /api/v1/events). */
+  audit: AuditLog;
+  /** API tokens (Bearer auth for /api/v1 and /metrics). */
+  tokens: ApiTokens;
   log: Logger;
   version: string;
   startedAtMs: number;

@@ -4,6 +4,8 @@ import { HttpError, quote } from "../core/errors.ts";
 import { loggableUrl } from "../core/log.ts";
 import { decodeToken } from "../core/token.ts";
 import { handleAdmin } from "./admin.ts";
+import { openApiDocument } from "./api/openapi.ts";
+import { API_PREFIX, handleApi, ROUTES } from "./api/routes.ts";
 import { lookup, type FillNote } from "./blob-route.ts";
 import type { RequestContext } from "./context.ts";
 import { methodNotAllowed, textResponse, wantsJson } from "./responses.ts";
@@ -46,6 +48,9 @@ function blobUrlParameter(search: string): string {
   return raw;
 }
 
+/** Generated once, on first request. */
+let openApi: unknown = null;
+
 export async function route(req: Request, ctx: RequestContext): Promise<RouteResult> {
   const plain = (response: Response, logPath: string | null = null): RouteResult => ({ response, logPath, key: null, note: null });
   if (req.url.length > REQUEST_TARGET_BYTES_MAX + 200) {
@@ -81,6 +86,10 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
     const raw = blobUrlParameter(url.search);
     const outcome = await lookup(req, raw, "/blob?url=", ctx);
     return { response: outcome.response, logPath: "/blob", key: outcome.logKey ?? (outcome.key ? loggableUrl(outcome.key) : null), note: outcome.note, bytes: outcome.bytes, fill: outcome.fill };
+  }
+
+  if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) {
+    return plain(await handleApi(req, ctx, () => (openApi ??= openApiDocument(ROUTES, ctx.version))), path.slice(0, 200));
   }
 
   if (isAdminPath(path)) return plain(await handleAdmin(req, ctx));

@@ -6,10 +6,14 @@ import type { Server } from "bun";
 import type { ServeConfig } from "../config/schema.ts";
 import { HttpError } from "../core/errors.ts";
 import type { LogFields, Logger } from "../core/log.ts";
+import { classifyRead } from "../core/traffic.ts";
+import { TrafficRecorder } from "../store/traffic.ts";
 import { FillManager } from "../fetch/fill-manager.ts";
 import type { AddressPolicy, Resolver } from "../fetch/origin.ts";
 import { openCacheStore, type StoreLimits } from "../store/store.ts";
 import { VERSION } from "../version.ts";
+import { ApiTokens } from "./api-tokens.ts";
+import { AuditLog } from "./audit.ts";
 import { clientAddress } from "./auth.ts";
 import type { RequestContext, ServerContext } from "./context.ts";
 import { createStdoutLogger } from "./log.ts";
@@ -66,8 +70,15 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
   const nowMs = options.nowMs ?? Date.now;
   const log = options.log ?? createStdoutLogger();
   const store = openCacheStore(resolvePath(config.dataDir), options.storeLimits);
+  const traffic = new TrafficRecorder(store.ops, nowMs);
   const fills = new FillManager({
     store,
+    observer: {
+      originBytes: (bytes) => traffic.fetchedFromOrigin(bytes),
+      fillFinished: () => {},
+      evicted: () => {},
+      refused: (detail) => audit.record({ kind: "ssrf-refused", actor: "system", client: "-", outcome: "refused", detail }),
+    },
     config,
     log,
     nowMs,
@@ -76,7 +87,12 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
     addressAllowed: options.addressAllowed,
     maxQueuedAutoJobs: options.maxQueuedAutoJobs,
   });
-  const ctx: ServerContext = { config, store, fills, log, version: VERSION, startedAtMs: nowMs(), nowMs };
+  const audit = new AuditLog(store.ops, { nowMs, retentionMs: config.eventRetentionMs, log });
+  const tokens = new ApiTokens(store.ops, nowMs);
+  const ctx: ServerContext = { config, store, fills, traffic, audit, tokens, log, version: VERSION, startedAtMs: nowMs(), nowMs };
+  traffic.start();
+  audit.start();
+  tokens.start();
 
   let server: Server<undefined>;
   try {
@@ -138,6 +154,9 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
         if (timer) clearTimeout(timer);
         if (outcome === "timeout") await server.stop(true);
         await fills.stop();
+        await traffic.close();
+        await audit.close();
+        await tokens.close();
         store.close();
         log.event("stopped", { drained: outcome === "drained" });
         log.flush?.();
@@ -188,9 +207,22 @@ async function handle(req: Request, srv: Server<undefined>, base: ServerContext)
     key: result.key ?? undefined,
     result: result.note ?? undefined,
   };
+  countTraffic(ctx, req, response, result, fields.bytes);
   if (result.fill === undefined) ctx.log.event("request", fields);
   else void logWhenFillKnown(ctx.log, fields, result.fill);
   return response;
+}
+
+/** Hits, misses and bytes served for the dashboard and /metrics (streams count their bytes as they end). */
+function countTraffic(ctx: RequestContext, req: Request, response: Response, result: RouteResult, bytes: number | string | undefined): void {
+  if (result.logPath !== "/b/…" && result.logPath !== "/blob") return;
+  const kind = classifyRead({ method: req.method, status: response.status, result: result.note });
+  if (kind === "miss") ctx.traffic.miss();
+  if (kind !== "hit") return;
+  ctx.traffic.hit();
+  // A stream's body has no length yet: stream-route counts what it sent when it ends.
+  const sent = typeof bytes === "string" ? Number(bytes) : (bytes ?? 0);
+  if (Number.isFinite(sent)) ctx.traffic.servedFromCache(sent);
 }
 
 /** Longest a miss's log line waits for its fill's outcome (a DNS answer); then it says so. */

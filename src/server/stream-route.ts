@@ -60,6 +60,7 @@ export function streamLive(req: Request, live: LiveFill, ctx: RequestContext, ta
     live.streamers--;
     reader.close();
     ctx.log.event("stream", { request: ctx.requestId, key: target.logKey, job: live.jobId, outcome, bytes: position - start, ...(reason ? { reason } : {}) });
+    ctx.traffic.servedFromCache(position - start);
   };
   const body = new ReadableStream<Uint8Array>(
     {
@@ -82,7 +83,11 @@ export function streamLive(req: Request, live: LiveFill, ctx: RequestContext, ta
             let limit = live.written;
             if (end !== null) limit = Math.min(limit, committed ? end : end - 1);
             if (position < limit) {
-              const chunk = await reader.read(position, Math.min(CHUNK_BYTES, limit - position));
+              const length = Math.min(CHUNK_BYTES, limit - position);
+              const own = () => reader.read(position, length);
+              // Another stream's read of the same bytes if there is one (its reader may close
+              // under it: then this stream reads for itself).
+              const chunk = await live.sharedRead(position, length, own).catch(own);
               if (live.generation !== generation) continue;
               if (chunk.byteLength === 0) throw new Error(`the temp file ends before byte ${position}`);
               position += chunk.byteLength;

@@ -81,12 +81,50 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE artifacts ADD COLUMN revalidation_detail TEXT;
    ALTER TABLE artifacts ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE misses ADD COLUMN uncacheable_until_ms INTEGER;`,
+  // 8: operations. API tokens (only their sha256 is kept), the audit log, and traffic counted per
+  // hour (the dashboard's numbers survive a restart without keeping a row per request).
+  `CREATE TABLE api_tokens (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     name TEXT NOT NULL UNIQUE,
+     scope TEXT NOT NULL,
+     token_sha256 TEXT NOT NULL UNIQUE,
+     hint TEXT NOT NULL,
+     created_at_ms INTEGER NOT NULL,
+     last_used_ms INTEGER
+   );
+   CREATE TABLE events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at_ms INTEGER NOT NULL,
+     kind TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     client TEXT NOT NULL,
+     outcome TEXT NOT NULL,
+     detail TEXT NOT NULL
+   );
+   CREATE INDEX events_at ON events(at_ms);
+   CREATE INDEX events_kind ON events(kind, id);
+   CREATE TABLE traffic_hourly (
+     hour_ms INTEGER PRIMARY KEY,
+     hits INTEGER NOT NULL DEFAULT 0,
+     misses INTEGER NOT NULL DEFAULT 0,
+     bytes_from_cache INTEGER NOT NULL DEFAULT 0,
+     bytes_from_origin INTEGER NOT NULL DEFAULT 0
+   );`,
+  // 9: the API pages artifacts by each sort (keyset: sort value, then key) without a table scan.
+  `CREATE INDEX IF NOT EXISTS artifacts_by_size ON artifacts(size_bytes, key);
+   CREATE INDEX IF NOT EXISTS artifacts_by_hits ON artifacts(hits, key);
+   CREATE INDEX IF NOT EXISTS artifacts_by_last_hit ON artifacts(coalesce(last_hit_ms, 0), key);
+   CREATE INDEX IF NOT EXISTS artifacts_by_fetched ON artifacts(fetched_at_ms, key);
+   CREATE INDEX IF NOT EXISTS artifacts_by_url ON artifacts(url, key);`,
 ];
 
 /**
  * Recorded misses kept; past it the least recently seen are pruned. A flood of unique URLs from
  * one client must not grow the database without bound; 100k rows are ~30 MB at most.
  */
+/** The schema version this build migrates to (PRAGMA user_version). */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
 export const MISSES_MAX = 100_000;
 /** Finished jobs kept (the UI's history); older ones are pruned the same way. */
 export const FINISHED_JOBS_MAX = 10_000;
@@ -476,11 +514,13 @@ export class SqliteMetadataStore implements MetadataStore {
     this.forgetArtifact(key);
   }
 
-  listMisses(options: { limit?: number; offset?: number } = {}): MissRow[] {
+  listMisses(options: { limit?: number; offset?: number; after?: { lastSeenMs: number; key: string } } = {}): MissRow[] {
     this.flushMissesForRead();
+    const page = { limit: options.limit ?? 1000, offset: options.offset ?? 0 };
+    if (options.after === undefined) return this.db.query("SELECT * FROM misses ORDER BY last_seen_ms DESC, key LIMIT $limit OFFSET $offset").all(page).map(toMiss);
     return this.db
-      .query("SELECT * FROM misses ORDER BY last_seen_ms DESC, key LIMIT $limit OFFSET $offset")
-      .all({ limit: options.limit ?? 1000, offset: options.offset ?? 0 })
+      .query("SELECT * FROM misses WHERE last_seen_ms <= $v AND (last_seen_ms < $v OR key > $k) ORDER BY last_seen_ms DESC, key LIMIT $limit OFFSET $offset")
+      .all({ ...page, v: options.after.lastSeenMs, k: options.after.key })
       .map(toMiss);
   }
 
@@ -500,12 +540,17 @@ export class SqliteMetadataStore implements MetadataStore {
     const direction = (options.direction ?? order.defaultDirection) === "asc" ? "ASC" : "DESC";
     const filter = options.filter?.trim() ?? "";
     const pattern = `%${filter.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    // Keyset: rows after (value, key) in "column direction, key ascending" order; `column <= v`
+    // (or >=) first so the index on the column bounds the scan.
+    const after = options.after;
+    const [outer, inner] = direction === "DESC" ? ["<=", "<"] : [">=", ">"];
+    const keyset = after === undefined ? "" : `AND ${order.column} ${outer} $v AND (${order.column} ${inner} $v OR key > $k)`;
     return this.db
       .query(
-        `SELECT * FROM artifacts WHERE ($pattern = '%%' OR lower(url) LIKE $pattern ESCAPE '\\' OR lower(key) LIKE $pattern ESCAPE '\\')
+        `SELECT * FROM artifacts WHERE ($pattern = '%%' OR lower(url) LIKE $pattern ESCAPE '\\' OR lower(key) LIKE $pattern ESCAPE '\\') ${keyset}
          ORDER BY ${order.column} ${direction}, key LIMIT $limit OFFSET $offset`,
       )
-      .all({ pattern, limit: options.limit ?? 1000, offset: options.offset ?? 0 })
+      .all({ pattern, limit: options.limit ?? 1000, offset: options.offset ?? 0, ...(after === undefined ? {} : { v: after.value, k: after.key }) })
       .map(toArtifact);
   }
 
@@ -573,6 +618,10 @@ export class SqliteMetadataStore implements MetadataStore {
 
   countArtifactsWithSha(sha256: string): number {
     return (this.db.query("SELECT count(*) AS n FROM artifacts WHERE sha256 = $sha256").get({ sha256 }) as { n: number }).n;
+  }
+
+  artifactsWithSha(sha256: string): ArtifactRow[] {
+    return this.db.query("SELECT * FROM artifacts WHERE sha256 = $sha256 ORDER BY key").all({ sha256 }).map(toArtifact);
   }
 
   referencedShas(): Set<string> {

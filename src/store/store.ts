@@ -7,12 +7,15 @@ import { planEviction } from "../core/eviction.ts";
 import { LocalBlobStore } from "./local-blobs.ts";
 import { acquireDataDirLock } from "./lock.ts";
 import { SqliteMetadataStore } from "./sqlite-metadata.ts";
-import type { BlobStore, MetadataStore } from "./types.ts";
+import { SqliteOpsStore } from "./sqlite-ops.ts";
+import type { BlobStore, MetadataStore, OpsStore } from "./types.ts";
 
 export type CacheStore = {
   dataDir: string;
   metadata: MetadataStore;
   blobs: BlobStore;
+  /** API tokens, the audit log, hourly traffic (async: see OpsStore). */
+  ops: OpsStore;
   /** Remove an artifact; its blob is deleted only when no other key shares it. */
   deleteArtifact(key: string): { deleted: boolean; freedBytes: number };
   diskSpace(): { freeBytes: number; totalBytes: number };
@@ -74,6 +77,7 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}): Cache
     dataDir,
     metadata,
     blobs,
+    ops: new SqliteOpsStore(metadata.db),
     deleteArtifact(key: string) {
       // Synchronous from row delete to unlink: no fill commit can interleave in this process.
       const removed = metadata.deleteArtifactRow(key);

@@ -91,6 +91,8 @@ export type ListArtifactsOptions = {
   direction?: "asc" | "desc";
   limit?: number;
   offset?: number;
+  /** Keyset pagination: only rows after this one (its sort value and key) in the listing's order. */
+  after?: { value: number | string; key: string };
 };
 
 export type Totals = {
@@ -124,7 +126,8 @@ export interface MetadataStore {
   refreshArtifact(key: string, refresh: FreshnessRecord & { atMs: number; result: RevalidationResult; detail: string }): void;
   /** Record a revalidation's outcome; `superseded: true` withdraws the bytes for good. */
   noteRevalidation(key: string, note: { atMs: number; result: RevalidationResult; detail: string; superseded?: boolean }): void;
-  listMisses(options?: { limit?: number; offset?: number }): MissRow[];
+  /** Most recently seen first (then by key); `after` pages on from a row (keyset). */
+  listMisses(options?: { limit?: number; offset?: number; after?: { lastSeenMs: number; key: string } }): MissRow[];
   getMiss(key: string): MissRow | null;
   dismissMiss(key: string): boolean;
   listArtifacts(options?: ListArtifactsOptions): ArtifactRow[];
@@ -133,6 +136,8 @@ export interface MetadataStore {
   /** Delete the row; returns its sha256 and whether any other key still references that blob. */
   deleteArtifactRow(key: string): { sha256: string; shared: boolean } | null;
   countArtifactsWithSha(sha256: string): number;
+  /** Every key whose bytes are this blob. */
+  artifactsWithSha(sha256: string): ArtifactRow[];
   /** Every sha256 some artifact references. */
   referencedShas(): Set<string>;
   totals(): Totals;
@@ -214,4 +219,64 @@ export interface BlobStore {
   /** Remove temp files except those named in `keep`; returns the names removed. */
   sweepTemp(keep: ReadonlySet<string>): string[];
   diskSpace(): { freeBytes: number; totalBytes: number };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operations seam: API tokens, the audit log and persisted traffic counters. Asynchronous
+// from the start (a PostgreSQL backend sits behind the same interface); the SQLite implementation
+// answers at once. Nothing here is on the read path's hot loop: traffic is counted in memory and
+// written in batches, token last-use times likewise.
+
+export type ApiTokenRow = {
+  id: number;
+  name: string;
+  scope: "read" | "admin";
+  /** The first characters of the token (`wc_ab12…`), to tell tokens apart in lists. */
+  hint: string;
+  createdAtMs: number;
+  lastUsedMs: number | null;
+};
+
+export type EventRow = {
+  id: number;
+  atMs: number;
+  /** What happened: `login`, `logout`, `add`, `delete`, `cancel`, `retry`, `dismiss`, `token-create`, `token-revoke`, `login-refused`, `host-refused`, `ssrf-refused`, `csrf-refused`, `token-refused`, … */
+  kind: string;
+  /** Who: `session`, `token:<name>`, `open` (no password set), `anonymous`, `system`. */
+  actor: string;
+  /** The client's address. */
+  client: string;
+  outcome: "ok" | "refused" | "failed";
+  /** One line (a URL's loggable form, a reason); never a secret. */
+  detail: string;
+};
+
+export type NewEvent = Omit<EventRow, "id">;
+
+export type HourlyTraffic = { hourMs: number; hits: number; misses: number; bytesFromCache: number; bytesFromOrigin: number };
+
+export interface OpsStore {
+  createToken(token: { name: string; scope: "read" | "admin"; tokenSha256: string; hint: string; nowMs: number }): Promise<ApiTokenRow>;
+  listTokens(): Promise<ApiTokenRow[]>;
+  /** The live token with this sha256, or null (revoked tokens are deleted). */
+  tokenBySha256(tokenSha256: string): Promise<ApiTokenRow | null>;
+  /** Delete by name; false when there is none. */
+  revokeToken(name: string): Promise<boolean>;
+  /** Record last-use times (batched by the caller). */
+  touchTokens(uses: ReadonlyMap<number, number>): Promise<void>;
+
+  recordEvents(events: readonly NewEvent[]): Promise<void>;
+  /** Newest first; `beforeId` pages back. */
+  listEvents(options: { limit: number; beforeId?: number; kind?: string }): Promise<EventRow[]>;
+  /** Delete events older than `beforeMs`; returns how many went. */
+  pruneEvents(beforeMs: number): Promise<number>;
+
+  /** Add the deltas to their hours' buckets (one transaction). */
+  addTraffic(buckets: readonly HourlyTraffic[]): Promise<void>;
+  /** Buckets from `sinceMs` on (hour starts), oldest first. */
+  trafficSince(sinceMs: number): Promise<HourlyTraffic[]>;
+  /** Sum of every bucket ever written. */
+  trafficTotal(): Promise<Omit<HourlyTraffic, "hourMs">>;
+  /** The artifacts that saved the most origin bytes (hits × size: a hit is a whole download). */
+  topArtifactsBySaved(limit: number): Promise<Array<{ key: string; url: string; sizeBytes: number; hits: number; bytesSaved: number }>>;
 }

@@ -1,6 +1,7 @@
 // Add from URI: paste URLs, one per line, to pre-seed the cache. Bad lines are named.
 import { html, type Html } from "./html.ts";
 import { csrfField, noticeBox, page } from "./layout.ts";
+import { urlCell } from "./parts.ts";
 import type { AddLineResult, Notice, PageContext } from "./view.ts";
 
 export interface AddData {
@@ -17,7 +18,7 @@ function results(list: AddLineResult[]): Html | null {
   const bad = list.filter((r) => !r.ok);
   return html`<div class="results">
 ${good.length === 0 ? null : html`<p class="notice notice-ok" role="status">Queued ${good.length} download${good.length === 1 ? "" : "s"}. <a href="/admin/downloads">Watch them on Downloads</a>.</p>
-<ul class="good">${good.map((r) => (r.ok ? html`<li><span class="muted">line ${r.lineNumber}</span> <span class="url">${r.url}</span></li>` : null))}</ul>`}
+<ul class="good">${good.map((r) => (r.ok ? html`<li><span class="muted">line ${r.lineNumber}</span> ${urlCell(r.url)}</li>` : null))}</ul>`}
 ${bad.length === 0 ? null : html`<p class="notice notice-error" role="alert">${bad.length} line${bad.length === 1 ? " was" : "s were"} not queued:</p>
 <ul class="bad">${bad.map((r) => (r.ok ? null : html`<li><span class="muted">line ${r.lineNumber}</span> <code>${r.line}</code>: ${r.reason}</li>`))}</ul>`}
 </div>`;

@@ -92,7 +92,7 @@ export function artifactsList(data: ArtifactsData): Html {
   } else {
     const sortLink = (sort: ArtifactSort, label: string): Html =>
       sort === data.sort ? html`${label} ↓` : html`<a href="${listUrl(data.filter, sort)}">${label}</a>`;
-    body = html`<div class="table-wrap"><table class="rows striped">
+    body = html`<div class="table-wrap"><table class="rows wide striped">
 <thead><tr><th>URL</th><th class="num">${sortLink("size", "Size")}</th><th class="num">${sortLink("hits", "Hits")}</th><th class="num" title="requests before it was cached">Misses</th><th>SHA-256</th><th>Fetched</th><th>Freshness</th><th>${sortLink("lastHit", "Last hit")}</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
 <tbody>${data.artifacts.map((a) => row(a, data))}</tbody>
 </table></div>`;

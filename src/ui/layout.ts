@@ -4,13 +4,15 @@ import { html, type Html } from "./html.ts";
 import { formatBytes } from "./format.ts";
 import type { HeaderView, Notice, PageContext } from "./view.ts";
 
-export type PageName = "misses" | "downloads" | "artifacts" | "add";
+export type PageName = "dashboard" | "events" | "misses" | "downloads" | "artifacts" | "add";
 
 const NAV: ReadonlyArray<{ page: PageName; label: string; href: string }> = [
+  { page: "dashboard", label: "Overview", href: "/admin" },
   { page: "misses", label: "Misses", href: "/admin/misses" },
   { page: "downloads", label: "Downloads", href: "/admin/downloads" },
   { page: "artifacts", label: "Cached", href: "/admin/artifacts" },
   { page: "add", label: "Add", href: "/admin/add" },
+  { page: "events", label: "Events", href: "/admin/events" },
 ];
 
 /** A hidden CSRF field for every state-changing form. */

@@ -2,6 +2,7 @@
 import { html, type Html } from "./html.ts";
 import { csrfField } from "./layout.ts";
 import { etaMs, formatBytes, formatDuration, formatRate, percent } from "./format.ts";
+import { splitUrlForDisplay } from "./url-display.ts";
 import type { JobView } from "./view.ts";
 
 export function stateBadge(state: JobView["state"]): Html {
@@ -54,7 +55,11 @@ export function progress(job: JobView): Html {
   return html`<div class="progress">${bar}<small class="numbers">${parts.join(" · ")}</small></div>`;
 }
 
+/** A URL in one line, cut in the middle by CSS (host … file name, see url-display.ts), the full
+ *  URL on hover and in the DOM, and a copy button (app.js; it selects the text where the
+ *  clipboard API is unavailable). */
 export function urlCell(url: string): Html {
   // Shown as text, never as a link: a recorded URL came from an unauthenticated client.
-  return html`<span class="url" title="${url}">${url}</span>`;
+  const { head, tail } = splitUrlForDisplay(url);
+  return html`<span class="url-line"><span class="url" title="${url}"><span class="url-head">${head}</span><span class="url-tail">${tail}</span></span><button type="button" class="copy copy-url secondary outline" data-copy="${url}" title="copy URL" aria-label="copy URL">copy</button></span>`;
 }

@@ -1,4 +1,4 @@
-// withcache operator UI: the only script besides htmx. Copy buttons for SHA-256 values.
+// withcache operator UI: the only script besides htmx. Copy buttons for SHA-256 values and URLs.
 document.addEventListener("click", (event) => {
   const button = event.target instanceof Element ? event.target.closest("button[data-copy]") : null;
   if (!button) return;
@@ -7,9 +7,22 @@ document.addEventListener("click", (event) => {
     button.textContent = label;
     setTimeout(() => (button.textContent = "copy"), 1500);
   };
+  // Without the clipboard API: select the value (a SHA-256 input, or a URL's full text next to
+  // the button) so the operator can copy it, and try the old copy command.
   const fallback = () => {
-    const input = button.parentElement && button.parentElement.querySelector("input.sha-full");
+    const box = button.parentElement;
+    const input = box && box.querySelector("input.sha-full");
+    const text = box && box.querySelector(".url");
     if (input) input.select();
+    else if (text) {
+      const range = document.createRange();
+      range.selectNodeContents(text);
+      const selection = window.getSelection();
+      if (selection) {
+        selection.removeAllRanges();
+        selection.addRange(range);
+      }
+    }
     done(document.execCommand && document.execCommand("copy") ? "copied" : "selected");
   };
   if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(value).then(() => done("copied"), fallback);
