@@ -3,6 +3,7 @@
 WITHCACHE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export WITHCACHE_ROOT
 export ZIG_VERSION="0.16.0" # the one place the Zig version is pinned
+export VERSITYGW_VERSION="v1.8.0" # the S3 server of the tests (scripts/setup --test)
 export PATH="$WITHCACHE_ROOT/node_modules/.bin:$WITHCACHE_ROOT/.tools/bin:$PATH"
 export BUN_INSTALL_CACHE_DIR="$WITHCACHE_ROOT/.cache/bun-install"
 export BUN_RUNTIME_TRANSPILER_CACHE_PATH="$WITHCACHE_ROOT/.cache/bun-transpiler"

@@ -1,6 +1,7 @@
 // Bit rot and hand edits: a blob whose bytes no longer match its sha256. Hits check the size on
 // every serve (a truncated blob becomes a miss by itself); `withcache verify` re-hashes content,
 // and `--repair` (cache-host stopped) removes bad blobs so they are fetched again.
+import { localBlobPath } from "../src/store/local-blobs.ts";
 import { expect, test } from "bun:test";
 import { openSync, closeSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
@@ -26,7 +27,7 @@ test("verify finds a flipped byte, refuses --repair beside a live server, repair
   expect(clean).toMatchObject({ exitCode: 0, stdout: "verified 1 blobs (98 KiB): 0 bad\n" });
 
   // Flip one byte in place: same size, so the serve-time size check cannot see it.
-  const fd = openSync(s.running.ctx.store.blobs.locate(sha).path, "r+");
+  const fd = openSync(localBlobPath(s.running.ctx.store.blobs, sha), "r+");
   writeSync(fd, new Uint8Array([BODY[500]! ^ 0xff]), 0, 1, 500);
   closeSync(fd);
   const report = await run([process.execPath, MAIN, "verify", "--data-dir", dir.path]);

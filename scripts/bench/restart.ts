@@ -2,6 +2,7 @@
 // 100,000 artifacts in the database, against the same with a single artifact. The database is
 // populated through the server's own store module (rows via commitArtifact in one transaction,
 // one small real blob per artifact at the path the blob store itself locates).
+import { localBlobPath } from "../../src/store/local-blobs.ts";
 import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
@@ -36,7 +37,7 @@ function populate(dataDir: string, count: number): string {
         const url = artifactUrl(i);
         const body = Buffer.from(`artifact ${i}\n`);
         const sha256 = createHash("sha256").update(body).digest("hex");
-        const blob = store.blobs.locate(sha256).path;
+        const blob = localBlobPath(store.blobs, sha256);
         const dir = path.dirname(blob);
         if (!madeDirs.has(dir)) {
           fs.mkdirSync(dir, { recursive: true });

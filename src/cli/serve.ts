@@ -31,6 +31,8 @@ function valueName(key: ConfigKey): string {
       return " <size>";
     case "free":
       return " <size-or-percent>";
+    case "blob-store":
+      return " <url>";
     case "hosts":
       return key === "uiHosts" ? " <name>" : " <pattern>";
     case "rules":

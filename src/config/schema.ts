@@ -6,6 +6,16 @@ import { parseDuration } from "../core/duration.ts";
 import { parseMinFreeDisk, parseSize } from "../core/size.ts";
 import { validHostPattern } from "../core/address.ts";
 import { RuleSet } from "../core/rules.ts";
+import { parseBlobStoreUrl } from "../core/blob-store-url.ts";
+
+function isBlobStoreUrl(raw: string): boolean {
+  try {
+    parseBlobStoreUrl(raw);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const ServeConfigSchema = z.strictObject({
   dataDir: z.string().min(1),
@@ -50,6 +60,10 @@ export const ServeConfigSchema = z.strictObject({
   eventRetentionMs: z.number().int().min(0),
   /** How long past its lifetime a stale copy may be served while the origin is down; 0 = never. */
   maxStaleMs: z.number().int().min(0),
+  /** Where blobs live: "" = <data-dir>/blobs, or s3://bucket/prefix (parse with parseBlobStoreUrl). */
+  blobStore: z.string().refine((s) => isBlobStoreUrl(s), { message: "expected s3://bucket/prefix" }),
+  /** With an S3 blob store: bytes of local copies of hot blobs kept in the data dir. */
+  localCacheBytes: z.number().int().min(0),
   /** Operator freshness rules, PATTERN=POLICY, first match wins (parse with RuleSet.parse). */
   rules: z.array(z.string()).refine((r) => RuleSet.parse(r).ok, { message: "invalid rule" }),
 });
@@ -57,7 +71,7 @@ export type ServeConfig = z.infer<typeof ServeConfigSchema>;
 export type ConfigKey = keyof ServeConfig;
 export type ConfigSource = "flag" | "env" | "file" | "default";
 
-type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size" | "free" | "rules";
+type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size" | "free" | "rules" | "blob-store";
 type Field = {
   key: ConfigKey;
   kind: Kind;
@@ -129,6 +143,20 @@ export const FIELDS: readonly Field[] = [
     help: "keep the blobs under this total, evicting least recently used artifacts at start and after each fill; bigger artifacts are refused, e.g. 500GiB",
   },
   {
+    key: "blobStore",
+    kind: "blob-store",
+    flag: "--blob-store",
+    env: "WITHCACHE_BLOB_STORE",
+    help: "where blobs live: unset = <data-dir>/blobs; s3://bucket/prefix = an S3-compatible bucket, reached with AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION",
+  },
+  {
+    key: "localCacheBytes",
+    kind: "size",
+    flag: "--local-cache-bytes",
+    env: "WITHCACHE_LOCAL_CACHE_BYTES",
+    help: "with an S3 blob store: keep local copies of the most recently used blobs in the data dir up to this total (hits on them are served from disk)",
+  },
+  {
     key: "rules",
     kind: "rules",
     flag: "--rule",
@@ -175,6 +203,7 @@ export function defaultText(key: ConfigKey): string | null {
   const value = (defaultServeConfig() as Partial<ServeConfig>)[key];
   if (field === undefined || value === undefined) return null;
   if (typeof value === "boolean") return value ? "on" : null;
+  if (value === "") return null;
   if (Array.isArray(value)) return value.length === 0 ? null : value.join(",");
   if (field.kind === "duration" && typeof value === "number") return durationText(value);
   if (field.kind === "size" && value === 0) return "0 = no limit";
@@ -193,6 +222,8 @@ export function defaultServeConfig(): ServeConfig {
     allowHosts: [],
     trustProxy: false,
     uiHosts: [],
+    blobStore: "",
+    localCacheBytes: 10 * 1024 ** 3,
     maxRedirects: 10,
     fillAttempts: 5,
     fillBackoffMs: 1000,
@@ -276,6 +307,14 @@ function convert(field: Field, raw: Raw): Converted {
       const list = (Array.isArray(raw) ? raw : text.split(/\s+/)).map((r) => r.trim()).filter((r) => r !== "");
       const parsed = RuleSet.parse(list);
       return parsed.ok ? { ok: true, value: list } : { ok: false, message: parsed.message };
+    }
+    case "blob-store": {
+      try {
+        parseBlobStoreUrl(text);
+        return { ok: true, value: text.trim() };
+      } catch (err) {
+        return { ok: false, message: (err as Error).message };
+      }
     }
     case "free": {
       // A bare number (from a JSON file) is bytes.

@@ -18,7 +18,7 @@ import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
 import { assert } from "../core/errors.ts";
 import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
-import type { ArtifactRow, JobRow, TempBlob } from "../store/types.ts";
+import { BlobStoreUnavailable, type ArtifactRow, type JobRow, type TempBlob } from "../store/types.ts";
 import { rowFreshness } from "./freshness-of-row.ts";
 import { LiveFill } from "./live-fill.ts";
 import { openSha256Sink, type HashMode, type Sha256Sink } from "./sha256-sink.ts";
@@ -676,8 +676,8 @@ export class FillManager {
       const sha256 = await digest;
       if (signal.aborted) throw new Error("aborted");
 
-      // Commit: rename, then the row, with no await in between, so a delete cannot interleave.
-      this.commitStage({ job, temp, sha256, sizeBytes: count, contentType, contentDisposition, redirected, headers: response.headers, requestAtMs, responseAtMs });
+      // Commit: the blob into the store, then the row (see commitStage).
+      await this.commitStage({ job, temp, sha256, sizeBytes: count, contentType, contentDisposition, redirected, headers: response.headers, requestAtMs, responseAtMs });
       live.commit(count);
       this.notifyKey(job.key);
       return { kind: "stored", sha256, sizeBytes: count, hash: sink.mode };
@@ -854,8 +854,12 @@ export class FillManager {
     return count;
   }
 
-  /** Rename the verified temp file into the blob store, then commit the row (no await between). */
-  private commitStage(c: {
+  /**
+   * Put the verified temp file into the blob store (a rename, or an upload to S3), then commit the
+   * row: the blob store runs the row commit right after the blob is complete, with no await in
+   * between, and takes the blob back when the row cannot be written.
+   */
+  private async commitStage(c: {
     job: JobRow;
     temp: string;
     sha256: string;
@@ -866,42 +870,39 @@ export class FillManager {
     headers: Headers;
     requestAtMs: number;
     responseAtMs: number;
-  }): void {
+  }): Promise<void> {
     const { store } = this.deps;
     const blobs = store.blobs;
     const { job, sha256 } = c;
-    try {
-      blobs.commitTemp(c.temp, sha256);
-    } catch (err) {
-      throw storageFailure(err, store.dataDir);
-    }
-    let replacedSha256: string | null;
-    // A refill of a key that had a copy says what it found (same bytes keep the history of both).
-    const previous = this.meta.getArtifact(job.key);
-    const revalidation = previous === null ? undefined : previous.sha256 === sha256
-      ? { atMs: c.responseAtMs, result: "same-bytes" as const, detail: "refetched: same bytes" }
-      : { atMs: c.responseAtMs, result: "changed" as const, detail: previous.revalidation === "changed" && previous.revalidationDetail ? previous.revalidationDetail : "refetched: new bytes" };
-    try {
-      ({ replacedSha256 } = this.meta.commitArtifact({
-        key: job.key,
-        url: job.url,
-        sha256,
-        sizeBytes: c.sizeBytes,
-        contentType: c.contentType,
-        contentDisposition: c.contentDisposition,
-        fetchedAtMs: this.deps.nowMs(),
-        redirected: c.redirected,
-        freshness: { originHeaders: originHeadersOf(c.headers), requestAtMs: c.requestAtMs, responseAtMs: c.responseAtMs },
-        ...(revalidation ? { revalidation } : {}),
-      }));
-    } catch (err) {
-      // No row for the renamed blob: take it back unless another key already shares it.
+    const commitRow = (): string | null => {
+      // A refill of a key that had a copy says what it found (same bytes keep the history of both).
+      const previous = this.meta.getArtifact(job.key);
+      const revalidation = previous === null ? undefined : previous.sha256 === sha256
+        ? { atMs: c.responseAtMs, result: "same-bytes" as const, detail: "refetched: same bytes" }
+        : { atMs: c.responseAtMs, result: "changed" as const, detail: previous.revalidation === "changed" && previous.revalidationDetail ? previous.revalidationDetail : "refetched: new bytes" };
       try {
-        if (this.meta.countArtifactsWithSha(sha256) === 0) blobs.delete(sha256);
-      } catch {
-        // The database is unusable; the startup sweep removes the orphan blob.
+        return this.meta.commitArtifact({
+          key: job.key,
+          url: job.url,
+          sha256,
+          sizeBytes: c.sizeBytes,
+          contentType: c.contentType,
+          contentDisposition: c.contentDisposition,
+          fetchedAtMs: this.deps.nowMs(),
+          redirected: c.redirected,
+          freshness: { originHeaders: originHeadersOf(c.headers), requestAtMs: c.requestAtMs, responseAtMs: c.responseAtMs },
+          ...(revalidation ? { revalidation } : {}),
+        }).replacedSha256;
+      } catch (err) {
+        throw new RowCommitError(err);
       }
-      throw new FillError(`cannot record the artifact: ${firstLineOf(err).toLowerCase()}`, "transient");
+    };
+    let replacedSha256: string | null;
+    try {
+      replacedSha256 = await blobs.commitTemp(c.temp, sha256, commitRow);
+    } catch (err) {
+      if (err instanceof RowCommitError) throw new FillError(`cannot record the artifact: ${firstLineOf(err.cause).toLowerCase()}`, "transient");
+      throw storageFailure(err, store.dataDir);
     }
     if (replacedSha256 && this.meta.countArtifactsWithSha(replacedSha256) === 0) blobs.delete(replacedSha256);
   }
@@ -948,8 +949,19 @@ function firstLineOf(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split("\n")[0]!;
 }
 
-/** A failed write, sync or rename in the data dir: one line; the job fails and its temp goes. */
+/** The row commit inside the blob store's commit failed (told apart from a failed upload or rename). */
+class RowCommitError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(firstLineOf(cause));
+  }
+}
+
+/**
+ * A failed write, sync or rename in the data dir: one line; the job fails and its temp goes. A
+ * remote blob store that cannot be reached is transient: the job retries with backoff.
+ */
 function storageFailure(err: unknown, dir: string): FillError {
+  if (err instanceof BlobStoreUnavailable) return new FillError(`fill waits: ${err.message}`, "transient");
   const code = (err as { code?: string }).code;
   if (code === "ENOSPC" || code === "EDQUOT") return new FillError(`fill stopped: the disk is full (no space left in ${dir})`, "permanent");
   const what = code ? code.toLowerCase() : firstLineOf(err).toLowerCase();

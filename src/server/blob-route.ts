@@ -2,7 +2,7 @@
 // blob file with sendfile (Bun.file), ranges and conditionals decided by core/range.ts; a miss
 // is recorded and, unless --curate, queues a background fill.
 import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
-import { HttpError } from "../core/errors.ts";
+import { assert, HttpError } from "../core/errors.ts";
 import { loggableUrl } from "../core/log.ts";
 import { contentRange, decideRange, ifNoneMatchHits, notModifiedSince } from "../core/range.ts";
 import { VALIDATED_USE_MS } from "../core/freshness.ts";
@@ -62,7 +62,8 @@ function parseForLookup(rawUrl: string, where: string, keepQuery: boolean): Pars
 
 /** What a hit's responses share, built once per artifact and reused until a field they depend on
  *  changes (a hit's counter update gives a new row object but the same headers). */
-type HitParts = { etag: string; lastModified: string; headers: Headers; notModifiedHeaders: Headers; file: BunFile; row: ArtifactRow };
+/** `file`: the blob's local file (null when the blob store had none when the parts were made). */
+type HitParts = { etag: string; lastModified: string; headers: Headers; notModifiedHeaders: Headers; file: BunFile | null; path: string | null; row: ArtifactRow };
 /** Per store (one per running server): hit parts by cache key, bounded like the row cache. */
 const hitParts = new WeakMap<object, Map<string, HitParts>>();
 const HIT_PARTS_MAX = 10_000;
@@ -287,13 +288,14 @@ function partsOf(a: ArtifactRow, ctx: RequestContext): HitParts {
   }
   const known = perStore.get(a.key);
   if (known && sameHitHeaders(known.row, a)) return known;
-  const path = ctx.store.blobs.locate(a.sha256).path;
+  const where = ctx.store.blobs.locate(a.sha256);
+  const path = where.kind === "file" ? where.path : null;
   const etag = `"${a.sha256}"`;
   const lastModified = new Date(a.fetchedAtMs).toUTCString();
   const base: Record<string, string> = { ...artifactBodyHeaders(a), etag, "last-modified": lastModified, "x-withcache-sha256": a.sha256 };
   const notModified = { etag, "last-modified": lastModified, "accept-ranges": "bytes", "x-withcache-sha256": a.sha256, ...(a.redirected ? { "x-withcache-redirected": "1" } : {}) };
   // The blob is named by its sha256, so the file object can be shared by every response of the row.
-  const parts = { etag, lastModified, headers: new Headers(base), notModifiedHeaders: new Headers(notModified), file: Bun.file(path), row: a };
+  const parts = { etag, lastModified, headers: new Headers(base), notModifiedHeaders: new Headers(notModified), file: path === null ? null : Bun.file(path), path, row: a };
   if (perStore.size >= HIT_PARTS_MAX) perStore.clear();
   perStore.set(a.key, parts);
   return parts;
@@ -306,9 +308,66 @@ function withHeaders(headers: Headers, extra: Record<string, string>): Headers {
   return out;
 }
 
+/**
+ * The hit's body source: the local file (sendfile), or, with an S3 blob store before the blob has
+ * a local copy, ranged reads of the object (locate starts the local copy in the background).
+ */
+type BodySource = { kind: "file"; file: BunFile } | { kind: "remote"; read: (range: { start: number; endExclusive: number }) => ReadableStream<Uint8Array> };
+
+function bodySource(parts: HitParts, ctx: RequestContext): BodySource {
+  const where = ctx.store.blobs.locate(parts.row.sha256);
+  if (where.kind === "remote") return { kind: "remote", read: where.read };
+  if (parts.file === null || parts.path !== where.path) {
+    parts.file = Bun.file(where.path);
+    parts.path = where.path;
+  }
+  return { kind: "file", file: parts.file };
+}
+
+/**
+ * A whole blob streamed from the remote store, checked on the way: each chunk is held back until
+ * the next one arrives, and the last one goes out only when the length and sha256 match the row.
+ * A mismatch (or a read error) cuts the response short, so the client never gets a wrong file.
+ */
+function verifiedStream(source: ReadableStream<Uint8Array>, a: ArtifactRow, ctx: RequestContext): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  const hasher = new Bun.CryptoHasher("sha256");
+  let held: Uint8Array | null = null;
+  let count = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) {
+          const got = hasher.digest("hex");
+          if (count !== a.sizeBytes || got !== a.sha256) {
+            ctx.log.event("blob-mismatch", { request: ctx.requestId, sha256: a.sha256, found_bytes: count, found_sha256: got });
+            controller.error(new Error(`the blob store's copy of ${a.sha256} does not match its row`));
+            return;
+          }
+          if (held) controller.enqueue(held);
+          controller.close();
+          return;
+        }
+        hasher.update(value);
+        count += value.byteLength;
+        const out = held;
+        held = value;
+        if (out) {
+          controller.enqueue(out);
+          return;
+        }
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
 function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext, extra: Record<string, string>): Response {
   const parts = partsOf(a, ctx);
-  const { etag, lastModified, file } = parts;
+  const { etag, lastModified } = parts;
   const stale = Object.keys(extra).length > 0;
   const headers = stale ? withHeaders(parts.headers, extra) : parts.headers;
   const ifNoneMatch = req.headers.get("if-none-match");
@@ -317,19 +376,24 @@ function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext, extra: Reco
   }
   const decision = decideRange(req.headers.get("range"), req.headers.get("if-range"), { sizeBytes: a.sizeBytes, etag, lastModified });
   const isGet = req.method === "GET";
+  const source = decision.kind === "unsatisfiable" ? null : bodySource(parts, ctx);
   switch (decision.kind) {
     case "full":
+      assert(source !== null, "a full answer has a body source");
       if (isGet) count(ctx, "hit", () => ctx.store.metadata.recordHit(a.key, ctx.nowMs()));
       // Bun sets Content-Length from the file (and honours HEAD); setting it too would duplicate it.
-      return new Response(file, { status: 200, headers: new Headers(headers) });
+      if (source.kind === "file") return new Response(source.file, { status: 200, headers: new Headers(headers) });
+      return remoteResponse(req, 200, withHeaders(headers, {}), a.sizeBytes, () => verifiedStream(source.read({ start: 0, endExclusive: a.sizeBytes }), a, ctx));
     case "partial": {
+      assert(source !== null, "a partial answer has a body source");
       // A range from byte 0 is a fresh download; a later start is a resume, not a new hit.
       if (isGet && decision.start === 0) count(ctx, "hit", () => ctx.store.metadata.recordHit(a.key, ctx.nowMs()));
       // An explicit 206 with Content-Range: Bun sends the slice as is and does not re-apply Range.
-      return new Response(file.slice(decision.start, decision.endInclusive + 1), {
-        status: 206,
-        headers: withHeaders(headers, { "content-range": contentRange(decision, a.sizeBytes) }),
-      });
+      const rangeHeaders = withHeaders(headers, { "content-range": contentRange(decision, a.sizeBytes) });
+      if (source.kind === "file") return new Response(source.file.slice(decision.start, decision.endInclusive + 1), { status: 206, headers: rangeHeaders });
+      // A ranged GET of the object: only these bytes are read from the bucket.
+      const range = { start: decision.start, endExclusive: decision.endInclusive + 1 };
+      return remoteResponse(req, 206, rangeHeaders, range.endExclusive - range.start, () => source.read(range));
     }
     case "unsatisfiable":
       // The same body for HEAD (Bun sends none) keeps HEAD's headers identical to GET's.
@@ -338,4 +402,16 @@ function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext, extra: Reco
         headers: withHeaders(headers, { "content-type": "text/plain; charset=utf-8", "content-range": `bytes */${a.sizeBytes}` }),
       });
   }
+}
+
+/**
+ * A body streamed from the remote store. Bun sends a stream chunked, without Content-Length
+ * (BUN-NOTES): a HEAD states the length itself and opens nothing; a GET opens the read now.
+ */
+function remoteResponse(req: Request, status: number, headers: Headers, lengthBytes: number, open: () => ReadableStream<Uint8Array>): Response {
+  if (req.method === "HEAD") {
+    headers.set("content-length", String(lengthBytes));
+    return new Response(null, { status, headers });
+  }
+  return new Response(open(), { status, headers });
 }

@@ -10,6 +10,7 @@ import { classifyRead } from "../core/traffic.ts";
 import { TrafficRecorder } from "../store/traffic.ts";
 import { FillManager } from "../fetch/fill-manager.ts";
 import type { AddressPolicy, Resolver } from "../fetch/origin.ts";
+import { connectBlobStore } from "../store/s3-blobs.ts";
 import { openCacheStore, type StoreLimits } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 import { ApiTokens } from "./api-tokens.ts";
@@ -48,6 +49,8 @@ export type StartOptions = {
   storeLimits?: StoreLimits;
   /** Most jobs queued at once by automatic fills (default AUTO_QUEUE_MAX). */
   maxQueuedAutoJobs?: number;
+  /** Where the AWS_* variables of an S3 blob store come from (default: the process's environment). */
+  env?: Record<string, string | undefined>;
 };
 
 export type RunningServer = {
@@ -69,7 +72,13 @@ function nextRequestId(): string {
 export async function startServer(config: ServeConfig, options: StartOptions = {}): Promise<RunningServer> {
   const nowMs = options.nowMs ?? Date.now;
   const log = options.log ?? createStdoutLogger();
-  const store = openCacheStore(resolvePath(config.dataDir), options.storeLimits);
+  const makeBlobs = await connectBlobStore({
+    blobStore: config.blobStore,
+    localCacheBytes: config.localCacheBytes,
+    env: options.env ?? process.env,
+    onEvent: (name, fields) => log.event(name, fields),
+  });
+  const store = openCacheStore(resolvePath(config.dataDir), options.storeLimits, makeBlobs);
   const traffic = new TrafficRecorder(store.ops, nowMs);
   const fills = new FillManager({
     store,
@@ -125,8 +134,12 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
   const sweep = setTimeout(() => {
     if (stopping !== null) return;
     try {
-      const orphans = store.sweepOrphanBlobs();
-      if (orphans.blobs > 0) log.event("store", { orphan_blobs_removed: orphans.blobs, bytes: orphans.bytes });
+      void store.sweepOrphanBlobs().then(
+        (orphans) => {
+          if (orphans.blobs > 0) log.event("store", { orphan_blobs_removed: orphans.blobs, bytes: orphans.bytes });
+        },
+        (err: unknown) => log.event("store", { orphan_sweep_error: err instanceof Error ? err.message : String(err) }),
+      );
     } catch (err) {
       log.event("store", { orphan_sweep_error: err instanceof Error ? err.message : String(err) });
     }
@@ -157,6 +170,7 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
         await traffic.close();
         await audit.close();
         await tokens.close();
+        await store.blobs.drain(2000);
         store.close();
         log.event("stopped", { drained: outcome === "drained" });
         log.flush?.();

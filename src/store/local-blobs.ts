@@ -26,11 +26,22 @@ function fsyncDir(path: string): void {
   }
 }
 
+/** The file of a blob in a directory store (tests, benches and `verify`); throws for a remote blob. */
+export function localBlobPath(blobs: BlobStore, sha256: string): string {
+  const where = blobs.locate(sha256);
+  assert(where.kind === "file", `blob ${sha256} has no local file`);
+  return where.path;
+}
+
 export class LocalBlobStore implements BlobStore {
   readonly blobsDir: string;
   readonly tempDir: string;
 
-  constructor(readonly dataDir: string) {
+  /** `isReferenced`: whether a committed row holds this blob (a failed row commit then keeps it). */
+  constructor(
+    readonly dataDir: string,
+    private readonly isReferenced: (sha256: string) => boolean = () => false,
+  ) {
     this.blobsDir = join(dataDir, "blobs");
     this.tempDir = join(dataDir, "tmp");
     mkdirSync(this.blobsDir, { recursive: true });
@@ -57,6 +68,15 @@ export class LocalBlobStore implements BlobStore {
   sizeOf(sha256: string): number | null {
     try {
       return statSync(this.blobPath(sha256)).size;
+    } catch {
+      return null;
+    }
+  }
+
+  /** When the blob file was last written, or null when it is absent. */
+  modifiedMs(sha256: string): number | null {
+    try {
+      return statSync(this.blobPath(sha256)).mtimeMs;
     } catch {
       return null;
     }
@@ -167,7 +187,22 @@ export class LocalBlobStore implements BlobStore {
     };
   }
 
-  commitTemp(name: string, sha256: string): void {
+  async commitTemp<T>(name: string, sha256: string, commitRow: () => T): Promise<T> {
+    this.renameIntoPlace(name, sha256);
+    try {
+      return commitRow();
+    } catch (err) {
+      try {
+        if (!this.isReferenced(sha256)) this.delete(sha256);
+      } catch {
+        // The database is unusable; the orphan sweep removes the blob.
+      }
+      throw err;
+    }
+  }
+
+  /** Rename a finished temp file to `blobs/<aa>/<sha256>` and make the rename durable. */
+  renameIntoPlace(name: string, sha256: string): void {
     const target = this.blobPath(sha256);
     const dir = join(this.blobsDir, sha256.slice(0, 2));
     if (!existsSync(dir)) {
@@ -193,7 +228,12 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
-  list(): string[] {
+  async list(): Promise<string[]> {
+    return this.listSync();
+  }
+
+  /** The blobs in the directory, without waiting. */
+  listSync(): string[] {
     const out: string[] = [];
     for (const fan of readdirSync(this.blobsDir)) {
       if (!/^[0-9a-f]{2}$/.test(fan)) continue;
@@ -217,4 +257,10 @@ export class LocalBlobStore implements BlobStore {
     const s = statfsSync(this.dataDir);
     return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
   }
+
+  describe(): string {
+    return `directory ${this.blobsDir}`;
+  }
+
+  async drain(): Promise<void> {}
 }

@@ -87,8 +87,7 @@ describe("cached artifact rows", () => {
       await t.write(new TextEncoder().encode("abc"));
       await t.sync();
       await t.close();
-      s.blobs.commitTemp(t.name, sha);
-      s.metadata.commitArtifact({ ...artifact(key, sha), fetchedAtMs: key.endsWith("old") ? 1 : 2 });
+      await s.blobs.commitTemp(t.name, sha, () => s.metadata.commitArtifact({ ...artifact(key, sha), fetchedAtMs: key.endsWith("old") ? 1 : 2 }));
     }
     expect(s.metadata.getArtifact("https://h/old")).not.toBeNull();
     expect(s.evictToFit(3, new Set())).toEqual([{ key: "https://h/old", freedBytes: 3 }]);

@@ -22,7 +22,7 @@ async function putBlob(s: CacheStore, sha: string, bytes: string): Promise<void>
   await t.write(new TextEncoder().encode(bytes));
   await t.sync();
   await t.close();
-  s.blobs.commitTemp(t.name, sha);
+  await s.blobs.commitTemp(t.name, sha, () => null);
 }
 
 /** Another process holding `dir` through a real store, until `stop()` closes its stdin. */
@@ -128,9 +128,9 @@ describe("cache store", () => {
     await putBlob(s, SHA_A, "abc");
     await putBlob(s, SHA_B, "orphan");
     s.metadata.commitArtifact({ key: "https://h/a", url: "https://h/a", sha256: SHA_A, sizeBytes: 3, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
-    expect(s.blobs.list().sort()).toEqual([SHA_A, SHA_B]);
-    expect(s.sweepOrphanBlobs()).toEqual({ blobs: 1, bytes: 6 });
-    expect(s.blobs.list()).toEqual([SHA_A]);
+    expect((await s.blobs.list()).sort()).toEqual([SHA_A, SHA_B]);
+    expect(await s.sweepOrphanBlobs()).toEqual({ blobs: 1, bytes: 6 });
+    expect(await s.blobs.list()).toEqual([SHA_A]);
   });
 
   test("list, filter and sort artifacts", async () => {

@@ -28,11 +28,14 @@ export type CacheStore = {
    * Delete blobs no artifact references (a crash between rename and commit, or between a row
    * delete and its unlink, leaves one). Run at startup, before fills and requests.
    */
-  sweepOrphanBlobs(): { blobs: number; bytes: number };
+  sweepOrphanBlobs(): Promise<{ blobs: number; bytes: number }>;
   close(): void;
 };
 
 export type StoreLimits = { missesMax?: number; finishedJobsMax?: number };
+
+/** Makes the blob store once the metadata is open (the S3 store asks it which blobs rows hold). */
+export type BlobStoreFactory = (dataDir: string, isReferenced: (sha256: string) => boolean) => BlobStore;
 
 /** A failed mkdir/open in the data dir as one line: `--data-dir: cannot create /x: read-only file system`. */
 function dataDirError(err: unknown, what: string): Error {
@@ -46,7 +49,7 @@ function dataDirError(err: unknown, what: string): Error {
   return new Error(`--data-dir: ${what}: ${why}`);
 }
 
-export function openCacheStore(dataDir: string, limits: StoreLimits = {}): CacheStore {
+export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBlobs?: BlobStoreFactory): CacheStore {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o750 });
   } catch (err) {
@@ -65,9 +68,10 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}): Cache
     release();
     throw dataDirError(err, `cannot open the database in ${resolve(dataDir)}`);
   }
-  let blobs: LocalBlobStore;
+  let blobs: BlobStore;
+  const isReferenced = (sha256: string): boolean => metadata.countArtifactsWithSha(sha256) > 0;
   try {
-    blobs = new LocalBlobStore(dataDir);
+    blobs = makeBlobs ? makeBlobs(dataDir, isReferenced) : new LocalBlobStore(dataDir, isReferenced);
   } catch (err) {
     metadata.close();
     release();
@@ -99,11 +103,14 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}): Cache
       }
       return out;
     },
-    sweepOrphanBlobs() {
+    async sweepOrphanBlobs() {
+      // Listed first, then the rows read: a blob committed meanwhile has its row by then (and a
+      // blob between upload and row commit is never deleted by the blob store).
+      const listed = await blobs.list();
       const referenced = metadata.referencedShas();
       let count = 0;
       let bytes = 0;
-      for (const sha of blobs.list()) {
+      for (const sha of listed) {
         if (referenced.has(sha)) continue;
         bytes += blobs.sizeOf(sha) ?? 0;
         blobs.delete(sha);

@@ -168,8 +168,16 @@ export interface MetadataStore {
   close(): void;
 }
 
-/** Where a blob's bytes can be served from. Only local files today. */
-export type BlobLocation = { kind: "file"; path: string };
+/**
+ * Where a blob's bytes can be served from: a local file (sendfile), or a remote object (the S3
+ * blob store before the blob has a local copy) read as a stream of `[start, endExclusive)`.
+ */
+export type BlobLocation =
+  | { kind: "file"; path: string }
+  | { kind: "remote"; sizeBytes: number; read(range: { start: number; endExclusive: number }): ReadableStream<Uint8Array> };
+
+/** A remote blob store could not be reached or refused a write: the fill retries later. */
+export class BlobStoreUnavailable extends Error {}
 
 export interface TempBlob {
   readonly name: string;
@@ -210,15 +218,25 @@ export interface BlobStore {
    * same bytes after the file is committed (renamed into place) or removed.
    */
   openTempReader(name: string): TempReader | null;
-  /** Move a finished, fsynced temp file into place as the blob `sha256`. */
-  commitTemp(name: string, sha256: string): void;
+  /**
+   * Move a finished, fsynced temp file into place as the blob `sha256`, then run `commitRow` (the
+   * row that references it) with no await in between. The blob is complete in the store before
+   * `commitRow` runs, and no delete of the same sha256 (an eviction, the orphan sweep) can
+   * interleave from upload to row. When `commitRow` throws, the blob is removed again unless
+   * `isReferenced` says a row holds it.
+   */
+  commitTemp<T>(name: string, sha256: string, commitRow: () => T): Promise<T>;
   removeTemp(name: string): void;
   delete(sha256: string): void;
-  /** Every stored blob's sha256 (startup garbage collection). */
-  list(): string[];
+  /** Every stored blob's sha256 (the orphan sweep). */
+  list(): Promise<string[]>;
   /** Remove temp files except those named in `keep`; returns the names removed. */
   sweepTemp(keep: ReadonlySet<string>): string[];
   diskSpace(): { freeBytes: number; totalBytes: number };
+  /** Where the blobs are, for logs, the UI and /healthz: never a secret. */
+  describe(): string;
+  /** Wait for background work (remote deletes) to settle, bounded by `timeoutMs`. */
+  drain(timeoutMs: number): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,418 @@
+// The S3 BlobStore: blobs are objects `<prefix>sha256/<sha256>` in an S3-compatible bucket (AWS,
+// Ceph RGW, SeaweedFS, versitygw, …) through Bun.S3Client. The data dir keeps the fills' temp
+// files and a local copy of hot blobs (<data-dir>/blobs, the directory store's layout), bounded by
+// --local-cache-bytes, least recently used copies first. Hits on a local copy are sendfile; a
+// blob without one is streamed from S3 (ranged GETs) while a copy is made in the background.
+//
+// Ordering: a blob is uploaded and its size checked in the bucket before its row commits (the
+// row commit runs inside commitTemp, right after the upload); deletes run in the background and
+// look again, when they run, whether a row or a commit in flight still needs the blob.
+import { rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { assert } from "../core/errors.ts";
+import { parseBlobStoreUrl, type S3BlobStoreUrl } from "../core/blob-store-url.ts";
+import { LocalBlobStore } from "./local-blobs.ts";
+import { BlobStoreUnavailable, type BlobLocation, type BlobStore, type TempBlob, type TempReader } from "./types.ts";
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** Uploads tried per commit before the fill is told to retry later (with its own backoff). */
+const UPLOAD_ATTEMPTS = 3;
+const UPLOAD_RETRY_MS = [250, 1000];
+/** Local copies made at once from S3 (each is one streaming GET). */
+const LOCALIZE_INFLIGHT_MAX = 2;
+/** The bucket is listed in pages of this many keys. */
+const LIST_PAGE_KEYS = 1000;
+/** How long a start-up check waits for the S3 endpoint. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export type S3Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string; region: string; endpoint: string };
+
+/** An S3 error as one line: the code S3 answered (NoSuchBucket, AccessDenied, …) or the network error. */
+export function s3Reason(err: unknown): string {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  const code = typeof e.code === "string" ? e.code : "";
+  const message = typeof e.message === "string" ? e.message.split("\n")[0]! : String(err);
+  if (code && !message.includes(code)) return `${code}: ${message}`;
+  return message;
+}
+
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" ? code : "";
+}
+
+/** The endpoint as shown to people: no user info, no query. */
+export function shownEndpoint(endpoint: string): string {
+  const u = URL.parse(endpoint);
+  if (!u) return "(bad endpoint)";
+  return `${u.protocol}//${u.host}${u.pathname === "/" ? "" : u.pathname}`;
+}
+
+export class S3Bucket {
+  readonly client: Bun.S3Client;
+
+  constructor(
+    readonly url: S3BlobStoreUrl,
+    readonly credentials: S3Credentials,
+  ) {
+    this.client = new Bun.S3Client({
+      bucket: url.bucket,
+      endpoint: credentials.endpoint,
+      region: credentials.region,
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}),
+    });
+  }
+
+  keyOf(sha256: string): string {
+    assert(SHA256_HEX.test(sha256), `blob name must be a sha256, got ${sha256}`);
+    return `${this.url.prefix}sha256/${sha256}`;
+  }
+
+  describe(): string {
+    return `s3://${this.url.bucket}/${this.url.prefix} at ${shownEndpoint(this.credentials.endpoint)}`;
+  }
+
+  /**
+   * At start-up: the bucket exists and these credentials may list, write and delete in it. Throws
+   * one line naming what is wrong: `--blob-store: bucket "x" does not exist at http://…`.
+   */
+  async check(): Promise<void> {
+    const where = shownEndpoint(this.credentials.endpoint);
+    const fail = (err: unknown, doing: string): never => {
+      const code = codeOf(err);
+      if (code === "NoSuchBucket") throw new Error(`--blob-store: bucket "${this.url.bucket}" does not exist at ${where}`);
+      if (["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"].includes(code)) {
+        throw new Error(`--blob-store: ${where} refused the credentials (${code}) to ${doing} in bucket "${this.url.bucket}"; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
+      }
+      if (code === "TimeoutError" || (err as { name?: unknown }).name === "TimeoutError") throw new Error(`--blob-store: ${where} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`);
+      throw new Error(`--blob-store: cannot ${doing} in bucket "${this.url.bucket}" at ${where}: ${s3Reason(err)}`);
+    };
+    const bounded = <T>(p: Promise<T>): Promise<T> =>
+      Promise.race([p, Bun.sleep(CONNECT_TIMEOUT_MS).then((): never => { throw Object.assign(new Error("timeout"), { code: "TimeoutError" }); })]);
+    await bounded(this.client.list({ prefix: this.url.prefix, maxKeys: 1 })).catch((err: unknown) => fail(err, "list"));
+    const probe = this.client.file(`${this.url.prefix}.withcache-write-check`);
+    await bounded(probe.write("withcache checks that it may write here\n")).catch((err: unknown) => fail(err, "write"));
+    await bounded(probe.delete()).catch((err: unknown) => fail(err, "delete"));
+  }
+
+  /** Every blob object's sha256 and size. */
+  async listBlobs(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const prefix = `${this.url.prefix}sha256/`;
+    let continuationToken: string | undefined;
+    for (let page = 0; page < 1_000_000; page++) {
+      const result = await this.client.list({ prefix, maxKeys: LIST_PAGE_KEYS, ...(continuationToken ? { continuationToken } : {}) });
+      for (const item of result.contents ?? []) {
+        const name = item.key.slice(prefix.length);
+        if (SHA256_HEX.test(name)) out.set(name, item.size ?? 0);
+      }
+      if (!result.isTruncated || !result.nextContinuationToken) break;
+      continuationToken = result.nextContinuationToken;
+    }
+    return out;
+  }
+}
+
+type LocalCopy = { sizeBytes: number; usedMs: number };
+
+export class S3BlobStore implements BlobStore {
+  private readonly local: LocalBlobStore;
+  /** sha256 → size of every blob object known to be in the bucket. */
+  private readonly remote: Map<string, number>;
+  /** Local copies, least recently used first (Map order is kept by re-inserting on use). */
+  private readonly copies = new Map<string, LocalCopy>();
+  private copiedBytes = 0;
+  /** Blobs between upload and row commit: never deleted meanwhile. */
+  private readonly committing = new Map<string, number>();
+  /** Remote deletes not yet done; a commit of the same sha256 waits for its delete first. */
+  private readonly deleting = new Map<string, Promise<void>>();
+  private readonly localizing = new Map<string, Promise<void>>();
+  private tempCounter = 0;
+
+  constructor(
+    private readonly bucket: S3Bucket,
+    readonly dataDir: string,
+    private readonly options: {
+      /** Whether a committed row references the blob (checked again when a delete runs). */
+      isReferenced: (sha256: string) => boolean;
+      localCacheBytes: number;
+      /** The bucket's blobs, listed at start-up (S3Bucket.listBlobs). */
+      remote: Map<string, number>;
+      onEvent?: (name: string, fields: Record<string, string | number>) => void;
+    },
+  ) {
+    this.local = new LocalBlobStore(dataDir, options.isReferenced);
+    this.remote = options.remote;
+    // Local copies found at start-up: oldest modification first. A copy whose object is not in
+    // the bucket is an orphan: the sweep removes it like any unreferenced blob.
+    const found: Array<[string, number, number]> = [];
+    for (const sha of this.local.listSync()) {
+      const size = this.local.sizeOf(sha);
+      if (size === null) continue;
+      found.push([sha, size, this.local.modifiedMs(sha) ?? 0]);
+    }
+    found.sort((a, b) => a[2] - b[2]);
+    for (const [sha, size, mtime] of found) this.addCopy(sha, size, mtime);
+    this.trimCopies(null);
+  }
+
+  describe(): string {
+    return this.bucket.describe();
+  }
+
+  /** Bytes of local copies held now (≤ --local-cache-bytes after each addition). */
+  localBytes(): number {
+    return this.copiedBytes;
+  }
+
+  private addCopy(sha256: string, sizeBytes: number, usedMs: number): void {
+    const old = this.copies.get(sha256);
+    if (old) this.copiedBytes -= old.sizeBytes;
+    this.copies.delete(sha256);
+    this.copies.set(sha256, { sizeBytes, usedMs });
+    this.copiedBytes += sizeBytes;
+  }
+
+  private dropCopy(sha256: string): void {
+    const old = this.copies.get(sha256);
+    if (!old) return;
+    this.copies.delete(sha256);
+    this.copiedBytes -= old.sizeBytes;
+    this.local.delete(sha256);
+  }
+
+  /** Remove least recently used local copies (never `keep`, never one with no object in the bucket) until under the bound. */
+  private trimCopies(keep: string | null): void {
+    if (this.copiedBytes <= this.options.localCacheBytes) return;
+    for (const sha of [...this.copies.keys()]) {
+      if (this.copiedBytes <= this.options.localCacheBytes) break;
+      if (sha === keep || !this.remote.has(sha)) continue;
+      this.dropCopy(sha);
+    }
+  }
+
+  locate(sha256: string): BlobLocation {
+    const copy = this.copies.get(sha256);
+    if (copy) {
+      this.copies.delete(sha256);
+      this.copies.set(sha256, { ...copy, usedMs: Date.now() });
+      return this.local.locate(sha256);
+    }
+    const sizeBytes = this.remote.get(sha256);
+    assert(sizeBytes !== undefined, `blob ${sha256} is neither local nor in the bucket`);
+    this.localize(sha256, sizeBytes);
+    const key = this.bucket.keyOf(sha256);
+    return {
+      kind: "remote",
+      sizeBytes,
+      read: ({ start, endExclusive }) => this.bucket.client.file(key).slice(start, endExclusive).stream(),
+    };
+  }
+
+  /** Copy a blob from the bucket into the local copy, verified by sha256 (once per blob at a time). */
+  private localize(sha256: string, sizeBytes: number): void {
+    if (this.localizing.has(sha256) || this.localizing.size >= LOCALIZE_INFLIGHT_MAX) return;
+    if (sizeBytes > this.options.localCacheBytes) return;
+    const job = this.copyFromBucket(sha256, sizeBytes)
+      .catch((err: unknown) => this.options.onEvent?.("blob-store", { sha256, local_copy_error: s3Reason(err) }))
+      .finally(() => this.localizing.delete(sha256));
+    this.localizing.set(sha256, job);
+  }
+
+  private async copyFromBucket(sha256: string, sizeBytes: number): Promise<void> {
+    const name = `copy-${process.pid}-${++this.tempCounter}`;
+    const temp = await this.local.openTemp(name, { truncate: true });
+    const hasher = new Bun.CryptoHasher("sha256");
+    let count = 0;
+    try {
+      for await (const chunk of this.bucket.client.file(this.bucket.keyOf(sha256)).stream() as unknown as AsyncIterable<Uint8Array>) {
+        hasher.update(chunk);
+        await temp.write(chunk);
+        count += chunk.byteLength;
+      }
+      await temp.sync();
+      await temp.close();
+      const got = hasher.digest("hex");
+      if (count !== sizeBytes || got !== sha256) throw new Error(`the object of ${sha256} is ${count} bytes hashing to ${got}`);
+      // Deleted while it was copied: keep nothing.
+      if (!this.remote.has(sha256)) return;
+      this.local.renameIntoPlace(name, sha256);
+      this.addCopy(sha256, count, Date.now());
+      this.trimCopies(sha256);
+    } finally {
+      await temp.close().catch(() => {});
+      this.local.removeTemp(name);
+    }
+  }
+
+  sizeOf(sha256: string): number | null {
+    return this.copies.get(sha256)?.sizeBytes ?? this.remote.get(sha256) ?? null;
+  }
+
+  recentSizeOf(sha256: string, maxAgeMs: number): number | null {
+    // A local copy removed behind our back falls back to the bucket's object.
+    if (this.copies.has(sha256) && this.local.recentSizeOf(sha256, maxAgeMs) === null) {
+      this.copiedBytes -= this.copies.get(sha256)!.sizeBytes;
+      this.copies.delete(sha256);
+    }
+    return this.sizeOf(sha256);
+  }
+
+  openTemp(name: string, options: { truncate: boolean }): Promise<TempBlob> {
+    return this.local.openTemp(name, options);
+  }
+  tempSize(name: string): number | null {
+    return this.local.tempSize(name);
+  }
+  truncateTemp(name: string, sizeBytes: number): void {
+    this.local.truncateTemp(name, sizeBytes);
+  }
+  readTemp(name: string): ReadableStream<Uint8Array> {
+    return this.local.readTemp(name);
+  }
+  openTempReader(name: string): TempReader | null {
+    return this.local.openTempReader(name);
+  }
+  removeTemp(name: string): void {
+    this.local.removeTemp(name);
+  }
+  sweepTemp(keep: ReadonlySet<string>): string[] {
+    return this.local.sweepTemp(keep);
+  }
+  diskSpace(): { freeBytes: number; totalBytes: number } {
+    return this.local.diskSpace();
+  }
+
+  async commitTemp<T>(name: string, sha256: string, commitRow: () => T): Promise<T> {
+    this.committing.set(sha256, (this.committing.get(sha256) ?? 0) + 1);
+    try {
+      await this.deleting.get(sha256);
+      const path = join(this.local.tempDir, name);
+      const sizeBytes = statSync(path).size;
+      if (this.remote.get(sha256) !== sizeBytes) await this.upload(path, sha256, sizeBytes);
+      this.remote.set(sha256, sizeBytes);
+      // The temp file becomes the local copy (when it fits), else it goes.
+      if (sizeBytes <= this.options.localCacheBytes) {
+        this.local.renameIntoPlace(name, sha256);
+        this.addCopy(sha256, sizeBytes, Date.now());
+      } else {
+        rmSync(path, { force: true });
+      }
+      let row: T;
+      try {
+        row = commitRow();
+      } catch (err) {
+        if (!this.options.isReferenced(sha256)) this.removeNow(sha256);
+        throw err;
+      }
+      this.trimCopies(sha256);
+      return row;
+    } finally {
+      const n = (this.committing.get(sha256) ?? 1) - 1;
+      if (n <= 0) this.committing.delete(sha256);
+      else this.committing.set(sha256, n);
+    }
+  }
+
+  /** Upload and check the object's size; retried a few times, then BlobStoreUnavailable. */
+  private async upload(path: string, sha256: string, sizeBytes: number): Promise<void> {
+    const object = this.bucket.client.file(this.bucket.keyOf(sha256));
+    let last: unknown = null;
+    for (let attempt = 0; attempt < UPLOAD_ATTEMPTS; attempt++) {
+      if (attempt > 0) await Bun.sleep(UPLOAD_RETRY_MS[attempt - 1] ?? 1000);
+      try {
+        await object.write(Bun.file(path));
+        const stored = (await object.stat()).size;
+        if (stored === sizeBytes) return;
+        last = new Error(`the bucket holds ${stored} bytes of ${sizeBytes} after the upload`);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw new BlobStoreUnavailable(`cannot upload to ${this.describe()}: ${s3Reason(last)}`);
+  }
+
+  /** The local copy goes now; the object is deleted in the background, if still unreferenced then. */
+  delete(sha256: string): void {
+    this.dropCopy(sha256);
+    if (this.committing.has(sha256)) return;
+    this.removeNow(sha256);
+  }
+
+  private removeNow(sha256: string): void {
+    this.dropCopy(sha256);
+    this.remote.delete(sha256);
+    const before = this.deleting.get(sha256) ?? Promise.resolve();
+    const job = before
+      .then(async () => {
+        // A commit that started since, or a row written since, needs the object.
+        if (this.committing.has(sha256) || this.options.isReferenced(sha256)) return;
+        await this.bucket.client.file(this.bucket.keyOf(sha256)).delete();
+      })
+      .catch((err: unknown) => {
+        // Left for the orphan sweep.
+        this.options.onEvent?.("blob-store", { sha256, delete_error: s3Reason(err) });
+      })
+      .finally(() => {
+        if (this.deleting.get(sha256) === job) this.deleting.delete(sha256);
+      });
+    this.deleting.set(sha256, job);
+  }
+
+  /** Every blob in the bucket (listed now) and every local copy. */
+  async list(): Promise<string[]> {
+    const listed = await this.bucket.listBlobs();
+    for (const [sha, size] of listed) if (!this.deleting.has(sha)) this.remote.set(sha, size);
+    return [...new Set([...listed.keys(), ...this.local.listSync()])];
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    const pending = [...this.deleting.values(), ...this.localizing.values()];
+    await Promise.race([Promise.allSettled(pending), Bun.sleep(timeoutMs)]);
+  }
+}
+
+/**
+ * The blob store --blob-store names, checked before anything else starts: for s3://…, the
+ * credentials from AWS_* are read, the bucket is checked (exists, may list, write and delete) and
+ * its blobs are listed. Returns the factory openCacheStore takes, or undefined for the directory.
+ */
+export async function connectBlobStore(options: {
+  blobStore: string;
+  localCacheBytes: number;
+  env: Record<string, string | undefined>;
+  onEvent?: (name: string, fields: Record<string, string | number>) => void;
+}): Promise<((dataDir: string, isReferenced: (sha256: string) => boolean) => BlobStore) | undefined> {
+  let url;
+  try {
+    url = parseBlobStoreUrl(options.blobStore);
+  } catch (err) {
+    throw new Error(`--blob-store: ${(err as Error).message}`);
+  }
+  if (url.kind === "directory") return undefined;
+  const env = options.env;
+  const accessKeyId = env.AWS_ACCESS_KEY_ID ?? "";
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY ?? "";
+  if (accessKeyId === "" || secretAccessKey === "") {
+    throw new Error(`--blob-store: s3://${url.bucket} needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment`);
+  }
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
+  const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || `https://s3.${region}.amazonaws.com`;
+  const parsed = URL.parse(endpoint);
+  if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    throw new Error(`--blob-store: AWS_ENDPOINT_URL "${shownEndpoint(endpoint)}" is not an http(s) URL`);
+  }
+  if (parsed.username || parsed.password) throw new Error("--blob-store: AWS_ENDPOINT_URL carries credentials; put them in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+  const bucket = new S3Bucket(url, { accessKeyId, secretAccessKey, region, endpoint, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) });
+  await bucket.check();
+  let remote: Map<string, number>;
+  try {
+    remote = await bucket.listBlobs();
+  } catch (err) {
+    throw new Error(`--blob-store: cannot list ${bucket.describe()}: ${s3Reason(err)}`);
+  }
+  return (dataDir, isReferenced) =>
+    new S3BlobStore(bucket, dataDir, { isReferenced, localCacheBytes: options.localCacheBytes, remote, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
+}

@@ -1,0 +1,89 @@
+// A real S3 server for tests: versitygw (built into .tools/bin by scripts/setup --test) serving
+// a temp directory on 127.0.0.1:<free port>. Stop and start it again mid-test to test outages.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "./spawn-server.ts";
+import { makeTempDir, type TempDir } from "./temp.ts";
+
+export const VERSITYGW = join(REPO_ROOT, ".tools/bin/versitygw");
+
+export type S3Server = {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+  /** The AWS_* variables a withcache process needs to reach this server. */
+  env: Record<string, string>;
+  createBucket(name: string): Promise<void>;
+  /** Stop the process (the data stays); `start()` brings it back on the same port. */
+  halt(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+async function freePort(): Promise<number> {
+  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
+  const port = probe.port!;
+  await probe.stop(true);
+  return port;
+}
+
+/** PUT /<bucket> signed with SigV4 (curl has it built in; Bun.S3Client makes no buckets). */
+async function putBucket(s3: { endpoint: string; accessKeyId: string; secretAccessKey: string; region: string }, name: string): Promise<void> {
+  const proc = Bun.spawn(
+    ["curl", "-sS", "-f", "-X", "PUT", "--aws-sigv4", `aws:amz:${s3.region}:s3`, "-u", `${s3.accessKeyId}:${s3.secretAccessKey}`,
+      "-H", "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", `${s3.endpoint}/${name}`],
+    { stdout: "pipe", stderr: "pipe", timeout: 10_000 },
+  );
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`s3 test server: cannot create bucket ${name}: ${stderr.trim()}`);
+}
+
+export async function startS3Server(options: { dir?: TempDir } = {}): Promise<S3Server> {
+  const dir = options.dir ?? makeTempDir("withcache-s3-");
+  const root = join(dir.path, "root");
+  mkdirSync(root, { recursive: true });
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const accessKeyId = "withcachetest";
+  const secretAccessKey = "withcache-test-secret-key";
+  const region = "us-east-1";
+  let proc: ReturnType<typeof Bun.spawn> | null = null;
+
+  const start = async (): Promise<void> => {
+    proc = Bun.spawn([VERSITYGW, "--port", `127.0.0.1:${port}`, "--quiet", "posix", root], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir.path, ROOT_ACCESS_KEY_ID: accessKeyId, ROOT_SECRET_ACCESS_KEY: secretAccessKey },
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const up = await fetch(endpoint, { signal: AbortSignal.timeout(1000) }).then(() => true, () => false);
+      if (up) return;
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        const stderr = proc.stderr instanceof ReadableStream ? await new Response(proc.stderr).text() : "";
+        throw new Error(`s3 test server did not start on ${endpoint}: ${stderr.trim() || "no answer"}`);
+      }
+      await Bun.sleep(25);
+    }
+  };
+  const halt = async (): Promise<void> => {
+    if (!proc) return;
+    proc.kill("SIGKILL");
+    await proc.exited;
+    proc = null;
+  };
+  await start();
+  const s3 = { endpoint, accessKeyId, secretAccessKey, region };
+  return {
+    ...s3,
+    env: { AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_REGION: region },
+    createBucket: (name) => putBucket(s3, name),
+    halt,
+    start,
+    async stop() {
+      await halt();
+      if (!options.dir) dir.cleanup();
+    },
+  };
+}

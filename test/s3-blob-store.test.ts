@@ -1,0 +1,190 @@
+// The S3 blob store end to end: a real S3 server (versitygw on loopback), the real cache-host with
+// --blob-store s3://…, a real origin and real curl. Blobs land in the bucket before their rows,
+// hits are served from the local copy or streamed (ranged) from the bucket, a wrong object is
+// never served whole, outages of the S3 server keep local copies serving and fills retrying.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { blobUrl, cleanupsAfterEach, isStored, jobFinished, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
+import { startS3Server, type S3Server } from "./helpers/s3.ts";
+
+let s3: S3Server;
+let origin: Origin;
+const cleanups = cleanupsAfterEach();
+/** Bodies by path: distinct bytes per file, sizes given in the name (/f/<name>-<bytes>.bin). */
+function bodyOf(path: string): Uint8Array<ArrayBuffer> {
+  const size = Number(/-(\d+)\.bin$/.exec(path)?.[1] ?? "1000");
+  const out = new Uint8Array(size);
+  let x = [...path].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7);
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  s3 = await startS3Server();
+  origin = startOrigin((req) => {
+    const path = new URL(req.url).pathname;
+    if (!path.startsWith("/f/")) return new Response("no\n", { status: 404 });
+    return new Response(bodyOf(path), { headers: { "content-type": "application/octet-stream", "cache-control": "max-age=86400" } });
+  });
+});
+afterAll(async () => {
+  await origin?.stop();
+  await s3?.stop();
+});
+
+let bucketCounter = 0;
+async function freshBucket(): Promise<string> {
+  const name = `wc-test-${process.pid}-${++bucketCounter}`;
+  await s3.createBucket(name);
+  return name;
+}
+
+function client(bucket: string): Bun.S3Client {
+  return new Bun.S3Client({ bucket, endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region });
+}
+
+async function startS3Cache(bucket: string, overrides: Parameters<typeof startTestServer>[0] = {}, dataDir = makeTempDir("withcache-data-")): Promise<TestServer> {
+  const s = await startTestServer({ blobStore: `s3://${bucket}/cache`, ...overrides }, { dataDir, start: { env: s3.env } });
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+async function fill(s: TestServer, url: string): Promise<void> {
+  await fetch(blobUrl(s.url, url)).then((r) => r.arrayBuffer()).catch(() => null);
+  const job = await jobFinished(s, url);
+  expect({ state: job.state, error: job.error }).toEqual({ state: "completed", error: null });
+}
+
+async function curlBytes(url: string, args: string[] = []): Promise<{ exitCode: number; bytes: Uint8Array; stderr: string }> {
+  const dir = makeTempDir("withcache-out-");
+  cleanups.push(() => dir.cleanup());
+  const out = join(dir.path, "out");
+  const r = await run(["curl", "-sS", "-o", out, ...args, url], { timeoutMs: 30_000 });
+  const bytes = existsSync(out) ? new Uint8Array(await Bun.file(out).arrayBuffer()) : new Uint8Array();
+  return { exitCode: r.exitCode, bytes, stderr: r.stderr };
+}
+
+test("start-up refuses a missing bucket, refused credentials, no credentials and a bad URL, each in one line", async () => {
+  const dir = makeTempDir();
+  cleanups.push(() => dir.cleanup());
+  const start = (blobStore: string, env: Record<string, string>) => startTestServer({ blobStore }, { dataDir: dir, start: { env } });
+  await expect(start("s3://no-such-bucket/x", s3.env)).rejects.toThrow(`--blob-store: bucket "no-such-bucket" does not exist at ${s3.endpoint}`);
+  await expect(start(`s3://${await freshBucket()}`, { ...s3.env, AWS_SECRET_ACCESS_KEY: "wrong" })).rejects.toThrow(/^--blob-store: http:\/\/127\.0\.0\.1:\d+ refused the credentials \(\w+\) to list in bucket/);
+  await expect(start("s3://some-bucket", { AWS_ENDPOINT_URL: s3.endpoint })).rejects.toThrow("--blob-store: s3://some-bucket needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment");
+  await expect(start("s3://some-bucket", { ...s3.env, AWS_ENDPOINT_URL: "http://127.0.0.1:1" })).rejects.toThrow(/^--blob-store: cannot list in bucket "some-bucket" at http:\/\/127\.0\.0\.1:1: /);
+  // The secret never appears in a message.
+  const err = await start("s3://no-such-bucket/x", s3.env).catch((e: Error) => e);
+  expect(String(err)).not.toContain(s3.secretAccessKey);
+});
+
+test("a fill lands in the bucket before its row; hits come from the local copy, byte-exact", async () => {
+  const bucket = await freshBucket();
+  const s = await startS3Cache(bucket);
+  const url = `${origin.url}/f/driver-300000.bin`;
+  await fill(s, url);
+  const body = bodyOf("/f/driver-300000.bin");
+  const sha = sha256Hex(body);
+  const object = client(bucket).file(`cache/sha256/${sha}`);
+  expect(await object.exists()).toBe(true);
+  expect(sha256Hex(await object.bytes())).toBe(sha);
+  // The local copy is in the data dir's blobs/ like the directory store's.
+  expect(existsSync(join(s.dataDir, "blobs", sha.slice(0, 2), sha))).toBe(true);
+  const got = await curlBytes(blobUrl(s.url, url));
+  expect(got.exitCode).toBe(0);
+  expect(sha256Hex(got.bytes)).toBe(sha);
+  const health = await (await fetch(`${s.url}/healthz`)).text();
+  expect(health).not.toContain(s3.secretAccessKey);
+});
+
+test("a blob without a local copy streams from the bucket (whole and ranged), then gets its copy back", async () => {
+  const bucket = await freshBucket();
+  // Room for one local copy of these two: the second fill pushes the first one out.
+  const s = await startS3Cache(bucket, { localCacheBytes: 250_000 });
+  const first = `${origin.url}/f/first-200000.bin`;
+  const second = `${origin.url}/f/second-200000.bin`;
+  await fill(s, first);
+  await fill(s, second);
+  const sha1 = sha256Hex(bodyOf("/f/first-200000.bin"));
+  const local1 = join(s.dataDir, "blobs", sha1.slice(0, 2), sha1);
+  expect(existsSync(local1)).toBe(false);
+  const originGets = origin.hits.get("/f/first-200000.bin");
+  // A range first (only those bytes), then the whole file.
+  const part = await curlBytes(blobUrl(s.url, first), ["-r", "1000-1999"]);
+  expect(part.exitCode).toBe(0);
+  expect(part.bytes).toEqual(bodyOf("/f/first-200000.bin").subarray(1000, 2000));
+  const whole = await curlBytes(blobUrl(s.url, first));
+  expect(whole.exitCode).toBe(0);
+  expect(sha256Hex(whole.bytes)).toBe(sha1);
+  expect(origin.hits.get("/f/first-200000.bin")).toBe(originGets);
+  // The background copy brings the blob back to the local disk (and pushes the other one out).
+  await pollUntil(() => existsSync(local1), { what: "local copy of the first blob", timeoutMs: 10_000 });
+  const again = await curlBytes(blobUrl(s.url, first));
+  expect(sha256Hex(again.bytes)).toBe(sha1);
+});
+
+test("an object that does not match its row is never served whole", async () => {
+  const bucket = await freshBucket();
+  const s = await startS3Cache(bucket, { localCacheBytes: 0 });
+  const url = `${origin.url}/f/tampered-150000.bin`;
+  await fill(s, url);
+  const body = bodyOf("/f/tampered-150000.bin");
+  const sha = sha256Hex(body);
+  expect(existsSync(join(s.dataDir, "blobs", sha.slice(0, 2), sha))).toBe(false);
+  // Someone rewrites the object with other bytes of the same length.
+  const other = body.slice();
+  other[140_000] = other[140_000]! ^ 0xff;
+  await client(bucket).file(`cache/sha256/${sha}`).write(other);
+  const got = await curlBytes(blobUrl(s.url, url));
+  expect(got.exitCode).not.toBe(0);
+  expect(got.bytes.byteLength).toBeLessThan(body.byteLength);
+  await pollUntil(() => s.logs.some((l) => l.includes("blob-mismatch")), { what: "blob-mismatch log line", timeoutMs: 5000 });
+});
+
+test("the S3 server down: local copies still served, a new fill waits and completes once it is back", async () => {
+  const bucket = await freshBucket();
+  const s = await startS3Cache(bucket, { fillAttempts: 20, fillBackoffMs: 100, fillBackoffMaxMs: 300 });
+  const cached = `${origin.url}/f/cached-100000.bin`;
+  await fill(s, cached);
+  await s3.halt();
+  let restarted = false;
+  cleanups.push(async () => {
+    if (!restarted) await s3.start();
+  });
+  const hit = await curlBytes(blobUrl(s.url, cached));
+  expect(hit.exitCode).toBe(0);
+  expect(sha256Hex(hit.bytes)).toBe(sha256Hex(bodyOf("/f/cached-100000.bin")));
+  const fresh = `${origin.url}/f/during-outage-100000.bin`;
+  await fetch(blobUrl(s.url, fresh)).then((r) => r.arrayBuffer()).catch(() => null);
+  await pollUntil(() => s.running.ctx.fills.listJobs().find((j) => j.key === fresh && j.attempts >= 1 && j.error !== null), { what: "a failed upload attempt", timeoutMs: 15_000 });
+  expect(s.running.ctx.fills.listJobs().find((j) => j.key === fresh)?.error).toContain("cannot upload to s3://");
+  await s3.start();
+  restarted = true;
+  const job = await jobFinished(s, fresh, { timeoutMs: 20_000 });
+  expect(job.state).toBe("completed");
+  expect(await isStored(fetch(blobUrl(s.url, fresh), { method: "HEAD" }))).toBe(true);
+}, 60_000);
+
+test("deleting an artifact deletes its object; the start-up sweep deletes orphan objects", async () => {
+  const bucket = await freshBucket();
+  const dataDir = makeTempDir("withcache-data-");
+  const s = await startS3Cache(bucket, {}, dataDir);
+  const url = `${origin.url}/f/gone-50000.bin`;
+  await fill(s, url);
+  const sha = sha256Hex(bodyOf("/f/gone-50000.bin"));
+  const objects = client(bucket);
+  expect(s.running.ctx.store.deleteArtifact(url)).toMatchObject({ deleted: true });
+  await pollUntil(async () => !(await objects.file(`cache/sha256/${sha}`).exists()), { what: "object deleted", timeoutMs: 5000 });
+  // An object no row references (a crash between upload and row commit leaves one).
+  const orphan = "ab".repeat(32);
+  await objects.file(`cache/sha256/${orphan}`).write("orphan bytes");
+  await s.stop({ keepDataDir: true });
+  cleanups.pop();
+  const again = await startS3Cache(bucket, {}, dataDir);
+  await pollUntil(async () => !(await objects.file(`cache/sha256/${orphan}`).exists()), { what: "orphan object swept", timeoutMs: 5000 });
+  await pollUntil(() => again.logs.some((l) => l.includes("orphan_blobs_removed")), { what: "sweep log line", timeoutMs: 5000 });
+  rmSync(dataDir.path, { recursive: true, force: true });
+});
