@@ -25,7 +25,8 @@ const LIST_PAGE_KEYS = 1000;
 /** How long a start-up check waits for the S3 endpoint. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-export type S3Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string; region: string; endpoint: string };
+/** `endpointGiven`: AWS_ENDPOINT_URL was set (Bun then uses path-style); else Bun's AWS default for the region. */
+export type S3Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string; region: string; endpoint: string; endpointGiven: boolean };
 
 /** An S3 error as one line: the code S3 answered (NoSuchBucket, AccessDenied, …) or the network error. */
 export function s3Reason(err: unknown): string {
@@ -57,7 +58,7 @@ export class S3Bucket {
   ) {
     this.client = new Bun.S3Client({
       bucket: url.bucket,
-      endpoint: credentials.endpoint,
+      ...(credentials.endpointGiven ? { endpoint: credentials.endpoint } : {}),
       region: credentials.region,
       accessKeyId: credentials.accessKeyId,
       secretAccessKey: credentials.secretAccessKey,
@@ -399,13 +400,14 @@ export async function connectBlobStore(options: {
     throw new Error(`--blob-store: s3://${url.bucket} needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment`);
   }
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
-  const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || `https://s3.${region}.amazonaws.com`;
+  const given = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || "";
+  const endpoint = given || `https://s3.${region}.amazonaws.com`;
   const parsed = URL.parse(endpoint);
   if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
     throw new Error(`--blob-store: AWS_ENDPOINT_URL "${shownEndpoint(endpoint)}" is not an http(s) URL`);
   }
   if (parsed.username || parsed.password) throw new Error("--blob-store: AWS_ENDPOINT_URL carries credentials; put them in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
-  const bucket = new S3Bucket(url, { accessKeyId, secretAccessKey, region, endpoint, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) });
+  const bucket = new S3Bucket(url, { accessKeyId, secretAccessKey, region, endpoint, endpointGiven: given !== "", ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) });
   await bucket.check();
   let remote: Map<string, number>;
   try {
