@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { blobUrl, cleanupsAfterEach, isStored, jobFinished, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
+import { blobUrl, cleanupsAfterEach, ensureBuilt, isStored, jobFinished, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
 import { startS3Server, type S3Server } from "./helpers/s3.ts";
 
 let s3: S3Server;
@@ -188,3 +188,36 @@ test("deleting an artifact deletes its object; the start-up sweep deletes orphan
   await pollUntil(() => again.logs.some((l) => l.includes("orphan_blobs_removed")), { what: "sweep log line", timeoutMs: 5000 });
   rmSync(dataDir.path, { recursive: true, force: true });
 });
+
+test("the compiled binary: `withcache serve --blob-store` says which bucket is missing, then serves from a real one", async () => {
+  const binary = await ensureBuilt();
+  const dir = makeTempDir();
+  cleanups.push(() => dir.cleanup());
+  const missing = await run([binary, "serve", "--data-dir", dir.path, "--host", "127.0.0.1", "--port", "0", "--blob-store", "s3://not-there/x"], { env: s3.env, timeoutMs: 20_000 });
+  expect(missing.exitCode).not.toBe(0);
+  expect(missing.stderr.trim()).toBe(`withcache: error: --blob-store: bucket "not-there" does not exist at ${s3.endpoint}`);
+  const badUrl = await run([binary, "serve", "--data-dir", dir.path, "--port", "0", "--blob-store", "/srv/blobs"], { env: s3.env, timeoutMs: 20_000 });
+  expect(badUrl.exitCode).not.toBe(0);
+  expect(badUrl.stderr).toContain('--blob-store: "/srv/blobs" is not a blob store; expected s3://bucket/prefix');
+  // A real bucket: the start line names it (never the secret).
+  const bucket = await freshBucket();
+  const proc = Bun.spawn([binary, "serve", "--data-dir", dir.path, "--host", "127.0.0.1", "--port", "0", "--blob-store", `s3://${bucket}/ci`], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir.path, ...s3.env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  cleanups.push(async () => {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  });
+  const reader = proc.stdout.getReader();
+  let out = "";
+  const deadline = Date.now() + 15_000;
+  while (!out.includes("\n") && Date.now() < deadline) {
+    const { done, value } = await Promise.race([reader.read(), Bun.sleep(15_000).then(() => ({ done: true, value: undefined }))]);
+    if (done) break;
+    out += new TextDecoder().decode(value);
+  }
+  expect(out).toContain(`blobs in s3://${bucket}/ci/ at ${s3.endpoint}`);
+  expect(out).not.toContain(s3.secretAccessKey);
+}, 120_000);

@@ -124,7 +124,8 @@ export function registerServe(program: Command): void {
     const mode = config.curate ? "curate" : "auto";
     const listen = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${running.port}`;
     process.stdout.write(
-      `withcache ${VERSION} listening on ${listen} (data dir ${resolve(config.dataDir)}, mode ${mode}, workers ${config.workers}` +
+      `withcache ${VERSION} listening on ${listen} (data dir ${resolve(config.dataDir)}, ` +
+        `${config.blobStore === "" ? "" : `blobs in ${running.ctx.store.blobs.describe()}, `}mode ${mode}, workers ${config.workers}` +
         `${config.allowPrivateOrigins ? ", private origins allowed" : ""}${config.allowHosts.length > 0 ? `, auto-fetch only from ${config.allowHosts.join(" ")}` : ""})\n`,
     );
     if (config.adminPassword === undefined) {
