@@ -221,3 +221,31 @@ test("the compiled binary: `withcache serve --blob-store` says which bucket is m
   expect(out).toContain(`blobs in s3://${bucket}/ci/ at ${s3.endpoint}`);
   expect(out).not.toContain(s3.secretAccessKey);
 }, 120_000);
+
+test("withcache verify hashes the bucket's objects (and local copies); --repair removes a bad one", async () => {
+  const binary = await ensureBuilt();
+  const bucket = await freshBucket();
+  const dataDir = makeTempDir("withcache-data-");
+  cleanups.push(() => dataDir.cleanup());
+  const s = await startS3Cache(bucket, {}, dataDir);
+  const good = `${origin.url}/f/good-40000.bin`;
+  const bad = `${origin.url}/f/bad-40000.bin`;
+  await fill(s, good);
+  await fill(s, bad);
+  await s.stop({ keepDataDir: true });
+  cleanups.pop();
+  const verify = (extra: string[] = []) => run([binary, "verify", "--data-dir", dataDir.path, "--blob-store", `s3://${bucket}/cache`, ...extra], { env: s3.env, timeoutMs: 30_000 });
+  const clean = await verify();
+  expect({ code: clean.exitCode, out: clean.stdout }).toEqual({ code: 0, out: "verified 2 blobs (78 KiB): 0 bad\n" });
+  const badSha = sha256Hex(bodyOf("/f/bad-40000.bin"));
+  await client(bucket).file(`cache/sha256/${badSha}`).write("short");
+  const found = await verify();
+  expect(found.exitCode).toBe(1);
+  expect(found.stdout).toContain(`bad ${badSha}: blob object is 5 bytes, expected 40000`);
+  const repaired = await verify(["--repair"]);
+  expect(repaired.exitCode).toBe(1);
+  expect(repaired.stdout).toContain("; removed");
+  expect(await client(bucket).file(`cache/sha256/${badSha}`).exists()).toBe(false);
+  const after = await verify();
+  expect({ code: after.exitCode, out: after.stdout }).toEqual({ code: 0, out: "verified 1 blobs (39 KiB): 0 bad\n" });
+}, 120_000);

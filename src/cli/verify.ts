@@ -11,11 +11,13 @@ export function registerVerify(program: Command): void {
     .command("verify")
     .description("re-hash every cached blob and report any whose bytes no longer match their sha256")
     .addOption(new Option("--data-dir <dir>", "the cache-host's data dir").env("WITHCACHE_DATA_DIR").default("./data"))
+    .addOption(new Option("--blob-store <url>", "the cache-host's blob store, when it is s3://bucket/prefix (AWS_* variables as for serve)").env("WITHCACHE_BLOB_STORE"))
     .option("--repair", "remove bad blobs and their artifacts so they are fetched again (the cache-host must be stopped)")
-    .action(async (opts: { dataDir: string; repair?: boolean }) => {
+    .action(async (opts: { dataDir: string; repair?: boolean; blobStore?: string }) => {
       const dataDir = opts.dataDir;
       const report = await verifyBlobs(dataDir, {
         repair: opts.repair === true,
+        blobStore: opts.blobStore ?? "",
         onProgress: (bad) => {
           const keys = bad.keys.map(loggableUrl).join(" ");
           process.stdout.write(`bad ${bad.sha256}: ${bad.problem} (${keys})${opts.repair ? "; removed" : ""}\n`);

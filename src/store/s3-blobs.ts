@@ -386,14 +386,27 @@ export async function connectBlobStore(options: {
   env: Record<string, string | undefined>;
   onEvent?: (name: string, fields: Record<string, string | number>) => void;
 }): Promise<((dataDir: string, isReferenced: (sha256: string) => boolean) => BlobStore) | undefined> {
+  const bucket = await connectBucket(options.blobStore, options.env);
+  if (bucket === null) return undefined;
+  let remote: Map<string, number>;
+  try {
+    remote = await bucket.listBlobs();
+  } catch (err) {
+    throw new Error(`--blob-store: cannot list ${bucket.describe()}: ${s3Reason(err)}`);
+  }
+  return (dataDir, isReferenced) =>
+    new S3BlobStore(bucket, dataDir, { isReferenced, localCacheBytes: options.localCacheBytes, remote, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
+}
+
+/** The checked bucket --blob-store names, or null for the directory store. */
+export async function connectBucket(blobStore: string, env: Record<string, string | undefined>): Promise<S3Bucket | null> {
   let url;
   try {
-    url = parseBlobStoreUrl(options.blobStore);
+    url = parseBlobStoreUrl(blobStore);
   } catch (err) {
     throw new Error(`--blob-store: ${(err as Error).message}`);
   }
-  if (url.kind === "directory") return undefined;
-  const env = options.env;
+  if (url.kind === "directory") return null;
   const accessKeyId = env.AWS_ACCESS_KEY_ID ?? "";
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY ?? "";
   if (accessKeyId === "" || secretAccessKey === "") {
@@ -409,12 +422,5 @@ export async function connectBlobStore(options: {
   if (parsed.username || parsed.password) throw new Error("--blob-store: AWS_ENDPOINT_URL carries credentials; put them in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
   const bucket = new S3Bucket(url, { accessKeyId, secretAccessKey, region, endpoint, endpointGiven: given !== "", ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) });
   await bucket.check();
-  let remote: Map<string, number>;
-  try {
-    remote = await bucket.listBlobs();
-  } catch (err) {
-    throw new Error(`--blob-store: cannot list ${bucket.describe()}: ${s3Reason(err)}`);
-  }
-  return (dataDir, isReferenced) =>
-    new S3BlobStore(bucket, dataDir, { isReferenced, localCacheBytes: options.localCacheBytes, remote, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
+  return bucket;
 }
