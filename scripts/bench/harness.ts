@@ -359,6 +359,8 @@ export async function startWithcache(options: {
   args?: string[];
   logDir?: string;
   readyTimeoutMs?: number;
+  /** Added to the environment (e.g. the AWS_* variables of an S3 blob store). */
+  envExtra?: Record<string, string>;
 }): Promise<Withcache> {
   requireBinary(bins.withcache, "withcache");
   const dataDir = options.dataDir ?? tempDir(`data-${options.label}`);
@@ -366,6 +368,7 @@ export async function startWithcache(options: {
   const args = options.args ?? ["--allow-private-origins"];
   const child = startChild(`withcache-${options.label}`, [bins.withcache, "serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--port", String(port), ...args], {
     logDir: options.logDir ?? logsDir(),
+    ...(options.envExtra ? { env: { ...(process.env as Record<string, string>), ...options.envExtra } } : {}),
   });
   const base = `http://127.0.0.1:${port}`;
   await pollUntil(
