@@ -45,7 +45,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const file = await bigFile();
   await warmPageCache(file);
   const nginx = await startNginx(path.dirname(file), { label: "s3-origin" });
-  const originUrl = `${nginx.url}/${path.basename(file)}`;
+  const originUrl = nginx.url(path.basename(file));
   const { endpoint } = await startVersitygw();
   const env = { AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: KEY_ID, AWS_SECRET_ACCESS_KEY: SECRET, AWS_REGION: REGION };
   const client = (bucket: string) => new Bun.S3Client({ bucket, endpoint, accessKeyId: KEY_ID, secretAccessKey: SECRET, region: REGION });

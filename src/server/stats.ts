@@ -3,6 +3,7 @@
 // hours hour by hour, what is stored against the cap, running fills, top artifacts.
 import { addTraffic, hitRatio, HOUR_MS, hourStart, ZERO_TRAFFIC, type TrafficDelta } from "../core/traffic.ts";
 import type { HourlyTraffic } from "../store/types.ts";
+import type { DashboardView } from "../ui/dashboard.ts";
 import type { ServerContext } from "./context.ts";
 
 export type TrafficWindow = TrafficDelta & {
@@ -11,16 +12,12 @@ export type TrafficWindow = TrafficDelta & {
   bytesSaved: number;
 };
 
-export type Stats = {
+/** The dashboard's view (src/ui/dashboard.ts) with the raw hourly buckets and when it was made. */
+export type Stats = Omit<DashboardView, "windows" | "hourly"> & {
   generatedAtMs: number;
   windows: { "24h": TrafficWindow; "7d": TrafficWindow; all: TrafficWindow };
   /** The last 24 hours, oldest first, one entry per hour (zeros included). */
   hourly: HourlyTraffic[];
-  stored: { artifacts: number; bytes: number; misses: number };
-  capBytes: number | null;
-  disk: { freeBytes: number; totalBytes: number };
-  fills: { queued: number; running: number };
-  topArtifacts: Array<{ url: string; sizeBytes: number; hits: number; bytesSaved: number }>;
   uptimeMs: number;
 };
 
