@@ -39,6 +39,8 @@ function valueName(key: ConfigKey): string {
       return " <port>";
     case "count":
       return " <n>";
+    case "choice":
+      return ` <${(field.choices ?? []).join("|")}>`;
     case "string":
       return key === "dataDir" ? " <dir>" : key === "host" ? " <addr>" : " <value>";
   }

@@ -18,7 +18,7 @@ import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
 import { assert } from "../core/errors.ts";
 import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
-import type { ArtifactRow, JobRow, TempBlob } from "../store/types.ts";
+import type { ArtifactRow, JobRow, RevalidationResult, TempBlob } from "../store/types.ts";
 import { rowFreshness } from "./freshness-of-row.ts";
 import { LiveFill } from "./live-fill.ts";
 import { openSha256Sink, type HashMode, type Sha256Sink } from "./sha256-sink.ts";
@@ -65,6 +65,8 @@ export type FillObserver = {
   evicted(count: number, bytes: number): void;
   /** A fill refused before fetching (private address, not in --allow-host); detail is one loggable line. */
   refused?(detail: string): void;
+  /** A revalidation outcome was recorded on a cached copy (a refetch records two: its answer, then its bytes). */
+  revalidated?(result: RevalidationResult): void;
 };
 
 
@@ -707,6 +709,7 @@ export class FillManager {
       case "not-modified":
       case "same-version":
         this.meta.refreshArtifact(job.key, { originHeaders: answer.headers, requestAtMs: at.requestAtMs, responseAtMs: at.responseAtMs, atMs: at.responseAtMs, result: "not-modified", detail: answer.detail });
+        this.deps.observer?.revalidated?.("not-modified");
         this.notifyKey(job.key);
         return { kind: "kept", detail: answer.detail };
       case "gone":
@@ -903,6 +906,7 @@ export class FillManager {
       }
       throw new FillError(`cannot record the artifact: ${firstLineOf(err).toLowerCase()}`, "transient");
     }
+    if (revalidation) this.deps.observer?.revalidated?.(revalidation.result);
     if (replacedSha256 && this.meta.countArtifactsWithSha(replacedSha256) === 0) blobs.delete(replacedSha256);
   }
 
@@ -910,6 +914,7 @@ export class FillManager {
   private noteRevalidation(key: string, note: { result: "origin-down" | "refused" | "changed" | "refetching"; detail: string; superseded?: boolean }): void {
     try {
       this.meta.noteRevalidation(key, { atMs: this.deps.nowMs(), ...note });
+      this.deps.observer?.revalidated?.(note.result);
       if (note.result === "origin-down" || note.superseded) this.deps.log.event("revalidation", { key: loggableUrl(key), result: note.result, detail: note.detail });
     } catch (err) {
       this.deps.log.event("fills", { key: loggableUrl(key), error: `could not record the revalidation: ${firstLineOf(err)}` });

@@ -485,6 +485,13 @@ export class SqliteMetadataStore implements MetadataStore {
       .run({ max: this.limits.finishedJobsMax }).changes;
   }
 
+  activeJobCounts(): { queued: number; running: number } {
+    // Index range counts on jobs_queue (state first): the cost is the queue's length, not the history's.
+    const q = this.db.query("SELECT count(*) AS n FROM jobs WHERE state = 'queued'").get() as { n: number };
+    const r = this.db.query("SELECT count(*) AS n FROM jobs WHERE state = 'running'").get() as { n: number };
+    return { queued: q.n, running: r.n };
+  }
+
   countJobs(states: readonly JobState[]): number {
     return (this.db.query("SELECT count(*) AS n FROM jobs WHERE state IN (SELECT value FROM json_each($states))").get({ states: JSON.stringify(states) }) as { n: number }).n;
   }

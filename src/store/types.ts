@@ -148,6 +148,8 @@ export interface MetadataStore {
   totals(): Totals;
   /** The stored totals alone: O(1), no buffered-miss write (for /metrics). */
   storedTotals(): StoredTotals;
+  /** Jobs queued and running now (two index range counts). */
+  activeJobCounts(): { queued: number; running: number };
   /** Every artifact with its LRU recency (last hit, else fetch time), for --max-cache-size. */
   evictionCandidates(): EvictionCandidate[];
 
