@@ -40,7 +40,8 @@ function valueName(key: ConfigKey): string {
     case "count":
       return " <n>";
     case "choice":
-      return ` <${(field.choices ?? []).join("|")}>`;
+      // The help lists the choices; a "|" here would split the README's table cell.
+      return key === "metrics" ? " <mode>" : " <choice>";
     case "string":
       return key === "dataDir" ? " <dir>" : key === "host" ? " <addr>" : " <value>";
   }
