@@ -137,6 +137,48 @@ describe("/metrics (--metrics on, the default)", () => {
   });
 });
 
+describe("revalidations and evictions", () => {
+  test("a stale copy revalidated with a 304 counts not-modified; a fill past --max-cache-size counts its eviction and bytes", async () => {
+    const etagOrigin = startOrigin((req) => {
+      if (req.headers.get("if-none-match") === '"v1"') return new Response(null, { status: 304, headers: { etag: '"v1"', "cache-control": "no-cache" } });
+      // Other bytes per path: two paths with one body would share one blob (and fit the cap).
+      const body = new URL(req.url).pathname === "/a.bin" ? BODY : BODY.slice().reverse();
+      return new Response(body, { headers: { etag: '"v1"', "cache-control": "no-cache", "content-type": "application/octet-stream" } });
+    });
+    const s = await startTestServer({ maxCacheBytes: Math.floor(SIZE * 1.5) });
+    try {
+      const first = `${s.url}/b/${encodeToken(`${etagOrigin.url}/a.bin`)}/a.bin`;
+      expect(await curl([first])).toBe("404");
+      await pollUntil(async () => value(await scrape(s.url), "withcache_fills_total", { outcome: "completed" }) === 1, { what: "the first fill" });
+      // no-cache: a use revalidates once the fill's own validation has aged past VALIDATED_USE_MS;
+      // the origin's 304 keeps the copy.
+      const revalidated = await pollUntil(async () => {
+        expect(await curl([first])).toBe("200");
+        const m = await scrape(s.url);
+        return value(m, "withcache_revalidations_total", { result: "not-modified" }) >= 1 ? m : null;
+      }, { what: "revalidations_total{result=not-modified}", intervalMs: 250 });
+      expect(value(revalidated, "withcache_revalidations_total", { result: "changed" })).toBe(0);
+      expect(value(revalidated, "withcache_evictions_total")).toBe(0);
+
+      const second = `${s.url}/b/${encodeToken(`${etagOrigin.url}/b.bin`)}/b.bin`;
+      expect(await curl([second])).toBe("404");
+      const evicted = await pollUntil(async () => {
+        const m = await scrape(s.url);
+        return value(m, "withcache_evictions_total") === 1 ? m : null;
+      }, { what: "evictions_total to reach 1" }).catch((err) => {
+        throw new Error(`${err.message}\n${s.logs.filter((l) => !l.includes("/metrics")).slice(-8).join("\n")}`);
+      });
+      expect(value(evicted, "withcache_evicted_bytes_total")).toBe(SIZE);
+      expect(value(evicted, "withcache_artifacts")).toBe(1);
+      expect(value(evicted, "withcache_stored_bytes")).toBe(SIZE);
+      expect(value(evicted, "withcache_cache_cap_bytes")).toBe(Math.floor(SIZE * 1.5));
+    } finally {
+      await s.stop();
+      await etagOrigin.stop();
+    }
+  }, 30_000);
+});
+
 describe("--metrics token", () => {
   let s: TestServer;
   beforeAll(async () => {
