@@ -63,6 +63,10 @@ describe("a data dir from the previous release", () => {
     ]);
     const after = new Database(join(dir.path, "withcache.db"), { readonly: true });
     expect((after.query("PRAGMA user_version").get() as { user_version: number }).user_version).toBe(SCHEMA_VERSION);
+    // Migration 10 seeded the running totals from the rows it found; the triggers kept them since.
+    const scanned = after.query("SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS logical FROM artifacts").get() as { n: number; logical: number };
+    expect(after.query("SELECT artifact_count AS n, logical_bytes AS logical FROM artifact_totals").get()).toEqual(scanned);
+    expect(scanned.n).toBeGreaterThan(0);
     after.close();
   });
 });

@@ -1,6 +1,6 @@
 // scripts/bench entry: run every benchmark (or the named ones), print the Markdown report on
 // stdout and merge the results into bench/results.json. Progress goes to stderr.
-//   bun scripts/bench/main.ts [serve|probe|shim|fill|restart|revalidate|herd|api|s3 ...] [--runs N] [--report]
+//   bun scripts/bench/main.ts [serve|probe|shim|fill|restart|revalidate|herd|api|metrics|s3 ...] [--runs N] [--report]
 // A missed target never fails the command (the machines are noisy); a benchmark that cannot run
 // does (exit 1), after the others have run.
 import fs from "node:fs";
@@ -11,6 +11,7 @@ import { apiBenchmark } from "./api.ts";
 import { fillBenchmark } from "./fill.ts";
 import { cleanupAll, installExitHandlers, ROOT, snapshotBinaries } from "./harness.ts";
 import { herdBenchmark } from "./herd.ts";
+import { metricsBenchmark } from "./metrics.ts";
 import { probeBenchmark } from "./probe.ts";
 import { restartBenchmark } from "./restart.ts";
 import { revalidateBenchmark } from "./revalidate.ts";
@@ -20,9 +21,9 @@ import { shimBenchmark } from "./shim.ts";
 import { judgeRow, markdownTable, type JudgedRow } from "./stats.ts";
 import type { Benchmark } from "./types.ts";
 
-const BENCHMARKS: Benchmark[] = [serveBenchmark, probeBenchmark, shimBenchmark, fillBenchmark, restartBenchmark, revalidateBenchmark, herdBenchmark, apiBenchmark, s3Benchmark];
+const BENCHMARKS: Benchmark[] = [serveBenchmark, probeBenchmark, shimBenchmark, fillBenchmark, restartBenchmark, revalidateBenchmark, herdBenchmark, apiBenchmark, metricsBenchmark, s3Benchmark];
 /** Rounds per benchmark when --runs is not given: fewer for the slow 1 GiB ones. */
-const DEFAULT_RUNS: Record<string, number> = { serve: 5, probe: 5, shim: 10, fill: 5, restart: 5, revalidate: 10, herd: 2, api: 5, s3: 2 };
+const DEFAULT_RUNS: Record<string, number> = { serve: 5, probe: 5, shim: 10, fill: 5, restart: 5, revalidate: 10, herd: 2, api: 5, metrics: 3, s3: 2 };
 const RESULTS_PATH = path.join(ROOT, "bench", "results.json");
 
 const ResultEntry = z.object({

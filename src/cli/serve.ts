@@ -41,6 +41,9 @@ function valueName(key: ConfigKey): string {
       return " <port>";
     case "count":
       return " <n>";
+    case "choice":
+      // The help lists the choices; a "|" here would split the README's table cell.
+      return key === "metrics" ? " <mode>" : " <choice>";
     case "string":
       return key === "dataDir" ? " <dir>" : key === "host" ? " <addr>" : " <value>";
   }

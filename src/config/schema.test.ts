@@ -69,6 +69,15 @@ describe("loadServeConfig", () => {
       message: 'WITHCACHE_UI_HOSTS: "http://cache/" is not a host pattern; expected e.g. example.com or *.example.com',
     });
   });
+  test("--metrics: a choice of on, token or off from flag, env or file; default on; anything else lists the choices", () => {
+    expect(loadServeConfig({ flags: {}, env: {} })).toMatchObject({ ok: true, config: { metrics: "on" }, sources: { metrics: "default" } });
+    expect(loadServeConfig({ flags: { metrics: "token" }, env: { WITHCACHE_METRICS: "off" } })).toMatchObject({ ok: true, config: { metrics: "token" }, sources: { metrics: "flag" } });
+    expect(loadServeConfig({ flags: {}, env: { WITHCACHE_METRICS: " OFF " } })).toMatchObject({ ok: true, config: { metrics: "off" }, sources: { metrics: "env" } });
+    expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: '{"metrics": "token"}' } })).toMatchObject({ ok: true, config: { metrics: "token" } });
+    expect(loadServeConfig({ flags: { metrics: "yes" }, env: {} })).toEqual({ ok: false, message: '--metrics: "yes" is not one of on, token, off' });
+    expect(loadServeConfig({ flags: {}, env: { WITHCACHE_METRICS: "basic" } })).toEqual({ ok: false, message: 'WITHCACHE_METRICS: "basic" is not one of on, token, off' });
+    expect(loadServeConfig({ flags: {}, env: {}, file: { path: "c.json", text: '{"metrics": true}' } })).toEqual({ ok: false, message: 'c.json: key "metrics": "true" is not one of on, token, off' });
+  });
   test("blank secrets count as unset", () => {
     const r = loadServeConfig({ flags: {}, env: { WITHCACHE_SESSION_SECRET: "" } });
     expect(r.ok && r.config.sessionSecret).toBeUndefined();

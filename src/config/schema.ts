@@ -17,6 +17,10 @@ function isBlobStoreUrl(raw: string): boolean {
   }
 }
 
+/** `--metrics`: on = unauthenticated (like /healthz), token = an API token is needed, off = 404. */
+export const METRICS_MODES = ["on", "token", "off"] as const;
+export type MetricsMode = (typeof METRICS_MODES)[number];
+
 export const ServeConfigSchema = z.strictObject({
   dataDir: z.string().min(1),
   host: z.string().min(1),
@@ -66,18 +70,22 @@ export const ServeConfigSchema = z.strictObject({
   localCacheBytes: z.number().int().min(0),
   /** Operator freshness rules, PATTERN=POLICY, first match wins (parse with RuleSet.parse). */
   rules: z.array(z.string()).refine((r) => RuleSet.parse(r).ok, { message: "invalid rule" }),
+  /** /metrics: open like /healthz, behind an API token, or not served (404). */
+  metrics: z.enum(METRICS_MODES),
 });
 export type ServeConfig = z.infer<typeof ServeConfigSchema>;
 export type ConfigKey = keyof ServeConfig;
 export type ConfigSource = "flag" | "env" | "file" | "default";
 
-type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size" | "free" | "rules" | "blob-store";
+type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size" | "free" | "rules" | "blob-store" | "choice";
 type Field = {
   key: ConfigKey;
   kind: Kind;
   flag: string | null;
   env: string;
   min?: number;
+  /** The values a "choice" setting accepts (case-insensitive), as --help and errors list them. */
+  choices?: readonly string[];
   /** What the setting does, for `serve --help` and the README reference; the env variable and
    *  the default are appended from this table and defaultServeConfig() (src/cli/serve.ts). */
   help: string;
@@ -185,6 +193,14 @@ export const FIELDS: readonly Field[] = [
     env: "WITHCACHE_EVENT_RETENTION",
     help: "how long the audit log (operator actions, refused logins and hosts) keeps an event; 0 = keep none",
   },
+  {
+    key: "metrics",
+    kind: "choice",
+    choices: METRICS_MODES,
+    flag: "--metrics",
+    env: "WITHCACHE_METRICS",
+    help: "Prometheus /metrics: on (no auth, like /healthz: it shows no URL or host), token (needs an API token, Authorization: Bearer) or off (404)",
+  },
   { key: "defaultMaxAgeMs", kind: "duration", flag: "--default-max-age", env: "WITHCACHE_DEFAULT_MAX_AGE", help: "lifetime of a response with neither freshness headers nor a validator" },
   { key: "heuristicMaxMs", kind: "duration", flag: "--heuristic-max", env: "WITHCACHE_HEURISTIC_MAX", help: "cap on the heuristic lifetime (10% of the time since Last-Modified)" },
   {
@@ -243,6 +259,7 @@ export function defaultServeConfig(): ServeConfig {
     eventRetentionMs: 30 * 24 * 60 * 60 * 1000,
     maxStaleMs: 7 * 86_400_000,
     rules: [],
+    metrics: "on",
   };
 }
 
@@ -315,6 +332,11 @@ function convert(field: Field, raw: Raw): Converted {
       } catch (err) {
         return { ok: false, message: (err as Error).message };
       }
+    }
+    case "choice": {
+      const choices = field.choices ?? [];
+      const t = text.trim().toLowerCase();
+      return choices.includes(t) ? { ok: true, value: t } : { ok: false, message: `${shown} is not one of ${choices.join(", ")}` };
     }
     case "free": {
       // A bare number (from a JSON file) is bytes.

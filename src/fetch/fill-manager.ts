@@ -18,7 +18,7 @@ import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
 import { assert } from "../core/errors.ts";
 import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
-import { BlobStoreUnavailable, type ArtifactRow, type JobRow, type TempBlob } from "../store/types.ts";
+import { BlobStoreUnavailable, type ArtifactRow, type JobRow, type RevalidationResult, type TempBlob } from "../store/types.ts";
 import { rowFreshness } from "./freshness-of-row.ts";
 import { LiveFill } from "./live-fill.ts";
 import { openSha256Sink, type HashMode, type Sha256Sink } from "./sha256-sink.ts";
@@ -65,6 +65,8 @@ export type FillObserver = {
   evicted(count: number, bytes: number): void;
   /** A fill refused before fetching (private address, not in --allow-host); detail is one loggable line. */
   refused?(detail: string): void;
+  /** A revalidation outcome was recorded on a cached copy (a refetch records two: its answer, then its bytes). */
+  revalidated?(result: RevalidationResult): void;
 };
 
 
@@ -707,6 +709,7 @@ export class FillManager {
       case "not-modified":
       case "same-version":
         this.meta.refreshArtifact(job.key, { originHeaders: answer.headers, requestAtMs: at.requestAtMs, responseAtMs: at.responseAtMs, atMs: at.responseAtMs, result: "not-modified", detail: answer.detail });
+        this.deps.observer?.revalidated?.("not-modified");
         this.notifyKey(job.key);
         return { kind: "kept", detail: answer.detail };
       case "gone":
@@ -874,6 +877,7 @@ export class FillManager {
     const { store } = this.deps;
     const blobs = store.blobs;
     const { job, sha256 } = c;
+    let revalidated: RevalidationResult | null = null;
     const commitRow = (): string | null => {
       // A refill of a key that had a copy says what it found (same bytes keep the history of both).
       const previous = this.meta.getArtifact(job.key);
@@ -881,7 +885,7 @@ export class FillManager {
         ? { atMs: c.responseAtMs, result: "same-bytes" as const, detail: "refetched: same bytes" }
         : { atMs: c.responseAtMs, result: "changed" as const, detail: previous.revalidation === "changed" && previous.revalidationDetail ? previous.revalidationDetail : "refetched: new bytes" };
       try {
-        return this.meta.commitArtifact({
+        const committed = this.meta.commitArtifact({
           key: job.key,
           url: job.url,
           sha256,
@@ -892,7 +896,9 @@ export class FillManager {
           redirected: c.redirected,
           freshness: { originHeaders: originHeadersOf(c.headers), requestAtMs: c.requestAtMs, responseAtMs: c.responseAtMs },
           ...(revalidation ? { revalidation } : {}),
-        }).replacedSha256;
+        });
+        revalidated = revalidation?.result ?? null;
+        return committed.replacedSha256;
       } catch (err) {
         throw new RowCommitError(err);
       }
@@ -904,6 +910,7 @@ export class FillManager {
       if (err instanceof RowCommitError) throw new FillError(`cannot record the artifact: ${firstLineOf(err.cause).toLowerCase()}`, "transient");
       throw storageFailure(err, store.dataDir);
     }
+    if (revalidated !== null) this.deps.observer?.revalidated?.(revalidated);
     if (replacedSha256 && this.meta.countArtifactsWithSha(replacedSha256) === 0) blobs.delete(replacedSha256);
   }
 
@@ -911,6 +918,7 @@ export class FillManager {
   private noteRevalidation(key: string, note: { result: "origin-down" | "refused" | "changed" | "refetching"; detail: string; superseded?: boolean }): void {
     try {
       this.meta.noteRevalidation(key, { atMs: this.deps.nowMs(), ...note });
+      this.deps.observer?.revalidated?.(note.result);
       if (note.result === "origin-down" || note.superseded) this.deps.log.event("revalidation", { key: loggableUrl(key), result: note.result, detail: note.detail });
     } catch (err) {
       this.deps.log.event("fills", { key: loggableUrl(key), error: `could not record the revalidation: ${firstLineOf(err)}` });

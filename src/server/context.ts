@@ -6,6 +6,7 @@ import type { CacheStore } from "../store/store.ts";
 import type { TrafficRecorder } from "../store/traffic.ts";
 import type { ApiTokens } from "./api-tokens.ts";
 import type { AuditLog } from "./audit.ts";
+import type { MetricsCollector } from "./metrics.ts";
 
 export type ServerContext = {
   config: ServeConfig;
@@ -18,6 +19,8 @@ export type ServerContext = {
   audit: AuditLog;
   /** API tokens (Bearer auth for /api/v1 and /metrics). */
   tokens: ApiTokens;
+  /** Prometheus counters (/metrics); null with --metrics off, when nothing is counted. */
+  metrics: MetricsCollector | null;
   log: Logger;
   version: string;
   startedAtMs: number;

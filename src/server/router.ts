@@ -8,6 +8,7 @@ import { openApiDocument } from "./api/openapi.ts";
 import { API_PREFIX, handleApi, ROUTES } from "./api/routes.ts";
 import { lookup, type FillNote } from "./blob-route.ts";
 import type { RequestContext } from "./context.ts";
+import { handleMetrics } from "./metrics.ts";
 import { methodNotAllowed, textResponse, wantsJson } from "./responses.ts";
 
 export type RouteResult = {
@@ -71,6 +72,8 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
     }
     return plain(new Response(`ok ${ctx.version}\n`, { headers: { "content-type": "text/plain; charset=utf-8" } }));
   }
+
+  if (path === "/metrics") return plain(await handleMetrics(req, url, ctx));
 
   if (path.startsWith("/b/")) {
     if (!isRead) return plain(methodNotAllowed(req, "/b/<token>", READ_METHODS), "/b/…");

@@ -18,6 +18,7 @@ import { AuditLog } from "./audit.ts";
 import { clientAddress } from "./auth.ts";
 import type { RequestContext, ServerContext } from "./context.ts";
 import { createStdoutLogger } from "./log.ts";
+import { metricsCollectorFor, routeClassOf } from "./metrics.ts";
 import type { FillNote } from "./blob-route.ts";
 import { route, type RouteResult } from "./router.ts";
 import { errorResponse, textResponse } from "./responses.ts";
@@ -80,13 +81,18 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
   });
   const store = openCacheStore(resolvePath(config.dataDir), options.storeLimits, makeBlobs);
   const traffic = new TrafficRecorder(store.ops, nowMs);
+  const metrics = metricsCollectorFor(config.metrics, { version: VERSION, runtime: `bun ${Bun.version}` });
   const fills = new FillManager({
     store,
     observer: {
       originBytes: (bytes) => traffic.fetchedFromOrigin(bytes),
-      fillFinished: () => {},
-      evicted: () => {},
-      refused: (detail) => audit.record({ kind: "ssrf-refused", actor: "system", client: "-", outcome: "refused", detail }),
+      fillFinished: (outcome) => metrics?.fillFinished(outcome),
+      evicted: (count, bytes) => metrics?.evicted(count, bytes),
+      refused: (detail) => {
+        metrics?.refused();
+        audit.record({ kind: "ssrf-refused", actor: "system", client: "-", outcome: "refused", detail });
+      },
+      revalidated: (result) => metrics?.revalidated(result),
     },
     config,
     log,
@@ -98,7 +104,7 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
   });
   const audit = new AuditLog(store.ops, { nowMs, retentionMs: config.eventRetentionMs, log });
   const tokens = new ApiTokens(store.ops, nowMs);
-  const ctx: ServerContext = { config, store, fills, traffic, audit, tokens, log, version: VERSION, startedAtMs: nowMs(), nowMs };
+  const ctx: ServerContext = { config, store, fills, traffic, audit, tokens, metrics, log, version: VERSION, startedAtMs: nowMs(), nowMs };
   traffic.start();
   audit.start();
   tokens.start();
@@ -210,6 +216,7 @@ async function handle(req: Request, srv: Server<undefined>, base: ServerContext)
     }
   }
   const response = result.response;
+  const elapsedMs = performance.now() - startedMs;
   const fields = {
     id: requestId,
     client: ctx.clientAddress,
@@ -217,11 +224,12 @@ async function handle(req: Request, srv: Server<undefined>, base: ServerContext)
     path: result.logPath ?? safePath(req),
     status: response.status,
     bytes: result.bytes ?? response.headers.get("content-length") ?? (response.body === null ? 0 : undefined),
-    ms: Math.round((performance.now() - startedMs) * 10) / 10,
+    ms: Math.round(elapsedMs * 10) / 10,
     key: result.key ?? undefined,
     result: result.note ?? undefined,
   };
   countTraffic(ctx, req, response, result, fields.bytes);
+  ctx.metrics?.request(routeClassOf(fields.path, req.method, result.note), response.status, elapsedMs / 1000);
   if (result.fill === undefined) ctx.log.event("request", fields);
   else void logWhenFillKnown(ctx.log, fields, result.fill);
   return response;

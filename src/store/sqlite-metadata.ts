@@ -5,7 +5,7 @@ import { z } from "zod";
 import { JOB_STATES, type JobState } from "../core/jobs.ts";
 import { assert } from "../core/errors.ts";
 import type { EvictionCandidate } from "../core/eviction.ts";
-import { REVALIDATION_RESULTS, type ArtifactRow, type ArtifactSort, type FreshnessRecord, type JobRow, type ListArtifactsOptions, type MetadataStore, type MissRow, type NewArtifact, type RevalidationResult, type Totals } from "./types.ts";
+import { REVALIDATION_RESULTS, type ArtifactRow, type ArtifactSort, type FreshnessRecord, type JobRow, type ListArtifactsOptions, type MetadataStore, type MissRow, type NewArtifact, type RevalidationResult, type StoredTotals, type Totals } from "./types.ts";
 import type { OriginHeaders } from "../core/freshness.ts";
 
 /** Numbered migrations; index + 1 is the user_version after it ran. Never edit a released one. */
@@ -116,6 +116,39 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX IF NOT EXISTS artifacts_by_last_hit ON artifacts(coalesce(last_hit_ms, 0), key);
    CREATE INDEX IF NOT EXISTS artifacts_by_fetched ON artifacts(fetched_at_ms, key);
    CREATE INDEX IF NOT EXISTS artifacts_by_url ON artifacts(url, key);`,
+  // 10: running totals of the artifacts table, kept by triggers, so totals() (the dashboard,
+  // /metrics, the eviction check after every fill) reads one row instead of scanning: the scan
+  // with its GROUP BY sha256 took 0.5-1.5 s at 100,000 artifacts. A blob's bytes count once, when
+  // its first artifact row arrives and when its last one goes (rows of one sha256 have one size:
+  // the sha256 is of the bytes). The sha256 index makes each check O(log n). Seeded by one scan.
+  `CREATE TABLE artifact_totals (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     artifact_count INTEGER NOT NULL,
+     logical_bytes INTEGER NOT NULL,
+     blob_bytes INTEGER NOT NULL
+   );
+   INSERT INTO artifact_totals (id, artifact_count, logical_bytes, blob_bytes)
+     SELECT 1, (SELECT count(*) FROM artifacts), (SELECT coalesce(sum(size_bytes), 0) FROM artifacts),
+       (SELECT coalesce(sum(size_bytes), 0) FROM (SELECT max(size_bytes) AS size_bytes FROM artifacts GROUP BY sha256));
+   CREATE TRIGGER artifact_totals_insert AFTER INSERT ON artifacts BEGIN
+     UPDATE artifact_totals SET artifact_count = artifact_count + 1, logical_bytes = logical_bytes + new.size_bytes,
+       blob_bytes = blob_bytes + CASE WHEN EXISTS (SELECT 1 FROM artifacts WHERE sha256 = new.sha256 AND key <> new.key) THEN 0 ELSE new.size_bytes END
+     WHERE id = 1;
+   END;
+   CREATE TRIGGER artifact_totals_delete AFTER DELETE ON artifacts BEGIN
+     UPDATE artifact_totals SET artifact_count = artifact_count - 1, logical_bytes = logical_bytes - old.size_bytes,
+       blob_bytes = blob_bytes - CASE WHEN EXISTS (SELECT 1 FROM artifacts WHERE sha256 = old.sha256) THEN 0 ELSE old.size_bytes END
+     WHERE id = 1;
+   END;
+   CREATE TRIGGER artifact_totals_update AFTER UPDATE OF sha256, size_bytes ON artifacts
+     WHEN old.sha256 IS NOT new.sha256 OR old.size_bytes IS NOT new.size_bytes BEGIN
+     UPDATE artifact_totals SET logical_bytes = logical_bytes - old.size_bytes + new.size_bytes,
+       blob_bytes = blob_bytes
+         - CASE WHEN old.sha256 IS NOT new.sha256 AND NOT EXISTS (SELECT 1 FROM artifacts WHERE sha256 = old.sha256) THEN old.size_bytes ELSE 0 END
+         + CASE WHEN EXISTS (SELECT 1 FROM artifacts WHERE sha256 = new.sha256 AND key <> new.key) THEN 0
+                WHEN old.sha256 IS NOT new.sha256 THEN new.size_bytes ELSE new.size_bytes - old.size_bytes END
+     WHERE id = 1;
+   END;`,
 ];
 
 /**
@@ -452,6 +485,13 @@ export class SqliteMetadataStore implements MetadataStore {
       .run({ max: this.limits.finishedJobsMax }).changes;
   }
 
+  activeJobCounts(): { queued: number; running: number } {
+    // Index range counts on jobs_queue (state first): the cost is the queue's length, not the history's.
+    const q = this.db.query("SELECT count(*) AS n FROM jobs WHERE state = 'queued'").get() as { n: number };
+    const r = this.db.query("SELECT count(*) AS n FROM jobs WHERE state = 'running'").get() as { n: number };
+    return { queued: q.n, running: r.n };
+  }
+
   countJobs(states: readonly JobState[]): number {
     return (this.db.query("SELECT count(*) AS n FROM jobs WHERE state IN (SELECT value FROM json_each($states))").get({ states: JSON.stringify(states) }) as { n: number }).n;
   }
@@ -630,10 +670,15 @@ export class SqliteMetadataStore implements MetadataStore {
 
   totals(): Totals {
     this.flushMissesForRead();
-    const a = this.db.query("SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS logical FROM artifacts").get() as { n: number; logical: number };
-    const b = this.db.query("SELECT coalesce(sum(size_bytes), 0) AS bytes FROM (SELECT sha256, max(size_bytes) AS size_bytes FROM artifacts GROUP BY sha256)").get() as { bytes: number };
     const m = this.db.query("SELECT count(*) AS n FROM misses").get() as { n: number };
-    return { artifactCount: a.n, bytes: b.bytes, logicalBytes: a.logical, missCount: m.n };
+    return { ...this.storedTotals(), missCount: m.n };
+  }
+
+  storedTotals(): StoredTotals {
+    // One row kept by triggers (migration 10), whatever the number of artifacts.
+    const t = this.db.query("SELECT artifact_count, logical_bytes, blob_bytes FROM artifact_totals WHERE id = 1").get() as { artifact_count: number; logical_bytes: number; blob_bytes: number } | null;
+    assert(t !== null, "artifact_totals has its row");
+    return { artifactCount: t.artifact_count, bytes: t.blob_bytes, logicalBytes: t.logical_bytes };
   }
 
   insertJob(job: { key: string; url: string; source: "auto" | "operator"; nowMs: number }): JobRow {

@@ -123,6 +123,36 @@ describe("cache store", () => {
     expect(s.deleteArtifact("https://h/2")).toEqual({ deleted: false, freedBytes: 0 });
   });
 
+  test("running totals (migration 10) match a scan of the rows through inserts, refills, shared blobs and deletes", () => {
+    const s = fresh();
+    const scan = () => {
+      const db = (s.metadata as unknown as { db: import("bun:sqlite").Database }).db;
+      const a = db.query("SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS logical FROM artifacts").get() as { n: number; logical: number };
+      const b = db.query("SELECT coalesce(sum(s), 0) AS bytes FROM (SELECT max(size_bytes) AS s FROM artifacts GROUP BY sha256)").get() as { bytes: number };
+      return { artifactCount: a.n, bytes: b.bytes, logicalBytes: a.logical };
+    };
+    const commit = (key: string, sha256: string, sizeBytes: number) =>
+      s.metadata.commitArtifact({ key, url: key, sha256, sizeBytes, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
+    expect(s.metadata.storedTotals()).toEqual({ artifactCount: 0, bytes: 0, logicalBytes: 0 });
+    commit("https://h/1", SHA_A, 3);
+    commit("https://h/2", SHA_A, 3); // shares the blob: counted once on disk
+    commit("https://h/3", SHA_B, 10);
+    expect(s.metadata.storedTotals()).toEqual({ artifactCount: 3, bytes: 13, logicalBytes: 16 });
+    commit("https://h/1", SHA_A, 3); // a refill with the same bytes changes nothing
+    expect(s.metadata.storedTotals()).toEqual(scan());
+    commit("https://h/2", SHA_B, 10); // new bytes: A is still held by /1, B now by /2 and /3
+    expect(s.metadata.storedTotals()).toEqual({ artifactCount: 3, bytes: 13, logicalBytes: 23 });
+    commit("https://h/1", "c".repeat(64), 5); // A's last holder moves away: A's bytes go
+    expect(s.metadata.storedTotals()).toEqual({ artifactCount: 3, bytes: 15, logicalBytes: 25 });
+    expect(s.metadata.storedTotals()).toEqual(scan());
+    s.deleteArtifact("https://h/3");
+    expect(s.metadata.storedTotals()).toEqual({ artifactCount: 2, bytes: 15, logicalBytes: 15 });
+    s.deleteArtifact("https://h/2");
+    s.deleteArtifact("https://h/1");
+    expect(s.metadata.storedTotals()).toEqual({ artifactCount: 0, bytes: 0, logicalBytes: 0 });
+    expect(s.metadata.totals()).toMatchObject(scan());
+  });
+
   test("orphan blobs (no artifact row) are swept; referenced ones stay", async () => {
     const s = fresh();
     await putBlob(s, SHA_A, "abc");

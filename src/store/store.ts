@@ -94,7 +94,7 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
     diskSpace: () => blobs.diskSpace(),
     evictToFit(capBytes, keep) {
       // The common case (under the cap) costs one aggregate query, not a row per artifact.
-      if (metadata.totals().bytes <= capBytes) return [];
+      if (metadata.storedTotals().bytes <= capBytes) return [];
       const plan = planEviction(metadata.evictionCandidates(), { capBytes, keep });
       const out: Array<{ key: string; freedBytes: number }> = [];
       for (const key of plan.keys) {

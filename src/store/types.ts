@@ -95,12 +95,17 @@ export type ListArtifactsOptions = {
   after?: { value: number | string; key: string };
 };
 
-export type Totals = {
+/** What the artifacts table holds: one row read (running totals), never a scan. */
+export type StoredTotals = {
   artifactCount: number;
   /** Bytes on disk: each distinct blob counted once. */
   bytes: number;
   /** Sum of artifact sizes (shared blobs counted per key). */
   logicalBytes: number;
+};
+
+export type Totals = StoredTotals & {
+  /** Recorded misses (a count over the capped misses table). */
   missCount: number;
 };
 
@@ -141,6 +146,10 @@ export interface MetadataStore {
   /** Every sha256 some artifact references. */
   referencedShas(): Set<string>;
   totals(): Totals;
+  /** The stored totals alone: O(1), no buffered-miss write (for /metrics). */
+  storedTotals(): StoredTotals;
+  /** Jobs queued and running now (two index range counts). */
+  activeJobCounts(): { queued: number; running: number };
   /** Every artifact with its LRU recency (last hit, else fetch time), for --max-cache-size. */
   evictionCandidates(): EvictionCandidate[];
 

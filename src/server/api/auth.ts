@@ -18,7 +18,7 @@ export type Caller = {
 };
 
 /** Query parameters that look like a credential: refused wherever they appear. */
-const TOKEN_PARAMETERS = ["token", "access_token", "api_key", "apikey", "bearer"];
+export const TOKEN_PARAMETERS = ["token", "access_token", "api_key", "apikey", "bearer"];
 
 export function isWrite(method: string): boolean {
   return method !== "GET" && method !== "HEAD";
