@@ -115,7 +115,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     rows: [
       row("fill 1 GiB into S3 (origin → sha256 → upload → size check)", "Bun.S3Client write", "direct-write", "fill", 1.25),
       row("first hit of 1 GiB, no local copy (streamed from S3, sha256-checked)", "curl S3 GET", "s3-get", "first-hit", 1.25),
-      row("hit of 1 GiB on the local copy", "embedded default", "embedded", "local-hit", 1 / 0.95),
+      row("hit of 1 GiB on the local copy", "embedded default", "embedded", "local-hit", 1.05),
     ],
     raw: { samplesSeconds: samples, bytes: BIG_FILE_BYTES },
   };
