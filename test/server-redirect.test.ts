@@ -69,6 +69,8 @@ describe("X-Withcache-Redirected", () => {
       for (const column of ["origin_headers", "request_at_ms", "response_at_ms", "revalidated_at_ms", "revalidation", "revalidation_detail", "superseded"]) db.run(`ALTER TABLE artifacts DROP COLUMN ${column}`);
       db.run("ALTER TABLE misses DROP COLUMN uncacheable_until_ms");
       for (const table of ["api_tokens", "events", "traffic_hourly"]) db.run(`DROP TABLE ${table}`);
+      for (const trigger of ["artifact_totals_insert", "artifact_totals_delete", "artifact_totals_update"]) db.run(`DROP TRIGGER ${trigger}`);
+      db.run("DROP TABLE artifact_totals");
       db.run("PRAGMA user_version = 4");
       db.run(`INSERT INTO artifacts (key, url, sha256, size_bytes, content_type, fetched_at_ms) VALUES ('https://h/x', 'https://h/x', '${"a".repeat(64)}', 1, 'x', 1)`);
       db.close();

@@ -73,7 +73,7 @@ export async function verifyBlobs(
       let problem: string | null = null;
       if (found === null) problem = `${what} is missing`;
       else if (found.sizeBytes !== row.size_bytes) problem = `${what} is ${found.sizeBytes} bytes, expected ${row.size_bytes}`;
-      else if (found.sha256 !== row.sha256) problem = `${what} content hashes to ${found.sha256}`;
+      else if (found.sha256 !== row.sha256) problem = `${bucket ? "blob object content" : "blob content"} hashes to ${found.sha256}`;
       if (problem === null && bucket) {
         // The local copy is served first: it must match too.
         const copy = await hashFile(path);
