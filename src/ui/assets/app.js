@@ -1,4 +1,4 @@
-// withcache operator UI: the only script besides htmx. Copy buttons for SHA-256 values and URLs.
+// withcache operator UI: the only script besides htmx. Copy buttons for SHA-256 values, URLs and a new token.
 document.addEventListener("click", (event) => {
   const button = event.target instanceof Element ? event.target.closest("button[data-copy]") : null;
   if (!button) return;
@@ -11,7 +11,7 @@ document.addEventListener("click", (event) => {
   // the button) so the operator can copy it, and try the old copy command.
   const fallback = () => {
     const box = button.parentElement;
-    const input = box && box.querySelector("input.sha-full");
+    const input = box && box.querySelector("input.sha-full, input.copy-value");
     const text = box && box.querySelector(".url");
     if (input) input.select();
     else if (text) {
