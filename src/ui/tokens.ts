@@ -33,7 +33,7 @@ export function emptyTokensForm(): Pick<TokensData, "created" | "formError" | "f
 function createdBox(created: NonNullable<TokensData["created"]>): Html {
   return html`<article class="new-token" role="status">
 <p><strong>Token ${created.name} created</strong> (scope ${created.scope}). Copy it now: <strong>it will not be shown again</strong>; the cache-host keeps only its hash.</p>
-<span class="secret"><input class="copy-value" id="new-token" readonly value="${created.token}" aria-label="the new token" spellcheck="false" autocomplete="off"><button type="button" class="copy secondary outline" data-copy="${created.token}" title="copy the token">copy</button></span>
+<p class="secret"><code class="copy-value" id="new-token">${created.token}</code><button type="button" class="copy secondary outline" data-copy="${created.token}" title="copy the token">copy</button></p>
 <p><small>Send it as <code>Authorization: Bearer wc_…</code>, or give it to the CLI as <code>WITHCACHE_TOKEN</code>.</small></p>
 </article>`;
 }
