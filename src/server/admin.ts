@@ -200,11 +200,16 @@ function redirect(location: string, extra: Record<string, string> = {}): Respons
   return new Response(null, { status: 303, headers: securityHeaders({ location, ...extra }) });
 }
 
-/** Only local absolute paths may be redirect targets (no //host, no /\host, no scheme). */
-function safeNext(next: string | null | undefined): string {
-  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\") || next.length > 2048) return DEFAULT_PAGE;
-  if (!/^\/(admin\/[A-Za-z0-9/_.?=&%+-]*|)$/.test(next)) return DEFAULT_PAGE;
+/** Only local absolute paths may be redirect targets (no //host, no /\host, no scheme): `/`,
+ *  `/admin` (the overview) and `/admin/…`, each with an optional query. Anything else: null. */
+export function acceptedNext(next: string | null | undefined): string | null {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\") || next.length > 2048) return null;
+  if (!/^\/(admin(\/[A-Za-z0-9/_.?=&%+-]*|\?[A-Za-z0-9/_.?=&%+-]*)?|)$/.test(next)) return null;
   return next;
+}
+
+function safeNext(next: string | null | undefined): string {
+  return acceptedNext(next) ?? DEFAULT_PAGE;
 }
 
 // Notices after a plain form post travel in the redirect's query, signed so nobody can make
