@@ -326,7 +326,9 @@ test("the overview's empty chart says so in readable text at 390 px", async () =
   const text = page.locator("#dashboard [data-empty='true']", { hasText: "No requests in the last 24 hours" });
   const heightPx = await text.evaluate((el) => {
     const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-    const node = walker.nextNode();
+    let node = walker.nextNode();
+    // The visible words (an SVG's <title>/<desc> carry them too, but are never drawn).
+    while (node !== null && (!(node.textContent ?? "").includes("No requests") || node.parentElement?.closest("title, desc"))) node = walker.nextNode();
     if (node === null) return 0;
     const range = document.createRange();
     range.selectNodeContents(node);
