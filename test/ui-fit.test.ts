@@ -42,7 +42,7 @@ const HEADER = { "header.site a[href='/admin/add']": 1, "header.site .logout but
 
 function pages(origin: Origin): PageCase[] {
   return [
-    { name: "overview", path: "/", present: { ...HEADER, "#dashboard svg": 1 } },
+    { name: "overview", path: "/", present: { ...HEADER, "#dashboard .chart": 1 } },
     { name: "events", path: "/admin/events", present: { ...HEADER } },
     {
       name: "misses",
@@ -60,6 +60,17 @@ function pages(origin: Origin): PageCase[] {
       present: { ...HEADER, "#artifacts tbody tr": ROWS, "form[action='/admin/artifacts/delete'] button": ROWS, "#artifact-filter": 1 },
     },
     {
+      name: "tokens",
+      path: "/admin/tokens",
+      present: { ...HEADER, "header.site a[href='/admin/tokens']": 1, "#tokens-table tbody tr": TOKENS + 1, "form[action='/admin/tokens/revoke'] button": TOKENS + 1, "#token-name": 1, "#tokens .new-token #new-token": 1 },
+      // The page after a create: the new token shown once, above the list.
+      prepare: async (page) => {
+        await page.fill("#token-name", `shown-once-${++created}`);
+        await page.click("#tokens button[type=submit]");
+        await page.locator("#tokens .new-token").waitFor();
+      },
+    },
+    {
       name: "add",
       path: "/admin/add",
       present: { ...HEADER, "#add textarea": 1, "#add button[type=submit]": 1, "#add .good li .url": 1, "#add .bad li": 2 },
@@ -73,6 +84,10 @@ function pages(origin: Origin): PageCase[] {
     },
   ];
 }
+
+/** Tokens with the longest names allowed (64 characters). */
+const TOKENS = 20;
+let created = 0;
 
 function longHost(i: number): string {
   return `very-long-subdomain-${i}.downloads.vendor.example.com`;
@@ -157,6 +172,10 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "withcache-ui-fit-"));
   seed(dataDir, origin);
   ui = await startUi({ password: PASSWORD, curate: true, dataDir });
+  for (let i = 0; i < TOKENS; i++) {
+    const made = await ui.running.ctx.tokens.create(`${String(i).padStart(2, "0")}-${"long-token-name-".repeat(4)}`.slice(0, 64), i % 2 === 0 ? "read" : "admin");
+    if (!made.ok) throw new Error(made.message);
+  }
   userDataDir = mkdtempSync(join(tmpdir(), "withcache-chromium-"));
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
@@ -287,6 +306,62 @@ test("a long URL shows host … file name, with the full URL on hover and copied
   // to read the clipboard back), then check what was copied.
   await row.locator("button.copy-url", { hasText: "copied" }).waitFor({ timeout: 5_000 });
   await expect(page.evaluate(() => navigator.clipboard.readText())).resolves.toBe(full);
+  await page.close();
+  expect(problems).toEqual([]);
+}, 30_000);
+
+test("the overview's empty chart says so in readable text at 390 px", async () => {
+  const page = await context.newPage();
+  watch(page);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${ui.base}/login`);
+  if (new URL(page.url()).pathname === "/login") {
+    await page.fill("input[name=password]", PASSWORD);
+    await page.click("button[type=submit]");
+    await page.waitForURL(/\/admin$/);
+  }
+  await page.goto(`${ui.base}/admin`);
+  // The seeded store has no traffic: the chart is in its empty state. Its text, as rendered
+  // (an SVG <text> scaled down with the viewBox was ~5 px tall), is at least 12 px.
+  const text = page.locator("#dashboard [data-empty='true']", { hasText: "No requests in the last 24 hours" });
+  const heightPx = await text.evaluate((el) => {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    let node = walker.nextNode();
+    // The visible words (an SVG's <title>/<desc> carry them too, but are never drawn).
+    while (node !== null && (!(node.textContent ?? "").includes("No requests") || node.parentElement?.closest("title, desc"))) node = walker.nextNode();
+    if (node === null) return 0;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    return range.getBoundingClientRect().height;
+  });
+  expect(heightPx).toBeGreaterThanOrEqual(12);
+  await page.close();
+  expect(problems).toEqual([]);
+}, 30_000);
+
+test("Cached artifacts at 1280 and 1920 px: every row shows its whole file name", async () => {
+  const page = await context.newPage();
+  watch(page);
+  await page.goto(`${ui.base}/login`);
+  if (new URL(page.url()).pathname === "/login") {
+    await page.fill("input[name=password]", PASSWORD);
+    await page.click("button[type=submit]");
+    await page.waitForURL(/\/admin$/);
+  }
+  for (const width of [1280, 1920]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.goto(`${ui.base}/admin/artifacts`);
+    const cut = await page.evaluate(() =>
+      Array.from(document.querySelectorAll("#artifacts tbody .url-tail"))
+        // Strict: Chromium draws an ellipsis for a tail cut by any fraction of a pixel.
+        .filter((t) => t.scrollWidth > t.clientWidth)
+        .map((t) => `${t.textContent} shows ${t.clientWidth} of ${t.scrollWidth} px`),
+    );
+    expect([width, cut.length, cut.slice(0, 3)]).toEqual([width, 0, []]);
+    await page.locator("#artifacts tbody tr").first().screenshot({ path: join(SHOTS, `fit-artifacts-row-${width}.png`), timeout: 15_000 });
+    const rows = await page.locator("#artifacts tbody .url-tail", { hasText: "/tool-105.2.3-x86_64-linux-gnu.tar.gz" }).count();
+    expect(rows).toBe(1);
+  }
   await page.close();
   expect(problems).toEqual([]);
 }, 30_000);

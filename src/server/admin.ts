@@ -15,9 +15,10 @@ import { downloadsPage, downloadsSection } from "../ui/downloads.ts";
 import { eventsPage, eventsSection, type EventView } from "../ui/events.ts";
 import { headerBar, loginPage, type PageName } from "../ui/layout.ts";
 import { missesPage, missesSection } from "../ui/misses.ts";
+import { emptyTokensForm, tokensPage, tokensSection, type TokensData } from "../ui/tokens.ts";
 import { STATIC_ASSETS } from "../ui/assets.ts";
 import { html, type Html } from "../ui/html.ts";
-import type { AddLineResult, ArtifactSort, ArtifactView, FreshnessView, HeaderView, JobView, MissView, Notice, PageContext } from "../ui/view.ts";
+import type { AddLineResult, ArtifactSort, ArtifactView, FreshnessView, HeaderView, JobView, MissView, Notice, PageContext, TokenView } from "../ui/view.ts";
 import {
   LoginRateLimiter,
   RevokedSessions,
@@ -43,7 +44,9 @@ import { displayUrl, type Logger } from "../core/log.ts";
 import type { RequestContext } from "./context.ts";
 import { computeStats } from "./stats.ts";
 import type { AuditEntry } from "./audit.ts";
-import type { ArtifactRow, JobRow, MissRow } from "../store/types.ts";
+import type { ApiTokenRow, ArtifactRow, JobRow, MissRow } from "../store/types.ts";
+import type { ApiTokenScope } from "../core/api-token.ts";
+import { TokenName, TokenScope } from "./api/schemas.ts";
 import { rowFreshness, type RowFreshness } from "../fetch/freshness-of-row.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -106,6 +109,12 @@ export interface AdminDeps {
   /** Persist a logout until the session would have expired (survives restarts); may throw. */
   revokeSession(id: string, expiresAtMs: number): void;
   isSessionRevoked(id: string): boolean;
+  /** API tokens, by name, with last-use times written first (never the tokens themselves). */
+  listTokens(): Promise<ApiTokenRow[]>;
+  /** A new token: `token` is shown once, by the page that created it. Errors are one line. */
+  createToken(name: string, scope: ApiTokenScope): Promise<{ ok: true; token: string; row: ApiTokenRow } | { ok: false; message: string }>;
+  /** False when there is no token of that name. */
+  revokeToken(name: string): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,11 +200,16 @@ function redirect(location: string, extra: Record<string, string> = {}): Respons
   return new Response(null, { status: 303, headers: securityHeaders({ location, ...extra }) });
 }
 
-/** Only local absolute paths may be redirect targets (no //host, no /\host, no scheme). */
-function safeNext(next: string | null | undefined): string {
-  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\") || next.length > 2048) return DEFAULT_PAGE;
-  if (!/^\/(admin\/[A-Za-z0-9/_.?=&%+-]*|)$/.test(next)) return DEFAULT_PAGE;
+/** Only local absolute paths may be redirect targets (no //host, no /\host, no scheme): `/`,
+ *  `/admin` (the overview) and `/admin/…`, each with an optional query. Anything else: null. */
+export function acceptedNext(next: string | null | undefined): string | null {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\") || next.length > 2048) return null;
+  if (!/^\/(admin(\/[A-Za-z0-9/_.?=&%+-]*|\?[A-Za-z0-9/_.?=&%+-]*)?|)$/.test(next)) return null;
   return next;
+}
+
+function safeNext(next: string | null | undefined): string {
+  return acceptedNext(next) ?? DEFAULT_PAGE;
 }
 
 // Notices after a plain form post travel in the redirect's query, signed so nobody can make
@@ -230,6 +244,9 @@ const UrlForm = FormBase.extend({ url: z.string().min(1).max(9000) });
 const KeyForm = FormBase.extend({ key: z.string().min(1).max(9000) });
 const DeleteForm = KeyForm.extend({ q: z.string().max(512).default(""), sort: z.enum(["size", "hits", "lastHit"]).catch("lastHit") });
 const AddForm = FormBase.extend({ urls: z.string().max(FORM_BODY_BYTES_MAX) });
+// The same name and scope rules as POST /api/v1/tokens (one schema for both).
+const TokenForm = FormBase.extend({ name: TokenName, scope: TokenScope });
+const RevokeTokenForm = FormBase.extend({ name: z.string().min(1).max(200), confirm: z.string().max(10).default("") });
 const ArtifactsQuery = z.object({ q: z.string().max(512).catch(""), sort: z.enum(["size", "hits", "lastHit"]).catch("lastHit") });
 
 type FormResult = { ok: true; fields: Record<string, string> } | { ok: false; response: Response };
@@ -617,6 +634,12 @@ function get(st: RequestState, path: string): Response | Promise<Response> {
       if (st.fragment) return fragmentResponse(st, "artifacts", artifactsSection(data));
       return htmlResponse(artifactsPage(pageContext(st), data));
     }
+    case "/admin/tokens":
+      return (async () => {
+        const data = { tokens: await tokenViews(st.deps), ...emptyTokensForm() };
+        if (st.fragment) return fragmentResponse(st, "tokens", tokensSection({ ...data, csrfToken: st.csrf, nowMs: st.deps.nowMs(), notice: null }));
+        return htmlResponse(tokensPage(pageContext(st), data));
+      })();
     case "/admin/add":
       if (st.fragment) return fragmentResponse(st, "add", addSection({ text: "", results: [], csrfToken: st.csrf, notice: null }));
       return htmlResponse(addPage(pageContext(st), { text: "", results: [] }));
@@ -631,7 +654,7 @@ function fragmentResponse(st: RequestState, page: PageName, body: Html, options:
   return htmlResponse(html`${body}\n${header}`, options);
 }
 
-const PAGE_OF: Record<string, PageName> = { "/admin/misses": "misses", "/admin/downloads": "downloads", "/admin/artifacts": "artifacts", "/admin/add": "add" };
+const PAGE_OF: Record<string, PageName> = { "/admin/misses": "misses", "/admin/downloads": "downloads", "/admin/artifacts": "artifacts", "/admin/add": "add", "/admin/tokens": "tokens" };
 
 /** After an action: the fresh fragment for HTMX, or 303 back to the page for a plain post. */
 function answer(st: RequestState, options: { page: string; notice: Notice; fragment: (notice: Notice) => Html; kind?: string }): Response {
@@ -697,6 +720,10 @@ async function post(st: RequestState, path: string, fields: Record<string, strin
     }
     case "/admin/add":
       return add(st, fields);
+    case "/admin/tokens/create":
+      return createToken(st, fields);
+    case "/admin/tokens/revoke":
+      return revokeToken(st, fields);
     default:
       return textResponse(404, `no such action ${quote(path, 100)}`);
   }
@@ -740,6 +767,56 @@ async function add(st: RequestState, fields: Record<string, string>): Promise<Re
   // Plain post: all good → back to Downloads; any bad → show the page with the bad lines named.
   if (bad.length === 0) return redirect(withNotice(st.auth.keys, "/admin/downloads", { kind: "ok", text: `queued ${good} download${good === 1 ? "" : "s"}` }));
   return htmlResponse(addPage({ ...pageContext(st), notice: null }, { text: badText, results }), { status: good === 0 ? 400 : 200 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+async function tokenViews(deps: AdminDeps): Promise<TokenView[]> {
+  return (await deps.listTokens()).map((t) => ({ name: t.name, scope: t.scope, hint: t.hint, createdAtMs: t.createdAtMs, lastUsedMs: t.lastUsedMs }));
+}
+
+/** The Tokens section or page in a given state: HTMX gets the section, a plain post the page. */
+async function tokensAnswer(st: RequestState, state: Partial<Omit<TokensData, "tokens" | "csrfToken" | "nowMs">>, options: { status?: number } = {}): Promise<Response> {
+  const data = { ...emptyTokensForm(), ...state, tokens: await tokenViews(st.deps) };
+  if (st.fragment) return fragmentResponse(st, "tokens", tokensSection({ notice: null, ...data, csrfToken: st.csrf, nowMs: st.deps.nowMs() }), options);
+  return htmlResponse(tokensPage({ ...pageContext(st), notice: data.notice ?? null }, data), options);
+}
+
+/** Create a token and show it once. Answered with the page itself, never a redirect: the token
+ *  must not travel in a URL (history, logs). A refused create is one line under the form (400
+ *  for a plain post; 200 for HTMX, which swaps only 2xx answers). */
+async function createToken(st: RequestState, fields: Record<string, string>): Promise<Response> {
+  const name = fields["name"] ?? "";
+  const scope = fields["scope"] ?? "";
+  const form = { name, scope: scope === "admin" ? "admin" : "read" };
+  const parsed = TokenForm.safeParse({ ...fields, name, scope });
+  if (!parsed.success) {
+    const field = parsed.error.issues[0]?.path[0];
+    const formError = field === "scope" ? `scope ${quote(scope, 40)} is not read or admin` : `token name ${quote(name, 70)} ${(parsed.error.issues[0]?.message ?? "is invalid").toLowerCase()}`;
+    return tokensAnswer(st, { formError, form }, { status: st.fragment ? 200 : 400 });
+  }
+  const made = await st.deps.createToken(parsed.data.name, parsed.data.scope);
+  // Like POST /api/v1/tokens: the name and scope, never the token.
+  audit(st.deps, "token-create", made.ok ? "ok" : "refused", `${parsed.data.name} (${parsed.data.scope})`);
+  if (!made.ok) return tokensAnswer(st, { formError: made.message, form }, { status: st.fragment ? 200 : 400 });
+  st.deps.log.event("admin.token-create", { name: made.row.name, scope: made.row.scope, hint: made.row.hint });
+  return tokensAnswer(st, { created: { name: made.row.name, scope: made.row.scope, token: made.token } });
+}
+
+/** Revoke a token. HTMX sends confirm=yes once the operator accepted hx-confirm; a plain post
+ *  without it (no JS) is answered with a confirmation step that posts it. */
+async function revokeToken(st: RequestState, fields: Record<string, string>): Promise<Response> {
+  const form = parseFields(RevokeTokenForm, fields, "/admin/tokens/revoke");
+  if (!form.ok) return form.response;
+  const { name, confirm } = form.data;
+  if (confirm !== "yes" && (await st.deps.listTokens()).some((t) => t.name === name)) return tokensAnswer(st, { confirmRevoke: name });
+  const gone = await st.deps.revokeToken(name);
+  audit(st.deps, "token-revoke", gone ? "ok" : "refused", name.slice(0, 64));
+  if (gone) st.deps.log.event("admin.token-revoke", { name });
+  const notice: Notice = gone ? { kind: "ok", text: `revoked token ${name}; requests with it are refused from now on` } : { kind: "error", text: `no token named ${quote(name, 64)}` };
+  if (st.fragment) return tokensAnswer(st, { notice });
+  return redirect(withNotice(st.auth.keys, "/admin/tokens", notice));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -794,6 +871,16 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
     clearFinished: async () => fills.clearFinished(),
     revokeSession: (id, expiresAtMs) => meta.revokeSession({ id, expiresAtMs, nowMs: ctx.nowMs() }),
     isSessionRevoked: (id) => meta.isSessionRevoked(id, ctx.nowMs()),
+    listTokens: async () => {
+      // Last-use times are batched (a write a minute); the page shows them as of now.
+      await ctx.tokens.flush();
+      return ctx.tokens.list();
+    },
+    createToken: async (name, scope) => {
+      const made = await ctx.tokens.create(name, scope);
+      return made.ok ? { ok: true, token: made.created.token, row: made.created.row } : made;
+    },
+    revokeToken: (name) => ctx.tokens.revoke(name),
   };
 }
 

@@ -45,11 +45,11 @@ function freshnessCell(a: ArtifactView, nowMs: number): Html {
 
 function row(a: ArtifactView, data: ArtifactsData): Html {
   return html`<tr>
-<td class="primary">${urlCell(a.url)}${a.contentType === null ? null : html`<small class="muted">${a.contentType}</small>`}</td>
+<td class="primary">${urlCell(a.url)}${a.contentType === null ? null : html`<small class="muted">${a.contentType}</small>`}<small class="sha-line"><span class="muted">sha256</span> <span class="copy-value">${a.sha256}</span><button type="button" class="copy secondary outline" data-copy="${a.sha256}" title="copy SHA-256">copy</button></small></td>
 <td data-label="Size" class="num">${formatBytes(a.sizeBytes)}</td>
 <td data-label="Hits" class="num">${a.hits}</td>
 <td data-label="Misses" class="num">${a.misses}</td>
-<td data-label="SHA-256"><span class="sha"><input class="sha-full" readonly value="${a.sha256}" aria-label="SHA-256" size="12"><button type="button" class="copy secondary outline" data-copy="${a.sha256}" title="copy SHA-256">copy</button></span></td>
+<td data-label="SHA-256" class="col-sha"><span class="sha"><input class="sha-full" readonly value="${a.sha256}" aria-label="SHA-256" size="12"><button type="button" class="copy secondary outline" data-copy="${a.sha256}" title="copy SHA-256">copy</button></span></td>
 <td data-label="Fetched"><span title="${formatTime(a.fetchedAtMs)}">${formatAgo(a.fetchedAtMs, data.nowMs)}</span></td>
 <td data-label="Freshness" class="freshness">${freshnessCell(a, data.nowMs)}</td>
 <td data-label="Last hit">${a.lastHitMs === null ? html`<span class="muted">never</span>` : html`<span title="${formatTime(a.lastHitMs)}">${formatAgo(a.lastHitMs, data.nowMs)}</span>`}</td>
@@ -93,7 +93,7 @@ export function artifactsList(data: ArtifactsData): Html {
     const sortLink = (sort: ArtifactSort, label: string): Html =>
       sort === data.sort ? html`${label} ↓` : html`<a href="${listUrl(data.filter, sort)}">${label}</a>`;
     body = html`<div class="table-wrap"><table class="rows wide striped">
-<thead><tr><th>URL</th><th class="num">${sortLink("size", "Size")}</th><th class="num">${sortLink("hits", "Hits")}</th><th class="num" title="requests before it was cached">Misses</th><th>SHA-256</th><th>Fetched</th><th>Freshness</th><th>${sortLink("lastHit", "Last hit")}</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
+<thead><tr><th>URL</th><th class="num">${sortLink("size", "Size")}</th><th class="num">${sortLink("hits", "Hits")}</th><th class="num" title="requests before it was cached">Misses</th><th class="col-sha">SHA-256</th><th>Fetched</th><th>Freshness</th><th>${sortLink("lastHit", "Last hit")}</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
 <tbody>${data.artifacts.map((a) => row(a, data))}</tbody>
 </table></div>`;
   }

@@ -5,12 +5,13 @@ const HOUR = 3_600_000;
 const hours = (values: Array<[number, number]>) => values.map(([hits, misses], i) => ({ hourMs: Date.UTC(2026, 0, 1, i), hits, misses }));
 
 describe("hourlyChart", () => {
-  test("empty state: no bars, a message, still titled", () => {
-    const svg = hourlyChart(hours(Array.from({ length: 24 }, () => [0, 0] as [number, number]))).text;
-    expect(svg).toContain('data-empty="true"');
-    expect(svg).toContain("<title");
-    expect(svg).toContain("No requests in the last 24 hours");
-    expect(svg).not.toContain("<rect");
+  test("empty state: no bars, a message as HTML text (readable at any width), still labelled", () => {
+    const out = hourlyChart(hours(Array.from({ length: 24 }, () => [0, 0] as [number, number]))).text;
+    expect(out).toContain('data-empty="true"');
+    expect(out).toContain('aria-label="Hits and misses per hour, last 24 hours (UTC): no requests in the last 24 hours"');
+    expect(out).toContain("<p>No requests in the last 24 hours</p>");
+    expect(out).not.toContain("<rect");
+    expect(out).not.toContain("<svg");
   });
   test("two bars per hour, hour labels every 6 hours, accessible title and desc", () => {
     const svg = hourlyChart(hours(Array.from({ length: 24 }, (_, i) => [i, 1] as [number, number]))).text;

@@ -30,7 +30,8 @@ export function hourlyChart(hours: readonly HourBar[], options: { title?: string
   const totalMisses = hours.reduce((s, h) => s + h.misses, 0);
   const desc = `${totalHits} hits and ${totalMisses} misses over ${hours.length} hours`;
   if (hours.length === 0 || totalHits + totalMisses === 0) {
-    return html`<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="chart-title chart-desc" data-empty="true"><title id="chart-title">${title}</title><desc id="chart-desc">No requests in the last 24 hours</desc><text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="chart-empty">No requests in the last 24 hours</text></svg>`;
+    // HTML text, not SVG text: the viewBox scales SVG text with the width (about 5 px at 390 px).
+    return html`<div class="chart chart-empty" role="img" aria-label="${title}: no requests in the last 24 hours" data-empty="true"><p>No requests in the last 24 hours</p></div>`;
   }
   const max = niceMax(Math.max(...hours.map((h) => Math.max(h.hits, h.misses))));
   const plotH = H - TOP - BOTTOM;

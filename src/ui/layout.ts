@@ -4,7 +4,7 @@ import { html, type Html } from "./html.ts";
 import { formatBytes } from "./format.ts";
 import type { HeaderView, Notice, PageContext } from "./view.ts";
 
-export type PageName = "dashboard" | "events" | "misses" | "downloads" | "artifacts" | "add";
+export type PageName = "dashboard" | "events" | "misses" | "downloads" | "artifacts" | "add" | "tokens";
 
 const NAV: ReadonlyArray<{ page: PageName; label: string; href: string }> = [
   { page: "dashboard", label: "Overview", href: "/admin" },
@@ -13,6 +13,7 @@ const NAV: ReadonlyArray<{ page: PageName; label: string; href: string }> = [
   { page: "artifacts", label: "Cached", href: "/admin/artifacts" },
   { page: "add", label: "Add", href: "/admin/add" },
   { page: "events", label: "Events", href: "/admin/events" },
+  { page: "tokens", label: "Tokens", href: "/admin/tokens" },
 ];
 
 /** A hidden CSRF field for every state-changing form. */

@@ -18,13 +18,16 @@ export function actionButton(options: {
   fields?: Record<string, string>;
   style?: "primary" | "secondary" | "danger";
   confirm?: string;
+  /** Fields only an HTMX request adds (hx-vals), e.g. `confirm: "yes"` once hx-confirm was
+   *  accepted: a plain post without them can answer with a confirmation step instead. */
+  hxVals?: Record<string, string>;
 }): Html {
   const fields = Object.entries(options.fields ?? {}).map(
     ([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`,
   );
   const style = options.style ?? "secondary";
   const cls = style === "primary" ? "" : style === "danger" ? "secondary outline danger" : "secondary outline";
-  return html`<form method="post" action="${options.action}" class="inline" hx-post="${options.action}" hx-target="${options.target}" hx-swap="outerHTML"${options.confirm === undefined ? null : html` hx-confirm="${options.confirm}"`}>${csrfField(options.csrfToken)}${fields}<button type="submit" class="${cls}">${options.label}</button></form>`;
+  return html`<form method="post" action="${options.action}" class="inline" hx-post="${options.action}" hx-target="${options.target}" hx-swap="outerHTML"${options.confirm === undefined ? null : html` hx-confirm="${options.confirm}"`}${options.hxVals === undefined ? null : html` hx-vals="${JSON.stringify(options.hxVals)}"`}>${csrfField(options.csrfToken)}${fields}<button type="submit" class="${cls}">${options.label}</button></form>`;
 }
 
 /** The attributes that make a live section re-fetch itself from `path` every `everyMs` and replace

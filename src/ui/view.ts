@@ -89,3 +89,13 @@ export interface Notice {
 export type AddLineResult =
   | { ok: true; lineNumber: number; url: string; jobId: string }
   | { ok: false; lineNumber: number; line: string; reason: string };
+
+/** An API token as the Tokens page lists it: never the token itself, only its hint. */
+export interface TokenView {
+  name: string;
+  scope: "read" | "admin";
+  /** The token's first characters (`wc_AbCd…`), to tell tokens apart. */
+  hint: string;
+  createdAtMs: number;
+  lastUsedMs: number | null;
+}

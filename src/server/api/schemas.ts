@@ -147,10 +147,13 @@ export const Token = z
   .object({ name: z.string(), scope: z.enum(API_TOKEN_SCOPES), hint: z.string(), createdAt: isoTime, lastUsedAt: isoTime.nullable() })
   .register(apiRegistry, { id: "Token" });
 export const TokenList = z.object({ items: z.array(Token) }).register(apiRegistry, { id: "TokenList" });
+/** A token's name and scope, as the API and the UI's Tokens form both parse them. */
+export const TokenName = z.string().regex(TOKEN_NAME_PATTERN, "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+export const TokenScope = z.enum(API_TOKEN_SCOPES);
 export const TokenBody = z
   .strictObject({
-    name: z.string().regex(TOKEN_NAME_PATTERN, "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"),
-    scope: z.enum(API_TOKEN_SCOPES),
+    name: TokenName,
+    scope: TokenScope,
   })
   .register(apiRegistry, { id: "TokenRequest" });
 export const CreatedToken = Token.omit({ lastUsedAt: true })

@@ -1,4 +1,4 @@
-// withcache operator UI: the only script besides htmx. Copy buttons for SHA-256 values and URLs.
+// withcache operator UI: the only script besides htmx. Copy buttons for SHA-256 values, URLs and a new token.
 document.addEventListener("click", (event) => {
   const button = event.target instanceof Element ? event.target.closest("button[data-copy]") : null;
   if (!button) return;
@@ -7,12 +7,12 @@ document.addEventListener("click", (event) => {
     button.textContent = label;
     setTimeout(() => (button.textContent = "copy"), 1500);
   };
-  // Without the clipboard API: select the value (a SHA-256 input, or a URL's full text next to
-  // the button) so the operator can copy it, and try the old copy command.
+  // Without the clipboard API: select the value (a SHA-256 input, or a URL's full text or a new
+  // token next to the button) so the operator can copy it, and try the old copy command.
   const fallback = () => {
     const box = button.parentElement;
     const input = box && box.querySelector("input.sha-full");
-    const text = box && box.querySelector(".url");
+    const text = box && box.querySelector(".url, .copy-value");
     if (input) input.select();
     else if (text) {
       const range = document.createRange();
