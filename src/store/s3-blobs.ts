@@ -7,7 +7,7 @@
 // Ordering: a blob is uploaded and its size checked in the bucket before its row commits (the
 // row commit runs inside commitTemp, right after the upload); deletes run in the background and
 // look again, when they run, whether a row or a commit in flight still needs the blob.
-import { rmSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { assert } from "../core/errors.ts";
 import { parseBlobStoreUrl, type S3BlobStoreUrl } from "../core/blob-store-url.ts";
@@ -254,10 +254,7 @@ export class S3BlobStore implements BlobStore {
 
   recentSizeOf(sha256: string, maxAgeMs: number): number | null {
     // A local copy removed behind our back falls back to the bucket's object.
-    if (this.copies.has(sha256) && this.local.recentSizeOf(sha256, maxAgeMs) === null) {
-      this.copiedBytes -= this.copies.get(sha256)!.sizeBytes;
-      this.copies.delete(sha256);
-    }
+    if (this.copies.has(sha256) && this.local.recentSizeOf(sha256, maxAgeMs) === null) this.dropCopy(sha256);
     return this.sizeOf(sha256);
   }
 
@@ -299,7 +296,7 @@ export class S3BlobStore implements BlobStore {
         this.local.renameIntoPlace(name, sha256);
         this.addCopy(sha256, sizeBytes, Date.now());
       } else {
-        rmSync(path, { force: true });
+        this.local.removeTemp(name);
       }
       let row: T;
       try {
@@ -387,7 +384,14 @@ export async function connectBlobStore(options: {
   onEvent?: (name: string, fields: Record<string, string | number>) => void;
 }): Promise<((dataDir: string, isReferenced: (sha256: string) => boolean) => BlobStore) | undefined> {
   const bucket = await connectBucket(options.blobStore, options.env);
-  if (bucket === null) return undefined;
+  return bucket === null ? undefined : await bucketStoreFactory(bucket, options);
+}
+
+/** The factory openCacheStore takes for a checked bucket: its blobs are listed once, now. */
+export async function bucketStoreFactory(
+  bucket: S3Bucket,
+  options: { localCacheBytes: number; onEvent?: (name: string, fields: Record<string, string | number>) => void },
+): Promise<(dataDir: string, isReferenced: (sha256: string) => boolean) => BlobStore> {
   let remote: Map<string, number>;
   try {
     remote = await bucket.listBlobs();

@@ -6,7 +6,7 @@ import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { connectBlobStore, connectBucket, type S3Bucket } from "./s3-blobs.ts";
+import { bucketStoreFactory, connectBucket, type S3Bucket } from "./s3-blobs.ts";
 import { openCacheStore } from "./store.ts";
 
 export type BadBlob = { sha256: string; keys: string[]; problem: string };
@@ -54,7 +54,8 @@ export async function verifyBlobs(
   // Repair takes the lock first: a running cache-host makes it fail with its pid.
   const env = options.env ?? process.env;
   const bucket = await connectBucket(options.blobStore ?? "", env);
-  const makeBlobs = options.repair ? await connectBlobStore({ blobStore: options.blobStore ?? "", localCacheBytes: Number.MAX_SAFE_INTEGER, env }) : undefined;
+  // One check of the bucket serves both the hashing and, with repair, the store that deletes.
+  const makeBlobs = options.repair && bucket ? await bucketStoreFactory(bucket, { localCacheBytes: Number.MAX_SAFE_INTEGER }) : undefined;
   const store = options.repair ? openCacheStore(dataDir, {}, makeBlobs) : null;
   const db = new Database(dbPath, { readonly: true });
   const rows = db
