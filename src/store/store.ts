@@ -17,19 +17,19 @@ export type CacheStore = {
   /** API tokens, the audit log, hourly traffic (async: see OpsStore). */
   ops: OpsStore;
   /** Remove an artifact; its blob is deleted only when no other key shares it. */
-  deleteArtifact(key: string): { deleted: boolean; freedBytes: number };
+  deleteArtifact(key: string): Promise<{ deleted: boolean; freedBytes: number }>;
   diskSpace(): { freeBytes: number; totalBytes: number };
   /**
    * Evict least recently used artifacts (last hit, else fetch time) until the blobs total at
    * most `capBytes`; never a key in `keep`. Returns what went, in order.
    */
-  evictToFit(capBytes: number, keep: ReadonlySet<string>): Array<{ key: string; freedBytes: number }>;
+  evictToFit(capBytes: number, keep: ReadonlySet<string>): Promise<Array<{ key: string; freedBytes: number }>>;
   /**
    * Delete blobs no artifact references (a crash between rename and commit, or between a row
    * delete and its unlink, leaves one). Run at startup, before fills and requests.
    */
   sweepOrphanBlobs(): Promise<{ blobs: number; bytes: number }>;
-  close(): void;
+  close(): Promise<void>;
 };
 
 export type StoreLimits = { missesMax?: number; finishedJobsMax?: number };

@@ -118,28 +118,23 @@ export type NewArtifact = Omit<ArtifactRow, "lastHitMs" | "hits" | "misses" | "r
   revalidation?: { atMs: number; result: RevalidationResult; detail: string };
 };
 
+/**
+ * The rows. Reads are synchronous: the embedded store answers from SQLite, a PostgreSQL replica
+ * from its in-memory view of the shared rows (kept true by LISTEN/NOTIFY and the changes table),
+ * so the read path never waits on a network round trip. Writes are asynchronous: each resolves
+ * once the change is durable in the (possibly shared) store and visible to this process's reads.
+ * Hit and miss counts are buffered and written in batches as increments (they add up across
+ * replicas; nothing is counted twice).
+ */
 export interface MetadataStore {
+  // ---- reads (never a network round trip) ----
   getArtifact(key: string): ArtifactRow | null;
-  recordHit(key: string, nowMs: number): void;
-  recordMiss(miss: { key: string; url: string; nowMs: number }): void;
-  setMissInfo(key: string, info: { refusal?: string | null; knownSizeBytes?: number | null }): void;
-  /** Remember that the origin will not let `key` be stored (creates the miss row if needed). */
-  markUncacheable(mark: { key: string; url: string; reason: string; untilMs: number; nowMs: number }): void;
   /** The uncacheable mark of `key`, if any (a cheap read: no buffered write is flushed). */
   uncacheableMark(key: string): { reason: string; untilMs: number } | null;
-  /** A 304 (or a same-bytes refill): new origin headers and times, the revalidation recorded. */
-  refreshArtifact(key: string, refresh: FreshnessRecord & { atMs: number; result: RevalidationResult; detail: string }): void;
-  /** Record a revalidation's outcome; `superseded: true` withdraws the bytes for good. */
-  noteRevalidation(key: string, note: { atMs: number; result: RevalidationResult; detail: string; superseded?: boolean }): void;
   /** Most recently seen first (then by key); `after` pages on from a row (keyset). */
   listMisses(options?: { limit?: number; offset?: number; after?: { lastSeenMs: number; key: string } }): MissRow[];
   getMiss(key: string): MissRow | null;
-  dismissMiss(key: string): boolean;
   listArtifacts(options?: ListArtifactsOptions): ArtifactRow[];
-  /** Insert or replace the artifact and move the key's miss count into it, atomically. Returns the sha256 it replaced, if any. */
-  commitArtifact(artifact: NewArtifact): { replacedSha256: string | null };
-  /** Delete the row; returns its sha256 and whether any other key still references that blob. */
-  deleteArtifactRow(key: string): { sha256: string; shared: boolean } | null;
   countArtifactsWithSha(sha256: string): number;
   /** Every key whose bytes are this blob. */
   artifactsWithSha(sha256: string): ArtifactRow[];
@@ -152,29 +147,53 @@ export interface MetadataStore {
   activeJobCounts(): { queued: number; running: number };
   /** Every artifact with its LRU recency (last hit, else fetch time), for --max-cache-size. */
   evictionCandidates(): EvictionCandidate[];
-
-  insertJob(job: { key: string; url: string; source: JobSource; nowMs: number }): JobRow;
   getJob(id: number): JobRow | null;
   activeJobForKey(key: string): JobRow | null;
   latestJobForKey(key: string): JobRow | null;
   listJobs(options?: { states?: readonly JobState[]; limit?: number }): JobRow[];
-  /** Atomically pick the oldest queued job whose notBeforeMs has passed and mark it running. */
-  claimNextJob(nowMs: number): JobRow | null;
-  /** Mark this queued job running (a revalidation that skips the queue); null if it is not queued. */
-  claimJob(id: number, nowMs: number): JobRow | null;
   /** Earliest notBeforeMs among queued jobs, or null when none is queued. */
   nextQueuedAtMs(): number | null;
-  updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>): void;
-  /** At startup: every job left `running` by a dead process goes back to `queued`. */
-  requeueRunningJobs(): number;
-  clearFinishedJobs(): number;
   countJobs(states: readonly JobState[]): number;
-
-  /** Remember a logged-out operator session until it would have expired; expired ones are pruned. */
-  revokeSession(session: { id: string; expiresAtMs: number; nowMs: number }): void;
   isSessionRevoked(id: string, nowMs: number): boolean;
 
-  close(): void;
+  // ---- counters (buffered, written in batches) ----
+  recordHit(key: string, nowMs: number): void;
+  recordMiss(miss: { key: string; url: string; nowMs: number }): void;
+
+  // ---- writes (durable and visible to this process's reads when the promise resolves) ----
+  setMissInfo(key: string, info: { refusal?: string | null; knownSizeBytes?: number | null }): Promise<void>;
+  /** Remember that the origin will not let `key` be stored (creates the miss row if needed). */
+  markUncacheable(mark: { key: string; url: string; reason: string; untilMs: number; nowMs: number }): Promise<void>;
+  /** A 304 (or a same-bytes refill): new origin headers and times, the revalidation recorded. */
+  refreshArtifact(key: string, refresh: FreshnessRecord & { atMs: number; result: RevalidationResult; detail: string }): Promise<void>;
+  /** Record a revalidation's outcome; `superseded: true` withdraws the bytes for good. */
+  noteRevalidation(key: string, note: { atMs: number; result: RevalidationResult; detail: string; superseded?: boolean }): Promise<void>;
+  dismissMiss(key: string): Promise<boolean>;
+  /** Insert or replace the artifact and move the key's miss count into it, atomically. Returns the sha256 it replaced, if any. */
+  commitArtifact(artifact: NewArtifact): Promise<{ replacedSha256: string | null }>;
+  /** Delete the row; returns its sha256 and whether any other key still references that blob. */
+  deleteArtifactRow(key: string): Promise<{ sha256: string; shared: boolean } | null>;
+  /**
+   * Queue a fill of `key`. One active (queued or running) job per key across every process that
+   * shares the store: when one exists already, it is returned with `existing: true`.
+   */
+  insertJob(job: { key: string; url: string; source: JobSource; nowMs: number }): Promise<{ job: JobRow; existing: boolean }>;
+  /** Atomically pick the oldest queued job whose notBeforeMs has passed and mark it running (leased to this process). */
+  claimNextJob(nowMs: number): Promise<JobRow | null>;
+  /** Mark this queued job running (a revalidation that skips the queue); null if it is not queued. */
+  claimJob(id: number, nowMs: number): Promise<JobRow | null>;
+  updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>): Promise<void>;
+  /**
+   * At startup: jobs left `running` by a dead process go back to `queued` (embedded: every running
+   * job; shared: those whose lease ran out).
+   */
+  requeueRunningJobs(): Promise<number>;
+  clearFinishedJobs(): Promise<number>;
+  /** Remember a logged-out operator session until it would have expired; expired ones are pruned. */
+  revokeSession(session: { id: string; expiresAtMs: number; nowMs: number }): Promise<void>;
+
+  /** Write the buffered counters, then close. */
+  close(): Promise<void>;
 }
 
 /**
@@ -229,12 +248,12 @@ export interface BlobStore {
   openTempReader(name: string): TempReader | null;
   /**
    * Move a finished, fsynced temp file into place as the blob `sha256`, then run `commitRow` (the
-   * row that references it) with no await in between. The blob is complete in the store before
-   * `commitRow` runs, and no delete of the same sha256 (an eviction, the orphan sweep) can
-   * interleave from upload to row. When `commitRow` throws, the blob is removed again unless
+   * row that references it) at once. The blob is complete in the store before `commitRow` starts,
+   * and no delete of the same sha256 this store makes (an eviction, the orphan sweep) runs from
+   * upload until `commitRow` settles. When `commitRow` rejects, the blob is removed again unless
    * `isReferenced` says a row holds it.
    */
-  commitTemp<T>(name: string, sha256: string, commitRow: () => T): Promise<T>;
+  commitTemp<T>(name: string, sha256: string, commitRow: () => Promise<T>): Promise<T>;
   removeTemp(name: string): void;
   delete(sha256: string): void;
   /** Every stored blob's sha256 (the orphan sweep). */
