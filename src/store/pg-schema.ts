@@ -3,11 +3,17 @@
 // mid-fill loses its lease and another one takes the job), a changes table a replica replays after
 // a reconnect (LISTEN/NOTIFY drops what is sent while it is away), and shared operator sessions.
 // Migrations are numbered; each runs in one transaction under an advisory lock, so replicas that
-// start together migrate once. Not yet used by the server: see README "Scale-out".
+// start together migrate once.
 import type { SQL } from "bun";
 
-/** The advisory lock key every replica takes to migrate (any constant; "withcache" in ASCII). */
+/** The advisory lock key every replica takes to migrate (any constant; "with" in ASCII). */
 const MIGRATION_LOCK_KEY = 0x77697468;
+/** Held by every writing transaction until it commits (see migration 2): change ids commit in order. */
+export const CHANGES_LOCK_KEY = 0x77697469;
+/** The advisory lock the evictor holds: one eviction at a time across replicas. */
+export const EVICTION_LOCK_KEY = 0x7769746a;
+/** NOTIFY channel: "something changed, read the changes table". */
+export const CHANGES_CHANNEL = "withcache_changes";
 
 export const PG_MIGRATIONS: readonly string[] = [
   // 1: artifacts, misses, jobs (with leases), revoked sessions, operations, changes.
@@ -112,6 +118,31 @@ export const PG_MIGRATIONS: readonly string[] = [
      at_ms BIGINT NOT NULL,
      kind TEXT NOT NULL,
      key TEXT NOT NULL
+   );`,
+  // 2: the changes table is written by triggers, so no writer (a replica, withcache migrate, an
+  // operator's psql) can change a mirrored row without telling the replicas. Writers take one
+  // advisory lock until they commit, so change ids commit in id order: a replica that has read up
+  // to id N never sees an id below N appear later. Settings shared by every replica (the session
+  // signing secret: a login on one replica is valid on all of them).
+  `CREATE FUNCTION withcache_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+   DECLARE
+     r jsonb := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);
+   BEGIN
+     PERFORM pg_advisory_xact_lock(${CHANGES_LOCK_KEY});
+     INSERT INTO changes (at_ms, kind, key)
+       VALUES ((extract(epoch FROM clock_timestamp()) * 1000)::bigint, TG_ARGV[0], r->>TG_ARGV[1]);
+     PERFORM pg_notify('${CHANGES_CHANNEL}', '');
+     RETURN NULL;
+   END
+   $fn$;
+   CREATE TRIGGER artifacts_change AFTER INSERT OR UPDATE OR DELETE ON artifacts FOR EACH ROW EXECUTE FUNCTION withcache_change('artifacts', 'key');
+   CREATE TRIGGER misses_change AFTER INSERT OR UPDATE OR DELETE ON misses FOR EACH ROW EXECUTE FUNCTION withcache_change('misses', 'key');
+   CREATE TRIGGER jobs_change AFTER INSERT OR UPDATE OR DELETE ON jobs FOR EACH ROW EXECUTE FUNCTION withcache_change('jobs', 'id');
+   CREATE TRIGGER revoked_sessions_change AFTER INSERT OR UPDATE OR DELETE ON revoked_sessions FOR EACH ROW EXECUTE FUNCTION withcache_change('revoked_sessions', 'id');
+   CREATE INDEX changes_at ON changes(at_ms);
+   CREATE TABLE settings (
+     name TEXT PRIMARY KEY,
+     value TEXT NOT NULL
    );`,
 ];
 

@@ -323,6 +323,15 @@ const JOB_COLUMNS: Record<string, string> = {
   finishedAtMs: "finished_at_ms",
 };
 
+/** The tables a shared store mirrors into its in-memory view, and each one's key column. */
+export const SHARED_TABLES = {
+  artifacts: { keyColumn: "key" },
+  misses: { keyColumn: "key" },
+  jobs: { keyColumn: "id" },
+  revoked_sessions: { keyColumn: "id" },
+} as const;
+export type SharedTable = keyof typeof SHARED_TABLES;
+
 export class SqliteMetadataStore implements MetadataStore {
   readonly db: Database;
   private readonly limits: { missesMax: number; finishedJobsMax: number };
@@ -360,6 +369,43 @@ export class SqliteMetadataStore implements MetadataStore {
       }).immediate();
     }
   }
+
+  /**
+   * The view a shared store (pg-metadata.ts) keeps in memory: make these rows of `table` what the
+   * shared database holds now; a key with `null` is gone. Rows come with the shared columns under
+   * their SQLite names (booleans as 0/1); columns SQLite does not have are ignored. One
+   * transaction; upserts, so the totals triggers see every change.
+   */
+  applySharedRows(table: SharedTable, rows: ReadonlyArray<{ key: string | number; row: Record<string, unknown> | null }>): void {
+    if (rows.length === 0) return;
+    const spec = SHARED_TABLES[table];
+    const columns = (this.sharedColumns[table] ??= (this.db.query(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name));
+    const upserts = new Map<string, ReturnType<Database["query"]>>();
+    const remove = this.db.query(`DELETE FROM ${table} WHERE ${spec.keyColumn} = $key`);
+    this.db.transaction(() => {
+      for (const { key, row } of rows) {
+        if (table === "artifacts") this.forgetArtifact(String(key));
+        if (row === null) {
+          remove.run({ key });
+          continue;
+        }
+        const present = columns.filter((c) => c in row);
+        const shape = present.join(",");
+        let upsert = upserts.get(shape);
+        if (upsert === undefined) {
+          const updates = present.filter((c) => c !== spec.keyColumn).map((c) => `${c} = excluded.${c}`);
+          upsert = this.db.query(
+            `INSERT INTO ${table} (${present.join(", ")}) VALUES (${present.map((c) => `$${c}`).join(", ")})
+             ON CONFLICT(${spec.keyColumn}) DO ${updates.length === 0 ? "NOTHING" : `UPDATE SET ${updates.join(", ")}`}`,
+          );
+          upserts.set(shape, upsert);
+        }
+        upsert.run(Object.fromEntries(present.map((c) => [c, row[c] as string | number | null])));
+      }
+    }).immediate();
+  }
+
+  private readonly sharedColumns: Partial<Record<SharedTable, string[]>> = {};
 
   getArtifact(key: string): ArtifactRow | null {
     const cached = this.artifactCache.get(key);

@@ -1,0 +1,211 @@
+// The shared MetadataStore against a real PostgreSQL 15 on loopback, with two stores over one
+// database standing in for two replicas: a commit on one is in the other's view; one active job
+// per key and one claim per job across both; counters add up; a lease that runs out sends the job
+// back to the queue; PostgreSQL stopped and started again mid-test.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { SQL } from "bun";
+import { PgMetadataStore } from "../src/store/pg-metadata.ts";
+import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
+
+let pg: PostgresServer;
+let dbCounter = 0;
+beforeAll(async () => {
+  pg = await startPostgres();
+}, 30_000);
+afterAll(async () => {
+  await pg?.stop();
+});
+
+async function freshDatabase(): Promise<string> {
+  const name = `wc_meta_${++dbCounter}`;
+  const admin = new SQL(pg.url, { max: 1 });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.close();
+  return pg.url.replace(/\/postgres$/, `/${name}`);
+}
+
+type Replica = { store: PgMetadataStore; sql: SQL; close(): Promise<void> };
+
+async function replica(url: string, id: string, leaseMs?: number): Promise<Replica> {
+  const sql = new SQL(url, { max: 3 });
+  const store = await PgMetadataStore.open(sql, { replicaId: id, ...(leaseMs === undefined ? {} : { leaseMs }) });
+  return {
+    store,
+    sql,
+    async close() {
+      await store.close();
+      await sql.close();
+    },
+  };
+}
+
+async function until<T>(what: string, fn: () => T | null | undefined | false, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+const SHA = "a".repeat(64);
+const artifact = (key: string, sha = SHA) => ({ key, url: key, sha256: sha, sizeBytes: 10, contentType: "application/octet-stream", contentDisposition: null, fetchedAtMs: 1000 });
+
+test("a commit on one replica is in the other's view within moments; a delete too", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  const b = await replica(url, "b");
+  try {
+    expect(b.store.getArtifact("https://x/f")).toBeNull();
+    await a.store.commitArtifact(artifact("https://x/f"));
+    expect(a.store.getArtifact("https://x/f")?.sha256).toBe(SHA); // own write: at once
+    const seen = await until("b sees the row", () => b.store.getArtifact("https://x/f"));
+    expect(seen.sizeBytes).toBe(10);
+    expect(b.store.storedTotals()).toEqual({ artifactCount: 1, bytes: 10, logicalBytes: 10 });
+    const removed = await b.store.deleteArtifactRow("https://x/f");
+    expect(removed).toEqual({ sha256: SHA, shared: false });
+    await until("a sees the delete", () => a.store.getArtifact("https://x/f") === null);
+    expect(a.store.storedTotals().artifactCount).toBe(0);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test("one active job per key across replicas, and each job is claimed once", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  const b = await replica(url, "b");
+  try {
+    const results = await Promise.all([
+      a.store.insertJob({ key: "k", url: "k", source: "auto", nowMs: 1 }),
+      b.store.insertJob({ key: "k", url: "k", source: "auto", nowMs: 1 }),
+      a.store.insertJob({ key: "k", url: "k", source: "auto", nowMs: 1 }),
+    ]);
+    expect(new Set(results.map((r) => r.job.id)).size).toBe(1);
+    expect(results.filter((r) => !r.existing)).toHaveLength(1);
+    for (let i = 0; i < 20; i++) await (i % 2 ? a : b).store.insertJob({ key: `k${i}`, url: `k${i}`, source: "auto", nowMs: 1 });
+    const claims = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).store.claimNextJob(Date.now())));
+    const ids = claims.filter((c) => c !== null).map((c) => c!.id);
+    expect(ids).toHaveLength(21);
+    expect(new Set(ids).size).toBe(21);
+    const lease = await a.store.leaseOf(ids[0]!);
+    expect(["a", "b"]).toContain(lease!.owner!);
+    await until("b sees 21 running", () => b.store.activeJobCounts().running === 21);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test("hits and misses counted on two replicas add up; a commit moves the misses into the artifact", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  const b = await replica(url, "b");
+  try {
+    for (let i = 0; i < 5; i++) a.store.recordMiss({ key: "m", url: "m", nowMs: 100 + i });
+    for (let i = 0; i < 3; i++) b.store.recordMiss({ key: "m", url: "m", nowMs: 200 + i });
+    await a.store.flushCounters();
+    await b.store.flushCounters();
+    await until("a sees 8 misses", () => a.store.getMiss("m")?.count === 8);
+    expect(b.store.getMiss("m")).toMatchObject({ count: 8, firstSeenMs: 100, lastSeenMs: 202 });
+    await a.store.commitArtifact(artifact("m"));
+    expect(a.store.getMiss("m")).toBeNull();
+    expect(a.store.getArtifact("m")?.misses).toBe(8);
+    await until("b sees the artifact", () => b.store.getArtifact("m"));
+    for (let i = 0; i < 4; i++) a.store.recordHit("m", 5000 + i);
+    for (let i = 0; i < 6; i++) b.store.recordHit("m", 6000 + i);
+    await a.store.flushCounters();
+    await b.store.flushCounters();
+    const [row] = (await a.sql`SELECT hits, last_hit_ms FROM artifacts WHERE key = 'm'`) as Array<{ hits: string; last_hit_ms: string }>;
+    expect(Number(row!.hits)).toBe(10);
+    expect(Number(row!.last_hit_ms)).toBe(6005);
+    await until("both views say 10 hits", () => a.store.getArtifact("m")?.hits === 10 && b.store.getArtifact("m")?.hits === 10);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test("a job whose replica stops renewing its lease goes back to the queue and another replica claims it", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a", 600);
+  const b = await replica(url, "b", 600);
+  try {
+    const { job } = await a.store.insertJob({ key: "lease", url: "lease", source: "auto", nowMs: Date.now() });
+    const claimed = await a.store.claimJob(job.id, Date.now());
+    expect(claimed?.state).toBe("running");
+    // While a renews, the job stays a's.
+    await Bun.sleep(900);
+    expect((await b.store.leaseOf(job.id))?.owner).toBe("a");
+    expect(await b.store.requeueRunningJobs()).toBe(0);
+    // a dies (no close: its connections just go); its lease runs out and b takes the job.
+    (a.store as unknown as { renewTimer: ReturnType<typeof setInterval> }).renewTimer && clearInterval((a.store as unknown as { renewTimer: ReturnType<typeof setInterval> }).renewTimer);
+    await a.sql.close();
+    const requeued = await until("the job is queued again", () => b.store.getJob(job.id)?.state === "queued", 5000);
+    expect(requeued).toBe(true);
+    const again = await b.store.claimNextJob(Date.now());
+    expect(again?.id).toBe(job.id);
+    expect((await b.store.leaseOf(job.id))?.owner).toBe("b");
+  } finally {
+    await a.store.close().catch(() => undefined);
+    await b.close();
+  }
+});
+
+test("PostgreSQL stopped: reads answer from the view, writes fail in one line, health says why; after the restart the replica catches up", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  const b = await replica(url, "b");
+  try {
+    await a.store.commitArtifact(artifact("before"));
+    await until("b sees it", () => b.store.getArtifact("before"));
+    await pg.halt();
+    expect(b.store.getArtifact("before")?.sha256).toBe(SHA);
+    const failed = await b.store.commitArtifact(artifact("during")).catch((e: Error) => e);
+    expect(failed).toBeInstanceOf(Error);
+    expect((failed as Error).message).toBe("the database is unreachable (connection refused or closed)");
+    expect(b.store.health()).toBe("the database is unreachable (connection refused or closed)");
+    await pg.start();
+    // a writes while b's listener may still be reconnecting: b must not lose it.
+    await until("a can write again", () => true);
+    let wrote = false;
+    const deadline = Date.now() + 10_000;
+    while (!wrote && Date.now() < deadline) {
+      wrote = await a.store.commitArtifact(artifact("after")).then(() => true, () => false);
+      if (!wrote) await Bun.sleep(100);
+    }
+    expect(wrote).toBe(true);
+    await until("b sees the row written while it reconnected", () => b.store.getArtifact("after"), 15_000);
+    await b.store.commitArtifact(artifact("during"));
+    expect(b.store.health()).toBeNull();
+    await until("a sees b's write", () => a.store.getArtifact("during"));
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}, 40_000);
+
+test("a replica away longer than the changes are kept reloads its whole view", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  const b = await replica(url, "b");
+  try {
+    await a.store.commitArtifact(artifact("one"));
+    await until("b sees one", () => b.store.getArtifact("one"));
+    // b stops listening (as if disconnected); a writes; the changes are pruned before b is back.
+    await (b.store as unknown as { unlisten: () => Promise<void> }).unlisten();
+    await a.store.commitArtifact(artifact("two"));
+    await a.store.deleteArtifactRow("one");
+    await a.sql`DELETE FROM changes`;
+    await a.store.commitArtifact(artifact("three"));
+    await b.store.catchUp(true);
+    expect(b.store.getArtifact("one")).toBeNull();
+    expect(b.store.getArtifact("two")?.sha256).toBe(SHA);
+    expect(b.store.getArtifact("three")?.sha256).toBe(SHA);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
