@@ -37,7 +37,7 @@ export class LocalBlobStore implements BlobStore {
   readonly blobsDir: string;
   readonly tempDir: string;
 
-  /** `isReferenced`: whether a committed row holds this blob (a failed row commit then keeps it). */
+  /** `isReferenced`: whether a committed row holds this blob (delete() and a failed row commit then keep it). */
   constructor(
     readonly dataDir: string,
     private readonly isReferenced: (sha256: string) => boolean = () => false,
@@ -47,6 +47,9 @@ export class LocalBlobStore implements BlobStore {
     mkdirSync(this.blobsDir, { recursive: true });
     mkdirSync(this.tempDir, { recursive: true });
   }
+
+  /** sha256 → commits in flight (renamed into place, row commit not settled): delete() keeps these. */
+  private readonly committing = new Map<string, number>();
 
   /** sha256 → [size, checkedAtMs]: spares the hit path a stat(2) per request. */
   private readonly sizeCache = new Map<string, [number, number]>();
@@ -187,18 +190,31 @@ export class LocalBlobStore implements BlobStore {
     };
   }
 
-  async commitTemp<T>(name: string, sha256: string, commitRow: () => T): Promise<T> {
+  async commitTemp<T>(name: string, sha256: string, commitRow: () => Promise<T>): Promise<T> {
     this.renameIntoPlace(name, sha256);
+    // From the rename until the row commit settles, delete() of this sha256 keeps the file.
+    this.committing.set(sha256, (this.committing.get(sha256) ?? 0) + 1);
+    let row: T;
     try {
-      return commitRow();
+      row = await commitRow();
     } catch (err) {
+      this.settleCommit(sha256);
       try {
-        if (!this.isReferenced(sha256)) this.delete(sha256);
+        // Another commit of the same bytes still in flight, or a row holding them, keeps the file.
+        this.delete(sha256);
       } catch {
         // The database is unusable; the orphan sweep removes the blob.
       }
       throw err;
     }
+    this.settleCommit(sha256);
+    return row;
+  }
+
+  private settleCommit(sha256: string): void {
+    const n = (this.committing.get(sha256) ?? 1) - 1;
+    if (n <= 0) this.committing.delete(sha256);
+    else this.committing.set(sha256, n);
   }
 
   /** Rename a finished temp file to `blobs/<aa>/<sha256>` and make the rename durable. */
@@ -219,7 +235,18 @@ export class LocalBlobStore implements BlobStore {
     rmSync(this.tempPath(name), { force: true });
   }
 
+  /**
+   * Unlink the blob unless a commit of it is in flight or a row references it, both looked at
+   * now: the caller's own checks may predate an await (a row delete on a shared database) during
+   * which a fill of the same bytes committed.
+   */
   delete(sha256: string): void {
+    if (this.committing.has(sha256) || this.isReferenced(sha256)) return;
+    this.unlink(sha256);
+  }
+
+  /** Unlink without looking at rows (the S3 store dropping a local copy: the object stays in the bucket). */
+  unlink(sha256: string): void {
     this.sizeCache.delete(sha256);
     try {
       unlinkSync(this.blobPath(sha256));

@@ -181,7 +181,7 @@ export class S3BlobStore implements BlobStore {
     if (!old) return;
     this.copies.delete(sha256);
     this.copiedBytes -= old.sizeBytes;
-    this.local.delete(sha256);
+    this.local.unlink(sha256);
   }
 
   /** Remove least recently used local copies (never `keep`, never one with no object in the bucket) until under the bound. */
@@ -283,7 +283,7 @@ export class S3BlobStore implements BlobStore {
     return this.local.diskSpace();
   }
 
-  async commitTemp<T>(name: string, sha256: string, commitRow: () => T): Promise<T> {
+  async commitTemp<T>(name: string, sha256: string, commitRow: () => Promise<T>): Promise<T> {
     this.committing.set(sha256, (this.committing.get(sha256) ?? 0) + 1);
     try {
       await this.deleting.get(sha256);
@@ -300,7 +300,7 @@ export class S3BlobStore implements BlobStore {
       }
       let row: T;
       try {
-        row = commitRow();
+        row = await commitRow();
       } catch (err) {
         if (!this.options.isReferenced(sha256)) this.removeNow(sha256);
         throw err;

@@ -2,7 +2,7 @@
 // process, numbered migrations (PRAGMA user_version), prepared statements only.
 import { Database } from "bun:sqlite";
 import { z } from "zod";
-import { JOB_STATES, type JobState } from "../core/jobs.ts";
+import { JOB_STATES, type JobSource, type JobState } from "../core/jobs.ts";
 import { assert } from "../core/errors.ts";
 import type { EvictionCandidate } from "../core/eviction.ts";
 import { REVALIDATION_RESULTS, type ArtifactRow, type ArtifactSort, type FreshnessRecord, type JobRow, type ListArtifactsOptions, type MetadataStore, type MissRow, type NewArtifact, type RevalidationResult, type StoredTotals, type Totals } from "./types.ts";
@@ -554,13 +554,13 @@ export class SqliteMetadataStore implements MetadataStore {
     ).map((r) => ({ key: r.key, sha256: r.sha256, sizeBytes: r.size_bytes, recencyMs: r.recency }));
   }
 
-  setMissInfo(key: string, info: { refusal?: string | null; knownSizeBytes?: number | null }): void {
+  async setMissInfo(key: string, info: { refusal?: string | null; knownSizeBytes?: number | null }): Promise<void> {
     if (this.pendingMisses.has(key)) this.flushMisses();
     if (info.refusal !== undefined) this.db.query("UPDATE misses SET refusal = $v WHERE key = $key").run({ key, v: info.refusal });
     if (info.knownSizeBytes !== undefined) this.db.query("UPDATE misses SET known_size_bytes = $v WHERE key = $key").run({ key, v: info.knownSizeBytes });
   }
 
-  markUncacheable(mark: { key: string; url: string; reason: string; untilMs: number; nowMs: number }): void {
+  async markUncacheable(mark: { key: string; url: string; reason: string; untilMs: number; nowMs: number }): Promise<void> {
     if (this.pendingMisses.has(mark.key)) this.flushMisses();
     this.db
       .query(
@@ -578,7 +578,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return row === null ? null : { reason: row.refusal ?? "the origin would not let it be stored", untilMs: row.until };
   }
 
-  refreshArtifact(key: string, r: FreshnessRecord & { atMs: number; result: RevalidationResult; detail: string }): void {
+  async refreshArtifact(key: string, r: FreshnessRecord & { atMs: number; result: RevalidationResult; detail: string }): Promise<void> {
     this.forgetArtifact(key);
     this.db
       .query(
@@ -589,7 +589,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.forgetArtifact(key);
   }
 
-  noteRevalidation(key: string, note: { atMs: number; result: RevalidationResult; detail: string; superseded?: boolean }): void {
+  async noteRevalidation(key: string, note: { atMs: number; result: RevalidationResult; detail: string; superseded?: boolean }): Promise<void> {
     this.forgetArtifact(key);
     this.db
       .query(
@@ -616,7 +616,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return row ? toMiss(row) : null;
   }
 
-  dismissMiss(key: string): boolean {
+  async dismissMiss(key: string): Promise<boolean> {
     if (this.pendingMisses.has(key)) this.flushMisses();
     return this.db.query("DELETE FROM misses WHERE key = $key").run({ key }).changes > 0;
   }
@@ -640,7 +640,7 @@ export class SqliteMetadataStore implements MetadataStore {
       .map(toArtifact);
   }
 
-  commitArtifact(a: NewArtifact): { replacedSha256: string | null } {
+  async commitArtifact(a: NewArtifact): Promise<{ replacedSha256: string | null }> {
     // Buffered misses go in the same transaction, so the key's whole count moves into the artifact.
     const batch = this.pendingMisses;
     this.forgetArtifact(a.key);
@@ -688,7 +688,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return result;
   }
 
-  deleteArtifactRow(key: string): { sha256: string; shared: boolean } | null {
+  async deleteArtifactRow(key: string): Promise<{ sha256: string; shared: boolean } | null> {
     this.forgetArtifact(key);
     const result = this.db
       .transaction(() => {
@@ -727,15 +727,21 @@ export class SqliteMetadataStore implements MetadataStore {
     return { artifactCount: t.artifact_count, bytes: t.blob_bytes, logicalBytes: t.logical_bytes };
   }
 
-  insertJob(job: { key: string; url: string; source: "auto" | "operator"; nowMs: number }): JobRow {
-    const row = this.db
-      .query(
-        `INSERT INTO jobs (key, url, source, state, created_at_ms) VALUES ($key, $url, $source, 'queued', $now) RETURNING *`,
-      )
-      .get({ key: job.key, url: job.url, source: job.source, now: job.nowMs });
+  async insertJob(job: { key: string; url: string; source: JobSource; nowMs: number }): Promise<{ job: JobRow; existing: boolean }> {
+    let row: unknown;
+    try {
+      row = this.db
+        .query(`INSERT INTO jobs (key, url, source, state, created_at_ms) VALUES ($key, $url, $source, 'queued', $now) RETURNING *`)
+        .get({ key: job.key, url: job.url, source: job.source, now: job.nowMs });
+    } catch (err) {
+      // jobs_one_active_per_key: the key has a queued or running job already; that one is the answer.
+      const active = isUniqueViolation(err) ? this.activeJobForKey(job.key) : null;
+      if (active === null) throw err;
+      return { job: active, existing: true };
+    }
     this.jobInserts += 1;
     if (this.jobInserts % PRUNE_EVERY === 0) this.pruneFinishedJobs();
-    return toJob(row);
+    return { job: toJob(row), existing: false };
   }
 
   getJob(id: number): JobRow | null {
@@ -761,7 +767,7 @@ export class SqliteMetadataStore implements MetadataStore {
       .map(toJob);
   }
 
-  claimNextJob(nowMs: number): JobRow | null {
+  async claimNextJob(nowMs: number): Promise<JobRow | null> {
     return this.db
       .transaction(() => {
         const row = this.db
@@ -776,7 +782,7 @@ export class SqliteMetadataStore implements MetadataStore {
       .immediate();
   }
 
-  claimJob(id: number, nowMs: number): JobRow | null {
+  async claimJob(id: number, nowMs: number): Promise<JobRow | null> {
     const row = this.db
       .query("UPDATE jobs SET state = 'running', started_at_ms = coalesce(started_at_ms, $now), attempts = attempts + 1 WHERE id = $id AND state = 'queued' RETURNING *")
       .get({ id, now: nowMs });
@@ -788,7 +794,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return row.t;
   }
 
-  updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>): void {
+  async updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>): Promise<void> {
     const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
     if (entries.length === 0) return;
     // Column names come from the fixed JOB_COLUMNS table; values are bound.
@@ -800,15 +806,15 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db.query(`UPDATE jobs SET ${sets.join(", ")} WHERE id = $id`).run({ id, ...Object.fromEntries(entries) } as Record<string, string | number | null>);
   }
 
-  requeueRunningJobs(): number {
+  async requeueRunningJobs(): Promise<number> {
     return this.db.query("UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0) WHERE state = 'running'").run().changes;
   }
 
-  clearFinishedJobs(): number {
+  async clearFinishedJobs(): Promise<number> {
     return this.db.query("DELETE FROM jobs WHERE state IN ('completed', 'failed', 'cancelled')").run().changes;
   }
 
-  revokeSession(session: { id: string; expiresAtMs: number; nowMs: number }): void {
+  async revokeSession(session: { id: string; expiresAtMs: number; nowMs: number }): Promise<void> {
     this.db.transaction(() => {
       this.db.query("DELETE FROM revoked_sessions WHERE expires_at_ms <= $now").run({ now: session.nowMs });
       this.db.query("INSERT OR REPLACE INTO revoked_sessions (id, expires_at_ms) VALUES ($id, $expires)").run({ id: session.id, expires: session.expiresAtMs });
@@ -823,7 +829,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   /** Write the buffered miss counts, then close. A failing last write loses those counts only. */
-  close(): void {
+  async close(): Promise<void> {
     if (this.missFlushTimer !== null) clearTimeout(this.missFlushTimer);
     this.missFlushTimer = null;
     this.flushMissesForRead();
@@ -832,4 +838,9 @@ export class SqliteMetadataStore implements MetadataStore {
     this.pendingMisses.clear();
     this.db.close();
   }
+}
+
+/** SQLite's UNIQUE constraint failure (bun:sqlite: code SQLITE_CONSTRAINT_UNIQUE). */
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown }).code === "SQLITE_CONSTRAINT_UNIQUE";
 }

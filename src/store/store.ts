@@ -73,7 +73,8 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
   try {
     blobs = makeBlobs ? makeBlobs(dataDir, isReferenced) : new LocalBlobStore(dataDir, isReferenced);
   } catch (err) {
-    metadata.close();
+    // Nothing was written yet: no counters to flush, the close settles at once.
+    void metadata.close().catch(() => {});
     release();
     throw dataDirError(err, `cannot create blobs/ and tmp/ in ${resolve(dataDir)}`);
   }
@@ -82,30 +83,31 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
     metadata,
     blobs,
     ops: new SqliteOpsStore(metadata.db),
-    deleteArtifact(key: string) {
-      // Synchronous from row delete to unlink: no fill commit can interleave in this process.
-      const removed = metadata.deleteArtifactRow(key);
+    async deleteArtifact(key: string) {
+      const removed = await metadata.deleteArtifactRow(key);
       if (!removed) return { deleted: false, freedBytes: 0 };
       if (removed.shared) return { deleted: true, freedBytes: 0 };
+      // A fill of the same bytes may have committed (or be committing) since the row delete: the
+      // blob store looks again when it unlinks and keeps a blob a row or a commit in flight holds.
       const size = blobs.sizeOf(removed.sha256) ?? 0;
       blobs.delete(removed.sha256);
-      return { deleted: true, freedBytes: size };
+      return { deleted: true, freedBytes: blobs.sizeOf(removed.sha256) === null ? size : 0 };
     },
     diskSpace: () => blobs.diskSpace(),
-    evictToFit(capBytes, keep) {
+    async evictToFit(capBytes, keep) {
       // The common case (under the cap) costs one aggregate query, not a row per artifact.
       if (metadata.storedTotals().bytes <= capBytes) return [];
       const plan = planEviction(metadata.evictionCandidates(), { capBytes, keep });
       const out: Array<{ key: string; freedBytes: number }> = [];
       for (const key of plan.keys) {
-        const removed = this.deleteArtifact(key);
+        const removed = await this.deleteArtifact(key);
         if (removed.deleted) out.push({ key, freedBytes: removed.freedBytes });
       }
       return out;
     },
     async sweepOrphanBlobs() {
-      // Listed first, then the rows read: a blob committed meanwhile has its row by then (and a
-      // blob between upload and row commit is never deleted by the blob store).
+      // Listed first, then the rows read: a blob committed meanwhile has its row by then, and a
+      // blob between upload and row commit is never deleted by the blob store (delete looks again).
       const listed = await blobs.list();
       const referenced = metadata.referencedShas();
       let count = 0;
@@ -118,9 +120,12 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
       }
       return { blobs: count, bytes };
     },
-    close: () => {
-      metadata.close();
-      release();
+    async close() {
+      try {
+        await metadata.close();
+      } finally {
+        release();
+      }
     },
   };
 }
