@@ -120,6 +120,13 @@ export class FillManager {
   private readonly running = new Map<number, Running>();
   private workers: Promise<void>[] = [];
   private active = false;
+  /** A start() still requeueing and evicting (see start). */
+  private starting: Promise<void> | null = null;
+  /**
+   * Background job writes (progress on a timer, synced bytes after a writeback), chained per job
+   * so they land in order; a job's outcome write waits for them first (see settleJobWrites).
+   */
+  private readonly jobWrites = new Map<number, Promise<void>>();
   private wakers: Array<() => void> = [];
   private readonly pendingEnqueues = new Set<Promise<EnqueueResult>>();
   private readonly minFree: MinFreeDisk;
@@ -131,6 +138,8 @@ export class FillManager {
   private readonly keyWaiters = new Map<string, Set<() => void>>();
   /** Revalidations running outside the worker pool (see startRevalidation). */
   private readonly revalidations = new Set<Promise<void>>();
+  /** Revalidations between the bound check and their claim (see startRevalidation). */
+  private claimingRevalidations = 0;
   /**
    * Fills readers can stream from, by cache key. One lives from its job's first attempt until the
    * job commits, fails or is cut; it outlives a transient failure that the next attempt resumes.
@@ -155,21 +164,30 @@ export class FillManager {
   }
 
   /** Requeue fills a dead process left running, sweep stray temp files, start the workers. */
-  start(): void {
+  start(): Promise<void> {
+    // A second call while the first is still requeueing shares it (and starts no second pool).
+    this.starting ??= this.startNow().finally(() => {
+      this.starting = null;
+    });
+    return this.starting;
+  }
+
+  private async startNow(): Promise<void> {
     if (this.active) return;
-    const requeued = this.meta.requeueRunningJobs();
+    const requeued = await this.meta.requeueRunningJobs();
     if (requeued > 0) this.deps.log.event("fills", { requeued });
     const keep = new Set(this.meta.listJobs({ states: ["queued", "running"], limit: 1_000_000 }).map((j) => tempNameOf(j.id)));
     const swept = this.deps.store.blobs.sweepTemp(keep);
     if (swept.length > 0) this.deps.log.event("fills", { swept_temp_files: swept.length });
     // A cap lowered since the last run applies at once, not only after the next fill.
-    this.evictToCap(null);
+    await this.evictToCap(null);
     this.active = true;
     this.workers = Array.from({ length: this.deps.config.workers }, (_, i) => this.workerLoop(i));
   }
 
   /** Stop the workers; running fills are aborted and parked as queued (their temp files kept). */
   async stop(): Promise<void> {
+    if (this.starting) await this.starting.catch(() => {});
     await Promise.allSettled([...this.pendingEnqueues]);
     if (!this.active) return;
     this.active = false;
@@ -237,7 +255,7 @@ export class FillManager {
       refusal = await addressRefusal(parsed.url, this.resolve, this.addressAllowed);
     }
     if (refusal) {
-      this.meta.setMissInfo(key, { refusal });
+      await this.meta.setMissInfo(key, { refusal });
       this.deps.log.event("refused", { key: loggableUrl(key), source: options.source, request: options.requestId, reason: refusal });
       this.deps.observer?.refused?.(`${loggableUrl(key)}: ${refusal}`);
       return { ok: false, status: 403, message: refusal };
@@ -248,10 +266,13 @@ export class FillManager {
     // …or filled it completely while this lookup was slow: no second download.
     const raceRefusal = this.alreadyCached(key, options);
     if (raceRefusal) return raceRefusal;
-    const job = this.meta.insertJob({ key, url: parsed.url.href, source: options.source, nowMs: this.deps.nowMs() });
-    this.meta.setMissInfo(key, { refusal: null });
+    const inserted = await this.meta.insertJob({ key, url: parsed.url.href, source: options.source, nowMs: this.deps.nowMs() });
+    // Queued meanwhile (by another request of this process, or another process on a shared store).
+    if (inserted.existing) return { ok: true, job: inserted.job, existing: true };
+    const job = inserted.job;
+    await this.meta.setMissInfo(key, { refusal: null });
     this.logJob(job, "queued", options.requestId ? { request: options.requestId } : {});
-    if (!this.startRevalidation(job)) this.wake();
+    if (!(await this.startRevalidation(job))) this.wake();
     return { ok: true, job, existing: false };
   }
 
@@ -260,11 +281,19 @@ export class FillManager {
    * worker queue: it runs at once in its own lane, at most REVALIDATIONS_INFLIGHT_MAX at a time.
    * Its conditional request is one header exchange; a 200 streams its body in the lane too.
    */
-  private startRevalidation(job: JobRow): boolean {
-    if (!this.active || this.revalidations.size >= REVALIDATIONS_INFLIGHT_MAX) return false;
+  private async startRevalidation(job: JobRow): Promise<boolean> {
+    if (!this.active || this.revalidations.size + this.claimingRevalidations >= REVALIDATIONS_INFLIGHT_MAX) return false;
     const artifact = this.meta.getArtifact(job.key);
     if (artifact === null || artifact.superseded) return false;
-    const claimed = this.meta.claimJob(job.id, this.deps.nowMs());
+    // The slot is held across the claim's await, so concurrent enqueues keep to the bound. A
+    // worker may claim the job first (it then runs in the pool): claimJob answers null.
+    this.claimingRevalidations += 1;
+    let claimed: JobRow | null;
+    try {
+      claimed = await this.meta.claimJob(job.id, this.deps.nowMs());
+    } finally {
+      this.claimingRevalidations -= 1;
+    }
     if (claimed === null) return false;
     const run: Promise<void> = this.runJob(claimed).catch((err: unknown) => {
       this.deps.log.event("fills", { job: job.id, error: `could not record the outcome: ${firstLineOf(err)}` });
@@ -352,7 +381,7 @@ export class FillManager {
     return this.meta.getJob(id);
   }
 
-  cancel(id: number): ActionResult {
+  async cancel(id: number): Promise<ActionResult> {
     const job = this.meta.getJob(id);
     if (!job) return { ok: false, status: 404, message: `job ${id} does not exist` };
     const running = this.running.get(id);
@@ -362,7 +391,7 @@ export class FillManager {
       return { ok: true, job };
     }
     if (!canTransition(job.state, "cancelled")) return { ok: false, status: 409, message: `job ${id} is ${job.state}; only queued or running jobs can be cancelled` };
-    this.meta.updateJob(id, { state: "cancelled", finishedAtMs: this.deps.nowMs(), rateBytesPerSec: 0 });
+    await this.meta.updateJob(id, { state: "cancelled", finishedAtMs: this.deps.nowMs(), rateBytesPerSec: 0 });
     this.endLive(job.key, id, "the fill was cancelled");
     this.deps.store.blobs.removeTemp(tempNameOf(id));
     const updated = this.meta.getJob(id)!;
@@ -370,20 +399,20 @@ export class FillManager {
     return { ok: true, job: updated };
   }
 
-  retry(id: number): ActionResult {
+  async retry(id: number): Promise<ActionResult> {
     const job = this.meta.getJob(id);
     if (!job) return { ok: false, status: 404, message: `job ${id} does not exist` };
     if (!canTransition(job.state, "queued") || job.state === "running") return { ok: false, status: 409, message: `job ${id} is ${job.state}; only failed or cancelled jobs can be retried` };
     if (this.alreadyCached(job.key, { source: job.source })) return { ok: false, status: 409, message: `${loggableUrl(job.key)} is already cached and fresh` };
     if (this.meta.activeJobForKey(job.key)) return { ok: false, status: 409, message: `another fill of ${loggableUrl(job.key)} is already queued or running` };
-    this.meta.updateJob(id, { state: "queued", attempts: 0, error: null, notBeforeMs: 0, finishedAtMs: null, startedAtMs: null, bytesDone: 0, rateBytesPerSec: 0, validator: null });
+    await this.meta.updateJob(id, { state: "queued", attempts: 0, error: null, notBeforeMs: 0, finishedAtMs: null, startedAtMs: null, bytesDone: 0, rateBytesPerSec: 0, validator: null });
     const updated = this.meta.getJob(id)!;
     this.logJob(updated, "queued");
     this.wake();
     return { ok: true, job: updated };
   }
 
-  clearFinished(): number {
+  clearFinished(): Promise<number> {
     return this.meta.clearFinishedJobs();
   }
 
@@ -423,7 +452,7 @@ export class FillManager {
       let job: JobRow | null = null;
       let waitMs = IDLE_POLL_MS;
       try {
-        job = this.meta.claimNextJob(now);
+        job = await this.meta.claimNextJob(now);
         if (!job) {
           const next = this.meta.nextQueuedAtMs();
           if (next !== null) waitMs = Math.min(IDLE_POLL_MS, Math.max(1, next - now));
@@ -452,17 +481,18 @@ export class FillManager {
     try {
       const done = await this.fill(job, entry.controller.signal, live);
       this.endLive(job.key, job.id, null);
+      await this.settleJobWrites(job.id);
       if (done.kind === "kept") {
-        this.meta.updateJob(job.id, { state: "completed", bytesDone: 0, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
+        await this.meta.updateJob(job.id, { state: "completed", bytesDone: 0, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
         this.logJob({ ...job, state: "completed" }, "completed", { revalidation: "not-modified", detail: done.detail, body_bytes: 0 });
       } else {
         const updated = { ...job, state: "completed" as const, bytesDone: done.sizeBytes, totalBytes: done.sizeBytes };
-        this.meta.updateJob(job.id, { state: "completed", bytesDone: done.sizeBytes, totalBytes: done.sizeBytes, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
+        await this.meta.updateJob(job.id, { state: "completed", bytesDone: done.sizeBytes, totalBytes: done.sizeBytes, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
         this.logJob(updated, "completed", { sha256: done.sha256, hash: done.hash });
-        this.evictToCap(job.key);
+        await this.evictToCap(job.key);
       }
     } catch (err) {
-      const retried = this.settleFailure(job, entry, err);
+      const retried = await this.settleFailure(job, entry, err);
       // A retry that resumes the same bytes keeps its streams waiting; anything else cuts them.
       const resumable = retried && this.meta.getJob(job.id)?.validator != null && (this.deps.store.blobs.tempSize(tempNameOf(job.id)) ?? 0) > 0;
       if (!resumable) this.endLive(job.key, job.id, err instanceof Error ? firstLineOf(err) : "the fill stopped");
@@ -473,11 +503,11 @@ export class FillManager {
   }
 
   /** --max-cache-size: drop least recently used artifacts (never `keep`) until under the cap. */
-  private evictToCap(keep: string | null): void {
+  private async evictToCap(keep: string | null): Promise<void> {
     const cap = this.deps.config.maxCacheBytes;
     if (cap <= 0) return;
     try {
-      const evicted = this.deps.store.evictToFit(cap, new Set(keep === null ? [] : [keep]));
+      const evicted = await this.deps.store.evictToFit(cap, new Set(keep === null ? [] : [keep]));
       for (const e of evicted) {
         this.deps.log.event("evicted", { key: loggableUrl(e.key), freed_bytes: e.freedBytes, reason: "max-cache-size" });
       }
@@ -496,17 +526,19 @@ export class FillManager {
   }
 
   /** Record how an attempt failed; true when the job is queued again for a retry. */
-  private settleFailure(job: JobRow, entry: Running, err: unknown): boolean {
+  private async settleFailure(job: JobRow, entry: Running, err: unknown): Promise<boolean> {
+    // Progress written in the background lands before the outcome, never after it.
+    await this.settleJobWrites(job.id);
     const now = this.deps.nowMs();
     const temp = tempNameOf(job.id);
     if (entry.reason === "cancel") {
       this.deps.store.blobs.removeTemp(temp);
-      this.meta.updateJob(job.id, { state: "cancelled", finishedAtMs: now, rateBytesPerSec: 0 });
+      await this.meta.updateJob(job.id, { state: "cancelled", finishedAtMs: now, rateBytesPerSec: 0 });
       this.logJob(job, "cancelled");
       return false;
     }
     if (entry.reason === "park") {
-      this.meta.updateJob(job.id, { state: "queued", attempts: Math.max(0, job.attempts - 1), rateBytesPerSec: 0 });
+      await this.meta.updateJob(job.id, { state: "queued", attempts: Math.max(0, job.attempts - 1), rateBytesPerSec: 0 });
       this.logJob(job, "queued", { parked: true });
       return false;
     }
@@ -521,18 +553,18 @@ export class FillManager {
       kind = "transient";
       this.deps.log.event("fill-bug", { job: job.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     }
-    if (kind === "refused") this.meta.setMissInfo(job.key, { refusal: message });
+    if (kind === "refused") await this.meta.setMissInfo(job.key, { refusal: message });
     if (kind === "transient" && job.attempts < this.deps.config.fillAttempts) {
       const delay = backoffMs(job.attempts, { baseMs: this.deps.config.fillBackoffMs, maxMs: this.deps.config.fillBackoffMaxMs });
-      this.meta.updateJob(job.id, { state: "queued", error: message, notBeforeMs: now + delay, rateBytesPerSec: 0 });
+      await this.meta.updateJob(job.id, { state: "queued", error: message, notBeforeMs: now + delay, rateBytesPerSec: 0 });
       this.logJob(job, "queued", { retry_in_ms: delay, error: message });
       return true;
     }
     this.deps.store.blobs.removeTemp(temp);
-    this.meta.updateJob(job.id, { state: "failed", error: message, finishedAtMs: now, rateBytesPerSec: 0 });
+    await this.meta.updateJob(job.id, { state: "failed", error: message, finishedAtMs: now, rateBytesPerSec: 0 });
     this.logJob(job, "failed", { error: message });
     // Bytes the origin replaced are never served again: with no new version coming, free them.
-    if (this.meta.getArtifact(job.key)?.superseded) this.deps.store.deleteArtifact(job.key);
+    if (this.meta.getArtifact(job.key)?.superseded) await this.deps.store.deleteArtifact(job.key);
     return false;
   }
 
@@ -598,7 +630,7 @@ export class FillManager {
         // Refused, reset, DNS failure, timeout: the origin is down for this revalidation.
         if (cached !== null && !signal.aborted) {
           const why = idle.fired ? `no answer for ${config.originIdleTimeoutMs} ms` : firstLineOf(err).toLowerCase();
-          this.noteRevalidation(job.key, { result: "origin-down", detail: why });
+          await this.noteRevalidation(job.key, { result: "origin-down", detail: why });
         }
         throw err;
       }
@@ -609,20 +641,20 @@ export class FillManager {
       // Body plan first for a refused resume: a 416 says nothing about storability.
       if (plan.offsetBytes > 0 && status === 416) {
         await dropBody();
-        this.restartFromZero(job, live, "the origin refused to resume");
+        await this.restartFromZero(job, live, "the origin refused to resume");
         throw new FillError(`origin refused to resume ${loggableUrl(job.url)} (416); restarting from zero`, "transient");
       }
       // Decide from the status and headers alone, before any body byte is read.
       const answer = decideOriginAnswer({ status, headers: response.headers, url: loggableUrl(job.url), policy, cached });
       if (answer.kind !== "store") await dropBody();
-      const early = this.settleAnswer(job, answer, { existing, cached, status, requestAtMs, responseAtMs });
+      const early = await this.settleAnswer(job, answer, { existing, cached, status, requestAtMs, responseAtMs });
       if (early !== null) return early;
 
       // Body plan: where the body goes, how long it is, what a resume would be under.
       const body = planBody({ status, headers: response.headers, offsetBytes: plan.offsetBytes, validator: job.validator, url: loggableUrl(job.url), limits: config });
       if (body.kind !== "write") {
         await dropBody();
-        if (body.kind === "restart") this.restartFromZero(job, live, "the origin answered another range");
+        if (body.kind === "restart") await this.restartFromZero(job, live, "the origin answered another range");
         throw new FillError(body.reason, body.kind === "restart" ? "transient" : "permanent");
       }
       const { offsetBytes: offset, totalBytes, validator } = body;
@@ -636,8 +668,8 @@ export class FillManager {
       // A resumed prefix may still sit in the page cache only: it counts as synced no further than
       // before, until the next fdatasync of the whole file.
       const syncedBytes = offset === 0 ? 0 : Math.min(offset, job.syncedBytes);
-      this.meta.updateJob(job.id, { validator, totalBytes, bytesDone: offset, syncedBytes, bootId: this.bootId });
-      if (totalBytes !== null) this.meta.setMissInfo(job.key, { knownSizeBytes: totalBytes });
+      await this.meta.updateJob(job.id, { validator, totalBytes, bytesDone: offset, syncedBytes, bootId: this.bootId });
+      if (totalBytes !== null) await this.meta.setMissInfo(job.key, { knownSizeBytes: totalBytes });
 
       // Stream to disk, hashing, publishing progress to the live fill's readers.
       sink = await this.openSink(totalBytes);
@@ -684,7 +716,7 @@ export class FillManager {
       this.notifyKey(job.key);
       return { kind: "stored", sha256, sizeBytes: count, hash: sink.mode };
     } catch (err) {
-      if (err instanceof FillError && err.message.startsWith("origin sent more than")) this.restartFromZero(job, live, "the origin sent more than it said");
+      if (err instanceof FillError && err.message.startsWith("origin sent more than")) await this.restartFromZero(job, live, "the origin sent more than it said");
       if (idle.fired && !(err instanceof FillError) && !signal.aborted) {
         throw new FillError(`origin sent no bytes for ${config.originIdleTimeoutMs} ms for ${loggableUrl(job.url)}`, "transient");
       }
@@ -700,47 +732,48 @@ export class FillManager {
    * The decide stage's verdict carried out: a kept copy ends the attempt (returned), a refusal
    * throws, a storable answer returns null (the body is streamed). Revalidation outcomes are noted.
    */
-  private settleAnswer(
+  private async settleAnswer(
     job: JobRow,
     answer: OriginAnswer,
     at: { existing: ArtifactRow | null; cached: CachedCopy | null; status: number; requestAtMs: number; responseAtMs: number },
-  ): FillDone | null {
+  ): Promise<FillDone | null> {
     switch (answer.kind) {
       case "not-modified":
       case "same-version":
-        this.meta.refreshArtifact(job.key, { originHeaders: answer.headers, requestAtMs: at.requestAtMs, responseAtMs: at.responseAtMs, atMs: at.responseAtMs, result: "not-modified", detail: answer.detail });
+        await this.meta.refreshArtifact(job.key, { originHeaders: answer.headers, requestAtMs: at.requestAtMs, responseAtMs: at.responseAtMs, atMs: at.responseAtMs, result: "not-modified", detail: answer.detail });
         this.deps.observer?.revalidated?.("not-modified");
         this.notifyKey(job.key);
         return { kind: "kept", detail: answer.detail };
       case "gone":
-        this.deps.store.deleteArtifact(job.key);
-        this.markUncacheable(job, `${answer.reason}; the cached copy was removed`);
+        await this.deps.store.deleteArtifact(job.key);
+        await this.markUncacheable(job, `${answer.reason}; the cached copy was removed`);
         throw new FillError(answer.reason, "permanent");
       case "uncacheable":
         // The copy (if any, superseded too) can no longer be kept: the origin now forbids storing it.
-        if (at.existing !== null) this.deps.store.deleteArtifact(job.key);
-        this.markUncacheable(job, answer.reason);
+        if (at.existing !== null) await this.deps.store.deleteArtifact(job.key);
+        await this.markUncacheable(job, answer.reason);
         throw new FillError(answer.reason, "permanent");
       case "refused":
-        this.noteRevalidation(job.key, { result: "refused", detail: answer.reason });
+        await this.noteRevalidation(job.key, { result: "refused", detail: answer.reason });
         throw new FillError(answer.reason, "permanent");
       case "retry":
         if (at.cached !== null) {
-          this.noteRevalidation(job.key, { result: answer.supersede ? "changed" : answer.originDown ? "origin-down" : "refused", detail: answer.reason, superseded: answer.supersede });
+          await this.noteRevalidation(job.key, { result: answer.supersede ? "changed" : answer.originDown ? "origin-down" : "refused", detail: answer.reason, superseded: answer.supersede });
         }
         throw new FillError(answer.reason, "transient");
       case "store":
-        if (answer.supersedes) this.noteRevalidation(job.key, { result: "changed", detail: answer.detail, superseded: true });
+        if (answer.supersedes) await this.noteRevalidation(job.key, { result: "changed", detail: answer.detail, superseded: true });
         // The origin is up and sends a body to compare: the stale copy is not served meanwhile.
-        else if (at.cached !== null && at.status === 200) this.noteRevalidation(job.key, { result: "refetching", detail: answer.detail });
+        else if (at.cached !== null && at.status === 200) await this.noteRevalidation(job.key, { result: "refetching", detail: answer.detail });
         return null;
     }
   }
 
   /** The temp file cannot be resumed: forget its validator and bytes, and cut its streams. */
-  private restartFromZero(job: JobRow, live: LiveFill, why: string): void {
+  private async restartFromZero(job: JobRow, live: LiveFill, why: string): Promise<void> {
     live.cut(why);
-    this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
+    await this.settleJobWrites(job.id);
+    await this.meta.updateJob(job.id, { validator: null, bytesDone: 0 });
     this.deps.store.blobs.removeTemp(tempNameOf(job.id));
   }
 
@@ -798,11 +831,8 @@ export class FillManager {
       rateBytesPerSec = instant === 0 || lastTickCount === s.offset ? instant : 0.5 * rateBytesPerSec + 0.5 * instant;
       lastTickMs = nowMs;
       lastTickCount = count;
-      try {
-        this.meta.updateJob(job.id, { bytesDone: count, rateBytesPerSec: Math.round(rateBytesPerSec) });
-      } catch {
-        // A failed progress write is cosmetic; the outcome write reports real trouble.
-      }
+      // A tick while the last progress write is still on its way skips (the next one is newer).
+      if (!this.jobWrites.has(job.id)) this.backgroundJobWrite(job.id, { bytesDone: count, rateBytesPerSec: Math.round(rateBytesPerSec) });
     }, PROGRESS_INTERVAL_MS);
     try {
       for (;;) {
@@ -833,13 +863,8 @@ export class FillManager {
         if (count - lastSyncAt >= BACKGROUND_SYNC_BYTES) {
           lastSyncAt = count;
           const synced = count;
-          file.syncInBackground(() => {
-            try {
-              this.meta.updateJob(job.id, { syncedBytes: synced });
-            } catch {
-              // Only lowers what a resume after a reboot may trust.
-            }
-          });
+          // A failed write only lowers what a resume after a reboot may trust.
+          file.syncInBackground(() => this.backgroundJobWrite(job.id, { syncedBytes: synced }));
         }
       }
     } catch (err) {
@@ -859,8 +884,8 @@ export class FillManager {
 
   /**
    * Put the verified temp file into the blob store (a rename, or an upload to S3), then commit the
-   * row: the blob store runs the row commit right after the blob is complete, with no await in
-   * between, and takes the blob back when the row cannot be written.
+   * row: the blob store starts the row commit as soon as the blob is complete, deletes none of
+   * that sha256 until it settles, and takes the blob back when the row cannot be written.
    */
   private async commitStage(c: {
     job: JobRow;
@@ -878,14 +903,14 @@ export class FillManager {
     const blobs = store.blobs;
     const { job, sha256 } = c;
     let revalidated: RevalidationResult | null = null;
-    const commitRow = (): string | null => {
+    const commitRow = async (): Promise<string | null> => {
       // A refill of a key that had a copy says what it found (same bytes keep the history of both).
       const previous = this.meta.getArtifact(job.key);
       const revalidation = previous === null ? undefined : previous.sha256 === sha256
         ? { atMs: c.responseAtMs, result: "same-bytes" as const, detail: "refetched: same bytes" }
         : { atMs: c.responseAtMs, result: "changed" as const, detail: previous.revalidation === "changed" && previous.revalidationDetail ? previous.revalidationDetail : "refetched: new bytes" };
       try {
-        const committed = this.meta.commitArtifact({
+        const committed = await this.meta.commitArtifact({
           key: job.key,
           url: job.url,
           sha256,
@@ -915,9 +940,9 @@ export class FillManager {
   }
 
   /** Record a revalidation outcome on the cached copy and wake readers waiting for it. */
-  private noteRevalidation(key: string, note: { result: "origin-down" | "refused" | "changed" | "refetching"; detail: string; superseded?: boolean }): void {
+  private async noteRevalidation(key: string, note: { result: "origin-down" | "refused" | "changed" | "refetching"; detail: string; superseded?: boolean }): Promise<void> {
     try {
-      this.meta.noteRevalidation(key, { atMs: this.deps.nowMs(), ...note });
+      await this.meta.noteRevalidation(key, { atMs: this.deps.nowMs(), ...note });
       this.deps.observer?.revalidated?.(note.result);
       if (note.result === "origin-down" || note.superseded) this.deps.log.event("revalidation", { key: loggableUrl(key), result: note.result, detail: note.detail });
     } catch (err) {
@@ -927,9 +952,9 @@ export class FillManager {
   }
 
   /** The origin will not let the key be stored: remember why, and do not auto-fetch it for a while. */
-  private markUncacheable(job: JobRow, reason: string): void {
+  private async markUncacheable(job: JobRow, reason: string): Promise<void> {
     const nowMs = this.deps.nowMs();
-    this.meta.markUncacheable({ key: job.key, url: job.url, reason, untilMs: nowMs + this.deps.config.uncacheableRetryMs, nowMs });
+    await this.meta.markUncacheable({ key: job.key, url: job.url, reason, untilMs: nowMs + this.deps.config.uncacheableRetryMs, nowMs });
     this.deps.log.event("uncacheable", { key: loggableUrl(job.key), job: job.id, reason, retry_after_ms: this.deps.config.uncacheableRetryMs });
     this.notifyKey(job.key);
   }
@@ -943,7 +968,32 @@ export class FillManager {
       () => true,
       () => false,
     );
-    this.meta.updateJob(jobId, durable ? { bytesDone: writtenBytes, syncedBytes: writtenBytes } : { bytesDone: writtenBytes });
+    await this.settleJobWrites(jobId);
+    await this.meta.updateJob(jobId, durable ? { bytesDone: writtenBytes, syncedBytes: writtenBytes } : { bytesDone: writtenBytes });
+  }
+
+  /**
+   * A job write nobody waits for (progress, synced bytes): chained after the job's earlier ones,
+   * so they land in order; a failure is cosmetic (the outcome write reports real trouble).
+   */
+  private backgroundJobWrite(jobId: number, patch: Parameters<CacheStore["metadata"]["updateJob"]>[1]): void {
+    const write: Promise<void> = (this.jobWrites.get(jobId) ?? Promise.resolve())
+      .then(() => this.meta.updateJob(jobId, patch))
+      .catch(() => {})
+      .finally(() => {
+        if (this.jobWrites.get(jobId) === write) this.jobWrites.delete(jobId);
+      });
+    this.jobWrites.set(jobId, write);
+  }
+
+  /** Wait until the job's background writes have landed (before a write that must come after them). */
+  private async settleJobWrites(jobId: number): Promise<void> {
+    // Bounded: each round waits for writes queued before it; a timer tick adds at most one more.
+    for (let round = 0; round < 3; round++) {
+      const pending = this.jobWrites.get(jobId);
+      if (pending === undefined) return;
+      await pending;
+    }
   }
 
   private logJob(job: JobRow, state: JobState, extra: Record<string, string | number | boolean> = {}): void {
