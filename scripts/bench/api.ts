@@ -15,8 +15,8 @@ const ARTIFACTS = 100_000;
 const SORTS = ["lastHit", "size", "hits", "fetchedAt", "url"] as const;
 const TOKEN = "wc_benchbenchbenchbenchbenchbenchbenchbenchben";
 
-export function seedArtifacts(dataDir: string, count: number): void {
-  openCacheStore(dataDir).close();
+export async function seedArtifacts(dataDir: string, count: number): Promise<void> {
+  await openCacheStore(dataDir).close();
   const db = new Database(path.join(dataDir, "withcache.db"));
   const insert = db.query(
     "INSERT INTO artifacts (key, url, sha256, size_bytes, content_type, fetched_at_ms, hits, last_hit_ms) VALUES ($key, $key, $sha, $size, 'application/octet-stream', $fetched, $hits, $lastHit)",
@@ -41,7 +41,7 @@ async function timed(url: string): Promise<{ seconds: number; body: string }> {
 async function run(ctx: BenchContext): Promise<BenchResult> {
   const dataDir = tempDir("data-api");
   const started = Date.now();
-  seedArtifacts(dataDir, ARTIFACTS);
+  await seedArtifacts(dataDir, ARTIFACTS);
   ctx.log(`api: seeded ${ARTIFACTS} artifacts in ${Date.now() - started} ms`);
   const server = await startWithcache({ label: "api", dataDir, args: [] });
   const samples: Record<string, number[]> = {};

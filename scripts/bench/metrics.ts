@@ -29,7 +29,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     // (b) first: the scrape at 100k artifacts.
     const dataDir = tempDir("data-metrics-100k");
     const seededAt = Date.now();
-    seedArtifacts(dataDir, ARTIFACTS);
+    await seedArtifacts(dataDir, ARTIFACTS);
     ctx.log(`seeded ${ARTIFACTS} artifacts in ${Date.now() - seededAt} ms`);
     const big = await startWithcache({ label: "metrics-100k", dataDir, args: [] });
     const scrapeMs: number[] = [];

@@ -25,13 +25,16 @@ function artifactUrl(i: number): string {
 }
 
 /** Fill a fresh data dir with `count` artifacts; returns the origin URL of one in the middle. */
-function populate(dataDir: string, count: number): string {
+async function populate(dataDir: string, count: number): Promise<string> {
   const store = openCacheStore(dataDir);
   try {
     const metadata = store.metadata;
     if (!(metadata instanceof SqliteMetadataStore)) throw new Error("restart benchmark: expected the sqlite metadata store");
     const nowMs = Date.now();
     const madeDirs = new Set<string>();
+    // SQLite runs each commit at the call, inside this one transaction (one write for the lot);
+    // their promises are awaited after it.
+    const commits: Array<Promise<unknown>> = [];
     metadata.db.transaction(() => {
       for (let i = 0; i < count; i++) {
         const url = artifactUrl(i);
@@ -44,7 +47,7 @@ function populate(dataDir: string, count: number): string {
           madeDirs.add(dir);
         }
         fs.writeFileSync(blob, body);
-        metadata.commitArtifact({
+        commits.push(metadata.commitArtifact({
           key: cacheKey(new URL(url), { keepQuery: false }),
           url,
           sha256,
@@ -52,11 +55,12 @@ function populate(dataDir: string, count: number): string {
           contentType: "application/gzip",
           contentDisposition: null,
           fetchedAtMs: nowMs - (count - i) * 1000,
-        });
+        }));
       }
     })();
+    await Promise.all(commits);
   } finally {
-    store.close();
+    await store.close();
   }
   return artifactUrl(Math.floor(count / 2));
 }
@@ -86,11 +90,11 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
   const bigDir = tempDir("restart-100k");
   const smallDir = tempDir("restart-1");
   let populateStart = performance.now();
-  const bigUrl = populate(bigDir, ARTIFACTS);
+  const bigUrl = await populate(bigDir, ARTIFACTS);
   const populateMs = performance.now() - populateStart;
   ctx.log(`populated ${ARTIFACTS} artifacts in ${(populateMs / 1000).toFixed(1)} s`);
   populateStart = performance.now();
-  const smallUrl = populate(smallDir, 1);
+  const smallUrl = await populate(smallDir, 1);
   const dbBytes = fs.statSync(path.join(bigDir, "withcache.db")).size;
 
   const ms = { one: [] as number[], many: [] as number[] };

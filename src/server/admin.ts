@@ -88,10 +88,10 @@ export interface AdminDeps {
   clientAddress: string;
   log: Logger;
   listMisses(limit: number): AdminMiss[];
-  dismissMiss(key: string): boolean;
+  dismissMiss(key: string): Promise<boolean>;
   listArtifacts(options: { filter: string; sort: ArtifactSort; limit: number }): AdminArtifact[];
   /** Remove the artifact; its bytes are freed unless another key shares them. */
-  deleteArtifact(key: string): boolean | Promise<boolean>;
+  deleteArtifact(key: string): Promise<boolean>;
   /** The artifact's freshness under the running rules and settings. */
   freshnessOf(a: AdminArtifact): FreshnessView;
   /** Ask the origin about a cached artifact now, fresh or not (a fill job, conditional when it can be). */
@@ -103,11 +103,11 @@ export interface AdminDeps {
   countActiveJobs(): number;
   /** Queue a fill (existing: the key already had one queued or running). */
   enqueue(url: string): Promise<EnqueueOutcome>;
-  cancelJob(id: number): ActionResult | Promise<ActionResult>;
-  retryJob(id: number): ActionResult | Promise<ActionResult>;
-  clearFinished(): number | Promise<number>;
+  cancelJob(id: number): Promise<ActionResult>;
+  retryJob(id: number): Promise<ActionResult>;
+  clearFinished(): Promise<number>;
   /** Persist a logout until the session would have expired (survives restarts); may throw. */
-  revokeSession(id: string, expiresAtMs: number): void;
+  revokeSession(id: string, expiresAtMs: number): Promise<void>;
   isSessionRevoked(id: string): boolean;
   /** API tokens, by name, with last-use times written first (never the tokens themselves). */
   listTokens(): Promise<ApiTokenRow[]>;
@@ -570,7 +570,7 @@ async function logout(st: RequestState, env: { secure: boolean }): Promise<Respo
   auth.revoked.revoke(st.session);
   audit(deps, "logout", "ok");
   try {
-    deps.revokeSession(st.session.id, st.session.issuedAtMs + SESSION_LIFETIME_MS);
+    await deps.revokeSession(st.session.id, st.session.issuedAtMs + SESSION_LIFETIME_MS);
     deps.log.event("admin.logout", {});
   } catch (err) {
     // Still refused by this process; only a restart would forget it.
@@ -689,7 +689,7 @@ async function post(st: RequestState, path: string, fields: Record<string, strin
     case "/admin/misses/dismiss": {
       const form = parseFields(KeyForm, fields, path);
       if (!form.ok) return form.response;
-      const done = deps.dismissMiss(form.data.key);
+      const done = await deps.dismissMiss(form.data.key);
       const notice: Notice = done ? { kind: "ok", text: `dismissed ${form.data.key}` } : { kind: "error", text: `no miss recorded for ${form.data.key}` };
       return answer(st, { page: "/admin/misses", notice, fragment: (n) => missesFragment(st, n), kind: "dismiss" });
     }
@@ -841,7 +841,7 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
     listMisses: (limit) => meta.listMisses({ limit }),
     dismissMiss: (key) => meta.dismissMiss(key),
     listArtifacts: ({ filter, sort, limit }) => meta.listArtifacts({ filter, sort, limit }),
-    deleteArtifact: (key) => store.deleteArtifact(key).deleted,
+    deleteArtifact: async (key) => (await store.deleteArtifact(key)).deleted,
     freshnessOf: (a) => freshnessView(a, rowFreshness(a, fills.rules, ctx.config), ctx.nowMs()),
     revalidate: async (key) => {
       const row = meta.getArtifact(key);
@@ -866,9 +866,9 @@ export function adminDeps(ctx: RequestContext): AdminDeps {
       const result = await fills.enqueue(url, { source: "operator" });
       return result.ok ? { ok: true, jobId: result.job.id, existing: result.existing } : { ok: false, message: result.message };
     },
-    cancelJob: async (id) => fills.cancel(id),
-    retryJob: async (id) => fills.retry(id),
-    clearFinished: async () => fills.clearFinished(),
+    cancelJob: (id) => fills.cancel(id),
+    retryJob: (id) => fills.retry(id),
+    clearFinished: () => fills.clearFinished(),
     revokeSession: (id, expiresAtMs) => meta.revokeSession({ id, expiresAtMs, nowMs: ctx.nowMs() }),
     isSessionRevoked: (id) => meta.isSessionRevoked(id, ctx.nowMs()),
     listTokens: async () => {

@@ -83,11 +83,24 @@ function count(ctx: RequestContext, what: string, write: () => void): void {
   try {
     write();
   } catch (err) {
-    const now = Date.now();
-    if (now - (counterErrorLoggedAtMs.get(ctx.store) ?? -Infinity) < COUNTER_ERROR_LOG_INTERVAL_MS) return;
-    counterErrorLoggedAtMs.set(ctx.store, now);
-    ctx.log.event("counter-error", { request: ctx.requestId, counter: what, error: (err instanceof Error ? err.message : String(err)).split("\n")[0] });
+    counterError(ctx, what, err);
   }
+}
+
+/** count for a write that is awaited (a row delete on the read path). */
+async function countAwaited(ctx: RequestContext, what: string, write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    counterError(ctx, what, err);
+  }
+}
+
+function counterError(ctx: RequestContext, what: string, err: unknown): void {
+  const now = Date.now();
+  if (now - (counterErrorLoggedAtMs.get(ctx.store) ?? -Infinity) < COUNTER_ERROR_LOG_INTERVAL_MS) return;
+  counterErrorLoggedAtMs.set(ctx.store, now);
+  ctx.log.event("counter-error", { request: ctx.requestId, counter: what, error: (err instanceof Error ? err.message : String(err)).split("\n")[0] });
 }
 
 export function lookup(req: Request, rawUrl: string, where: string, ctx: RequestContext): LookupOutcome | Promise<LookupOutcome> {
@@ -99,7 +112,11 @@ export function lookup(req: Request, rawUrl: string, where: string, ctx: Request
     return { response: textResponse(req, 404, NEVER_BODY, { "cache-control": "no-store" }), key, logKey, note: "never" };
   }
   const artifact = ctx.store.metadata.getArtifact(key);
-  if (artifact && !artifact.superseded && blobIntact(req, artifact, ctx, logKey)) {
+  if (artifact && !artifact.superseded && !blobIntact(req, artifact, ctx, logKey)) {
+    // The row goes before the miss is answered (and a fill queued): the key is a plain miss then.
+    return countAwaited(ctx, "forget", () => ctx.store.deleteArtifact(artifact.key)).then(() => streamOrMiss(req, ctx, parsed));
+  }
+  if (artifact && !artifact.superseded) {
     const now = ctx.nowMs();
     if (rowFreshness(artifact, rules, ctx.config).verdict(now).kind === "fresh") {
       freshHits(ctx).set(key, now);
@@ -170,14 +187,13 @@ function freshHits(ctx: RequestContext): { get(key: string): number | undefined;
   };
 }
 
-/** The blob's file still has the row's size; otherwise the row is forgotten (someone edited the data dir). */
+/** The blob's file still has the row's size; otherwise (someone edited the data dir) the caller forgets the row. */
 function blobIntact(req: Request, artifact: ArtifactRow, ctx: RequestContext, logKey: string): boolean {
   // A probe (HEAD) may trust a size seen within the last second; a GET, which is about to send
   // the file, looks at it now (one stat), so a blob removed after the probe is a miss, not a 500.
   const size = ctx.store.blobs.recentSizeOf(artifact.sha256, req.method === "HEAD" ? BLOB_CHECK_MAX_AGE_MS : 0);
   if (size === artifact.sizeBytes) return true;
   ctx.log.event("blob-missing", { request: ctx.requestId, key: logKey, sha256: artifact.sha256, found_bytes: size });
-  count(ctx, "forget", () => ctx.store.deleteArtifact(artifact.key));
   return false;
 }
 

@@ -128,14 +128,14 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
       },
     });
   } catch (err) {
-    store.close();
+    await store.close();
     const code = (err as { code?: string }).code;
     if (code === "EADDRINUSE") throw new Error(`--port: ${config.host}:${config.port} is already in use`);
     throw err;
   }
   // The orphan sweep lists every blob (~200 ms at 100,000 artifacts): run it just after start-up
-  // rather than before the first request. It is one synchronous call and a fill renames and
-  // commits with no await in between, so it can never see a fill's blob without its row.
+  // rather than before the first request. A fill's blob between rename and row commit is safe
+  // from it: the blob store's delete keeps a blob whose commit is in flight or that a row holds.
   let stopping: Promise<void> | null = null;
   const sweep = setTimeout(() => {
     if (stopping !== null) return;
@@ -150,7 +150,7 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
       log.event("store", { orphan_sweep_error: err instanceof Error ? err.message : String(err) });
     }
   }, ORPHAN_SWEEP_DELAY_MS);
-  if (options.startFills !== false) fills.start();
+  if (options.startFills !== false) await fills.start();
 
   const port = server.port ?? config.port;
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
@@ -177,7 +177,7 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
         await audit.close();
         await tokens.close();
         await store.blobs.drain(2000);
-        store.close();
+        await store.close();
         log.event("stopped", { drained: outcome === "drained" });
         log.flush?.();
       })();

@@ -202,7 +202,7 @@ export class PgMetadataStore implements MetadataStore {
     return this.serial(async () => {
       const fresh = new SqliteMetadataStore(":memory:");
       const loaded = await this.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
-        const [{ last }] = (await tx`SELECT coalesce(max(id), 0) AS last FROM changes`) as Array<{ last: string | number }>;
+        const [{ last }] = (await tx`SELECT coalesce(max(id), 0) AS last FROM changes`) as [{ last: string | number }];
         const tables: Array<[SharedTable, PgRow[]]> = [];
         tables.push(["artifacts", await tx`SELECT * FROM artifacts`]);
         tables.push(["misses", await tx`SELECT * FROM misses`]);
@@ -240,7 +240,7 @@ export class PgMetadataStore implements MetadataStore {
   catchUp(checkGap = false): Promise<void> {
     if (checkGap) {
       return this.serial(async () => {
-        const [{ first }] = (await this.sql`SELECT min(id) AS first FROM changes`) as Array<{ first: string | null }>;
+        const [{ first }] = (await this.sql`SELECT min(id) AS first FROM changes`) as [{ first: string | null }];
         return first !== null && Number(first) > this.lastChangeId + 1;
       }).then(async (gap) => {
         if (gap) await this.reload();

@@ -87,14 +87,14 @@ export async function verifyBlobs(
       bad.push(entry);
       options.onProgress?.(entry);
       if (store) {
-        for (const key of entry.keys) store.deleteArtifact(key);
+        for (const key of entry.keys) await store.deleteArtifact(key);
         store.blobs.delete(row.sha256);
       }
     }
   } finally {
     db.close();
     await store?.blobs.drain(10_000);
-    store?.close();
+    await store?.close();
   }
   return { blobs: rows.length, bytes, bad, repaired: store !== null };
 }

@@ -132,9 +132,9 @@ function fillOr404(call: Call<unknown, unknown>): JobRow {
 }
 
 /** Cancel or retry: audited either way; the fill as it is afterwards, or the refusal's status and line. */
-function fillAction(call: Call<unknown, unknown>, kind: "cancel" | "retry", act: (id: number) => ActionResult): Answer {
+async function fillAction(call: Call<unknown, unknown>, kind: "cancel" | "retry", act: (id: number) => Promise<ActionResult>): Promise<Answer> {
   const job = fillOr404(call);
-  const result = act(job.id);
+  const result = await act(job.id);
   audit(call, kind, result.ok ? "ok" : "refused", `fill ${job.id} ${loggableUrl(job.key)}`);
   if (!result.ok) throw new HttpError(result.status, result.message);
   return { body: fillJson(call.ctx.fills.getJob(job.id) ?? result.job, call.ctx, call.ctx.fills.streamersByJob()) };
@@ -179,14 +179,14 @@ export const ROUTES: readonly ApiRoute[] = [
     path: "/api/v1/artifacts/{sha256}",
     summary: "Delete every artifact whose bytes are this blob",
     response: S.Deleted,
-    handle(call) {
+    async handle(call) {
       const sha = call.params[0]!;
       const rows = /^[0-9a-f]{64}$/.test(sha) ? call.ctx.store.metadata.artifactsWithSha(sha) : [];
       if (rows.length === 0) throw new HttpError(404, `no artifact has sha256 ${quote(sha, 80)}`);
       let deleted = 0;
       let freedBytes = 0;
       for (const row of rows) {
-        const gone = call.ctx.store.deleteArtifact(row.key);
+        const gone = await call.ctx.store.deleteArtifact(row.key);
         if (gone.deleted) deleted += 1;
         freedBytes += gone.freedBytes;
         audit(call, "delete", "ok", loggableUrl(row.key));
@@ -212,9 +212,9 @@ export const ROUTES: readonly ApiRoute[] = [
     summary: "Delete one artifact by its origin URL",
     query: S.UrlQuery,
     response: S.Deleted,
-    handle(call) {
+    async handle(call) {
       const key = keyOf(call.ctx, call.query.url);
-      const gone = call.ctx.store.deleteArtifact(key);
+      const gone = await call.ctx.store.deleteArtifact(key);
       if (!gone.deleted) throw new HttpError(404, `no artifact for ${loggableUrl(call.query.url)}`);
       audit(call, "delete", "ok", loggableUrl(key));
       return { body: { deleted: 1, freedBytes: gone.freedBytes } };
@@ -241,11 +241,11 @@ export const ROUTES: readonly ApiRoute[] = [
     summary: "Forget misses (by URL or key)",
     body: S.DismissBody,
     response: S.Dismissed,
-    handle(call) {
+    async handle(call) {
       let dismissed = 0;
       for (const raw of call.body.urls) {
         const key = keyOf(call.ctx, raw);
-        if (call.ctx.store.metadata.dismissMiss(key)) {
+        if (await call.ctx.store.metadata.dismissMiss(key)) {
           dismissed += 1;
           audit(call, "dismiss", "ok", loggableUrl(key));
         }
