@@ -22,7 +22,25 @@ async function putBlob(s: CacheStore, sha: string, bytes: string): Promise<void>
   await t.write(new TextEncoder().encode(bytes));
   await t.sync();
   await t.close();
-  await s.blobs.commitTemp(t.name, sha, () => null);
+  await s.blobs.commitTemp(t.name, sha, async () => null);
+}
+
+/** A temp file holding `bytes`, ready for commitTemp. */
+async function writeTemp(s: CacheStore, name: string, bytes: string): Promise<string> {
+  const t = await s.blobs.openTemp(name, { truncate: true });
+  await t.write(new TextEncoder().encode(bytes));
+  await t.sync();
+  await t.close();
+  return t.name;
+}
+
+/** A promise and the function that resolves it (a row commit held open by the test). */
+function gate(): { opened: Promise<void>; open(): void } {
+  let open = (): void => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
 }
 
 /** Another process holding `dir` through a real store, until `stop()` closes its stdin. */
@@ -36,7 +54,7 @@ async function spawnHolder(dataDir: string): Promise<Holder> {
     Bun.gc(true); // bun:sqlite closes an unreachable Database on GC, which would drop the lock
     process.stdout.write("ready\\n");
     for await (const _ of Bun.stdin.stream()) {}
-    s.close();`;
+    await s.close();`;
   const proc = Bun.spawn([process.execPath, "-e", script], { env: { ...process.env, HOLD_DIR: dataDir }, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   const holder: Holder = {
     pid: proc.pid,
@@ -64,7 +82,7 @@ async function spawnHolder(dataDir: string): Promise<Holder> {
 /** Open the store on `dataDir` in a short-lived child process: its exit code and stderr. */
 async function openInChild(dataDir: string, options: { asUid?: number } = {}): Promise<{ exitCode: number; stderr: string }> {
   const script = `const { openCacheStore } = await import(${JSON.stringify(STORE_TS)});
-    openCacheStore(process.env.HOLD_DIR).close();`;
+    await openCacheStore(process.env.HOLD_DIR).close();`;
   const asUser = options.asUid === undefined ? [] : ["setpriv", `--reuid=${options.asUid}`, `--regid=${options.asUid}`, "--clear-groups"];
   const proc = Bun.spawn([...asUser, process.execPath, "-e", script], { env: { ...process.env, HOLD_DIR: dataDir }, stdout: "ignore", stderr: "pipe", timeout: 10_000 });
   const stderr = await new Response(proc.stderr).text();
@@ -76,33 +94,33 @@ afterEach(async () => {
     h.proc.kill("SIGKILL");
     await h.proc.exited;
   }
-  store?.close();
+  await store?.close();
   store = null;
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe("cache store", () => {
-  test("revoked sessions survive a reopen until they expire; expired ones are pruned", () => {
+  test("revoked sessions survive a reopen until they expire; expired ones are pruned", async () => {
     const s = fresh();
-    s.metadata.revokeSession({ id: "old-session-id-0001", expiresAtMs: 1_000, nowMs: 10 });
-    s.metadata.revokeSession({ id: "live-session-id-002", expiresAtMs: 5_000, nowMs: 20 });
-    s.close();
+    await s.metadata.revokeSession({ id: "old-session-id-0001", expiresAtMs: 1_000, nowMs: 10 });
+    await s.metadata.revokeSession({ id: "live-session-id-002", expiresAtMs: 5_000, nowMs: 20 });
+    await s.close();
     const again = openCacheStore(dir);
     store = again;
     expect(again.metadata.isSessionRevoked("live-session-id-002", 999)).toBe(true);
     expect(again.metadata.isSessionRevoked("old-session-id-0001", 999)).toBe(true);
     expect(again.metadata.isSessionRevoked("old-session-id-0001", 1_000)).toBe(false);
     expect(again.metadata.isSessionRevoked("never-revoked-00003", 0)).toBe(false);
-    again.metadata.revokeSession({ id: "another-session-004", expiresAtMs: 9_000, nowMs: 2_000 });
+    await again.metadata.revokeSession({ id: "another-session-004", expiresAtMs: 9_000, nowMs: 2_000 });
     const db = (again.metadata as unknown as { db: { query(sql: string): { all(): unknown[] } } }).db;
     expect(db.query("SELECT id FROM revoked_sessions ORDER BY id").all()).toEqual([{ id: "another-session-004" }, { id: "live-session-id-002" }]);
   });
-  test("misses carry over into the artifact on commit", () => {
+  test("misses carry over into the artifact on commit", async () => {
     const s = fresh();
     s.metadata.recordMiss({ key: "https://h/x", url: "https://h/x?t=1", nowMs: 10 });
     s.metadata.recordMiss({ key: "https://h/x", url: "https://h/x?t=2", nowMs: 20 });
     expect(s.metadata.getMiss("https://h/x")).toMatchObject({ count: 2, firstSeenMs: 10, lastSeenMs: 20, url: "https://h/x?t=1" });
-    s.metadata.commitArtifact({ key: "https://h/x", url: "https://h/x?t=1", sha256: SHA_A, sizeBytes: 3, contentType: "text/plain", contentDisposition: null, fetchedAtMs: 30 });
+    await s.metadata.commitArtifact({ key: "https://h/x", url: "https://h/x?t=1", sha256: SHA_A, sizeBytes: 3, contentType: "text/plain", contentDisposition: null, fetchedAtMs: 30 });
     expect(s.metadata.getMiss("https://h/x")).toBeNull();
     expect(s.metadata.getArtifact("https://h/x")).toMatchObject({ misses: 2, hits: 0, lastHitMs: null });
     s.metadata.recordHit("https://h/x", 40);
@@ -113,17 +131,60 @@ describe("cache store", () => {
     const s = fresh();
     await putBlob(s, SHA_A, "abc");
     for (const key of ["https://h/1", "https://h/2"]) {
-      s.metadata.commitArtifact({ key, url: key, sha256: SHA_A, sizeBytes: 3, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
+      await s.metadata.commitArtifact({ key, url: key, sha256: SHA_A, sizeBytes: 3, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
     }
     expect(s.metadata.totals()).toMatchObject({ artifactCount: 2, bytes: 3, logicalBytes: 6 });
-    expect(s.deleteArtifact("https://h/1")).toEqual({ deleted: true, freedBytes: 0 });
+    expect(await s.deleteArtifact("https://h/1")).toEqual({ deleted: true, freedBytes: 0 });
     expect(s.blobs.sizeOf(SHA_A)).toBe(3);
-    expect(s.deleteArtifact("https://h/2")).toEqual({ deleted: true, freedBytes: 3 });
+    expect(await s.deleteArtifact("https://h/2")).toEqual({ deleted: true, freedBytes: 3 });
     expect(s.blobs.sizeOf(SHA_A)).toBeNull();
-    expect(s.deleteArtifact("https://h/2")).toEqual({ deleted: false, freedBytes: 0 });
+    expect(await s.deleteArtifact("https://h/2")).toEqual({ deleted: false, freedBytes: 0 });
   });
 
-  test("running totals (migration 10) match a scan of the rows through inserts, refills, shared blobs and deletes", () => {
+  test("a delete that lands while a fill of the same bytes is committing keeps the blob for that fill", async () => {
+    const s = fresh();
+    await putBlob(s, SHA_A, "abc");
+    const row = (key: string) => ({ key, url: key, sha256: SHA_A, sizeBytes: 3, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
+    await s.metadata.commitArtifact(row("https://h/old"));
+    const temp = await writeTemp(s, "t-new", "abc");
+    // The row delete runs first; before deleteArtifact gets to the unlink, a fill of the same
+    // bytes renames its temp into place and starts its row commit (held open here).
+    const deleting = s.deleteArtifact("https://h/old");
+    const held = gate();
+    const committing = s.blobs.commitTemp(temp, SHA_A, async () => {
+      await held.opened;
+      return s.metadata.commitArtifact(row("https://h/new"));
+    });
+    expect(await deleting).toEqual({ deleted: true, freedBytes: 0 });
+    expect(s.blobs.sizeOf(SHA_A)).toBe(3);
+    // The orphan sweep looks at rows too: none holds the blob yet, the commit in flight does.
+    expect(await s.sweepOrphanBlobs()).toEqual({ blobs: 1, bytes: 3 });
+    expect(s.blobs.sizeOf(SHA_A)).toBe(3);
+    held.open();
+    await committing;
+    expect(s.metadata.getArtifact("https://h/new")).toMatchObject({ sha256: SHA_A });
+    expect(s.blobs.sizeOf(SHA_A)).toBe(3);
+    // Once the commit has settled, a delete frees the bytes again.
+    expect(await s.deleteArtifact("https://h/new")).toEqual({ deleted: true, freedBytes: 3 });
+    expect(s.blobs.sizeOf(SHA_A)).toBeNull();
+  });
+
+  test("a row commit that fails after a delete was held off takes the blob back (nothing leaks)", async () => {
+    const s = fresh();
+    const temp = await writeTemp(s, "t-fail", "abc");
+    const held = gate();
+    const committing = s.blobs.commitTemp(temp, SHA_A, async () => {
+      await held.opened;
+      throw new Error("disk I/O error");
+    });
+    s.blobs.delete(SHA_A);
+    expect(s.blobs.sizeOf(SHA_A)).toBe(3);
+    held.open();
+    await expect(committing).rejects.toThrow("disk I/O error");
+    expect(s.blobs.sizeOf(SHA_A)).toBeNull();
+  });
+
+  test("running totals (migration 10) match a scan of the rows through inserts, refills, shared blobs and deletes", async () => {
     const s = fresh();
     const scan = () => {
       const db = (s.metadata as unknown as { db: import("bun:sqlite").Database }).db;
@@ -134,21 +195,21 @@ describe("cache store", () => {
     const commit = (key: string, sha256: string, sizeBytes: number) =>
       s.metadata.commitArtifact({ key, url: key, sha256, sizeBytes, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
     expect(s.metadata.storedTotals()).toEqual({ artifactCount: 0, bytes: 0, logicalBytes: 0 });
-    commit("https://h/1", SHA_A, 3);
-    commit("https://h/2", SHA_A, 3); // shares the blob: counted once on disk
-    commit("https://h/3", SHA_B, 10);
+    await commit("https://h/1", SHA_A, 3);
+    await commit("https://h/2", SHA_A, 3); // shares the blob: counted once on disk
+    await commit("https://h/3", SHA_B, 10);
     expect(s.metadata.storedTotals()).toEqual({ artifactCount: 3, bytes: 13, logicalBytes: 16 });
-    commit("https://h/1", SHA_A, 3); // a refill with the same bytes changes nothing
+    await commit("https://h/1", SHA_A, 3); // a refill with the same bytes changes nothing
     expect(s.metadata.storedTotals()).toEqual(scan());
-    commit("https://h/2", SHA_B, 10); // new bytes: A is still held by /1, B now by /2 and /3
+    await commit("https://h/2", SHA_B, 10); // new bytes: A is still held by /1, B now by /2 and /3
     expect(s.metadata.storedTotals()).toEqual({ artifactCount: 3, bytes: 13, logicalBytes: 23 });
-    commit("https://h/1", "c".repeat(64), 5); // A's last holder moves away: A's bytes go
+    await commit("https://h/1", "c".repeat(64), 5); // A's last holder moves away: A's bytes go
     expect(s.metadata.storedTotals()).toEqual({ artifactCount: 3, bytes: 15, logicalBytes: 25 });
     expect(s.metadata.storedTotals()).toEqual(scan());
-    s.deleteArtifact("https://h/3");
+    await s.deleteArtifact("https://h/3");
     expect(s.metadata.storedTotals()).toEqual({ artifactCount: 2, bytes: 15, logicalBytes: 15 });
-    s.deleteArtifact("https://h/2");
-    s.deleteArtifact("https://h/1");
+    await s.deleteArtifact("https://h/2");
+    await s.deleteArtifact("https://h/1");
     expect(s.metadata.storedTotals()).toEqual({ artifactCount: 0, bytes: 0, logicalBytes: 0 });
     expect(s.metadata.totals()).toMatchObject(scan());
   });
@@ -157,7 +218,7 @@ describe("cache store", () => {
     const s = fresh();
     await putBlob(s, SHA_A, "abc");
     await putBlob(s, SHA_B, "orphan");
-    s.metadata.commitArtifact({ key: "https://h/a", url: "https://h/a", sha256: SHA_A, sizeBytes: 3, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
+    await s.metadata.commitArtifact({ key: "https://h/a", url: "https://h/a", sha256: SHA_A, sizeBytes: 3, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
     expect((await s.blobs.list()).sort()).toEqual([SHA_A, SHA_B]);
     expect(await s.sweepOrphanBlobs()).toEqual({ blobs: 1, bytes: 6 });
     expect(await s.blobs.list()).toEqual([SHA_A]);
@@ -165,8 +226,8 @@ describe("cache store", () => {
 
   test("list, filter and sort artifacts", async () => {
     const s = fresh();
-    s.metadata.commitArtifact({ key: "https://h/big", url: "https://h/big", sha256: SHA_A, sizeBytes: 100, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
-    s.metadata.commitArtifact({ key: "https://h/small_%", url: "https://h/small_%", sha256: SHA_B, sizeBytes: 1, contentType: "x", contentDisposition: null, fetchedAtMs: 2 });
+    await s.metadata.commitArtifact({ key: "https://h/big", url: "https://h/big", sha256: SHA_A, sizeBytes: 100, contentType: "x", contentDisposition: null, fetchedAtMs: 1 });
+    await s.metadata.commitArtifact({ key: "https://h/small_%", url: "https://h/small_%", sha256: SHA_B, sizeBytes: 1, contentType: "x", contentDisposition: null, fetchedAtMs: 2 });
     s.metadata.recordHit("https://h/small_%", 5);
     expect(s.metadata.listArtifacts({ sort: "size" }).map((a) => a.sizeBytes)).toEqual([100, 1]);
     expect(s.metadata.listArtifacts({ sort: "hits" })[0]!.key).toBe("https://h/small_%");
@@ -174,18 +235,28 @@ describe("cache store", () => {
     expect(s.metadata.listArtifacts({ filter: "BIG" }).length).toBe(1);
   });
 
-  test("one active job per key; claim; requeue; clear finished", () => {
+  test("one active job per key; claim; requeue; clear finished", async () => {
     const s = fresh();
-    const j = s.metadata.insertJob({ key: "k", url: "https://h/k", source: "auto", nowMs: 1 });
-    expect(() => s.metadata.insertJob({ key: "k", url: "https://h/k?x", source: "auto", nowMs: 2 })).toThrow();
-    const claimed = s.metadata.claimNextJob(5);
+    const first = await s.metadata.insertJob({ key: "k", url: "https://h/k", source: "auto", nowMs: 1 });
+    expect(first.existing).toBe(false);
+    const j = first.job;
+    expect(j).toMatchObject({ key: "k", url: "https://h/k", state: "queued", createdAtMs: 1 });
+    // A second insert of the key answers the active job (the unique index's conflict), not an error.
+    expect(await s.metadata.insertJob({ key: "k", url: "https://h/k?x", source: "operator", nowMs: 2 })).toEqual({ job: j, existing: true });
+    const claimed = await s.metadata.claimNextJob(5);
     expect(claimed).toMatchObject({ id: j.id, state: "running", attempts: 1, startedAtMs: 5 });
-    expect(s.metadata.claimNextJob(5)).toBeNull();
-    expect(s.metadata.requeueRunningJobs()).toBe(1);
+    expect(await s.metadata.insertJob({ key: "k", url: "https://h/k", source: "auto", nowMs: 6 })).toEqual({ job: claimed!, existing: true });
+    expect(s.metadata.listJobs()).toHaveLength(1);
+    expect(await s.metadata.claimNextJob(5)).toBeNull();
+    expect(await s.metadata.requeueRunningJobs()).toBe(1);
     expect(s.metadata.getJob(j.id)).toMatchObject({ state: "queued" });
-    s.metadata.updateJob(j.id, { state: "failed", error: "origin answered 404", finishedAtMs: 9 });
+    await s.metadata.updateJob(j.id, { state: "failed", error: "origin answered 404", finishedAtMs: 9 });
     expect(s.metadata.activeJobForKey("k")).toBeNull();
-    expect(s.metadata.clearFinishedJobs()).toBe(1);
+    // Finished: the key takes a new job.
+    const next = await s.metadata.insertJob({ key: "k", url: "https://h/k", source: "auto", nowMs: 10 });
+    expect(next.existing).toBe(false);
+    expect(next.job.id).not.toBe(j.id);
+    expect(await s.metadata.clearFinishedJobs()).toBe(1);
   });
 
   test("sweep removes stray temp files, keeps named ones; data survives reopen", async () => {
@@ -195,7 +266,7 @@ describe("cache store", () => {
     expect(s.blobs.sweepTemp(new Set(["fill-1.part"]))).toEqual(["stray"]);
     expect(existsSync(join(dir, "tmp", "fill-1.part"))).toBe(true);
     s.metadata.recordMiss({ key: "k", url: "u", nowMs: 1 });
-    s.close();
+    await s.close();
     store = openCacheStore(dir);
     expect(store.metadata.getMiss("k")).toMatchObject({ count: 1 });
   });
@@ -215,7 +286,7 @@ describe("cache store", () => {
     const refused = await openInChild(dir);
     expect(refused.exitCode).not.toBe(0);
     expect(refused.stderr).toContain(`--data-dir: ${dir} is in use by another withcache (pid ${process.pid})`);
-    s.close();
+    await s.close();
     store = null;
     expect(await openInChild(dir)).toEqual({ exitCode: 0, stderr: "" });
     const holder = await spawnHolder(dir);
@@ -226,28 +297,28 @@ describe("cache store", () => {
     await holder.stop();
     store = openCacheStore(dir);
     expect(readFileSync(join(dir, "lock"), "utf8")).toBe(`${process.pid}${currentBootId() ? ` ${currentBootId()}` : ""}\n`);
-    store.close();
+    await store.close();
     store = null;
     expect(existsSync(join(dir, "lock"))).toBe(false);
     expect(existsSync(join(dir, "lock.db"))).toBe(true);
   });
 
-  test("a lock file nobody holds is taken whatever pid it names (dead, alive, this boot or an earlier one)", () => {
+  test("a lock file nobody holds is taken whatever pid it names (dead, alive, this boot or an earlier one)", async () => {
     const s = fresh();
-    s.close();
+    await s.close();
     store = null;
     const boot = currentBootId();
     for (const text of ["999999999\n", "1\n", `1 ${boot ?? "x"}\n`, "1 00000000-0000-0000-0000-000000000000\n", "garbage"]) {
       writeFileSync(join(dir, "lock"), text);
       const again = openCacheStore(dir);
       expect(readFileSync(join(dir, "lock"), "utf8")).toBe(`${process.pid}${boot ? ` ${boot}` : ""}\n`);
-      again.close();
+      await again.close();
     }
   });
 
   test.skipIf(process.getuid?.() !== 0 || Bun.which("setpriv") === null)("a lock.db another user owns is refused, not shared (sqlite would open it read-only and take a shared lock)", async () => {
     dir = mkdtempSync(join(tmpdir(), "withcache-store-"));
-    openCacheStore(dir).close(); // lock.db now belongs to root, mode 0644
+    await openCacheStore(dir).close(); // lock.db now belongs to root, mode 0644
     chmodSync(dir, 0o777);
     const refused = await openInChild(dir, { asUid: 65534 });
     expect(refused.stderr).toContain(`--data-dir: cannot write ${join(dir, "lock.db")}: permission denied`);
