@@ -24,12 +24,12 @@ async function createToken(s: TestServer, name: string, scope: "read" | "admin")
 }
 
 /** 250 artifact rows with many ties in size and hits (keyset pagination must not skip or repeat). */
-function seed(s: TestServer, count = 250): string[] {
+async function seed(s: TestServer, count = 250): Promise<string[]> {
   const meta = s.running.ctx.store.metadata;
   const keys: string[] = [];
   for (let i = 0; i < count; i += 1) {
     const key = `https://dl-${i % 7}.example.com/pkg/${i % 2 === 0 ? "even" : "odd"}-${String(i).padStart(4, "0")}.tar.gz`;
-    meta.commitArtifact({ key, url: key, sha256: sha256Hex(key), sizeBytes: 1000 * (i % 5), contentType: "application/gzip", contentDisposition: null, fetchedAtMs: 1_700_000_000_000 + (i % 11) * 1000 });
+    await meta.commitArtifact({ key, url: key, sha256: sha256Hex(key), sizeBytes: 1000 * (i % 5), contentType: "application/gzip", contentDisposition: null, fetchedAtMs: 1_700_000_000_000 + (i % 11) * 1000 });
     for (let h = 0; h < i % 4; h += 1) meta.recordHit(key, 1_700_000_100_000 + (i % 3));
     keys.push(key);
   }
@@ -55,7 +55,7 @@ async function walk(s: TestServer, token: string, query: string, limit: number):
 describe("/api/v1/artifacts", () => {
   test("every sort and direction pages through all rows with no duplicate or gap, in the listing's order; the filter narrows", async () => {
     const s = await startCleanedServer(cleanups);
-    const keys = seed(s);
+    const keys = await seed(s);
     const token = await createToken(s, "reader", "read");
     const meta = s.running.ctx.store.metadata;
     for (const sort of S.ARTIFACT_SORTS) {
@@ -75,7 +75,7 @@ describe("/api/v1/artifacts", () => {
 
   test("bad queries: 400 naming the parameter; tampered or foreign cursors refused", async () => {
     const s = await startCleanedServer(cleanups);
-    seed(s, 30);
+    await seed(s, 30);
     const token = await createToken(s, "reader", "read");
     const bad = async (query: string) => {
       const r = await api(s, "GET", `/api/v1/artifacts?${query}`, { token });
@@ -101,7 +101,7 @@ describe("/api/v1/artifacts", () => {
 
   test("one artifact by URL and by sha256; delete by URL and by sha256", async () => {
     const s = await startCleanedServer(cleanups);
-    const keys = seed(s, 4);
+    const keys = await seed(s, 4);
     const admin = await createToken(s, "ops", "admin");
     const one = await api(s, "GET", `/api/v1/artifact?url=${encodeURIComponent(keys[1]!)}`, { token: admin });
     expect(one.status).toBe(200);

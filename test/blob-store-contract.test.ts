@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { LocalBlobStore } from "../src/store/local-blobs.ts";
 import { S3Bucket, S3BlobStore } from "../src/store/s3-blobs.ts";
 import type { BlobStore } from "../src/store/types.ts";
-import { makeTempDir, sha256Hex, type TempDir } from "./helpers/index.ts";
+import { makeTempDir, pollUntil, sha256Hex, type TempDir } from "./helpers/index.ts";
 import { startS3Server, type S3Server } from "./helpers/s3.ts";
 
 let s3: S3Server;
@@ -76,7 +76,7 @@ for (const [kind, make] of [["directory", makeLocal], ["s3", () => makeS3()]] as
       const { store, stored } = await make();
       const t = await writeTemp(store, "hello blob\n");
       let seenInside: number | null = -1;
-      const result = await store.commitTemp(t.name, t.sha, () => {
+      const result = await store.commitTemp(t.name, t.sha, async () => {
         seenInside = store.sizeOf(t.sha);
         return "row-1";
       });
@@ -89,16 +89,16 @@ for (const [kind, make] of [["directory", makeLocal], ["s3", () => makeS3()]] as
       expect(where.kind).toBe("file");
     });
 
-    test("a row commit that throws takes the blob back, unless a row already holds it", async () => {
+    test("a row commit that rejects takes the blob back, unless a row already holds it", async () => {
       const { store, referenced, stored } = await make();
       const a = await writeTemp(store, "not recorded\n");
-      await expect(store.commitTemp(a.name, a.sha, () => { throw new Error("disk I/O error"); })).rejects.toThrow("disk I/O error");
+      await expect(store.commitTemp(a.name, a.sha, async () => { throw new Error("disk I/O error"); })).rejects.toThrow("disk I/O error");
       await store.drain(5000);
       expect(store.sizeOf(a.sha)).toBeNull();
       expect(await stored(a.sha)).toBeNull();
       const b = await writeTemp(store, "shared with a row\n");
       referenced.add(b.sha);
-      await expect(store.commitTemp(b.name, b.sha, () => { throw new Error("busy"); })).rejects.toThrow("busy");
+      await expect(store.commitTemp(b.name, b.sha, async () => { throw new Error("busy"); })).rejects.toThrow("busy");
       await store.drain(5000);
       expect(await stored(b.sha)).toEqual(b.bytes);
     });
@@ -106,12 +106,38 @@ for (const [kind, make] of [["directory", makeLocal], ["s3", () => makeS3()]] as
     test("delete removes the blob; list and sizeOf no longer see it", async () => {
       const { store, stored } = await make();
       const t = await writeTemp(store, "to delete\n");
-      await store.commitTemp(t.name, t.sha, () => null);
+      await store.commitTemp(t.name, t.sha, async () => null);
       store.delete(t.sha);
       expect(store.sizeOf(t.sha)).toBeNull();
       await store.drain(5000);
       expect(await stored(t.sha)).toBeNull();
       expect(await store.list()).toEqual([]);
+    });
+
+    test("a delete while a commit of the same bytes waits for its row leaves the blob for that commit", async () => {
+      const { store, referenced, stored } = await make();
+      const first = await writeTemp(store, "same bytes\n");
+      await store.commitTemp(first.name, first.sha, async () => null);
+      const second = await writeTemp(store, "same bytes\n");
+      let open = (): void => {};
+      const rowHeld = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      let rowStarted = false;
+      const committing = store.commitTemp(second.name, second.sha, async () => {
+        rowStarted = true;
+        await rowHeld;
+        referenced.add(second.sha);
+      });
+      // The S3 store uploads first: wait until the row commit is under way in both stores.
+      await pollUntil(() => rowStarted, { what: "the row commit to start", timeoutMs: 10_000 });
+      store.delete(first.sha); // the first key's row went; no row holds the blob at this moment
+      expect(store.sizeOf(first.sha)).toBe(first.bytes.byteLength);
+      open();
+      await committing;
+      await store.drain(5000);
+      expect(await stored(first.sha)).toEqual(first.bytes);
+      expect(store.sizeOf(first.sha)).toBe(first.bytes.byteLength);
     });
 
     test("temp files: append, truncate, read back while written, sweep", async () => {
@@ -144,7 +170,7 @@ describe("S3 store only", () => {
     // localCacheBytes 0: a commit keeps no local copy (the directory store has no such mode).
     const { store } = await makeS3(0);
     const t = await writeTemp(store, "0123456789".repeat(100));
-    await store.commitTemp(t.name, t.sha, () => null);
+    await store.commitTemp(t.name, t.sha, async () => null);
     const where = store.locate(t.sha);
     expect(where.kind).toBe("remote");
     if (where.kind !== "remote") return;
@@ -154,11 +180,11 @@ describe("S3 store only", () => {
   });
 
   test("a delete waits for nothing but looks again when it runs: a row written meanwhile keeps the object", async () => {
-    // The directory store deletes at once (the caller holds no await between its checks and the unlink).
+    // The directory store unlinks at once (it looks at rows and commits in flight when delete is called).
     const made = await makeS3();
     const { store, referenced, stored } = made;
     const t = await writeTemp(store, "referenced again\n");
-    await store.commitTemp(t.name, t.sha, () => null);
+    await store.commitTemp(t.name, t.sha, async () => null);
     store.delete(t.sha);
     referenced.add(t.sha);
     await store.drain(5000);
@@ -168,9 +194,9 @@ describe("S3 store only", () => {
   test("a delete during a commit of the same bytes leaves the object for the commit", async () => {
     const { store, referenced, stored } = await makeS3();
     const first = await writeTemp(store, "same bytes\n");
-    await store.commitTemp(first.name, first.sha, () => null);
+    await store.commitTemp(first.name, first.sha, async () => null);
     const second = await writeTemp(store, "same bytes\n");
-    const committing = store.commitTemp(second.name, second.sha, () => referenced.add(second.sha));
+    const committing = store.commitTemp(second.name, second.sha, async () => void referenced.add(second.sha));
     store.delete(first.sha);
     await committing;
     await store.drain(5000);

@@ -86,7 +86,7 @@ describe("kill -9 during a fill", () => {
     expect(peek.metadata.getArtifact(key)).toBeNull();
     expect(peek.metadata.listJobs().map((j) => j.state)).toEqual(["running"]);
     expect(peek.metadata.getMiss(key)).toMatchObject({ count: 1 });
-    peek.close();
+    await peek.close();
 
     const second = await spawnServer({ dataDir: dir.path, args: ["--allow-private-origins"] });
     cleanups.push(async () => {

@@ -134,7 +134,7 @@ describe("sha-256 on a worker", () => {
     await tempReaches(() => dataDir, MIB);
     expect(liveHashWorkers()).toBe(1);
     const job = s.running.ctx.fills.listJobs().find((j) => j.key === stallKey)!;
-    expect(s.running.ctx.fills.cancel(job.id).ok).toBe(true);
+    expect((await s.running.ctx.fills.cancel(job.id)).ok).toBe(true);
     expect(await jobFinished(s, stallKey)).toMatchObject({ state: "cancelled" });
     await pollUntil(() => liveHashWorkers() === 0, { what: "hash worker terminated" });
   }, 30_000);
@@ -152,7 +152,7 @@ describe("sha-256 on a worker", () => {
       version: "test",
       hashWorkerUrl: new URL("./no-such-worker.ts", import.meta.url).href,
     });
-    fills.start();
+    await fills.start();
     try {
       for (const name of ["big.bin", "chunked.bin"]) {
         const queued = await fills.enqueue(`${origin.url}/${name}`, { source: "operator" });
@@ -166,7 +166,7 @@ describe("sha-256 on a worker", () => {
       expect(liveHashWorkers()).toBe(0);
     } finally {
       await fills.stop();
-      store.close();
+      await store.close();
     }
   }, 60_000);
 });

@@ -279,23 +279,23 @@ describe("fills", () => {
     const queued = await fills.enqueue(`${origin.url}/later`, { source: "operator" });
     if (!slow.ok || !queued.ok) throw new Error("enqueue failed");
     await pollUntil(() => fills.getJob(slow.job.id)?.state === "running");
-    expect(fills.cancel(queued.job.id)).toMatchObject({ ok: true, job: { state: "cancelled" } });
-    expect(fills.cancel(slow.job.id).ok).toBe(true);
+    expect(await fills.cancel(queued.job.id)).toMatchObject({ ok: true, job: { state: "cancelled" } });
+    expect((await fills.cancel(slow.job.id)).ok).toBe(true);
     await pollUntil(() => fills.getJob(slow.job.id)?.state === "cancelled", { what: "running job cancelled" });
     release();
-    expect(fills.cancel(slow.job.id)).toMatchObject({ ok: false, status: 409 });
-    expect(fills.cancel(999)).toMatchObject({ ok: false, status: 404 });
+    expect(await fills.cancel(slow.job.id)).toMatchObject({ ok: false, status: 409 });
+    expect(await fills.cancel(999)).toMatchObject({ ok: false, status: 404 });
 
     const bad = await fills.enqueue(`${origin.url}/flaky404`, { source: "operator" });
     if (!bad.ok) throw new Error("enqueue failed");
     await pollUntil(() => fills.getJob(bad.job.id)?.state === "failed");
     fail = false;
-    expect(fills.retry(bad.job.id)).toMatchObject({ ok: true, job: { state: "queued" } });
+    expect(await fills.retry(bad.job.id)).toMatchObject({ ok: true, job: { state: "queued" } });
     await pollUntil(() => fills.getJob(bad.job.id)?.state === "completed");
-    expect(fills.retry(bad.job.id)).toMatchObject({ ok: false, status: 409 });
+    expect(await fills.retry(bad.job.id)).toMatchObject({ ok: false, status: 409 });
     expect(await fills.enqueue(`${origin.url}/flaky404`, { source: "operator" })).toMatchObject({ ok: false, status: 409, message: `${origin.url}/flaky404 is already cached and fresh` });
 
-    expect(fills.clearFinished()).toBe(3);
+    expect(await fills.clearFinished()).toBe(3);
     expect(fills.listJobs()).toEqual([]);
   });
 
@@ -315,6 +315,6 @@ describe("fills", () => {
     );
     expect(job.totalBytes).toBe(stalled * 4);
     await pollUntil(() => s.running.ctx.fills.getJob(job.id)?.rateBytesPerSec === 0, { what: "rate to fall to zero", timeoutMs: 5_000 });
-    s.running.ctx.fills.cancel(job.id);
+    await s.running.ctx.fills.cancel(job.id);
   });
 });

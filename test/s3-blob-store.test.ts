@@ -176,7 +176,7 @@ test("deleting an artifact deletes its object; the start-up sweep deletes orphan
   await fill(s, url);
   const sha = sha256Hex(bodyOf("/f/gone-50000.bin"));
   const objects = client(bucket);
-  expect(s.running.ctx.store.deleteArtifact(url)).toMatchObject({ deleted: true });
+  expect(await s.running.ctx.store.deleteArtifact(url)).toMatchObject({ deleted: true });
   await pollUntil(async () => !(await objects.file(`cache/sha256/${sha}`).exists()), { what: "object deleted", timeoutMs: 5000 });
   // An object no row references (a crash between upload and row commit leaves one).
   const orphan = "ab".repeat(32);

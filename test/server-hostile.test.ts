@@ -193,8 +193,8 @@ describe("concurrency", () => {
     const reader = r.body!.getReader();
     const first = await reader.read();
     expect(first.done).toBe(false);
-    expect(cache.running.ctx.store.deleteArtifact(u)).toMatchObject({ deleted: true });
-    expect(cache.running.ctx.store.deleteArtifact(u)).toEqual({ deleted: false, freedBytes: 0 });
+    expect(await cache.running.ctx.store.deleteArtifact(u)).toMatchObject({ deleted: true });
+    expect(await cache.running.ctx.store.deleteArtifact(u)).toEqual({ deleted: false, freedBytes: 0 });
     expect(existsSync(`${cache.dataDir}/blobs/${a.sha256.slice(0, 2)}/${a.sha256}`)).toBe(false);
     const hasher = new Bun.CryptoHasher("sha256").update(first.value!);
     let n = first.value!.byteLength;

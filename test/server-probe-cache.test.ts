@@ -27,7 +27,7 @@ describe("probe path caches", () => {
       await (await fetch(url)).text();
       const first = await pollUntil(async () => ((r) => (r.status === 200 && r.headers.get("x-withcache-filling") === null ? r : null))(await head(url)), { what: "first fill" });
       expect(first.headers.get("x-withcache-sha256")).toBe(sha256Hex(body()));
-      expect(s.running.ctx.store.deleteArtifact(originUrl).deleted).toBe(true);
+      expect((await s.running.ctx.store.deleteArtifact(originUrl)).deleted).toBe(true);
       version = 2;
       const afterDelete = await head(url); // a miss at once (and, in auto mode, a refill queued)
       expect(afterDelete.status).toBe(404);

@@ -131,7 +131,7 @@ describe("HEAD misses (the shims probe with HEAD)", () => {
   test("a HEAD miss is recorded and queues the fill, like a GET; the job log names the request", async () => {
     const url = `${origin.url}/other/same-bytes.bin?via=head`;
     const key = `${origin.url}/other/same-bytes.bin`;
-    cache.running.ctx.store.deleteArtifact(key);
+    await cache.running.ctx.store.deleteArtifact(key);
     const before = cache.running.ctx.store.metadata.getMiss(key)?.count ?? 0;
     const r = await fetch(blobUrl(cache.url, url), { method: "HEAD" });
     expect(r.status).toBe(404);
@@ -313,7 +313,7 @@ describe("bad requests", () => {
   test("an unexpected failure answers 500 internal error (request <id>) and logs the details", async () => {
     const broken = await startTestServer();
     try {
-      broken.running.ctx.store.metadata.close(); // the database goes away under a live server
+      await broken.running.ctx.store.metadata.close(); // the database goes away under a live server
       const r = await fetch(blobUrl(broken.url, `${origin.url}/pkg/tool.tar.gz`));
       expect(r.status).toBe(500);
       const body = await r.text();

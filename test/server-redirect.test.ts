@@ -59,10 +59,10 @@ describe("X-Withcache-Redirected", () => {
     }
   });
 
-  test("rows written before the migration read back as not redirected", () => {
+  test("rows written before the migration read back as not redirected", async () => {
     const dir = makeTempDir("withcache-redirect-migration-");
     try {
-      openCacheStore(dir.path).close();
+      await openCacheStore(dir.path).close();
       // Turn the fresh database back into schema 4 with one artifact row, then reopen it.
       const db = new Database(join(dir.path, "withcache.db"));
       db.run("ALTER TABLE artifacts DROP COLUMN redirected");
@@ -78,7 +78,7 @@ describe("X-Withcache-Redirected", () => {
       try {
         expect(store.metadata.getArtifact("https://h/x")).toMatchObject({ redirected: false });
       } finally {
-        store.close();
+        await store.close();
       }
     } finally {
       dir.cleanup();

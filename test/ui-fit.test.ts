@@ -105,14 +105,14 @@ function longUrl(i: number): string {
 }
 
 /** 200 artifacts, 200 misses and 200 jobs, written with the store directly before the server starts. */
-function seed(dataDir: string, origin: Origin): void {
+async function seed(dataDir: string, origin: Origin): Promise<void> {
   const store = openCacheStore(dataDir);
   try {
     const now = Date.now();
     const meta = store.metadata;
     for (let i = 0; i < ROWS; i++) {
       const url = longUrl(i);
-      meta.commitArtifact({
+      await meta.commitArtifact({
         key: cacheKey(new URL(url), { keepQuery: false }),
         url,
         sha256: i.toString(16).padStart(64, "a"),
@@ -127,19 +127,19 @@ function seed(dataDir: string, origin: Origin): void {
       const url = `${longUrl(1000 + i)}?X-Amz-Signature=${"f".repeat(64)}`;
       const key = cacheKey(new URL(url), { keepQuery: false });
       for (let n = 0; n <= i % 4; n++) meta.recordMiss({ key, url, nowMs: now - (ROWS - i) * 3_600_000 + n * 1000 });
-      if (i % 5 === 0) meta.setMissInfo(key, { knownSizeBytes: 123_456_789 * (i + 1) });
-      if (i === 1) meta.markUncacheable({ key, url, reason: `origin sent Cache-Control: no-store for ${url}`, untilMs: now + 3_600_000, nowMs: now });
+      if (i % 5 === 0) await meta.setMissInfo(key, { knownSizeBytes: 123_456_789 * (i + 1) });
+      if (i === 1) await meta.markUncacheable({ key, url, reason: `origin sent Cache-Control: no-store for ${url}`, untilMs: now + 3_600_000, nowMs: now });
       if (i === 2) {
-        const job = meta.insertJob({ key, url, source: "operator", nowMs: now - 5000 });
-        meta.updateJob(job.id, { state: "failed", error: `origin answered 403 for ${url}`, startedAtMs: now - 4000, finishedAtMs: now - 3000 });
+        const { job } = await meta.insertJob({ key, url, source: "operator", nowMs: now - 5000 });
+        await meta.updateJob(job.id, { state: "failed", error: `origin answered 403 for ${url}`, startedAtMs: now - 4000, finishedAtMs: now - 3000 });
       }
     }
     for (let i = 0; i < ROWS - LIVE_JOBS; i++) {
       const url = longUrl(2000 + i);
-      const job = meta.insertJob({ key: cacheKey(new URL(url), { keepQuery: false }), url, source: "operator", nowMs: now - 86_400_000 + i * 1000 });
+      const { job } = await meta.insertJob({ key: cacheKey(new URL(url), { keepQuery: false }), url, source: "operator", nowMs: now - 86_400_000 + i * 1000 });
       const total = 987_654_321 + i;
       const state = i % 3 === 0 ? "failed" : i % 3 === 1 ? "cancelled" : "completed";
-      meta.updateJob(job.id, {
+      await meta.updateJob(job.id, {
         state,
         bytesDone: state === "completed" ? total : Math.floor(total / 3),
         totalBytes: total,
@@ -151,10 +151,10 @@ function seed(dataDir: string, origin: Origin): void {
     // Live jobs: the loopback origin sends headers and then nothing, so they stay running/queued.
     for (let i = 0; i < LIVE_JOBS; i++) {
       const url = `${origin.base}/slow/hold/${longPath(3000 + i)}`;
-      meta.insertJob({ key: cacheKey(new URL(url), { keepQuery: false }), url, source: "operator", nowMs: now - 1000 + i });
+      await meta.insertJob({ key: cacheKey(new URL(url), { keepQuery: false }), url, source: "operator", nowMs: now - 1000 + i });
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -170,7 +170,7 @@ beforeAll(async () => {
   origin = await startOrigin();
   origin.slow("hold", { chunks: 4, chunkBytes: 1024 }); // gated: never allowed a chunk
   dataDir = mkdtempSync(join(tmpdir(), "withcache-ui-fit-"));
-  seed(dataDir, origin);
+  await seed(dataDir, origin);
   ui = await startUi({ password: PASSWORD, curate: true, dataDir });
   for (let i = 0; i < TOKENS; i++) {
     const made = await ui.running.ctx.tokens.create(`${String(i).padStart(2, "0")}-${"long-token-name-".repeat(4)}`.slice(0, 64), i % 2 === 0 ? "read" : "admin");

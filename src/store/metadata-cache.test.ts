@@ -19,8 +19,8 @@ function fresh(): CacheStore {
   return store;
 }
 
-afterEach(() => {
-  store?.close();
+afterEach(async () => {
+  await store?.close();
   store = null;
   rmSync(dir, { recursive: true, force: true });
 });
@@ -48,26 +48,26 @@ async function until<T>(what: string, probe: () => T | null | undefined | false,
 }
 
 describe("cached artifact rows", () => {
-  test("a delete is seen at once; so is a commit after a cached 'no row'", () => {
+  test("a delete is seen at once; so is a commit after a cached 'no row'", async () => {
     const s = fresh();
     expect(s.metadata.getArtifact("https://h/x")).toBeNull(); // cached as absent
-    s.metadata.commitArtifact(artifact("https://h/x", SHA_A));
+    await s.metadata.commitArtifact(artifact("https://h/x", SHA_A));
     expect(s.metadata.getArtifact("https://h/x")).toMatchObject({ sha256: SHA_A });
-    expect(s.deleteArtifact("https://h/x").deleted).toBe(true);
+    expect((await s.deleteArtifact("https://h/x")).deleted).toBe(true);
     expect(s.metadata.getArtifact("https://h/x")).toBeNull();
   });
 
-  test("a refill under the same key reads back its new sha256 and size", () => {
+  test("a refill under the same key reads back its new sha256 and size", async () => {
     const s = fresh();
-    s.metadata.commitArtifact(artifact("https://h/x", SHA_A, 3));
+    await s.metadata.commitArtifact(artifact("https://h/x", SHA_A, 3));
     expect(s.metadata.getArtifact("https://h/x")).toMatchObject({ sha256: SHA_A, sizeBytes: 3 });
-    expect(s.metadata.commitArtifact(artifact("https://h/x", SHA_B, 5))).toEqual({ replacedSha256: SHA_A });
+    expect(await s.metadata.commitArtifact(artifact("https://h/x", SHA_B, 5))).toEqual({ replacedSha256: SHA_A });
     expect(s.metadata.getArtifact("https://h/x")).toMatchObject({ sha256: SHA_B, sizeBytes: 5 });
   });
 
-  test("hit counters of a cached row match the database; handed-out rows are snapshots", () => {
+  test("hit counters of a cached row match the database; handed-out rows are snapshots", async () => {
     const s = fresh();
-    s.metadata.commitArtifact(artifact("https://h/x", SHA_A));
+    await s.metadata.commitArtifact(artifact("https://h/x", SHA_A));
     const before = s.metadata.getArtifact("https://h/x")!;
     s.metadata.recordHit("https://h/x", 40);
     s.metadata.recordHit("https://h/x", 50);
@@ -90,7 +90,7 @@ describe("cached artifact rows", () => {
       await s.blobs.commitTemp(t.name, sha, () => s.metadata.commitArtifact({ ...artifact(key, sha), fetchedAtMs: key.endsWith("old") ? 1 : 2 }));
     }
     expect(s.metadata.getArtifact("https://h/old")).not.toBeNull();
-    expect(s.evictToFit(3, new Set())).toEqual([{ key: "https://h/old", freedBytes: 3 }]);
+    expect(await s.evictToFit(3, new Set())).toEqual([{ key: "https://h/old", freedBytes: 3 }]);
     expect(s.metadata.getArtifact("https://h/old")).toBeNull();
     expect(s.metadata.getArtifact("https://h/new")).not.toBeNull();
   });
@@ -108,20 +108,20 @@ describe("batched miss counts", () => {
     expect(rows).toEqual([{ key: "https://h/m", count: 3 }, { key: "https://h/n", count: 1 }]);
   });
 
-  test("the buffered count moves into the artifact on commit, with earlier written ones", () => {
+  test("the buffered count moves into the artifact on commit, with earlier written ones", async () => {
     const s = fresh();
     s.metadata.recordMiss({ key: "https://h/x", url: "https://h/x?t=1", nowMs: 10 });
     expect(s.metadata.getMiss("https://h/x")).toMatchObject({ count: 1 }); // written by the read
     s.metadata.recordMiss({ key: "https://h/x", url: "https://h/x?t=2", nowMs: 20 });
     s.metadata.recordMiss({ key: "https://h/x", url: "https://h/x?t=3", nowMs: 30 });
     s.metadata.recordMiss({ key: "https://h/other", url: "https://h/other", nowMs: 30 });
-    s.metadata.commitArtifact(artifact("https://h/x", SHA_A));
+    await s.metadata.commitArtifact(artifact("https://h/x", SHA_A));
     expect(s.metadata.getArtifact("https://h/x")).toMatchObject({ misses: 3 });
     expect(s.metadata.getMiss("https://h/x")).toBeNull();
     expect(missesOnDisk()).toEqual([{ key: "https://h/other", count: 1 }]);
   });
 
-  test("reads of misses and totals see buffered counts; dismiss and miss info apply to them", () => {
+  test("reads of misses and totals see buffered counts; dismiss and miss info apply to them", async () => {
     const s = fresh();
     s.metadata.recordMiss({ key: "https://h/a", url: "https://h/a", nowMs: 1 });
     s.metadata.recordMiss({ key: "https://h/a", url: "https://h/a", nowMs: 2 });
@@ -129,18 +129,18 @@ describe("batched miss counts", () => {
     s.metadata.recordMiss({ key: "https://h/b", url: "https://h/b", nowMs: 3 });
     expect(s.metadata.totals().missCount).toBe(2);
     s.metadata.recordMiss({ key: "https://h/c", url: "https://h/c", nowMs: 4 });
-    s.metadata.setMissInfo("https://h/c", { refusal: "private address", knownSizeBytes: 7 });
+    await s.metadata.setMissInfo("https://h/c", { refusal: "private address", knownSizeBytes: 7 });
     expect(s.metadata.getMiss("https://h/c")).toMatchObject({ count: 1, refusal: "private address", knownSizeBytes: 7 });
     s.metadata.recordMiss({ key: "https://h/d", url: "https://h/d", nowMs: 5 });
-    expect(s.metadata.dismissMiss("https://h/d")).toBe(true);
+    expect(await s.metadata.dismissMiss("https://h/d")).toBe(true);
     expect(s.metadata.getMiss("https://h/d")).toBeNull();
     expect(s.metadata.listMisses().map((m) => m.key)).toEqual(["https://h/c", "https://h/b", "https://h/a"]);
   });
 
-  test("close writes the buffer; a full buffer is written at once", () => {
+  test("close writes the buffer; a full buffer is written at once", async () => {
     const s = fresh();
     s.metadata.recordMiss({ key: "https://h/k", url: "https://h/k", nowMs: 1 });
-    s.close();
+    await s.close();
     store = openCacheStore(dir);
     expect(store.metadata.getMiss("https://h/k")).toMatchObject({ count: 1 });
     for (let i = 0; i <= MISS_BUFFER_MAX; i += 1) store.metadata.recordMiss({ key: `https://h/f-${i}`, url: `https://h/f-${i}`, nowMs: 2 });

@@ -30,7 +30,7 @@ describe("ops store (sqlite)", () => {
     expect(await store.ops.revokeToken("ci")).toBe(true);
     expect(await store.ops.revokeToken("ci")).toBe(false);
     expect(await store.ops.tokenBySha256("a".repeat(64))).toBeNull();
-    store.close();
+    await store.close();
   });
 
   test("events: newest first, paged by id, filtered by kind, pruned by age", async () => {
@@ -43,7 +43,7 @@ describe("ops store (sqlite)", () => {
     expect((await store.ops.listEvents({ limit: 10, kind: "login" })).map((e) => e.detail)).toEqual(["e3", "e1"]);
     expect(await store.ops.pruneEvents(2500)).toBe(2);
     expect((await store.ops.listEvents({ limit: 10 })).map((e) => e.detail)).toEqual(["e4", "e3"]);
-    store.close();
+    await store.close();
   });
 
   test("traffic: recorder counts in memory, writes hourly buckets, survives reopening", async () => {
@@ -61,7 +61,7 @@ describe("ops store (sqlite)", () => {
     await rec.close();
     rec.hit();
     await rec.flush();
-    store.close();
+    await store.close();
     const again = openCacheStore(dir);
     expect(await again.ops.trafficSince(0)).toEqual([
       { hourMs: 5 * HOUR_MS, hits: 1, misses: 1, bytesFromCache: 100, bytesFromOrigin: 0 },
@@ -69,7 +69,7 @@ describe("ops store (sqlite)", () => {
     ]);
     expect(await again.ops.trafficSince(6 * HOUR_MS)).toHaveLength(1);
     expect(await again.ops.trafficTotal()).toEqual({ hits: 3, misses: 1, bytesFromCache: 100, bytesFromOrigin: 40 });
-    again.close();
+    await again.close();
   });
 });
 
@@ -78,15 +78,15 @@ describe("top artifacts by bytes saved", () => {
     const { store } = freshStore();
     const add = (key: string, sizeBytes: number, sha: string) =>
       store.metadata.commitArtifact({ key, url: key, sha256: sha.repeat(64), sizeBytes, contentType: "application/octet-stream", contentDisposition: null, fetchedAtMs: 1 });
-    add("https://h/big", 1000, "a");
-    add("https://h/small", 10, "b");
-    add("https://h/never", 5000, "c");
+    await add("https://h/big", 1000, "a");
+    await add("https://h/small", 10, "b");
+    await add("https://h/never", 5000, "c");
     store.metadata.recordHit("https://h/big", 2);
     for (let i = 0; i < 50; i += 1) store.metadata.recordHit("https://h/small", 2);
     expect(await store.ops.topArtifactsBySaved(10)).toEqual([
       { key: "https://h/big", url: "https://h/big", sizeBytes: 1000, hits: 1, bytesSaved: 1000 },
       { key: "https://h/small", url: "https://h/small", sizeBytes: 10, hits: 50, bytesSaved: 500 },
     ]);
-    store.close();
+    await store.close();
   });
 });
