@@ -137,7 +137,8 @@ async function fillAction(call: Call<unknown, unknown>, kind: "cancel" | "retry"
   const result = await act(job.id);
   audit(call, kind, result.ok ? "ok" : "refused", `fill ${job.id} ${loggableUrl(job.key)}`);
   if (!result.ok) throw new HttpError(result.status, result.message);
-  return { body: fillJson(call.ctx.fills.getJob(job.id) ?? result.job, call.ctx, call.ctx.fills.streamersByJob()) };
+  // The job as the action left it: a worker may already have claimed a retried job since.
+  return { body: fillJson(result.job, call.ctx, call.ctx.fills.streamersByJob()) };
 }
 
 // ---------------------------------------------------------------------------------------------
