@@ -68,6 +68,7 @@ export const ServeConfigSchema = z.strictObject({
   /** Where blobs live: "" = <data-dir>/blobs, or s3://bucket/prefix (parse with parseBlobStoreUrl). */
   blobStore: z.string().refine((s) => isBlobStoreUrl(s), { message: "expected s3://bucket/prefix" }),
   database: z.string(),
+  advertiseUrl: z.string(),
   /** With an S3 blob store: bytes of local copies of hot blobs kept in the data dir. */
   localCacheBytes: z.number().int().min(0),
   /** Operator freshness rules, PATTERN=POLICY, first match wins (parse with RuleSet.parse). */
@@ -167,6 +168,13 @@ export const FIELDS: readonly Field[] = [
     help: "where the rows live: unset = SQLite in the data dir; postgres://user:password@host:port/db = a PostgreSQL shared by several cache-hosts (prefer the environment variable: a flag shows in ps)",
   },
   {
+    key: "advertiseUrl",
+    kind: "string",
+    flag: "--advertise-url",
+    env: "WITHCACHE_ADVERTISE_URL",
+    help: "with --database postgres://…: the http://host:port other cache-hosts reach this one at (to stream a fill it runs); default http://<host>:<port>, with the machine's host name for 0.0.0.0",
+  },
+  {
     key: "localCacheBytes",
     kind: "size",
     flag: "--local-cache-bytes",
@@ -249,6 +257,7 @@ export function defaultServeConfig(): ServeConfig {
     uiHosts: [],
     blobStore: "",
     database: "",
+    advertiseUrl: "",
     localCacheBytes: 10 * 1024 ** 3,
     maxRedirects: 10,
     fillAttempts: 5,
