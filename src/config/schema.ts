@@ -69,6 +69,7 @@ export const ServeConfigSchema = z.strictObject({
   blobStore: z.string().refine((s) => isBlobStoreUrl(s), { message: "expected s3://bucket/prefix" }),
   database: z.string(),
   advertiseUrl: z.string(),
+  jobLeaseMs: z.number().int().min(500),
   /** With an S3 blob store: bytes of local copies of hot blobs kept in the data dir. */
   localCacheBytes: z.number().int().min(0),
   /** Operator freshness rules, PATTERN=POLICY, first match wins (parse with RuleSet.parse). */
@@ -175,6 +176,13 @@ export const FIELDS: readonly Field[] = [
     help: "with --database postgres://…: the http://host:port other cache-hosts reach this one at (to stream a fill it runs); default http://<host>:<port>, with the machine's host name for 0.0.0.0",
   },
   {
+    key: "jobLeaseMs",
+    kind: "duration",
+    flag: "--job-lease",
+    env: "WITHCACHE_JOB_LEASE",
+    help: "with --database postgres://…: how long a fill stays claimed by a cache-host that stops renewing it (killed, cut off) before another one takes the job over",
+  },
+  {
     key: "localCacheBytes",
     kind: "size",
     flag: "--local-cache-bytes",
@@ -258,6 +266,7 @@ export function defaultServeConfig(): ServeConfig {
     blobStore: "",
     database: "",
     advertiseUrl: "",
+    jobLeaseMs: 15_000,
     localCacheBytes: 10 * 1024 ** 3,
     maxRedirects: 10,
     fillAttempts: 5,
