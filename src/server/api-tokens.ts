@@ -38,7 +38,14 @@ export class ApiTokens {
     if (existing.some((t) => t.name === name)) return { ok: false, message: tokenNameTaken(name) };
     if (existing.length >= TOKENS_MAX) return { ok: false, message: `there are already ${TOKENS_MAX} tokens; revoke some first` };
     const token = apiTokenFromBytes(randomBytes(API_TOKEN_RANDOM_BYTES));
-    const row = await this.ops.createToken({ name, scope, tokenSha256: sha256Hex(token), hint: tokenHint(token), nowMs: this.nowMs() });
+    let row: ApiTokenRow;
+    try {
+      row = await this.ops.createToken({ name, scope, tokenSha256: sha256Hex(token), hint: tokenHint(token), nowMs: this.nowMs() });
+    } catch (err) {
+      // Another replica created the same name between the check above and this insert, or the
+      // database is away: an answer, not a thrown error.
+      return { ok: false, message: err instanceof Error ? err.message : String(err) };
+    }
     return { ok: true, created: { token, row } };
   }
 
