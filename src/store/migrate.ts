@@ -481,11 +481,17 @@ export async function migrateDataDir(options: MigrateOptions): Promise<MigrateRe
           counts.bytesTotal = totals.bytes;
           const every = options.progressEveryMs ?? 1000;
           let lastLineMs = 0;
+          let lastShown = "";
           const report = (force: boolean): void => {
             const now = Date.now();
             if (!force && now - lastLineMs < every) return;
+            const shown = { ...counts, bytesDone: counts.bytesDone + copier.bytesInFlight() };
+            // The same numbers twice in a row say nothing new.
+            const text = JSON.stringify(shown);
+            if (text === lastShown) return;
             lastLineMs = now;
-            options.onProgress?.({ ...counts, bytesDone: counts.bytesDone + copier.bytesInFlight() });
+            lastShown = text;
+            options.onProgress?.(shown);
           };
           const timer = setInterval(() => report(false), every);
           try {
