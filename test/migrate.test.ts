@@ -9,7 +9,7 @@ import { SQL } from "bun";
 import { Database, constants } from "bun:sqlite";
 import { readdirSync, readFileSync, statSync, writeFileSync, cpSync } from "node:fs";
 import { join, relative } from "node:path";
-import { blobUrl, cleanupsAfterEach, fillOnMiss, makeTempDir, pipeText, pollUntil, REPO_ROOT, run, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
+import { blobUrl, cleanupsAfterEach, fillOnMiss, isStored, makeTempDir, pipeText, pollUntil, REPO_ROOT, run, sha256Hex, spawnServer, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
 import { childEnv } from "./helpers/proc.ts";
 import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
 import { startS3Server, type S3Server } from "./helpers/s3.ts";
@@ -302,3 +302,27 @@ test("a bad --database, a missing bucket, a running cache-host, an old schema an
   expect(older).toMatch(/^withcache: error: --from: .*withcache\.db has schema 9, older than this withcache's \d+; run withcache serve once on it to upgrade, then migrate$/);
   expect(snapshot(src.dir)).toEqual(before);
 }, 120_000);
+
+test("a data dir left by a cache-host killed with SIGKILL (rows only in withcache.db-wal) is read from a private copy; the dir stays byte-identical", async () => {
+  const dir = makeTempDir("withcache-migrate-killed-");
+  cleanups.push(() => dir.cleanup());
+  const server = await spawnServer({ dataDir: dir.path, args: ["--allow-private-origins", "--first-byte-wait", "0"] });
+  const url = `${origin.url}/f/wal-only-4000.bin`;
+  try {
+    await fetch(blobUrl(server.url, url)).then((r) => r.arrayBuffer());
+    await pollUntil(() => isStored(fetch(blobUrl(server.url, url), { method: "HEAD" })), { what: "the fill to commit", timeoutMs: 15_000 });
+  } finally {
+    server.proc.kill("SIGKILL");
+    await server.proc.exited;
+  }
+  // The committed row is in the write-ahead log, not yet in withcache.db.
+  expect(statSync(join(dir.path, "withcache.db-wal")).size).toBeGreaterThan(0);
+  const before = snapshot(dir.path);
+  const t = await freshTargets();
+  const r = await migrate(dir.path, t);
+  expect({ code: r.exitCode, out: r.stdout }).toEqual({ code: 0, out: expect.stringContaining("1 copied") });
+  const rows = (await t.sql`SELECT key, sha256 FROM artifacts`) as Array<{ key: string; sha256: string }>;
+  expect(rows.map((x) => x.key)).toEqual([url]);
+  expect(sha256Hex(new Uint8Array(await t.client.file(`cache/sha256/${rows[0]!.sha256}`).arrayBuffer()))).toBe(sha256Hex(bodyOf("/f/wal-only-4000.bin")));
+  expect(snapshot(dir.path)).toEqual(before);
+}, 60_000);
