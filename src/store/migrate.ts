@@ -426,7 +426,11 @@ class Copier {
       if (page.length === 0) return;
       const inserted = await this.sql.begin(async (tx) => {
         await tx`SELECT pg_advisory_xact_lock(${CHANGES_LOCK_KEY})`;
-        return (await tx`INSERT INTO misses ${tx(page)} ON CONFLICT (key) DO NOTHING RETURNING key`) as unknown[];
+        // A key the database has an artifact of is no miss there (a replica filled it since).
+        const cached = new Set(((await tx`SELECT key FROM artifacts WHERE key = ANY(${page.map((m) => m.key)}::text[])`) as Array<{ key: string }>).map((r) => r.key));
+        const misses = page.filter((m) => !cached.has(m.key));
+        if (misses.length === 0) return [];
+        return (await tx`INSERT INTO misses ${tx(misses)} ON CONFLICT (key) DO NOTHING RETURNING key`) as unknown[];
       });
       this.counts.missesCopied += inserted.length;
       this.counts.missesAlreadyThere += page.length - inserted.length;
