@@ -326,3 +326,22 @@ test("a data dir left by a cache-host killed with SIGKILL (rows only in withcach
   expect(sha256Hex(new Uint8Array(await t.client.file(`cache/sha256/${rows[0]!.sha256}`).arrayBuffer()))).toBe(sha256Hex(bodyOf("/f/wal-only-4000.bin")));
   expect(snapshot(dir.path)).toEqual(before);
 }, 60_000);
+
+test("a token whose name the database gives another token is refused with its line and exit 1; the artifacts are copied all the same", async () => {
+  const src = await buildSource(["t-100.bin"]);
+  const t = await freshTargets();
+  const first = await migrate(src.dir, t);
+  expect(first.exitCode).toBe(0);
+  // Someone made another "ci" token on the replicas; the source's one cannot take its name.
+  await t.sql`DELETE FROM api_tokens`;
+  await t.sql`INSERT INTO api_tokens (name, scope, token_sha256, hint, created_at_ms) VALUES ('ci', 'admin', ${sha256Hex("another token")}, 'wc_…xyz', 1)`;
+  await t.sql`DELETE FROM artifacts WHERE key = ${src.urls[0]!}`;
+  const r = await migrate(src.dir, t);
+  expect(r.exitCode).toBe(1);
+  expect(r.stderr.split("\n").filter((l) => l.includes("not copied"))).toEqual(['migrate: token "ci" not copied: the database has another token of that name; revoke one of them and run migrate again']);
+  // The deleted row's object is still in the bucket: hashed there, not uploaded again.
+  expect(r.stdout).toContain("1 copied, 2 already there, 0 refused; 0 blobs uploaded (0 B), 1 already in the bucket");
+  expect(r.stdout).toContain("tokens: 0 copied, 0 already there, 1 refused");
+  const tokens = (await t.sql`SELECT token_sha256 FROM api_tokens`) as Array<{ token_sha256: string }>;
+  expect(tokens.map((x) => x.token_sha256)).toEqual([sha256Hex("another token")]);
+}, 60_000);

@@ -95,7 +95,7 @@ export type MigrateOptions = {
   onProgress?: (counts: Readonly<MigrateCounts>) => void;
   /** One line about something not copied (the run goes on, and ends with exit 1). */
   onProblem?: (line: string) => void;
-  /** For tests of the batch edges; defaults above. */
+  /** Artifacts per batch (--batch-size), and the progress interval; defaults above. */
   batchArtifactsMax?: number;
   progressEveryMs?: number;
 };
