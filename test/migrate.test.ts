@@ -345,3 +345,14 @@ test("a token whose name the database gives another token is refused with its li
   const tokens = (await t.sql`SELECT token_sha256 FROM api_tokens`) as Array<{ token_sha256: string }>;
   expect(tokens.map((x) => x.token_sha256)).toEqual([sha256Hex("another token")]);
 }, 60_000);
+
+test("an object already in the bucket at the right size but with other bytes is uploaded again, not trusted", async () => {
+  const src = await buildSource(["w-50000.bin"]);
+  const t = await freshTargets();
+  const row = sourceRows(src.dir, "artifacts", "key").find((r) => (r.url as string).endsWith("/w-50000.bin"))!;
+  await t.client.file(`cache/sha256/${row.sha256}`).write(new Uint8Array(50_000));
+  const r = await migrate(src.dir, t);
+  expect(r.exitCode).toBe(0);
+  expect(r.stdout).toContain("3 copied, 0 already there, 0 refused; 2 blobs uploaded");
+  expect(await verifiedObjects(t.client)).toContain(row.sha256 as string);
+}, 60_000);
