@@ -231,6 +231,8 @@ test("a run killed with SIGKILL mid-way leaves only rows whose objects are compl
     stderr += text;
   });
   await pollUntil(() => /^migrate: \d+\/18 artifacts/m.test(stderr), { what: "the first progress line", timeoutMs: 60_000 });
+  // While migrate runs, its read lock on lock.db keeps a cache-host from starting on the dir.
+  await expect(startTestServer({}, { dataDir: { path: src.dir, cleanup: () => {} } })).rejects.toThrow(`--data-dir: ${src.dir} is in use by another withcache`);
   proc.kill("SIGKILL");
   expect(await proc.exited).not.toBe(0);
   await reading;
