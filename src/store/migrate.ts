@@ -309,9 +309,9 @@ class Copier {
   private async objectIsRight(object: Bun.S3File, sha256: string, sizeBytes: number): Promise<boolean> {
     let size: number;
     try {
-      if (!(await object.exists())) return false;
-      size = (await object.stat()).size;
+      size = (await object.stat()).size; // one HEAD
     } catch (err) {
+      if ((err as { code?: unknown }).code === "NoSuchKey") return false;
       throw new Error(`--blob-store: cannot read ${this.bucket.describe()}: ${s3Reason(err)}`);
     }
     if (size !== sizeBytes) return false;
