@@ -254,7 +254,7 @@ test("a run killed with SIGKILL mid-way leaves only rows whose objects are compl
   expect(snapshot(src.dir)).toEqual(before);
 }, 180_000);
 
-test("a bad --database, a missing bucket, a running cache-host, an old schema and a missing --database are each refused in one line", async () => {
+test("a bad --database, a missing bucket, refused credentials, a missing --database, a running cache-host, an older or newer schema and a bad --batch-size are each refused in one line", async () => {
   const src = await buildSource(["x-100.bin"]);
   const t = await freshTargets();
   const before = snapshot(src.dir);
@@ -302,6 +302,11 @@ test("a bad --database, a missing bucket, a running cache-host, an old schema an
   db.close();
   const older = oneLine(await migrate(old.path, t));
   expect(older).toMatch(/^withcache: error: --from: .*withcache\.db has schema 9, older than this withcache's \d+; run withcache serve once on it to upgrade, then migrate$/);
+  const newer = new Database(join(old.path, "withcache.db"));
+  newer.run("PRAGMA user_version = 99");
+  newer.close();
+  expect(oneLine(await migrate(old.path, t))).toMatch(/^withcache: error: --from: .*withcache\.db has schema 99, newer than this withcache knows \(\d+\); migrate with the withcache that wrote it$/);
+  expect(oneLine(await migrate(src.dir, t, ["--batch-size", "0"]))).toBe('withcache: error: --batch-size: "0" is not a count; expected 1 to 1000');
   expect(snapshot(src.dir)).toEqual(before);
 }, 120_000);
 
