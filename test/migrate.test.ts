@@ -196,25 +196,33 @@ test("migrate copies rows with every column, blobs once each, tokens and misses;
   expect(snapshot(src.dir)).toEqual(before);
 }, 120_000);
 
-test("a damaged blob in the source is refused with its line and exit 1; the others are copied, and nothing of the damaged one reaches the targets", async () => {
-  const src = await buildSource(["good-2000.bin", "bad-3000000.bin"]);
+test("damaged blobs in the source are refused with their lines and exit 1; the others are copied, and nothing of the damaged ones reaches the targets", async () => {
+  // 3 MB: one PUT; 7 MB: above Bun's 5 MiB part size, a multipart upload that must not complete.
+  const sizes = [3_000_000, 7_000_000];
+  const src = await buildSource(["good-2000.bin", ...sizes.map((n) => `bad-${n}.bin`)]);
   const t = await freshTargets();
   const rows = sourceRows(src.dir, "artifacts", "key");
-  const bad = rows.find((r) => (r.url as string).endsWith("/bad-3000000.bin"))!;
-  const sha = bad.sha256 as string;
-  const path = join(src.dir, "blobs", sha.slice(0, 2), sha);
-  const bytes = readFileSync(path);
-  bytes[2_999_000] = bytes[2_999_000]! ^ 0xff; // same size, near the end: the upload is under way when the hash fails
-  writeFileSync(path, bytes);
+  const expected: string[] = [];
+  const badShas: string[] = [];
+  for (const size of sizes) {
+    const bad = rows.find((r) => (r.url as string).endsWith(`/bad-${size}.bin`))!;
+    const sha = bad.sha256 as string;
+    const path = join(src.dir, "blobs", sha.slice(0, 2), sha);
+    const bytes = readFileSync(path);
+    bytes[size - 1000] = bytes[size - 1000]! ^ 0xff; // same size, near the end: the upload is under way when the hash fails
+    writeFileSync(path, bytes);
+    expected.push(`migrate: ${origin.url}/f/bad-${size}.bin not copied: blob file ${path} hashes to ${sha256Hex(bytes)} (${size} bytes), not to its sha256; the file is damaged`);
+    badShas.push(sha);
+  }
   const r = await migrate(src.dir, t);
   expect(r.exitCode).toBe(1);
   const refusals = r.stderr.split("\n").filter((l) => l.includes("not copied"));
-  expect(refusals).toEqual([`migrate: ${origin.url}/f/bad-3000000.bin not copied: blob file ${path} hashes to ${sha256Hex(bytes)} (3000000 bytes), not to its sha256; the file is damaged`]);
-  expect(r.stderr).toMatch(/^migrate: 4\/4 artifacts, .*, 3 copied, 0 already there, 1 refused$/m);
-  expect(r.stdout).toContain("3 copied, 0 already there, 1 refused");
+  expect(refusals.sort()).toEqual(expected.sort());
+  expect(r.stderr).toMatch(/^migrate: 5\/5 artifacts, .*, 3 copied, 0 already there, 2 refused$/m);
+  expect(r.stdout).toContain("3 copied, 0 already there, 2 refused");
   const keys = ((await t.sql`SELECT key FROM artifacts ORDER BY key`) as Array<{ key: string }>).map((k) => k.key);
-  expect(keys).toEqual(rows.filter((x) => x.key !== bad.key).map((x) => x.key as string));
-  expect(await t.client.file(`cache/sha256/${sha}`).exists()).toBe(false);
+  expect(keys).toEqual(rows.filter((x) => !badShas.includes(x.sha256 as string)).map((x) => x.key as string));
+  for (const sha of badShas) expect(await t.client.file(`cache/sha256/${sha}`).exists()).toBe(false);
   expect((await verifiedObjects(t.client)).length).toBe(2);
 }, 120_000);
 
