@@ -209,3 +209,24 @@ test("a replica away longer than the changes are kept reloads its whole view", a
     await b.close();
   }
 });
+
+test("a replica knows which other replica runs a key's fill and where it answers", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  const b = await replica(url, "b");
+  try {
+    await a.store.advertise("http://127.0.0.1:1111");
+    await b.store.advertise("http://127.0.0.1:2222");
+    const { job } = await b.store.insertJob({ key: "live", url: "live", source: "auto", nowMs: Date.now() });
+    expect(a.store.remoteFill("live")).toBeNull(); // queued: nobody runs it yet
+    await a.store.claimJob(job.id, Date.now());
+    expect(a.store.remoteFill("live")).toBeNull(); // a runs it itself
+    const remote = await until("b learns a runs it", () => b.store.remoteFill("live"));
+    expect(remote).toEqual({ replicaId: "a", url: "http://127.0.0.1:1111" });
+    await a.store.updateJob(job.id, { state: "completed", finishedAtMs: Date.now() });
+    await until("b sees it finished", () => b.store.remoteFill("live") === null);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

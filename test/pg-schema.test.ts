@@ -28,7 +28,7 @@ test("migrations create every table once; a second run does nothing", async () =
     expect(await migratePostgres(sql)).toEqual({ from: 0, to: PG_SCHEMA_VERSION });
     expect(await migratePostgres(sql)).toEqual({ from: PG_SCHEMA_VERSION, to: PG_SCHEMA_VERSION });
     const tables = (await sql`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`).map((r: { table_name: string }) => r.table_name);
-    expect(tables).toEqual(["api_tokens", "artifacts", "changes", "events", "jobs", "misses", "revoked_sessions", "schema_version", "traffic_hourly"]);
+    expect(tables).toEqual(["api_tokens", "artifacts", "changes", "events", "jobs", "misses", "replicas", "revoked_sessions", "schema_version", "settings", "traffic_hourly"]);
     // One active job per key, as in SQLite: the second insert is refused by the partial unique index.
     await sql`INSERT INTO jobs (key, url, source, state, created_at_ms) VALUES ('k', 'u', 'auto', 'queued', 1)`;
     const dup = await sql`INSERT INTO jobs (key, url, source, state, created_at_ms) VALUES ('k', 'u', 'auto', 'running', 1)`.catch((e: { errno?: string; constraint?: string }) => e);

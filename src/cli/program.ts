@@ -6,6 +6,7 @@ import { registerHealthcheck } from "./healthcheck.ts";
 import { registerInstallShims } from "./install-shims.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerVerify } from "./verify.ts";
+import { registerMigrate } from "./migrate.ts";
 import { registerApiCommands } from "./api-commands.ts";
 import { CliFailure } from "./api-client.ts";
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerInstallShims(program);
   registerDoctor(program);
   registerVerify(program);
+  registerMigrate(program);
   registerApiCommands(program);
   return program;
 }

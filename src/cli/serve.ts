@@ -32,6 +32,7 @@ function valueName(key: ConfigKey): string {
     case "free":
       return " <size-or-percent>";
     case "blob-store":
+    case "database":
       return " <url>";
     case "hosts":
       return key === "uiHosts" ? " <name>" : " <pattern>";

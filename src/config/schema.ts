@@ -7,6 +7,7 @@ import { parseMinFreeDisk, parseSize } from "../core/size.ts";
 import { validHostPattern } from "../core/address.ts";
 import { RuleSet } from "../core/rules.ts";
 import { parseBlobStoreUrl } from "../core/blob-store-url.ts";
+import { parseDatabaseUrl } from "../core/database-url.ts";
 
 function isBlobStoreUrl(raw: string): boolean {
   try {
@@ -66,6 +67,9 @@ export const ServeConfigSchema = z.strictObject({
   maxStaleMs: z.number().int().min(0),
   /** Where blobs live: "" = <data-dir>/blobs, or s3://bucket/prefix (parse with parseBlobStoreUrl). */
   blobStore: z.string().refine((s) => isBlobStoreUrl(s), { message: "expected s3://bucket/prefix" }),
+  database: z.string(),
+  advertiseUrl: z.string(),
+  jobLeaseMs: z.number().int().min(500),
   /** With an S3 blob store: bytes of local copies of hot blobs kept in the data dir. */
   localCacheBytes: z.number().int().min(0),
   /** Operator freshness rules, PATTERN=POLICY, first match wins (parse with RuleSet.parse). */
@@ -77,7 +81,7 @@ export type ServeConfig = z.infer<typeof ServeConfigSchema>;
 export type ConfigKey = keyof ServeConfig;
 export type ConfigSource = "flag" | "env" | "file" | "default";
 
-type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size" | "free" | "rules" | "blob-store" | "choice";
+type Kind = "string" | "port" | "count" | "bool" | "hosts" | "duration" | "size" | "free" | "rules" | "blob-store" | "database" | "choice";
 type Field = {
   key: ConfigKey;
   kind: Kind;
@@ -156,6 +160,27 @@ export const FIELDS: readonly Field[] = [
     flag: "--blob-store",
     env: "WITHCACHE_BLOB_STORE",
     help: "where blobs live: unset = <data-dir>/blobs; s3://bucket/prefix = an S3-compatible bucket, reached with AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION",
+  },
+  {
+    key: "database",
+    kind: "database",
+    flag: "--database",
+    env: "WITHCACHE_DATABASE",
+    help: "where the rows live: unset = SQLite in the data dir; postgres://user:password@host:port/db = a PostgreSQL shared by several cache-hosts (prefer the environment variable: a flag shows in ps)",
+  },
+  {
+    key: "advertiseUrl",
+    kind: "string",
+    flag: "--advertise-url",
+    env: "WITHCACHE_ADVERTISE_URL",
+    help: "with --database postgres://…: the http://host:port other cache-hosts reach this one at (to stream a fill it runs); default http://<host>:<port>, with the machine's host name for 0.0.0.0",
+  },
+  {
+    key: "jobLeaseMs",
+    kind: "duration",
+    flag: "--job-lease",
+    env: "WITHCACHE_JOB_LEASE",
+    help: "with --database postgres://…: how long a fill stays claimed by a cache-host that stops renewing it (killed, cut off) before another one takes the job over",
   },
   {
     key: "localCacheBytes",
@@ -239,6 +264,9 @@ export function defaultServeConfig(): ServeConfig {
     trustProxy: false,
     uiHosts: [],
     blobStore: "",
+    database: "",
+    advertiseUrl: "",
+    jobLeaseMs: 15_000,
     localCacheBytes: 10 * 1024 ** 3,
     maxRedirects: 10,
     fillAttempts: 5,
@@ -328,6 +356,14 @@ function convert(field: Field, raw: Raw): Converted {
     case "blob-store": {
       try {
         parseBlobStoreUrl(text);
+        return { ok: true, value: text.trim() };
+      } catch (err) {
+        return { ok: false, message: (err as Error).message };
+      }
+    }
+    case "database": {
+      try {
+        parseDatabaseUrl(text);
         return { ok: true, value: text.trim() };
       } catch (err) {
         return { ok: false, message: (err as Error).message };

@@ -10,6 +10,11 @@ export type ApiTokenScope = (typeof API_TOKEN_SCOPES)[number];
 /** Token names: what an operator types and a log line shows. */
 export const TOKEN_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** Why a new token cannot have this name (one line; shown by the UI, the API and the CLI). */
+export function tokenNameTaken(name: string): string {
+  return `a token named "${name}" exists; revoke it first or choose another name`;
+}
+
 /** A new token from 32 random bytes (the caller draws them: the core has no randomness). */
 export function apiTokenFromBytes(random: Uint8Array): string {
   if (random.byteLength !== API_TOKEN_RANDOM_BYTES) throw new Error(`api token needs ${API_TOKEN_RANDOM_BYTES} random bytes, got ${random.byteLength}`);

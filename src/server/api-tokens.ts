@@ -4,7 +4,7 @@
 // minute. Lookups are cached briefly so a busy script costs no query per request; a revoke
 // through this process drops the cache at once (other replicas see it within TOKEN_CACHE_MS).
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { API_TOKEN_RANDOM_BYTES, apiTokenFromBytes, tokenHint, type ApiTokenScope } from "../core/api-token.ts";
+import { API_TOKEN_RANDOM_BYTES, apiTokenFromBytes, tokenHint, tokenNameTaken, type ApiTokenScope } from "../core/api-token.ts";
 import type { ApiTokenRow, OpsStore } from "../store/types.ts";
 
 export const TOKEN_TOUCH_FLUSH_MS = 60_000;
@@ -35,10 +35,17 @@ export class ApiTokens {
   /** A new token; the caller shows `token` once and never again. Errors are one line. */
   async create(name: string, scope: ApiTokenScope): Promise<{ ok: true; created: CreatedToken } | { ok: false; message: string }> {
     const existing = await this.ops.listTokens();
-    if (existing.some((t) => t.name === name)) return { ok: false, message: `a token named "${name}" exists; revoke it first or choose another name` };
+    if (existing.some((t) => t.name === name)) return { ok: false, message: tokenNameTaken(name) };
     if (existing.length >= TOKENS_MAX) return { ok: false, message: `there are already ${TOKENS_MAX} tokens; revoke some first` };
     const token = apiTokenFromBytes(randomBytes(API_TOKEN_RANDOM_BYTES));
-    const row = await this.ops.createToken({ name, scope, tokenSha256: sha256Hex(token), hint: tokenHint(token), nowMs: this.nowMs() });
+    let row: ApiTokenRow;
+    try {
+      row = await this.ops.createToken({ name, scope, tokenSha256: sha256Hex(token), hint: tokenHint(token), nowMs: this.nowMs() });
+    } catch (err) {
+      // Another replica created the same name between the check above and this insert, or the
+      // database is away: an answer, not a thrown error.
+      return { ok: false, message: err instanceof Error ? err.message : String(err) };
+    }
     return { ok: true, created: { token, row } };
   }
 

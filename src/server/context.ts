@@ -26,6 +26,10 @@ export type ServerContext = {
   startedAtMs: number;
   /** The clock; tests may pass their own. */
   nowMs: () => number;
+  /** What is wrong right now, one line each (`database: …`); /healthz says degraded when any. */
+  problems?: () => string[];
+  /** This process's id among replicas sharing a database (job leases, stream-through hops); null when embedded. */
+  replicaId?: string | null;
 };
 
 export type RequestContext = ServerContext & {

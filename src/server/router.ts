@@ -67,10 +67,14 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
 
   if (path === "/healthz") {
     if (!isRead) return plain(methodNotAllowed(req, path, READ_METHODS));
+    // Degraded still answers 200: the replica serves what it can decide alone (hits on local
+    // copies), and a balancer that dropped every replica during a database outage would serve nothing.
+    const problems = ctx.problems?.() ?? [];
     if (wantsJson(req)) {
-      return plain(Response.json({ status: "ok", version: ctx.version, mode: ctx.config.curate ? "curate" : "auto", uptimeMs: ctx.nowMs() - ctx.startedAtMs }));
+      return plain(Response.json({ status: problems.length === 0 ? "ok" : "degraded", version: ctx.version, mode: ctx.config.curate ? "curate" : "auto", uptimeMs: ctx.nowMs() - ctx.startedAtMs, problems }));
     }
-    return plain(new Response(`ok ${ctx.version}\n`, { headers: { "content-type": "text/plain; charset=utf-8" } }));
+    const line = problems.length === 0 ? `ok ${ctx.version}` : `degraded ${ctx.version}: ${problems.join("; ")}`;
+    return plain(new Response(`${line}\n`, { headers: { "content-type": "text/plain; charset=utf-8" } }));
   }
 
   if (path === "/metrics") return plain(await handleMetrics(req, url, ctx));

@@ -107,6 +107,10 @@ export class PgMetadataStore implements MetadataStore {
   private renewTimer: ReturnType<typeof setInterval> | null = null;
   private unlisten: (() => Promise<void>) | null = null;
   private problem: string | null = null;
+  /** Who holds each running job's lease (the view's jobs table has no lease columns). */
+  private readonly leaseOwners = new Map<number, string>();
+  /** Every replica's advertised URL, by replica id. */
+  private replicaUrls = new Map<string, string>();
   private closed = false;
   private readonly nowMs: () => number;
   private readonly leaseMs: number;
@@ -193,6 +197,34 @@ export class PgMetadataStore implements MetadataStore {
       byTable.set(a.table, list);
     }
     for (const [table, rows] of byTable) this.view.applySharedRows(table, rows);
+    for (const a of applied) {
+      if (a.table !== "jobs") continue;
+      const owner = a.row?.state === "running" ? (a.row.lease_owner as string | null) : null;
+      if (owner) this.leaseOwners.set(Number(a.key), owner);
+      else this.leaseOwners.delete(Number(a.key));
+    }
+  }
+
+  private async loadReplicas(): Promise<void> {
+    const rows = (await this.sql`SELECT id, url FROM replicas`) as Array<{ id: string; url: string }>;
+    this.replicaUrls = new Map(rows.map((r) => [r.id, r.url]));
+  }
+
+  /** Say where this replica answers (after it listens): other replicas stream its fills from there. */
+  async advertise(url: string): Promise<void> {
+    await this.sql`INSERT INTO replicas (id, url, started_at_ms) VALUES (${this.options.replicaId}, ${url}, ${this.nowMs()})
+      ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url`;
+    this.replicaUrls.set(this.options.replicaId, url);
+  }
+
+  /** The replica running the fill of `key` when it is another one (and where it answers), else null. */
+  remoteFill(key: string): { replicaId: string; url: string } | null {
+    const job = this.view.activeJobForKey(key);
+    if (job === null || job.state !== "running") return null;
+    const owner = this.leaseOwners.get(job.id);
+    if (owner === undefined || owner === this.options.replicaId) return null;
+    const url = this.replicaUrls.get(owner);
+    return url === undefined ? null : { replicaId: owner, url };
   }
 
   // ---- the view: load, catch up ----
@@ -217,6 +249,9 @@ export class PgMetadataStore implements MetadataStore {
       const old = this.view;
       this.view = fresh;
       this.lastChangeId = loaded.last;
+      this.leaseOwners.clear();
+      for (const r of loaded.tables.find(([t]) => t === "jobs")![1]) if (r.state === "running" && r.lease_owner) this.leaseOwners.set(Number(r.id), r.lease_owner as string);
+      await this.loadReplicas();
       void old.close();
     });
   }
@@ -253,6 +288,7 @@ export class PgMetadataStore implements MetadataStore {
         const changes = (await this.sql`SELECT id, kind, key FROM changes WHERE id > ${this.lastChangeId} ORDER BY id LIMIT ${CHANGES_PAGE}`) as Array<{ id: string; kind: SharedTable; key: string }>;
         if (changes.length === 0) return;
         const keys = new Map<SharedTable, Set<string>>();
+        if (changes.some((c) => c.kind === ("replicas" as string))) await this.loadReplicas();
         for (const c of changes) {
           if (!(c.kind in SHARED_TABLES)) continue;
           const set = keys.get(c.kind) ?? new Set();

@@ -140,6 +140,14 @@ export const PG_MIGRATIONS: readonly string[] = [
    CREATE TRIGGER jobs_change AFTER INSERT OR UPDATE OR DELETE ON jobs FOR EACH ROW EXECUTE FUNCTION withcache_change('jobs', 'id');
    CREATE TRIGGER revoked_sessions_change AFTER INSERT OR UPDATE OR DELETE ON revoked_sessions FOR EACH ROW EXECUTE FUNCTION withcache_change('revoked_sessions', 'id');
    CREATE INDEX changes_at ON changes(at_ms);
+   -- Where each replica answers (its advertised URL): a replica streams a fill that another one
+   -- runs from that one. Written once at start-up, so the trigger costs nothing.
+   CREATE TABLE replicas (
+     id TEXT PRIMARY KEY,
+     url TEXT NOT NULL,
+     started_at_ms BIGINT NOT NULL
+   );
+   CREATE TRIGGER replicas_change AFTER INSERT OR UPDATE OR DELETE ON replicas FOR EACH ROW EXECUTE FUNCTION withcache_change('replicas', 'id');
    CREATE TABLE settings (
      name TEXT PRIMARY KEY,
      value TEXT NOT NULL

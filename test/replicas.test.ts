@@ -1,0 +1,257 @@
+// Several cache-hosts as one cache: the compiled binary started twice (or three times) over one
+// real PostgreSQL and one real S3 server (versitygw), each with its own data dir, driven by the
+// real curl through the shim. A fill on one is a hit on the other; concurrent misses on all of
+// them make one origin GET; a replica killed mid-fill loses its lease and another finishes the
+// job; a login on one is valid on the other; PostgreSQL restarted mid-test.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { SQL } from "bun";
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { encodeToken } from "../src/core/token.ts";
+import { cleanupsAfterEach, ensureBuilt, makeTempDir, pollUntil, run, sha256Hex, spawnServer, type SpawnedServer } from "./helpers/index.ts";
+import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
+import { startS3Server, type S3Server } from "./helpers/s3.ts";
+import { csrfOf, FormClient } from "./ui-support.ts";
+
+let pg: PostgresServer;
+let s3: S3Server;
+let binary: string;
+let origin: ReturnType<typeof Bun.serve>;
+let shimDir: string;
+const originGets = new Map<string, number>();
+const cleanups = cleanupsAfterEach();
+const PASSWORD = "replica-test-password";
+
+/** Distinct bytes per path; /slow/… paths are sent in 64 KiB pieces 25 ms apart. */
+function bodyOf(path: string): Uint8Array<ArrayBuffer> {
+  const size = Number(/-(\d+)\.bin$/.exec(path)?.[1] ?? "1000");
+  const out = new Uint8Array(size);
+  let x = [...path].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 11);
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  [pg, s3, binary] = await Promise.all([startPostgres(), startS3Server(), ensureBuilt()]);
+  origin = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req) {
+      const path = new URL(req.url).pathname;
+      if (!path.startsWith("/f/") && !path.startsWith("/slow/")) return new Response("no\n", { status: 404 });
+      if (req.method === "GET") originGets.set(path, (originGets.get(path) ?? 0) + 1);
+      const body = bodyOf(path);
+      const headers = { "content-type": "application/octet-stream", "content-length": String(body.length), "cache-control": "max-age=86400", etag: `"${sha256Hex(body).slice(0, 16)}"` };
+      if (!path.startsWith("/slow/") || req.method === "HEAD") return new Response(req.method === "HEAD" ? null : body, { headers });
+      let offset = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (offset >= body.length) return controller.close();
+          await Bun.sleep(25);
+          controller.enqueue(body.subarray(offset, offset + 65536));
+          offset += 65536;
+        },
+      });
+      return new Response(stream, { headers });
+    },
+  });
+  const dir = makeTempDir("withcache-replica-shims-");
+  shimDir = dir.path;
+  symlinkSync(binary, join(shimDir, "curl"));
+}, 120_000);
+afterAll(async () => {
+  origin?.stop(true);
+  await Promise.all([pg?.stop(), s3?.stop()]);
+});
+
+let counter = 0;
+type Cluster = { database: string; bucket: string; sql: SQL; replicas: SpawnedServer[] };
+
+async function cluster(n: number, extraArgs: string[] = []): Promise<Cluster> {
+  const id = ++counter;
+  const dbName = `wc_replicas_${id}`;
+  const admin = new SQL(pg.url, { max: 1 });
+  await admin.unsafe(`CREATE DATABASE ${dbName}`);
+  await admin.close();
+  const database = pg.url.replace(/\/postgres$/, `/${dbName}`);
+  const bucket = `wc-replicas-${process.pid}-${id}`;
+  await s3.createBucket(bucket);
+  const replicas: SpawnedServer[] = [];
+  for (let i = 0; i < n; i++) {
+    const dir = makeTempDir(`withcache-replica-${i}-`);
+    cleanups.push(() => dir.cleanup());
+    const r = await spawnServer({
+      binary,
+      dataDir: dir.path,
+      args: ["--allow-private-origins", "--job-lease", "2s", ...extraArgs],
+      env: { ...s3.env, WITHCACHE_DATABASE: database, WITHCACHE_BLOB_STORE: `s3://${bucket}/cache`, WITHCACHE_ADMIN_PASSWORD: PASSWORD },
+      timeoutMs: 30_000,
+    });
+    replicas.push(r);
+    cleanups.push(async () => {
+      r.proc.kill("SIGTERM");
+      await Promise.race([r.proc.exited, Bun.sleep(10_000)]);
+      r.proc.kill(9);
+    });
+  }
+  const sql = new SQL(database, { max: 1 });
+  cleanups.push(() => sql.close());
+  return { database, bucket, sql, replicas };
+}
+
+/** curl through the shim (first on PATH) against one replica; the saved bytes and exit code. */
+async function shimCurl(server: string, url: string): Promise<{ exitCode: number; bytes: Uint8Array; stderr: string }> {
+  const dir = makeTempDir("withcache-replica-out-");
+  cleanups.push(() => dir.cleanup());
+  const out = join(dir.path, "out.bin");
+  const r = await run(["curl", "-fsS", "-o", out, url], { env: { PATH: `${shimDir}:/usr/bin:/bin`, WITHCACHE_SERVER: server }, timeoutMs: 60_000 });
+  return { exitCode: r.exitCode, bytes: existsSync(out) ? new Uint8Array(readFileSync(out)) : new Uint8Array(), stderr: r.stderr };
+}
+
+function cacheUrl(server: string, originUrl: string): string {
+  return `${server}/b/${encodeToken(originUrl)}/${originUrl.split("/").pop()}`;
+}
+
+async function stored(server: string, originUrl: string): Promise<boolean> {
+  const r = await fetch(cacheUrl(server, originUrl), { method: "HEAD", headers: { "x-withcache-hop": "test" } }).catch(() => null);
+  return r?.status === 200 && r.headers.get("x-withcache") !== "stream";
+}
+
+test("a fill through one replica is a hit on the other, through the real curl shim", async () => {
+  const c = await cluster(2);
+  const [a, b] = c.replicas as [SpawnedServer, SpawnedServer];
+  const url = `http://127.0.0.1:${origin.port}/f/tool-300000.bin`;
+  const miss = await shimCurl(a.url, url);
+  expect(miss.exitCode).toBe(0);
+  expect(sha256Hex(miss.bytes)).toBe(sha256Hex(bodyOf("/f/tool-300000.bin")));
+  await pollUntil(() => stored(b.url, url), { timeoutMs: 20_000, what: "the fill on a is a hit on b" });
+  const gets = originGets.get("/f/tool-300000.bin");
+  const hit = await shimCurl(b.url, url);
+  expect(hit.exitCode).toBe(0);
+  expect(sha256Hex(hit.bytes)).toBe(sha256Hex(bodyOf("/f/tool-300000.bin")));
+  expect(originGets.get("/f/tool-300000.bin")).toBe(gets!);
+  expect(b.output()).toMatch(/\bhit\b/);
+}, 90_000);
+
+test("20 concurrent misses spread over three replicas make one origin GET; every client gets exact bytes", async () => {
+  const c = await cluster(3);
+  const path = "/slow/big-3000000.bin";
+  const url = `http://127.0.0.1:${origin.port}${path}`;
+  const want = sha256Hex(bodyOf(path));
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => shimCurl(c.replicas[i % 3]!.url, url)));
+  for (const r of results) {
+    expect(r.exitCode).toBe(0);
+    expect(sha256Hex(r.bytes)).toBe(want);
+  }
+  expect(originGets.get(path)).toBe(1);
+  const jobs = (await c.sql`SELECT count(*)::int AS n FROM jobs WHERE key LIKE ${`%${path}`}`) as Array<{ n: number }>;
+  expect(jobs[0]!.n).toBe(1);
+}, 120_000);
+
+test("kill -9 of the replica holding a fill's lease: another replica finishes the job, bytes exact", async () => {
+  const c = await cluster(2);
+  const path = "/slow/killed-6000000.bin";
+  const url = `http://127.0.0.1:${origin.port}${path}`;
+  const [a] = c.replicas as [SpawnedServer, SpawnedServer];
+  // Queue the fill (a HEAD probe is a miss in auto mode) and find which replica leased it.
+  await fetch(cacheUrl(a.url, url), { method: "HEAD" });
+  const owner = await pollUntil(async () => {
+    const rows = (await c.sql`SELECT j.lease_owner, r.url FROM jobs j JOIN replicas r ON r.id = j.lease_owner WHERE j.state = 'running'`) as Array<{ lease_owner: string; url: string }>;
+    return rows[0] ?? null;
+  }, { timeoutMs: 20_000, what: "a replica runs the fill" });
+  const victim = c.replicas.find((r) => r.url === owner.url)!;
+  const survivor = c.replicas.find((r) => r !== victim)!;
+  await pollUntil(async () => {
+    const rows = (await c.sql`SELECT bytes_done FROM jobs WHERE state = 'running'`) as Array<{ bytes_done: string }>;
+    return Number(rows[0]?.bytes_done ?? 0) > 500_000;
+  }, { timeoutMs: 20_000, what: "the fill is under way" });
+  victim.proc.kill(9);
+  await victim.proc.exited;
+  const done = await pollUntil(async () => {
+    const rows = (await c.sql`SELECT state, lease_owner, attempts FROM jobs ORDER BY id DESC LIMIT 1`) as Array<{ state: string; attempts: number }>;
+    return rows[0]?.state === "completed" ? rows[0] : null;
+  }, { timeoutMs: 60_000, what: "the survivor completes the job" });
+  expect(done.attempts).toBe(2);
+  const got = await fetch(cacheUrl(survivor.url, url));
+  expect(got.status).toBe(200);
+  expect(sha256Hex(new Uint8Array(await got.arrayBuffer()))).toBe(sha256Hex(bodyOf(path)));
+  const [row] = (await c.sql`SELECT sha256 FROM artifacts`) as Array<{ sha256: string }>;
+  expect(row!.sha256).toBe(sha256Hex(bodyOf(path)));
+}, 120_000);
+
+test("a login on one replica is valid on the other; a logout on the other ends it on both", async () => {
+  const c = await cluster(2);
+  const [a, b] = c.replicas as [SpawnedServer, SpawnedServer];
+  const onA = new FormClient(a.url);
+  const login = await onA.login(PASSWORD);
+  expect(login.status).toBe(303);
+  expect(onA.cookie).not.toBeNull();
+  const onB = new FormClient(b.url);
+  onB.cookie = onA.cookie;
+  const page = await onB.get("/admin/misses");
+  expect(page.status).toBe(200);
+  // The CSRF token of a page from b is good for a post on a (one secret, shared).
+  const out = await onB.request("POST", "/logout", { form: { _csrf: csrfOf(page.text) } });
+  expect(out.status).toBe(303);
+  const after = onA.cookie;
+  const stale = new FormClient(a.url);
+  stale.cookie = after ?? login.headers.get("set-cookie")!.split(";")[0]!.split("=")[1]!;
+  await pollUntil(async () => (await stale.get("/admin/misses")).status === 303, { timeoutMs: 5000, what: "a refuses the logged-out session" });
+}, 60_000);
+
+test("PostgreSQL restarted mid-test: hits go on, /healthz says degraded and why, the replica reconnects by itself", async () => {
+  const c = await cluster(2);
+  const [a, b] = c.replicas as [SpawnedServer, SpawnedServer];
+  const url = `http://127.0.0.1:${origin.port}/f/outage-200000.bin`;
+  await fetch(cacheUrl(a.url, url), { method: "HEAD" });
+  await pollUntil(() => stored(b.url, url), { timeoutMs: 20_000, what: "stored" });
+  // b has it locally after one whole download.
+  expect(sha256Hex(new Uint8Array(await (await fetch(cacheUrl(b.url, url))).arrayBuffer()))).toBe(sha256Hex(bodyOf("/f/outage-200000.bin")));
+  await pg.halt();
+  try {
+    const hit = await shimCurl(b.url, url);
+    expect(hit.exitCode).toBe(0);
+    expect(sha256Hex(hit.bytes)).toBe(sha256Hex(bodyOf("/f/outage-200000.bin")));
+    // A new URL: the replica cannot queue it; the shim goes to the origin and still gets the file.
+    const missUrl = `http://127.0.0.1:${origin.port}/f/during-1000.bin`;
+    const miss = await shimCurl(b.url, missUrl);
+    expect(miss.exitCode).toBe(0);
+    expect(miss.bytes.length).toBe(1000);
+    const health = await pollUntil(async () => {
+      const t = await (await fetch(`${b.url}/healthz`)).text();
+      return t.startsWith("degraded") ? t : null;
+    }, { timeoutMs: 10_000, what: "healthz says degraded" });
+    expect(health).toMatch(/^degraded \S+: database: the database is unreachable/);
+    expect(health).not.toContain(c.database.split("@")[0]!);
+  } finally {
+    await pg.start();
+  }
+  await pollUntil(async () => (await (await fetch(`${b.url}/healthz`)).text()).startsWith("ok"), { timeoutMs: 30_000, what: "healthz ok again" });
+  const later = `http://127.0.0.1:${origin.port}/f/after-5000.bin`;
+  await fetch(cacheUrl(b.url, later), { method: "HEAD" });
+  await pollUntil(() => stored(a.url, later), { timeoutMs: 20_000, what: "a fill after the restart is a hit on a" });
+  expect(a.proc.exitCode).toBeNull();
+  expect(b.proc.exitCode).toBeNull();
+}, 120_000);
+
+test("start-up with a bad --database stops in one line naming the server, never the password", async () => {
+  const dir = makeTempDir("withcache-replica-bad-");
+  cleanups.push(() => dir.cleanup());
+  mkdirSync(dir.path, { recursive: true });
+  const cases: Array<[string, RegExp]> = [
+    [pg.url.replace(/\/postgres$/, "/no_such_db").replace("postgres@", "postgres:hunter2@"), /^withcache: error: --database: database "no_such_db" does not exist at 127\.0\.0\.1:\d+; create it \(createdb\) or fix the URL$/],
+    ["postgres://u:hunter2@127.0.0.1:1/x", /^withcache: error: --database: cannot reach PostgreSQL at 127\.0\.0\.1:1 \(/],
+    ["mysql://u:hunter2@h/x", /^withcache: error: WITHCACHE_DATABASE: expected postgres:\/\//],
+  ];
+  for (const [database, pattern] of cases) {
+    const r = await run([binary, "serve", "--data-dir", dir.path, "--host", "127.0.0.1", "--port", "0"], { env: { WITHCACHE_DATABASE: database }, timeoutMs: 30_000 });
+    expect(r.exitCode).not.toBe(0);
+    const line = r.stderr.trim();
+    expect(line.split("\n")).toHaveLength(1);
+    expect(line).toMatch(pattern);
+    expect(line).not.toContain("hunter2");
+  }
+}, 60_000);
