@@ -230,3 +230,19 @@ test("a replica knows which other replica runs a key's fill and where it answers
     await b.close();
   }
 });
+
+test("a session revoked on one replica is revoked on the other", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  const b = await replica(url, "b");
+  try {
+    const now = Date.now();
+    expect(a.store.isSessionRevoked("s1", now)).toBe(false);
+    await b.store.revokeSession({ id: "s1", expiresAtMs: now + 60_000, nowMs: now });
+    expect(b.store.isSessionRevoked("s1", now)).toBe(true);
+    await until("a sees the revocation", () => a.store.isSessionRevoked("s1", now));
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

@@ -129,6 +129,7 @@ export function registerServe(program: Command): void {
     const listen = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${running.port}`;
     process.stdout.write(
       `withcache ${VERSION} listening on ${listen} (data dir ${resolve(config.dataDir)}, ` +
+        `${running.ctx.database ? `rows in ${running.ctx.database.shown} as replica ${running.ctx.replicaId}, ` : ""}` +
         `${config.blobStore === "" ? "" : `blobs in ${running.ctx.store.blobs.describe()}, `}mode ${mode}, workers ${config.workers}` +
         `${config.allowPrivateOrigins ? ", private origins allowed" : ""}${config.allowHosts.length > 0 ? `, auto-fetch only from ${config.allowHosts.join(" ")}` : ""})\n`,
     );

@@ -12,6 +12,7 @@ import type { ArtifactRow } from "../store/types.ts";
 import type { RequestContext } from "./context.ts";
 import { artifactBodyHeaders, textResponse } from "./responses.ts";
 import { streamLive } from "./stream-route.ts";
+import { fromReplica, hopped } from "./replica-proxy.ts";
 
 export type LookupOutcome = {
   response: Response;
@@ -137,6 +138,25 @@ function joinLiveFill(req: Request, ctx: RequestContext, parsed: ParsedUrl, note
 }
 
 /**
+ * Another replica runs the key's fill (shared database): its answer for the same request, streamed
+ * through this one; null when no other replica runs it, or it gave no answer to pass on.
+ */
+async function joinRemoteFill(req: Request, ctx: RequestContext, parsed: ParsedUrl, note: string): Promise<LookupOutcome | null> {
+  if (!ctx.database || !ctx.replicaId || hopped(req)) return null;
+  const remote = ctx.database.metadata.remoteFill(parsed.key);
+  if (remote === null) return null;
+  const response = await fromReplica(req, remote.url, ctx.replicaId);
+  return response === null ? null : { response, key: parsed.key, note: `${note}-via-${remote.replicaId}` };
+}
+
+/** A row another replica committed while this request waited: answer it as a hit. */
+function committedMeanwhile(req: Request, ctx: RequestContext, parsed: ParsedUrl): LookupOutcome | null {
+  if (!ctx.database) return null;
+  const artifact = ctx.store.metadata.getArtifact(parsed.key);
+  return artifact === null || artifact.superseded ? null : hitOutcome(req, artifact, ctx, parsed, "hit");
+}
+
+/**
  * No copy to serve. A fill already streaming is joined at once; otherwise (auto mode) the miss
  * queues a fill and waits up to --first-byte-wait for the origin's storable answer, then streams
  * it, or answers the miss when the answer is late, refused or not storable (the fill goes on).
@@ -144,6 +164,13 @@ function joinLiveFill(req: Request, ctx: RequestContext, parsed: ParsedUrl, note
 function streamOrMiss(req: Request, ctx: RequestContext, parsed: ParsedUrl): LookupOutcome | Promise<LookupOutcome> {
   const joined = joinLiveFill(req, ctx, parsed, "stream");
   if (joined !== null) return joined;
+  if (ctx.database && ctx.database.metadata.remoteFill(parsed.key) !== null) {
+    return joinRemoteFill(req, ctx, parsed, "stream").then((remote) => remote ?? missOrWait(req, ctx, parsed));
+  }
+  return missOrWait(req, ctx, parsed);
+}
+
+function missOrWait(req: Request, ctx: RequestContext, parsed: ParsedUrl): LookupOutcome | Promise<LookupOutcome> {
   const miss = missOutcome(req, ctx, parsed);
   if (miss.fill === undefined || ctx.config.firstByteWaitMs <= 0) return miss;
   return waitForFirstByte(req, ctx, parsed, { ...miss, fill: miss.fill });
@@ -158,6 +185,11 @@ async function waitForFirstByte(req: Request, ctx: RequestContext, parsed: Parse
     const streamed = joinLiveFill(req, ctx, parsed, "miss-stream");
     // The log line still says which fill the miss queued or joined.
     if (streamed !== null) return { ...streamed, fill };
+    // Shared database: the fill may run on another replica, or have finished there.
+    const remote = await joinRemoteFill(req, ctx, parsed, "miss-stream");
+    if (remote !== null) return { ...remote, fill };
+    const committed = committedMeanwhile(req, ctx, parsed);
+    if (committed !== null) return { ...committed, fill };
     const leftMs = deadline - performance.now();
     if (queued === false || leftMs <= 0) return miss;
     // The key's news: its fill published a storable answer, or the attempt ended (a settled

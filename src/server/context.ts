@@ -7,6 +7,7 @@ import type { TrafficRecorder } from "../store/traffic.ts";
 import type { ApiTokens } from "./api-tokens.ts";
 import type { AuditLog } from "./audit.ts";
 import type { MetricsCollector } from "./metrics.ts";
+import type { SharedDatabase } from "../store/pg-connect.ts";
 
 export type ServerContext = {
   config: ServeConfig;
@@ -30,6 +31,8 @@ export type ServerContext = {
   problems?: () => string[];
   /** This process's id among replicas sharing a database (job leases, stream-through hops); null when embedded. */
   replicaId?: string | null;
+  /** The shared database (PostgreSQL) when --database is one; null or absent when embedded. */
+  database?: SharedDatabase | null;
 };
 
 export type RequestContext = ServerContext & {

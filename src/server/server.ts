@@ -11,7 +11,10 @@ import { TrafficRecorder } from "../store/traffic.ts";
 import { FillManager } from "../fetch/fill-manager.ts";
 import type { AddressPolicy, Resolver } from "../fetch/origin.ts";
 import { connectBlobStore } from "../store/s3-blobs.ts";
-import { openCacheStore, type StoreLimits } from "../store/store.ts";
+import { openCacheStore, type SharedRows, type StoreLimits } from "../store/store.ts";
+import { parseDatabaseUrl } from "../core/database-url.ts";
+import { connectDatabase, type SharedDatabase } from "../store/pg-connect.ts";
+import { hostname } from "node:os";
 import { VERSION } from "../version.ts";
 import { ApiTokens } from "./api-tokens.ts";
 import { AuditLog } from "./audit.ts";
@@ -79,7 +82,29 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
     env: options.env ?? process.env,
     onEvent: (name, fields) => log.event(name, fields),
   });
-  const store = openCacheStore(resolvePath(config.dataDir), options.storeLimits, makeBlobs);
+  // --database postgres://…: the rows (and sessions, tokens, jobs) are shared with other replicas.
+  let shared: SharedDatabase | null = null;
+  let replicaId: string | null = null;
+  if (parseDatabaseUrl(config.database).kind === "postgres") {
+    replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    shared = await connectDatabase(config.database, {
+      replicaId,
+      leaseMs: config.jobLeaseMs,
+      onHealth: (problem) => log.event("database", problem === null ? { state: "ok" } : { state: "degraded", problem }),
+    });
+    // One signing secret for every replica, so a login on one is valid on all (unless the
+    // operator sets WITHCACHE_SESSION_SECRET, which then must be the same everywhere).
+    if (config.sessionSecret === undefined || config.sessionSecret.trim() === "") config = { ...config, sessionSecret: await shared.sessionSecret() };
+  }
+  const sharedRows: SharedRows | undefined = shared === null ? undefined : shared;
+  let store: ReturnType<typeof openCacheStore>;
+  try {
+    store = openCacheStore(resolvePath(config.dataDir), options.storeLimits, makeBlobs, sharedRows);
+  } catch (err) {
+    await shared?.close().catch(() => undefined);
+    throw err;
+  }
+  const database = shared;
   const traffic = new TrafficRecorder(store.ops, nowMs);
   const metrics = metricsCollectorFor(config.metrics, { version: VERSION, runtime: `bun ${Bun.version}` });
   const fills = new FillManager({
@@ -104,7 +129,11 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
   });
   const audit = new AuditLog(store.ops, { nowMs, retentionMs: config.eventRetentionMs, log });
   const tokens = new ApiTokens(store.ops, nowMs);
-  const ctx: ServerContext = { config, store, fills, traffic, audit, tokens, metrics, log, version: VERSION, startedAtMs: nowMs(), nowMs };
+  const problems = (): string[] => {
+    const problem = database?.metadata.health() ?? null;
+    return problem === null ? [] : [`database: ${problem}`];
+  };
+  const ctx: ServerContext = { config, store, fills, traffic, audit, tokens, metrics, log, version: VERSION, startedAtMs: nowMs(), nowMs, problems, replicaId, database };
   traffic.start();
   audit.start();
   tokens.start();
@@ -154,6 +183,18 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
 
   const port = server.port ?? config.port;
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  if (database !== null) {
+    const wildcard = config.host === "0.0.0.0" || config.host === "::";
+    const own = wildcard ? hostname() : config.host;
+    const advertised = config.advertiseUrl.trim() || `http://${own.includes(":") ? `[${own}]` : own}:${port}`;
+    try {
+      await database.metadata.advertise(advertised);
+    } catch (err) {
+      await server.stop(true);
+      await store.close();
+      throw new Error(`--database: cannot register this cache-host: ${(err as Error).message}`);
+    }
+  }
   return {
     url: `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${port}`,
     port,

@@ -4,6 +4,7 @@ import { SQL } from "bun";
 import { randomBytes } from "node:crypto";
 import { hidePassword, parseDatabaseUrl } from "../core/database-url.ts";
 import { PgMetadataStore } from "./pg-metadata.ts";
+import { EVICTION_LOCK_KEY } from "./pg-schema.ts";
 import { PgOpsStore } from "./pg-ops.ts";
 
 /** Connections per replica: the pool opens them all at the first query (BUN-NOTES). */
@@ -17,6 +18,8 @@ export type SharedDatabase = {
   shown: string;
   /** The operator-session signing secret every replica shares (generated once, kept in the database). */
   sessionSecret(): Promise<string>;
+  /** Run `fn` holding the eviction lock, or answer null at once while another replica holds it. */
+  exclusively<T>(fn: () => Promise<T>): Promise<T | null>;
   close(): Promise<void>;
 };
 
@@ -62,6 +65,14 @@ export async function connectDatabase(raw: string, options: { replicaId: string;
       await sql`INSERT INTO settings (name, value) VALUES ('session-secret', ${randomBytes(32).toString("hex")}) ON CONFLICT (name) DO NOTHING`;
       const rows = (await sql`SELECT value FROM settings WHERE name = 'session-secret'`) as Array<{ value: string }>;
       return rows[0]!.value;
+    },
+    async exclusively<T>(fn: () => Promise<T>): Promise<T | null> {
+      // A transaction-scoped lock: released when the transaction ends, also when this process
+      // dies (its connection goes), so a killed evictor never blocks the others.
+      return await sql.begin(async (tx) => {
+        const rows = (await tx`SELECT pg_try_advisory_xact_lock(${EVICTION_LOCK_KEY}) AS got`) as Array<{ got: boolean }>;
+        return rows[0]?.got === true ? await fn() : null;
+      });
     },
     async close() {
       await metadata.close();

@@ -44,11 +44,12 @@ function oneLine(text: string): string {
 }
 
 /** A PostgreSQL row in the view's shape: BIGINT strings as numbers, booleans as 0/1. */
-function viewRow(row: PgRow): Record<string, unknown> {
+function viewRow(table: SharedTable, row: PgRow): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(row)) {
     if (typeof v === "boolean") out[k] = v ? 1 : 0;
-    else if (typeof v === "string" && NUMERIC.has(k)) out[k] = Number(v);
+    // `id` is a number in jobs only (revoked sessions have text ids).
+    else if (typeof v === "string" && NUMERIC.has(k) && (k !== "id" || table === "jobs")) out[k] = Number(v);
     else if (typeof v === "bigint") out[k] = Number(v);
     else out[k] = v;
   }
@@ -193,7 +194,7 @@ export class PgMetadataStore implements MetadataStore {
     const byTable = new Map<SharedTable, Array<{ key: string | number; row: Record<string, unknown> | null }>>();
     for (const a of applied) {
       const list = byTable.get(a.table) ?? [];
-      list.push({ key: a.key, row: a.row === null ? null : viewRow(a.row) });
+      list.push({ key: a.key, row: a.row === null ? null : viewRow(a.table, a.row) });
       byTable.set(a.table, list);
     }
     for (const [table, rows] of byTable) this.view.applySharedRows(table, rows);
@@ -244,7 +245,7 @@ export class PgMetadataStore implements MetadataStore {
       });
       for (const [table, rows] of loaded.tables) {
         const keyColumn = SHARED_TABLES[table].keyColumn;
-        fresh.applySharedRows(table, rows.map((r) => ({ key: r[keyColumn] as string, row: viewRow(r) })));
+        fresh.applySharedRows(table, rows.map((r) => ({ key: r[keyColumn] as string, row: viewRow(table, r) })));
       }
       const old = this.view;
       this.view = fresh;

@@ -49,7 +49,19 @@ function dataDirError(err: unknown, what: string): Error {
   return new Error(`--data-dir: ${what}: ${why}`);
 }
 
-export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBlobs?: BlobStoreFactory): CacheStore {
+/**
+ * Rows kept elsewhere (PostgreSQL, shared by several cache-hosts) instead of SQLite in the data
+ * dir; the data dir then holds temp files and local copies only.
+ */
+export type SharedRows = {
+  metadata: MetadataStore;
+  ops: OpsStore;
+  /** Run `fn` as the only evictor among the replicas, or skip it (null) while another one evicts. */
+  exclusively<T>(fn: () => Promise<T>): Promise<T | null>;
+  close(): Promise<void>;
+};
+
+export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBlobs?: BlobStoreFactory, shared?: SharedRows): CacheStore {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o750 });
   } catch (err) {
@@ -61,20 +73,29 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
   } catch (err) {
     throw dataDirError(err, `cannot write in ${resolve(dataDir)}`);
   }
-  let metadata: SqliteMetadataStore;
-  try {
-    metadata = new SqliteMetadataStore(join(dataDir, "withcache.db"), limits);
-  } catch (err) {
-    release();
-    throw dataDirError(err, `cannot open the database in ${resolve(dataDir)}`);
+  let metadata: MetadataStore;
+  let ops: OpsStore;
+  if (shared) {
+    metadata = shared.metadata;
+    ops = shared.ops;
+  } else {
+    try {
+      const sqlite = new SqliteMetadataStore(join(dataDir, "withcache.db"), limits);
+      metadata = sqlite;
+      ops = new SqliteOpsStore(sqlite.db);
+    } catch (err) {
+      release();
+      throw dataDirError(err, `cannot open the database in ${resolve(dataDir)}`);
+    }
   }
+  const closeRows = (): Promise<void> => (shared ? shared.close() : metadata.close());
   let blobs: BlobStore;
   const isReferenced = (sha256: string): boolean => metadata.countArtifactsWithSha(sha256) > 0;
   try {
     blobs = makeBlobs ? makeBlobs(dataDir, isReferenced) : new LocalBlobStore(dataDir, isReferenced);
   } catch (err) {
     // Nothing was written yet: no counters to flush, the close settles at once.
-    void metadata.close().catch(() => {});
+    void closeRows().catch(() => {});
     release();
     throw dataDirError(err, `cannot create blobs/ and tmp/ in ${resolve(dataDir)}`);
   }
@@ -82,7 +103,7 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
     dataDir,
     metadata,
     blobs,
-    ops: new SqliteOpsStore(metadata.db),
+    ops,
     async deleteArtifact(key: string) {
       const removed = await metadata.deleteArtifactRow(key);
       if (!removed) return { deleted: false, freedBytes: 0 };
@@ -97,13 +118,18 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
     async evictToFit(capBytes, keep) {
       // The common case (under the cap) costs one aggregate query, not a row per artifact.
       if (metadata.storedTotals().bytes <= capBytes) return [];
-      const plan = planEviction(metadata.evictionCandidates(), { capBytes, keep });
-      const out: Array<{ key: string; freedBytes: number }> = [];
-      for (const key of plan.keys) {
-        const removed = await this.deleteArtifact(key);
-        if (removed.deleted) out.push({ key, freedBytes: removed.freedBytes });
-      }
-      return out;
+      const evict = async (): Promise<Array<{ key: string; freedBytes: number }>> => {
+        const plan = planEviction(metadata.evictionCandidates(), { capBytes, keep });
+        const out: Array<{ key: string; freedBytes: number }> = [];
+        for (const key of plan.keys) {
+          const removed = await this.deleteArtifact(key);
+          if (removed.deleted) out.push({ key, freedBytes: removed.freedBytes });
+        }
+        return out;
+      };
+      // Shared rows: one evictor at a time across replicas (another one evicting brings the
+      // total under the same cap; this one then has nothing to do).
+      return shared ? ((await shared.exclusively(evict)) ?? []) : evict();
     },
     async sweepOrphanBlobs() {
       // Listed first, then the rows read: a blob committed meanwhile has its row by then, and a
@@ -122,7 +148,7 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
     },
     async close() {
       try {
-        await metadata.close();
+        await closeRows();
       } finally {
         release();
       }
