@@ -7,6 +7,7 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { blobUrl, cleanupsAfterEach, ensureBuilt, isStored, jobFinished, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
 import { startS3Server, type S3Server } from "./helpers/s3.ts";
+import { ORPHAN_GRACE_MS } from "../src/store/s3-blobs.ts";
 
 let s3: S3Server;
 let origin: Origin;
@@ -181,11 +182,16 @@ test("deleting an artifact deletes its object; the start-up sweep deletes orphan
   // An object no row references (a crash between upload and row commit leaves one).
   const orphan = "ab".repeat(32);
   await objects.file(`cache/sha256/${orphan}`).write("orphan bytes");
+  s3.backdate(bucket, `cache/sha256/${orphan}`, ORPHAN_GRACE_MS + 60_000);
+  // A young object without a row may be another cache-host's fill between upload and row commit.
+  const young = "cd".repeat(32);
+  await objects.file(`cache/sha256/${young}`).write("in flight elsewhere");
   await s.stop({ keepDataDir: true });
   cleanups.pop();
   const again = await startS3Cache(bucket, {}, dataDir);
   await pollUntil(async () => !(await objects.file(`cache/sha256/${orphan}`).exists()), { what: "orphan object swept", timeoutMs: 5000 });
   await pollUntil(() => again.logs.some((l) => l.includes("orphan_blobs_removed")), { what: "sweep log line", timeoutMs: 5000 });
+  expect(await objects.file(`cache/sha256/${young}`).exists()).toBe(true);
   rmSync(dataDir.path, { recursive: true, force: true });
 });
 

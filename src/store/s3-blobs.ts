@@ -100,14 +100,21 @@ export class S3Bucket {
 
   /** Every blob object's sha256 and size. */
   async listBlobs(): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
+    const objects = await this.listBlobObjects();
+    return new Map([...objects].map(([sha, o]) => [sha, o.sizeBytes]));
+  }
+
+  /** Every blob object's sha256, size and last-modified time (ms; 0 when the server gives none). */
+  async listBlobObjects(): Promise<Map<string, { sizeBytes: number; modifiedMs: number }>> {
+    const out = new Map<string, { sizeBytes: number; modifiedMs: number }>();
     const prefix = `${this.url.prefix}sha256/`;
     let continuationToken: string | undefined;
     for (let page = 0; page < 1_000_000; page++) {
       const result = await this.client.list({ prefix, maxKeys: LIST_PAGE_KEYS, ...(continuationToken ? { continuationToken } : {}) });
       for (const item of result.contents ?? []) {
         const name = item.key.slice(prefix.length);
-        if (SHA256_HEX.test(name)) out.set(name, item.size ?? 0);
+        const modified = item.lastModified === undefined ? Number.NaN : Date.parse(String(item.lastModified));
+        if (SHA256_HEX.test(name)) out.set(name, { sizeBytes: item.size ?? 0, modifiedMs: Number.isFinite(modified) ? modified : 0 });
       }
       if (!result.isTruncated || !result.nextContinuationToken) break;
       continuationToken = result.nextContinuationToken;
@@ -117,6 +124,12 @@ export class S3Bucket {
 }
 
 type LocalCopy = { sizeBytes: number; usedMs: number };
+
+/**
+ * Objects younger than this are never orphans to the sweep: a fill's row commit follows its upload
+ * within moments, on whichever cache-host ran it.
+ */
+export const ORPHAN_GRACE_MS = 10 * 60_000;
 
 export class S3BlobStore implements BlobStore {
   private readonly local: LocalBlobStore;
@@ -359,11 +372,20 @@ export class S3BlobStore implements BlobStore {
     this.deleting.set(sha256, job);
   }
 
-  /** Every blob in the bucket (listed now) and every local copy. */
+  /**
+   * Every blob in the bucket (listed now) and every local copy, except objects written in the last
+   * ORPHAN_GRACE_MS: with several cache-hosts on one bucket, another one may be between its upload
+   * and its row commit (the orphan sweep must not take such an object).
+   */
   async list(): Promise<string[]> {
-    const listed = await this.bucket.listBlobs();
-    for (const [sha, size] of listed) if (!this.deleting.has(sha)) this.remote.set(sha, size);
-    return [...new Set([...listed.keys(), ...this.local.listSync()])];
+    const listed = await this.bucket.listBlobObjects();
+    const settledBefore = Date.now() - ORPHAN_GRACE_MS;
+    const out = new Set<string>(this.local.listSync());
+    for (const [sha, object] of listed) {
+      if (!this.deleting.has(sha)) this.remote.set(sha, object.sizeBytes);
+      if (object.modifiedMs <= settledBefore) out.add(sha);
+    }
+    return [...out];
   }
 
   async drain(timeoutMs: number): Promise<void> {

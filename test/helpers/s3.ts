@@ -1,6 +1,6 @@
 // A real S3 server for tests: versitygw (built into .tools/bin by scripts/setup --test) serving
 // a temp directory on 127.0.0.1:<free port>. Stop and start it again mid-test to test outages.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "./spawn-server.ts";
 import { makeTempDir, type TempDir } from "./temp.ts";
@@ -15,6 +15,8 @@ export type S3Server = {
   /** The AWS_* variables a withcache process needs to reach this server. */
   env: Record<string, string>;
   createBucket(name: string): Promise<void>;
+  /** Make an object look `ageMs` old to listings (versitygw's posix backend reports the file's mtime). */
+  backdate(bucket: string, key: string, ageMs: number): void;
   /** Stop the process (the data stays); `start()` brings it back on the same port. */
   halt(): Promise<void>;
   start(): Promise<void>;
@@ -79,6 +81,10 @@ export async function startS3Server(options: { dir?: TempDir } = {}): Promise<S3
     ...s3,
     env: { AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_REGION: region },
     createBucket: (name) => putBucket(s3, name),
+    backdate: (bucket, key, ageMs) => {
+      const then = new Date(Date.now() - ageMs);
+      utimesSync(join(root, bucket, key), then, then);
+    },
     halt,
     start,
     async stop() {
