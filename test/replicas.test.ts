@@ -19,6 +19,8 @@ let binary: string;
 let origin: ReturnType<typeof Bun.serve>;
 let shimDir: string;
 const originGets = new Map<string, number>();
+/** Paths whose slow body the client stopped reading before its end. */
+const originAborted = new Set<string>();
 const cleanups = cleanupsAfterEach();
 const PASSWORD = "replica-test-password";
 
@@ -53,6 +55,9 @@ beforeAll(async () => {
           await Bun.sleep(25);
           controller.enqueue(body.subarray(offset, offset + 65536));
           offset += 65536;
+        },
+        cancel() {
+          originAborted.add(path);
         },
       });
       return new Response(stream, { headers });
@@ -263,4 +268,46 @@ test("start-up with a bad --database stops in one line naming the server, never 
     expect(line).toMatch(pattern);
     expect(line).not.toContain("hunter2");
   }
+}, 60_000);
+
+test("a fill cancelled on the replica that does not run it stops on the one that does", async () => {
+  const c = await cluster(2);
+  const path = "/slow/cancelled-8000000.bin";
+  const url = `http://127.0.0.1:${origin.port}${path}`;
+  const token = `wc_${"c".repeat(43)}`;
+  await c.sql`INSERT INTO api_tokens (name, scope, token_sha256, hint, created_at_ms) VALUES ('ops', 'admin', ${sha256Hex(token)}, 'wc_cccc', 1)`;
+  await fetch(cacheUrl(c.replicas[0]!.url, url), { method: "HEAD" });
+  const job = await pollUntil(async () => {
+    const rows = (await c.sql`SELECT j.id, r.url FROM jobs j JOIN replicas r ON r.id = j.lease_owner WHERE j.state = 'running'`) as Array<{ id: string; url: string }>;
+    return rows[0] ?? null;
+  }, { timeoutMs: 20_000, what: "a replica runs the fill" });
+  const owner = c.replicas.find((r) => r.url === job.url)!;
+  const other = c.replicas.find((r) => r !== owner)!;
+  const res = await fetch(`${other.url}/api/v1/fills/${job.id}/cancel`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+  expect(res.status).toBe(200);
+  // The owner stops reading the origin (without it, the fill would run on for ~3 s and commit).
+  await pollUntil(() => originAborted.has(path), { timeoutMs: 10_000, what: "the owner stops the fill" });
+  const [row] = (await c.sql`SELECT state, bytes_done FROM jobs WHERE id = ${job.id}`) as Array<{ state: string; bytes_done: string }>;
+  expect(row!.state).toBe("cancelled");
+  expect(Number(row!.bytes_done)).toBeLessThan(8_000_000);
+  expect(((await c.sql`SELECT count(*)::int AS n FROM artifacts`) as Array<{ n: number }>)[0]!.n).toBe(0);
+}, 60_000);
+
+test("--max-cache-size is one cap over every replica's fills: the least recently used go first", async () => {
+  const c = await cluster(2, ["--max-cache-size", "250000"]);
+  const urls = ["one", "two", "three"].map((n) => `http://127.0.0.1:${origin.port}/f/cap-${n}-100000.bin`);
+  for (const [i, url] of urls.entries()) {
+    const via = c.replicas[i % 2]!;
+    await fetch(cacheUrl(via.url, url), { method: "HEAD" });
+    await pollUntil(async () => ((await c.sql`SELECT 1 FROM artifacts WHERE key = ${url}`) as unknown[]).length === 1, { timeoutMs: 20_000, what: `${url} stored` });
+  }
+  const rows = await pollUntil(async () => {
+    const r = (await c.sql`SELECT key, size_bytes FROM artifacts ORDER BY key`) as Array<{ key: string; size_bytes: string }>;
+    return r.reduce((sum, x) => sum + Number(x.size_bytes), 0) <= 250_000 ? r : null;
+  }, { timeoutMs: 10_000, what: "the total under the cap" });
+  expect(rows.map((r) => r.key)).toEqual([urls[2]!, urls[1]!].sort());
+  // The evicted blob's object goes too; the others stay.
+  const bucket = new Bun.S3Client({ bucket: c.bucket, endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region });
+  await pollUntil(async () => !(await bucket.file(`cache/sha256/${sha256Hex(bodyOf("/f/cap-one-100000.bin"))}`).exists()), { timeoutMs: 10_000, what: "the evicted object deleted" });
+  expect(await bucket.file(`cache/sha256/${sha256Hex(bodyOf("/f/cap-three-100000.bin"))}`).exists()).toBe(true);
 }, 60_000);

@@ -831,6 +831,13 @@ export class FillManager {
       rateBytesPerSec = instant === 0 || lastTickCount === s.offset ? instant : 0.5 * rateBytesPerSec + 0.5 * instant;
       lastTickMs = nowMs;
       lastTickCount = count;
+      // Cancelled elsewhere (another cache-host on the shared database, where the job's row is
+      // all it can change): stop as if cancelled here.
+      const running = this.running.get(job.id);
+      if (running && running.reason === null && this.meta.getJob(job.id)?.state === "cancelled") {
+        running.reason = "cancel";
+        running.controller.abort();
+      }
       // A tick while the last progress write is still on its way skips (the next one is newer).
       if (!this.jobWrites.has(job.id)) this.backgroundJobWrite(job.id, { bytesDone: count, rateBytesPerSec: Math.round(rateBytesPerSec) });
     }, PROGRESS_INTERVAL_MS);
