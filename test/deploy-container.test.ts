@@ -229,3 +229,34 @@ describe("deploy/compose.yml", () => {
     expect(ports.some((p) => p.endsWith(":3000"))).toBe(true);
   });
 });
+
+describe("deploy/compose-replicas.yml", () => {
+  const compose = Bun.YAML.parse(fs.readFileSync(path.join(ROOT, "deploy/compose-replicas.yml"), "utf8")) as {
+    services: Record<string, Record<string, unknown>>;
+    volumes?: Record<string, unknown>;
+  };
+
+  test("two replicas over one PostgreSQL and one bucket behind the balancer; every WITHCACHE_ variable is a real setting", async () => {
+    const { FIELDS } = await import("../src/config/schema.ts");
+    const known = new Set(FIELDS.map((f) => f.env));
+    const replicas = Object.entries(compose.services).filter(([, svc]) => (svc.image as string) === "withcache:latest");
+    expect(replicas).toHaveLength(2);
+    const advertised = new Set<string>();
+    for (const [name, svc] of replicas) {
+      const env = svc.environment as Record<string, string>;
+      for (const key of Object.keys(env).filter((k) => k.startsWith("WITHCACHE_"))) expect(known.has(key), `${name}: ${key}`).toBe(true);
+      expect(env.WITHCACHE_DATABASE).toStartWith("postgres://");
+      expect(env.WITHCACHE_BLOB_STORE).toStartWith("s3://");
+      expect(env.WITHCACHE_ADVERTISE_URL).toBe(`http://${name}:3000`);
+      advertised.add(env.WITHCACHE_ADVERTISE_URL!);
+      const volumes = svc.volumes as string[];
+      expect(volumes.some((v) => v.endsWith(":/data"))).toBe(true);
+      expect(svc.ports, "replicas are reached through the balancer only").toBeUndefined();
+    }
+    expect(advertised.size).toBe(2);
+    const nginx = fs.readFileSync(path.join(ROOT, "deploy/nginx-replicas.conf"), "utf8");
+    for (const [name] of replicas) expect(nginx).toContain(`server ${name}:3000`);
+    expect(nginx).toContain("proxy_buffering off");
+    expect((compose.services.balancer!.ports as string[])).toContain("3000:3000");
+  });
+});
