@@ -16,14 +16,15 @@ import { probeBenchmark } from "./probe.ts";
 import { restartBenchmark } from "./restart.ts";
 import { revalidateBenchmark } from "./revalidate.ts";
 import { s3Benchmark } from "./s3.ts";
+import { replicasBenchmark } from "./replicas.ts";
 import { serveBenchmark } from "./serve.ts";
 import { shimBenchmark } from "./shim.ts";
 import { judgeRow, markdownTable, type JudgedRow } from "./stats.ts";
 import type { Benchmark } from "./types.ts";
 
-const BENCHMARKS: Benchmark[] = [serveBenchmark, probeBenchmark, shimBenchmark, fillBenchmark, restartBenchmark, revalidateBenchmark, herdBenchmark, apiBenchmark, metricsBenchmark, s3Benchmark];
+const BENCHMARKS: Benchmark[] = [serveBenchmark, probeBenchmark, shimBenchmark, fillBenchmark, restartBenchmark, revalidateBenchmark, herdBenchmark, apiBenchmark, metricsBenchmark, s3Benchmark, replicasBenchmark];
 /** Rounds per benchmark when --runs is not given: fewer for the slow 1 GiB ones. */
-const DEFAULT_RUNS: Record<string, number> = { serve: 5, probe: 5, shim: 10, fill: 5, restart: 5, revalidate: 10, herd: 2, api: 5, metrics: 3, s3: 2 };
+const DEFAULT_RUNS: Record<string, number> = { serve: 5, probe: 5, shim: 10, fill: 5, restart: 5, revalidate: 10, herd: 2, api: 5, metrics: 3, s3: 2, replicas: 3 };
 const RESULTS_PATH = path.join(ROOT, "bench", "results.json");
 
 const ResultEntry = z.object({

@@ -14,11 +14,11 @@ import { median } from "./stats.ts";
 import type { Row } from "./stats.ts";
 import type { BenchContext, BenchResult, Benchmark } from "./types.ts";
 
-const KEY_ID = "benchkey";
-const SECRET = "bench-secret-key-0123456789";
-const REGION = "us-east-1";
+export const KEY_ID = "benchkey";
+export const SECRET = "bench-secret-key-0123456789";
+export const REGION = "us-east-1";
 
-async function startVersitygw(): Promise<{ endpoint: string }> {
+export async function startVersitygw(): Promise<{ endpoint: string }> {
   const binary = path.join(ROOT, ".tools/bin/versitygw");
   if (!fs.existsSync(binary)) throw new Error(`${binary} does not exist; run scripts/setup --test`);
   const root = tempDir("s3-root");
@@ -37,7 +37,7 @@ function sigv4(payload: "UNSIGNED-PAYLOAD" | "empty"): string[] {
   return ["--aws-sigv4", `aws:amz:${REGION}:s3`, "-u", `${KEY_ID}:${SECRET}`, "-H", `x-amz-content-sha256: ${hash}`];
 }
 
-async function makeBucket(endpoint: string, name: string): Promise<void> {
+export async function makeBucket(endpoint: string, name: string): Promise<void> {
   await runOk(["/usr/bin/curl", "-sS", "-f", "-X", "PUT", ...sigv4("empty"), `${endpoint}/${name}`], { timeoutMs: 10_000 });
 }
 

@@ -544,11 +544,11 @@ export class PgMetadataStore implements MetadataStore {
   }
 
   dismissMiss(key: string): Promise<boolean> {
-    this.pendingMisses.delete(key);
+    const hadPending = this.pendingMisses.delete(key);
     return this.write(async (tx, applied) => {
       const rows = (await tx`DELETE FROM misses WHERE key = ${key} RETURNING key`) as PgRow[];
       applied.push({ table: "misses", key, row: null });
-      return rows.length > 0;
+      return rows.length > 0 || hadPending;
     });
   }
 

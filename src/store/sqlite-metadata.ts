@@ -807,7 +807,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async requeueRunningJobs(): Promise<number> {
-    return this.db.query("UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0) WHERE state = 'running'").run().changes;
+    return this.db.query("UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), rate_bytes_per_sec = 0 WHERE state = 'running'").run().changes;
   }
 
   async clearFinishedJobs(): Promise<number> {
