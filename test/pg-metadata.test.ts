@@ -8,7 +8,6 @@ import { PgMetadataStore } from "../src/store/pg-metadata.ts";
 import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
 
 let pg: PostgresServer;
-let dbCounter = 0;
 beforeAll(async () => {
   pg = await startPostgres();
 }, 30_000);
@@ -16,12 +15,8 @@ afterAll(async () => {
   await pg?.stop();
 });
 
-async function freshDatabase(): Promise<string> {
-  const name = `wc_meta_${++dbCounter}`;
-  const admin = new SQL(pg.url, { max: 1 });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  await admin.close();
-  return pg.url.replace(/\/postgres$/, `/${name}`);
+function freshDatabase(): Promise<string> {
+  return pg.createDatabase("wc_meta");
 }
 
 type Replica = { store: PgMetadataStore; sql: SQL; close(): Promise<void> };

@@ -6,7 +6,6 @@ import { migratePostgres, PG_SCHEMA_VERSION } from "../src/store/pg-schema.ts";
 import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
 
 let pg: PostgresServer;
-let dbCounter = 0;
 beforeAll(async () => {
   pg = await startPostgres();
 }, 30_000);
@@ -14,12 +13,8 @@ afterAll(async () => {
   await pg?.stop();
 });
 
-async function freshDatabase(): Promise<string> {
-  const name = `wc_test_${++dbCounter}`;
-  const admin = new SQL(pg.url, { max: 1 });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  await admin.close();
-  return pg.url.replace(/\/postgres$/, `/${name}`);
+function freshDatabase(): Promise<string> {
+  return pg.createDatabase("wc_test");
 }
 
 test("migrations create every table once; a second run does nothing", async () => {

@@ -77,11 +77,7 @@ type Cluster = { database: string; bucket: string; sql: SQL; replicas: SpawnedSe
 
 async function cluster(n: number, extraArgs: string[] = []): Promise<Cluster> {
   const id = ++counter;
-  const dbName = `wc_replicas_${id}`;
-  const admin = new SQL(pg.url, { max: 1 });
-  await admin.unsafe(`CREATE DATABASE ${dbName}`);
-  await admin.close();
-  const database = pg.url.replace(/\/postgres$/, `/${dbName}`);
+  const database = await pg.createDatabase("wc_replicas");
   const bucket = `wc-replicas-${process.pid}-${id}`;
   await s3.createBucket(bucket);
   const replicas: SpawnedServer[] = [];

@@ -11,7 +11,7 @@ import type { SQL } from "bun";
 import type { EvictionCandidate } from "../core/eviction.ts";
 import type { JobSource, JobState } from "../core/jobs.ts";
 import { CHANGES_CHANNEL, CHANGES_LOCK_KEY, migratePostgres } from "./pg-schema.ts";
-import { SHARED_TABLES, SqliteMetadataStore, type SharedTable } from "./sqlite-metadata.ts";
+import { JOB_COLUMNS, SHARED_TABLES, SqliteMetadataStore, type SharedTable } from "./sqlite-metadata.ts";
 import type { ArtifactRow, FreshnessRecord, JobRow, ListArtifactsOptions, MetadataStore, MissRow, NewArtifact, RevalidationResult, StoredTotals, Totals } from "./types.ts";
 
 /** How long a claimed job stays leased without a renewal; renewed every third of it. */
@@ -55,21 +55,6 @@ function viewRow(table: SharedTable, row: PgRow): Record<string, unknown> {
   }
   return out;
 }
-
-const JOB_COLUMNS: Record<string, string> = {
-  state: "state",
-  bytesDone: "bytes_done",
-  totalBytes: "total_bytes",
-  rateBytesPerSec: "rate_bytes_per_sec",
-  error: "error",
-  attempts: "attempts",
-  notBeforeMs: "not_before_ms",
-  validator: "validator",
-  syncedBytes: "synced_bytes",
-  bootId: "boot_id",
-  startedAtMs: "started_at_ms",
-  finishedAtMs: "finished_at_ms",
-};
 
 /** A failed database call as one line, without the URL (it may carry a password). */
 export function databaseError(err: unknown): Error {

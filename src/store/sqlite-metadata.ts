@@ -308,7 +308,8 @@ const ORDER: Record<ArtifactSort, { column: string; defaultDirection: "asc" | "d
   url: { column: "url", defaultDirection: "asc" },
 };
 
-const JOB_COLUMNS: Record<string, string> = {
+/** updateJob's patch fields and their columns (the same in the PostgreSQL schema). */
+export const JOB_COLUMNS: Record<string, string> = {
   state: "state",
   bytesDone: "bytes_done",
   totalBytes: "total_bytes",

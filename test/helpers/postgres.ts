@@ -3,6 +3,7 @@
 // 127.0.0.1:<free port> with fsync off. Stop and start it again mid-test to test outages.
 import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { SQL } from "bun";
 import { makeTempDir, type TempDir } from "./temp.ts";
 
 export const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -10,6 +11,8 @@ export const PG_BIN = "/usr/lib/postgresql/15/bin";
 export type PostgresServer = {
   url: string;
   port: number;
+  /** A new empty database on this server; its URL. */
+  createDatabase(prefix: string): Promise<string>;
   halt(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -60,9 +63,20 @@ export async function startPostgres(): Promise<PostgresServer> {
     proc = null;
   };
   await start();
+  let databases = 0;
   return {
     url,
     port,
+    async createDatabase(prefix) {
+      const name = `${prefix}_${++databases}`;
+      const admin = new SQL(url, { max: 1 });
+      try {
+        await admin.unsafe(`CREATE DATABASE ${name}`);
+      } finally {
+        await admin.close();
+      }
+      return url.replace(/\/postgres$/, `/${name}`);
+    },
     halt,
     start,
     async stop() {
