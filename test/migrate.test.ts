@@ -12,6 +12,7 @@ import { join, relative } from "node:path";
 import { blobUrl, cleanupsAfterEach, fillOnMiss, isStored, makeTempDir, pipeText, pollUntil, REPO_ROOT, run, sha256Hex, spawnServer, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
 import { childEnv } from "./helpers/proc.ts";
 import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
+import { patternedBytes } from "./helpers/bytes.ts";
 import { startS3Server, type S3Server } from "./helpers/s3.ts";
 
 let pg: PostgresServer;
@@ -23,13 +24,7 @@ const cleanups = cleanupsAfterEach();
 function bodyOf(path: string): Uint8Array<ArrayBuffer> {
   const size = Number(/-(\d+)\.bin$/.exec(path)?.[1] ?? "1000");
   const seed = path.startsWith("/same/") ? "/same" : path;
-  const out = new Uint8Array(size);
-  let x = [...seed].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7);
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
+  return patternedBytes(seed, size);
 }
 
 beforeAll(async () => {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { encodeToken } from "../src/core/token.ts";
 import { cleanupsAfterEach, ensureBuilt, makeTempDir, pollUntil, run, sha256Hex, spawnServer, type SpawnedServer } from "./helpers/index.ts";
 import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
+import { patternedBytes } from "./helpers/bytes.ts";
 import { startS3Server, type S3Server } from "./helpers/s3.ts";
 import { csrfOf, FormClient } from "./ui-support.ts";
 
@@ -27,13 +28,7 @@ const PASSWORD = "replica-test-password";
 /** Distinct bytes per path; /slow/… paths are sent in 64 KiB pieces 25 ms apart. */
 function bodyOf(path: string): Uint8Array<ArrayBuffer> {
   const size = Number(/-(\d+)\.bin$/.exec(path)?.[1] ?? "1000");
-  const out = new Uint8Array(size);
-  let x = [...path].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 11);
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
+  return patternedBytes(path, size);
 }
 
 beforeAll(async () => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { blobUrl, cleanupsAfterEach, ensureBuilt, isStored, jobFinished, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
+import { patternedBytes } from "./helpers/bytes.ts";
 import { startS3Server, type S3Server } from "./helpers/s3.ts";
 import { ORPHAN_GRACE_MS } from "../src/store/s3-blobs.ts";
 
@@ -15,13 +16,7 @@ const cleanups = cleanupsAfterEach();
 /** Bodies by path: distinct bytes per file, sizes given in the name (/f/<name>-<bytes>.bin). */
 function bodyOf(path: string): Uint8Array<ArrayBuffer> {
   const size = Number(/-(\d+)\.bin$/.exec(path)?.[1] ?? "1000");
-  const out = new Uint8Array(size);
-  let x = [...path].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7);
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
+  return patternedBytes(path, size);
 }
 
 beforeAll(async () => {
