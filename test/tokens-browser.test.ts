@@ -143,7 +143,7 @@ test("without JavaScript: create shows the token, revoke asks on a page of its o
     await logIn(page);
     await page.goto(`${ui.base}/admin/tokens`);
     await page.fill("#token-name", "no-js");
-    await page.click("#tokens button[type=submit]");
+    await Promise.all([page.waitForURL(/\/admin\/tokens\/create$/, { timeout: 20_000 }), page.click("form.token-create button[type=submit]")]);
     await page.locator("#tokens .new-token").waitFor();
     expect(new URL(page.url()).pathname).toBe("/admin/tokens/create"); // the page answered the post itself
     const token = (await page.locator("#new-token").textContent()) ?? "";
@@ -154,7 +154,13 @@ test("without JavaScript: create shows the token, revoke asks on a page of its o
     // A bad name: one line, the form keeps it.
     await page.goto(`${ui.base}/admin/tokens`);
     await page.fill("#token-name", "no js");
-    await page.click("#tokens button[type=submit]");
+    // Wait for the post's own answer (under load a locator wait alone raced the navigation).
+    const [refused] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === "/admin/tokens/create", { timeout: 20_000 }),
+      page.click("form.token-create button[type=submit]"),
+    ]);
+    expect(refused.status()).toBe(400);
+    await page.waitForLoadState("load");
     await expect(page.locator("#token-error").textContent()).resolves.toContain(`token name "no js" must be 1 to 64 letters`);
     await expect(page.locator("#token-name").inputValue()).resolves.toBe("no js");
     // The browser reports the page's 400 itself; that one is expected (bounded wait: the console
