@@ -437,11 +437,11 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   recordHit(key: string, nowMs: number): void {
-    const changes = this.db.query("UPDATE artifacts SET hits = hits + 1, last_hit_ms = $now WHERE key = $key").run({ key, now: nowMs }).changes;
+    const changes = this.db.query("UPDATE artifacts SET hits = hits + 1, last_hit_ms = max(coalesce(last_hit_ms, 0), $now) WHERE key = $key").run({ key, now: nowMs }).changes;
     const cached = this.artifactCache.get(key);
     if (cached === undefined) return;
     // Keep the cached counters what the database now holds (a new object: rows handed out are snapshots).
-    if (cached !== null && changes === 1) this.artifactCache.set(key, Object.freeze({ ...cached, hits: cached.hits + 1, lastHitMs: nowMs }));
+    if (cached !== null && changes === 1) this.artifactCache.set(key, Object.freeze({ ...cached, hits: cached.hits + 1, lastHitMs: Math.max(cached.lastHitMs ?? 0, nowMs) }));
     else this.forgetArtifact(key);
   }
 
@@ -454,7 +454,7 @@ export class SqliteMetadataStore implements MetadataStore {
     const pending = this.pendingMisses.get(miss.key);
     if (pending) {
       pending.count += 1;
-      pending.lastSeenMs = miss.nowMs;
+      pending.lastSeenMs = Math.max(pending.lastSeenMs, miss.nowMs);
     } else {
       // A full buffer is written first; if that fails this miss is not counted (the error says why).
       if (this.pendingMisses.size >= MISS_BUFFER_MAX) this.flushMisses();
@@ -502,7 +502,7 @@ export class SqliteMetadataStore implements MetadataStore {
   private writeMisses(batch: ReadonlyMap<string, PendingMiss>): void {
     const upsert = this.db.query(
       `INSERT INTO misses (key, url, count, first_seen_ms, last_seen_ms) VALUES ($key, $url, $count, $first, $last)
-       ON CONFLICT(key) DO UPDATE SET count = count + $count, last_seen_ms = $last`,
+       ON CONFLICT(key) DO UPDATE SET count = count + $count, last_seen_ms = max(last_seen_ms, $last)`,
     );
     for (const [key, m] of batch) {
       upsert.run({ key, url: m.url, count: m.count, first: m.firstSeenMs, last: m.lastSeenMs });
