@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { LocalBlobStore } from "../src/store/local-blobs.ts";
 import { S3Bucket, S3BlobStore } from "../src/store/s3-blobs.ts";
+import { processRefs } from "../src/store/store.ts";
 import type { BlobStore } from "../src/store/types.ts";
 import { makeTempDir, pollUntil, sha256Hex, type TempDir } from "./helpers/index.ts";
 import { startS3Server, type S3Server } from "./helpers/s3.ts";
@@ -44,7 +45,7 @@ async function makeS3(localCacheBytes = 1024 * 1024): Promise<Made> {
   const bucket = new S3Bucket({ kind: "s3", bucket: name, prefix: "p/" }, { ...s3, endpointGiven: true });
   await bucket.check();
   const referenced = new Set<string>();
-  const store = new S3BlobStore(bucket, dir.path, { isReferenced: (sha) => referenced.has(sha), localCacheBytes, remote: await bucket.listBlobs() });
+  const store = new S3BlobStore(bucket, dir.path, { refs: processRefs((sha) => referenced.has(sha)), localCacheBytes, remote: await bucket.listBlobs() });
   return {
     store,
     referenced,

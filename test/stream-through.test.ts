@@ -24,7 +24,7 @@ beforeAll(async () => {
   buildZigShim();
   zig = zigShimDir();
   work = makeTempDir("withcache-stream-");
-});
+}, 180_000); // a cold zig build alone takes longer than the default 5 s
 
 afterAll(() => {
   bin.cleanup();

@@ -18,7 +18,7 @@ import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
 import { assert } from "../core/errors.ts";
 import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
-import { BlobStoreUnavailable, type ArtifactRow, type JobRow, type RevalidationResult, type TempBlob } from "../store/types.ts";
+import { BlobGone, BlobStoreUnavailable, type ArtifactRow, type JobRow, type RevalidationResult, type TempBlob } from "../store/types.ts";
 import { rowFreshness } from "./freshness-of-row.ts";
 import { LiveFill } from "./live-fill.ts";
 import { openSha256Sink, type HashMode, type Sha256Sink } from "./sha256-sink.ts";
@@ -910,7 +910,7 @@ export class FillManager {
     const blobs = store.blobs;
     const { job, sha256 } = c;
     let revalidated: RevalidationResult | null = null;
-    const commitRow = async (): Promise<string | null> => {
+    const commitRow = async (confirmBlob: () => Promise<void>): Promise<string | null> => {
       // A refill of a key that had a copy says what it found (same bytes keep the history of both).
       const previous = this.meta.getArtifact(job.key);
       const revalidation = previous === null ? undefined : previous.sha256 === sha256
@@ -928,10 +928,11 @@ export class FillManager {
           redirected: c.redirected,
           freshness: { originHeaders: originHeadersOf(c.headers), requestAtMs: c.requestAtMs, responseAtMs: c.responseAtMs },
           ...(revalidation ? { revalidation } : {}),
-        });
+        }, confirmBlob);
         revalidated = revalidation?.result ?? null;
         return committed.replacedSha256;
       } catch (err) {
+        if (err instanceof BlobGone) throw err; // the blob store uploads again and retries
         throw new RowCommitError(err);
       }
     };

@@ -190,13 +190,14 @@ export class LocalBlobStore implements BlobStore {
     };
   }
 
-  async commitTemp<T>(name: string, sha256: string, commitRow: () => Promise<T>): Promise<T> {
+  async commitTemp<T>(name: string, sha256: string, commitRow: (confirmBlob: () => Promise<void>) => Promise<T>): Promise<T> {
     this.renameIntoPlace(name, sha256);
     // From the rename until the row commit settles, delete() of this sha256 keeps the file.
     this.committing.set(sha256, (this.committing.get(sha256) ?? 0) + 1);
     let row: T;
     try {
-      row = await commitRow();
+      // Nothing to confirm: only this process deletes here, and not while the commit is in flight.
+      row = await commitRow(async () => undefined);
     } catch (err) {
       this.settleCommit(sha256);
       try {

@@ -20,6 +20,7 @@ export type SharedDatabase = {
   sessionSecret(): Promise<string>;
   /** Run `fn` holding the eviction lock, or answer null at once while another replica holds it. */
   exclusively<T>(fn: () => Promise<T>): Promise<T | null>;
+  removeBlobIfUnreferenced(sha256: string, remove: () => Promise<void>): Promise<boolean>;
   close(): Promise<void>;
 };
 
@@ -74,6 +75,7 @@ export async function connectDatabase(raw: string, options: { replicaId: string;
         return rows[0]?.got === true ? await fn() : null;
       });
     },
+    removeBlobIfUnreferenced: (sha256, remove) => metadata.removeBlobIfUnreferenced(sha256, remove),
     async close() {
       await metadata.close();
       await sql.close();

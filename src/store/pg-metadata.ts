@@ -10,9 +10,9 @@
 import type { SQL } from "bun";
 import type { EvictionCandidate } from "../core/eviction.ts";
 import type { JobSource, JobState } from "../core/jobs.ts";
-import { CHANGES_CHANNEL, CHANGES_LOCK_KEY, migratePostgres } from "./pg-schema.ts";
+import { BLOB_LOCK_CLASS, CHANGES_CHANNEL, CHANGES_LOCK_KEY, migratePostgres } from "./pg-schema.ts";
 import { JOB_COLUMNS, SHARED_TABLES, SqliteMetadataStore, type SharedTable } from "./sqlite-metadata.ts";
-import type { ArtifactRow, FreshnessRecord, JobRow, ListArtifactsOptions, MetadataStore, MissRow, NewArtifact, RevalidationResult, StoredTotals, Totals } from "./types.ts";
+import { BlobGone, BlobStoreUnavailable, type ArtifactRow, type FreshnessRecord, type JobRow, type ListArtifactsOptions, type MetadataStore, type MissRow, type NewArtifact, type RevalidationResult, type StoredTotals, type Totals } from "./types.ts";
 
 /** How long a claimed job stays leased without a renewal; renewed every third of it. */
 export const LEASE_MS = 15_000;
@@ -154,17 +154,22 @@ export class PgMetadataStore implements MetadataStore {
    * One write transaction: the changes lock first (so no row lock is held while waiting for it:
    * no deadlock with another writer), then `fn`; its returned rows go into the view on commit.
    */
-  private write<T>(fn: (tx: Tx, applied: Applied) => Promise<T>): Promise<T> {
+  private write<T>(fn: (tx: Tx, applied: Applied) => Promise<T>, before?: (tx: Tx) => Promise<void>): Promise<T> {
     if (this.closed) return Promise.reject(new Error("the metadata store is closed"));
     return this.serial(async () => {
       const applied: Applied = [];
       let result: T;
       try {
         result = await this.sql.begin(async (tx) => {
+          // `before` takes its locks ahead of the changes lock: a writer holding the changes lock
+          // never waits on one of them, so no cycle.
+          if (before) await before(tx as unknown as Tx);
           await tx`SELECT pg_advisory_xact_lock(${CHANGES_LOCK_KEY})`;
           return await fn(tx as unknown as Tx, applied);
         });
       } catch (err) {
+        // The blob store's own answers (from `before`) reach its caller as they are.
+        if (err instanceof BlobGone || err instanceof BlobStoreUnavailable) throw err;
         const e = databaseError(err);
         if (e.message.startsWith("the database is unreachable")) this.setProblem(e.message);
         throw e;
@@ -390,15 +395,20 @@ export class PgMetadataStore implements MetadataStore {
           p.lastMs = Math.max(p.lastMs, v.lastMs);
         } else this.pendingHits.set(k, v);
       }
-      for (const [k, v] of misses) {
-        const p = this.pendingMisses.get(k);
-        if (p) {
-          p.count += v.count;
-          p.firstSeenMs = Math.min(p.firstSeenMs, v.firstSeenMs);
-          p.lastSeenMs = Math.max(p.lastSeenMs, v.lastSeenMs);
-        } else this.pendingMisses.set(k, v);
-      }
+      this.restoreMisses(misses);
       throw err;
+    }
+  }
+
+  /** Buffered misses a failed write took out go back (merged with any counted since). */
+  private restoreMisses(batch: ReadonlyMap<string, PendingMiss>): void {
+    for (const [k, v] of batch) {
+      const p = this.pendingMisses.get(k);
+      if (p) {
+        p.count += v.count;
+        p.firstSeenMs = Math.min(p.firstSeenMs, v.firstSeenMs);
+        p.lastSeenMs = Math.max(p.lastSeenMs, v.lastSeenMs);
+      } else this.pendingMisses.set(k, { ...v });
     }
   }
 
@@ -537,8 +547,12 @@ export class PgMetadataStore implements MetadataStore {
     });
   }
 
-  commitArtifact(a: NewArtifact): Promise<{ replacedSha256: string | null }> {
+  commitArtifact(a: NewArtifact, confirmBlob?: () => Promise<void>): Promise<{ replacedSha256: string | null }> {
     const pending = this.takeMiss(a.key);
+    const holdBlob = async (tx: Tx): Promise<void> => {
+      await tx`SELECT pg_advisory_xact_lock(${BLOB_LOCK_CLASS}::int4, hashtext(${a.sha256}))`;
+      await confirmBlob?.();
+    };
     return this.write(async (tx, applied) => {
       await this.writeMisses(tx, pending, applied);
       const previous = (await tx`SELECT sha256 FROM artifacts WHERE key = ${a.key} FOR UPDATE`) as Array<{ sha256: string }>;
@@ -560,6 +574,24 @@ export class PgMetadataStore implements MetadataStore {
       for (const row of rows) applied.push({ table: "artifacts", key: a.key, row });
       const replaced = previous[0] && previous[0].sha256 !== a.sha256 ? previous[0].sha256 : null;
       return { replacedSha256: replaced };
+    }, holdBlob).catch((err: unknown) => {
+      // Not written: the buffered misses go back (the next flush writes them).
+      this.restoreMisses(pending);
+      throw err;
+    });
+  }
+
+  /**
+   * Run `remove` (the object's delete) only if no artifact row holds `sha256` in the database,
+   * holding the blob's lock so no commit of a row of it can land meanwhile. True when removed.
+   */
+  async removeBlobIfUnreferenced(sha256: string, remove: () => Promise<void>): Promise<boolean> {
+    return await this.sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${BLOB_LOCK_CLASS}::int4, hashtext(${sha256}))`;
+      const held = (await tx`SELECT 1 FROM artifacts WHERE sha256 = ${sha256} LIMIT 1`) as unknown[];
+      if (held.length > 0) return false;
+      await remove();
+      return true;
     });
   }
 

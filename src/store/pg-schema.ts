@@ -12,6 +12,11 @@ const MIGRATION_LOCK_KEY = 0x77697468;
 export const CHANGES_LOCK_KEY = 0x77697469;
 /** The advisory lock the evictor holds: one eviction at a time across replicas. */
 export const EVICTION_LOCK_KEY = 0x7769746a;
+/**
+ * Two-key advisory locks (a key space apart from the one-key locks above) on (BLOB_LOCK_CLASS,
+ * hashtext(sha256)): a row commit of a blob and a delete of its object never overlap.
+ */
+export const BLOB_LOCK_CLASS = 0x7769;
 /** NOTIFY channel: "something changed, read the changes table". */
 export const CHANGES_CHANNEL = "withcache_changes";
 

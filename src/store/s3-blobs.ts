@@ -5,14 +5,17 @@
 // blob without one is streamed from S3 (ranged GETs) while a copy is made in the background.
 //
 // Ordering: a blob is uploaded and its size checked in the bucket before its row commits (the
-// row commit runs inside commitTemp, right after the upload); deletes run in the background and
-// look again, when they run, whether a row or a commit in flight still needs the blob.
+// row commit runs inside commitTemp, right after the upload), and checked again inside the row
+// commit (BlobRefs: with shared rows, under the blob's lock), where no other cache-host can
+// delete it until the row is in; gone by then, it is uploaded again. Deletes run in the
+// background and look again, when they run, whether a commit in flight or a row (with shared
+// rows: in the database, under the same lock) still needs the blob.
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { assert } from "../core/errors.ts";
 import { parseBlobStoreUrl, type S3BlobStoreUrl } from "../core/blob-store-url.ts";
 import { LocalBlobStore } from "./local-blobs.ts";
-import { BlobStoreUnavailable, type BlobLocation, type BlobStore, type TempBlob, type TempReader } from "./types.ts";
+import { BlobGone, BlobStoreUnavailable, type BlobLocation, type BlobRefs, type BlobStore, type TempBlob, type TempReader } from "./types.ts";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** Uploads tried per commit before the fill is told to retry later (with its own backoff). */
@@ -149,15 +152,15 @@ export class S3BlobStore implements BlobStore {
     private readonly bucket: S3Bucket,
     readonly dataDir: string,
     private readonly options: {
-      /** Whether a committed row references the blob (checked again when a delete runs). */
-      isReferenced: (sha256: string) => boolean;
+      /** Whether a row holds the blob; deletes of objects go through `refs.removeIfUnreferenced`. */
+      refs: BlobRefs;
       localCacheBytes: number;
       /** The bucket's blobs, listed at start-up (S3Bucket.listBlobs). */
       remote: Map<string, number>;
       onEvent?: (name: string, fields: Record<string, string | number>) => void;
     },
   ) {
-    this.local = new LocalBlobStore(dataDir, options.isReferenced);
+    this.local = new LocalBlobStore(dataDir, options.refs.isReferenced);
     this.remote = options.remote;
     // Local copies found at start-up: oldest modification first. A copy whose object is not in
     // the bucket is an orphan: the sweep removes it like any unreferenced blob.
@@ -296,7 +299,7 @@ export class S3BlobStore implements BlobStore {
     return this.local.diskSpace();
   }
 
-  async commitTemp<T>(name: string, sha256: string, commitRow: () => Promise<T>): Promise<T> {
+  async commitTemp<T>(name: string, sha256: string, commitRow: (confirmBlob: () => Promise<void>) => Promise<T>): Promise<T> {
     this.committing.set(sha256, (this.committing.get(sha256) ?? 0) + 1);
     try {
       await this.deleting.get(sha256);
@@ -304,6 +307,29 @@ export class S3BlobStore implements BlobStore {
       const sizeBytes = statSync(path).size;
       if (this.remote.get(sha256) !== sizeBytes) await this.upload(path, sha256, sizeBytes);
       this.remote.set(sha256, sizeBytes);
+      // Run by the row commit where no cache-host can delete the object until the row is in: the
+      // object this one uploaded or saw may have been deleted by another since (its rows were
+      // behind: an eviction or a sweep of the same bytes under another key).
+      const confirmBlob = async (): Promise<void> => {
+        if ((await this.storedSize(sha256)) !== sizeBytes) throw new BlobGone(`blob ${sha256} is no longer in ${this.describe()}`);
+      };
+      let row: T;
+      try {
+        try {
+          row = await commitRow(confirmBlob);
+        } catch (err) {
+          if (!(err instanceof BlobGone)) throw err;
+          this.options.onEvent?.("blob-store", { sha256, reupload: "deleted by another cache-host before the row commit" });
+          this.remote.delete(sha256);
+          await this.upload(path, sha256, sizeBytes);
+          this.remote.set(sha256, sizeBytes);
+          row = await commitRow(confirmBlob);
+        }
+      } catch (err) {
+        this.local.removeTemp(name);
+        if (!this.options.refs.isReferenced(sha256)) this.removeNow(sha256);
+        throw err;
+      }
       // The temp file becomes the local copy (when it fits), else it goes.
       if (sizeBytes <= this.options.localCacheBytes) {
         this.local.renameIntoPlace(name, sha256);
@@ -311,19 +337,23 @@ export class S3BlobStore implements BlobStore {
       } else {
         this.local.removeTemp(name);
       }
-      let row: T;
-      try {
-        row = await commitRow();
-      } catch (err) {
-        if (!this.options.isReferenced(sha256)) this.removeNow(sha256);
-        throw err;
-      }
       this.trimCopies(sha256);
       return row;
     } finally {
       const n = (this.committing.get(sha256) ?? 1) - 1;
       if (n <= 0) this.committing.delete(sha256);
       else this.committing.set(sha256, n);
+    }
+  }
+
+  /** The object's size in the bucket, or null when it is not there (other S3 errors throw). */
+  private async storedSize(sha256: string): Promise<number | null> {
+    const object = this.bucket.client.file(this.bucket.keyOf(sha256));
+    try {
+      return (await object.stat()).size;
+    } catch (err) {
+      if (!(await object.exists())) return null;
+      throw new BlobStoreUnavailable(`cannot check ${sha256} in ${this.describe()}: ${s3Reason(err)}`);
     }
   }
 
@@ -359,8 +389,10 @@ export class S3BlobStore implements BlobStore {
     const job = before
       .then(async () => {
         // A commit that started since, or a row written since, needs the object.
-        if (this.committing.has(sha256) || this.options.isReferenced(sha256)) return;
-        await this.bucket.client.file(this.bucket.keyOf(sha256)).delete();
+        if (this.committing.has(sha256)) return;
+        await this.options.refs.removeIfUnreferenced(sha256, async () => {
+          await this.bucket.client.file(this.bucket.keyOf(sha256)).delete();
+        });
       })
       .catch((err: unknown) => {
         // Left for the orphan sweep.
@@ -404,7 +436,7 @@ export async function connectBlobStore(options: {
   localCacheBytes: number;
   env: Record<string, string | undefined>;
   onEvent?: (name: string, fields: Record<string, string | number>) => void;
-}): Promise<((dataDir: string, isReferenced: (sha256: string) => boolean) => BlobStore) | undefined> {
+}): Promise<((dataDir: string, refs: BlobRefs) => BlobStore) | undefined> {
   const bucket = await connectBucket(options.blobStore, options.env);
   return bucket === null ? undefined : await bucketStoreFactory(bucket, options);
 }
@@ -413,15 +445,15 @@ export async function connectBlobStore(options: {
 export async function bucketStoreFactory(
   bucket: S3Bucket,
   options: { localCacheBytes: number; onEvent?: (name: string, fields: Record<string, string | number>) => void },
-): Promise<(dataDir: string, isReferenced: (sha256: string) => boolean) => BlobStore> {
+): Promise<(dataDir: string, refs: BlobRefs) => BlobStore> {
   let remote: Map<string, number>;
   try {
     remote = await bucket.listBlobs();
   } catch (err) {
     throw new Error(`--blob-store: cannot list ${bucket.describe()}: ${s3Reason(err)}`);
   }
-  return (dataDir, isReferenced) =>
-    new S3BlobStore(bucket, dataDir, { isReferenced, localCacheBytes: options.localCacheBytes, remote, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
+  return (dataDir, refs) =>
+    new S3BlobStore(bucket, dataDir, { refs, localCacheBytes: options.localCacheBytes, remote, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
 }
 
 /** The checked bucket --blob-store names, or null for the directory store. */

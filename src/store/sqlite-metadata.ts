@@ -641,7 +641,9 @@ export class SqliteMetadataStore implements MetadataStore {
       .map(toArtifact);
   }
 
-  async commitArtifact(a: NewArtifact): Promise<{ replacedSha256: string | null }> {
+  async commitArtifact(a: NewArtifact, confirmBlob?: () => Promise<void>): Promise<{ replacedSha256: string | null }> {
+    // One process owns the data dir: nothing else deletes the blob between this check and the row.
+    await confirmBlob?.();
     // Buffered misses go in the same transaction, so the key's whole count moves into the artifact.
     const batch = this.pendingMisses;
     this.forgetArtifact(a.key);

@@ -8,7 +8,7 @@ import { LocalBlobStore } from "./local-blobs.ts";
 import { acquireDataDirLock } from "./lock.ts";
 import { SqliteMetadataStore } from "./sqlite-metadata.ts";
 import { SqliteOpsStore } from "./sqlite-ops.ts";
-import type { BlobStore, MetadataStore, OpsStore } from "./types.ts";
+import type { BlobRefs, BlobStore, MetadataStore, OpsStore } from "./types.ts";
 
 export type CacheStore = {
   dataDir: string;
@@ -35,7 +35,7 @@ export type CacheStore = {
 export type StoreLimits = { missesMax?: number; finishedJobsMax?: number };
 
 /** Makes the blob store once the metadata is open (the S3 store asks it which blobs rows hold). */
-export type BlobStoreFactory = (dataDir: string, isReferenced: (sha256: string) => boolean) => BlobStore;
+export type BlobStoreFactory = (dataDir: string, refs: BlobRefs) => BlobStore;
 
 /** A failed mkdir/open in the data dir as one line: `--data-dir: cannot create /x: read-only file system`. */
 function dataDirError(err: unknown, what: string): Error {
@@ -58,8 +58,22 @@ export type SharedRows = {
   ops: OpsStore;
   /** Run `fn` as the only evictor among the replicas, or skip it (null) while another one evicts. */
   exclusively<T>(fn: () => Promise<T>): Promise<T | null>;
+  /** BlobRefs.removeIfUnreferenced, judged by the shared rows under the blob's lock. */
+  removeBlobIfUnreferenced(sha256: string, remove: () => Promise<void>): Promise<boolean>;
   close(): Promise<void>;
 };
+
+/** BlobRefs when this process owns the rows: its own view is the whole truth. */
+export function processRefs(isReferenced: (sha256: string) => boolean): BlobRefs {
+  return {
+    isReferenced,
+    async removeIfUnreferenced(sha256, remove) {
+      if (isReferenced(sha256)) return false;
+      await remove();
+      return true;
+    },
+  };
+}
 
 export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBlobs?: BlobStoreFactory, shared?: SharedRows): CacheStore {
   try {
@@ -91,8 +105,9 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
   const closeRows = (): Promise<void> => (shared ? shared.close() : metadata.close());
   let blobs: BlobStore;
   const isReferenced = (sha256: string): boolean => metadata.countArtifactsWithSha(sha256) > 0;
+  const refs: BlobRefs = shared ? { isReferenced, removeIfUnreferenced: (sha256, remove) => shared.removeBlobIfUnreferenced(sha256, remove) } : processRefs(isReferenced);
   try {
-    blobs = makeBlobs ? makeBlobs(dataDir, isReferenced) : new LocalBlobStore(dataDir, isReferenced);
+    blobs = makeBlobs ? makeBlobs(dataDir, refs) : new LocalBlobStore(dataDir, isReferenced);
   } catch (err) {
     // Nothing was written yet: no counters to flush, the close settles at once.
     void closeRows().catch(() => {});

@@ -169,8 +169,14 @@ export interface MetadataStore {
   /** Record a revalidation's outcome; `superseded: true` withdraws the bytes for good. */
   noteRevalidation(key: string, note: { atMs: number; result: RevalidationResult; detail: string; superseded?: boolean }): Promise<void>;
   dismissMiss(key: string): Promise<boolean>;
-  /** Insert or replace the artifact and move the key's miss count into it, atomically. Returns the sha256 it replaced, if any. */
-  commitArtifact(artifact: NewArtifact): Promise<{ replacedSha256: string | null }>;
+  /**
+   * Insert or replace the artifact and move the key's miss count into it, atomically. Returns the
+   * sha256 it replaced, if any. `confirmBlob` (from BlobStore.commitTemp) runs first, at a point
+   * where no process sharing the rows can delete the blob until the row is committed (PostgreSQL:
+   * under the blob's advisory lock, which removeBlobIfUnreferenced takes too); if it throws,
+   * nothing is written.
+   */
+  commitArtifact(artifact: NewArtifact, confirmBlob?: () => Promise<void>): Promise<{ replacedSha256: string | null }>;
   /** Delete the row; returns its sha256 and whether any other key still references that blob. */
   deleteArtifactRow(key: string): Promise<{ sha256: string; shared: boolean } | null>;
   /**
@@ -206,6 +212,20 @@ export type BlobLocation =
 
 /** A remote blob store could not be reached or refused a write: the fill retries later. */
 export class BlobStoreUnavailable extends Error {}
+
+/** The blob's object is not in the shared bucket (deleted by another cache-host): upload it again. */
+export class BlobGone extends Error {}
+
+/**
+ * What a blob store asks the rows before it deletes a blob. `isReferenced` reads this process's
+ * view; `removeIfUnreferenced` runs `remove` only if no row holds the blob, judged by the shared
+ * rows themselves while no commit of a row of it can run (the embedded store: the view, one
+ * process). True when it removed.
+ */
+export type BlobRefs = {
+  isReferenced(sha256: string): boolean;
+  removeIfUnreferenced(sha256: string, remove: () => Promise<void>): Promise<boolean>;
+};
 
 export interface TempBlob {
   readonly name: string;
@@ -251,9 +271,12 @@ export interface BlobStore {
    * row that references it) at once. The blob is complete in the store before `commitRow` starts,
    * and no delete of the same sha256 this store makes (an eviction, the orphan sweep) runs from
    * upload until `commitRow` settles. When `commitRow` rejects, the blob is removed again unless
-   * `isReferenced` says a row holds it.
+   * `isReferenced` says a row holds it. `commitRow` passes `confirmBlob` on to commitArtifact: a
+   * remote store checks there that the object is still in the bucket (another cache-host may have
+   * deleted it after this one last saw it) and throws BlobGone if not; commitTemp then uploads the
+   * bytes again and runs `commitRow` once more.
    */
-  commitTemp<T>(name: string, sha256: string, commitRow: () => Promise<T>): Promise<T>;
+  commitTemp<T>(name: string, sha256: string, commitRow: (confirmBlob: () => Promise<void>) => Promise<T>): Promise<T>;
   removeTemp(name: string): void;
   delete(sha256: string): void;
   /** Every stored blob's sha256 (the orphan sweep). */

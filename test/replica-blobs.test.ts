@@ -1,0 +1,147 @@
+// Two cache-hosts (two stores in this process, each with its own pool, its own data dir and its
+// own idea of what the bucket holds) over one real PostgreSQL and one real S3 server (versitygw).
+// The race this guards: one replica deletes an object (its rows said nothing held it) while
+// another, whose view was behind, commits a row of the same bytes. The commit confirms the object
+// under the blob's lock and uploads it again if it went; the delete checks the rows under the same
+// lock, so it either sees the row or finishes before the row commits.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { bucketStoreFactory, S3Bucket } from "../src/store/s3-blobs.ts";
+import { connectDatabase, type SharedDatabase } from "../src/store/pg-connect.ts";
+import { openCacheStore, type CacheStore } from "../src/store/store.ts";
+import type { NewArtifact } from "../src/store/types.ts";
+import { makeTempDir, sha256Hex, type TempDir } from "./helpers/index.ts";
+import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
+import { startS3Server, type S3Server } from "./helpers/s3.ts";
+
+let pg: PostgresServer;
+let s3: S3Server;
+const dirs: TempDir[] = [];
+beforeAll(async () => {
+  [pg, s3] = await Promise.all([startPostgres(), startS3Server()]);
+}, 60_000);
+afterAll(async () => {
+  await Promise.all([pg?.stop(), s3?.stop()]);
+  for (const d of dirs) d.cleanup();
+});
+
+type Replica = { store: CacheStore; db: SharedDatabase; close(): Promise<void> };
+
+let replicas = 0;
+async function replica(databaseUrl: string, bucket: S3Bucket): Promise<Replica> {
+  const dir = makeTempDir("withcache-replica-blobs-");
+  dirs.push(dir);
+  const db = await connectDatabase(databaseUrl, { replicaId: `r${++replicas}` });
+  // Listed now: this replica believes the bucket holds what it held at its start.
+  const factory = await bucketStoreFactory(bucket, { localCacheBytes: 1024 * 1024 });
+  const store = openCacheStore(dir.path, {}, factory, db);
+  return {
+    store,
+    db,
+    async close() {
+      await store.blobs.drain(5_000);
+      await store.close();
+    },
+  };
+}
+
+let buckets = 0;
+async function setup(): Promise<{ url: string; bucket: S3Bucket; object(sha: string): ReturnType<S3Bucket["client"]["file"]> }> {
+  const name = `replica-blobs-${process.pid}-${++buckets}`;
+  await s3.createBucket(name);
+  const bucket = new S3Bucket({ kind: "s3", bucket: name, prefix: "" }, { ...s3, endpointGiven: true });
+  await bucket.check();
+  return { url: await pg.createDatabase("wc_blobs"), bucket, object: (sha) => bucket.client.file(`sha256/${sha}`) };
+}
+
+const BYTES = new TextEncoder().encode("the same firmware image under two URLs\n".repeat(100));
+const SHA = sha256Hex(BYTES);
+let temps = 0;
+
+async function fill(r: Replica, key: string): Promise<void> {
+  const name = `fill-${++temps}.part`;
+  const temp = await r.store.blobs.openTemp(name, { truncate: true });
+  await temp.write(BYTES);
+  await temp.sync();
+  await temp.close();
+  const row: NewArtifact = { key, url: key, sha256: SHA, sizeBytes: BYTES.length, contentType: "application/octet-stream", contentDisposition: null, fetchedAtMs: Date.now() };
+  await r.store.blobs.commitTemp(name, SHA, (confirmBlob) => r.store.metadata.commitArtifact(row, confirmBlob));
+}
+
+test("a replica that still believes an object is in the bucket uploads it again when another replica deleted it", async () => {
+  const { url, bucket, object } = await setup();
+  const a = await replica(url, bucket);
+  try {
+    await fill(a, "https://h/first.bin");
+    expect(await object(SHA).exists()).toBe(true);
+    const b = await replica(url, bucket); // lists the bucket: it has the object
+    try {
+      // A evicts its only row of these bytes: the object goes (nothing held it).
+      expect(await a.store.deleteArtifact("https://h/first.bin")).toMatchObject({ deleted: true });
+      await a.store.blobs.drain(5_000);
+      expect(await object(SHA).exists()).toBe(false);
+      // B fills the same bytes under another URL; what it listed says the object is there.
+      await fill(b, "https://h/second.bin");
+      expect(b.store.metadata.getArtifact("https://h/second.bin")?.sha256).toBe(SHA);
+      expect(await object(SHA).exists()).toBe(true);
+      expect(new Uint8Array(await object(SHA).arrayBuffer())).toEqual(BYTES);
+      // And A, which has no local copy, serves the row from the bucket.
+      const seen = await pollUntilValue(() => a.store.metadata.getArtifact("https://h/second.bin"));
+      expect(seen.sha256).toBe(SHA);
+    } finally {
+      await b.close();
+    }
+  } finally {
+    await a.close();
+  }
+}, 60_000);
+
+test("a delete decided while a row of the same bytes commits waits for it, then keeps the object", async () => {
+  const { url, bucket, object } = await setup();
+  const a = await replica(url, bucket);
+  const b = await replica(url, bucket);
+  let release = (): void => undefined;
+  try {
+    await fill(a, "https://h/first.bin");
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let confirmed = false;
+    // B's row commit holds the blob's lock while its confirmation runs (held open here).
+    const committing = b.store.metadata.commitArtifact(
+      { key: "https://h/second.bin", url: "https://h/second.bin", sha256: SHA, sizeBytes: BYTES.length, contentType: "application/octet-stream", contentDisposition: null, fetchedAtMs: 1 },
+      async () => {
+        confirmed = true;
+        await gate;
+      },
+    );
+    await pollUntilValue(() => confirmed);
+    await a.store.metadata.deleteArtifactRow("https://h/first.bin");
+    let removed = false;
+    let settled = false;
+    const deleting = a.db
+      .removeBlobIfUnreferenced(SHA, async () => {
+        removed = true;
+        await object(SHA).delete();
+      })
+      .finally(() => (settled = true));
+    await Bun.sleep(300);
+    expect(settled).toBe(false); // waits for the commit holding the lock
+    release();
+    await committing;
+    expect(await deleting).toBe(false); // then sees the row
+    expect(removed).toBe(false);
+    expect(await object(SHA).exists()).toBe(true);
+  } finally {
+    release(); // a failed expectation must not leave the commit waiting
+    await b.close();
+    await a.close();
+  }
+}, 60_000);
+
+async function pollUntilValue<T>(fn: () => T | null | undefined | false, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error("timed out");
+    await Bun.sleep(10);
+  }
+}
