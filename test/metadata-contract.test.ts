@@ -15,7 +15,7 @@ import { SQL } from "bun";
 import { join } from "node:path";
 import { PgMetadataStore } from "../src/store/pg-metadata.ts";
 import { SqliteMetadataStore } from "../src/store/sqlite-metadata.ts";
-import type { MetadataStore, NewArtifact } from "../src/store/types.ts";
+import { KeyHasActiveJob, type MetadataStore, type NewArtifact } from "../src/store/types.ts";
 import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
 import { makeTempDir } from "./helpers/temp.ts";
 
@@ -345,6 +345,18 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       expect(s.activeJobForKey("kb")?.id).toBe(kb2.job.id);
       expect(s.latestJobForKey("kb")?.id).toBe(kb2.job.id);
       expect(s.latestJobForKey("none")).toBeNull();
+      // Conditional writes: only from the states given, in one statement.
+      expect(await s.updateJob(c.id, { state: "cancelled" }, ["queued", "running"])).toBe(false); // failed already
+      expect(s.getJob(c.id)?.state).toBe("failed");
+      expect(await s.updateJob(kb2.job.id, { notBeforeMs: 1 }, ["queued"])).toBe(true);
+      expect(await s.updateJob(kb2.job.id, {}, ["queued"])).toBe(true);
+      expect(await s.updateJob(kb2.job.id, {}, ["running"])).toBe(false);
+      expect(await s.updateJob(987_654, { error: "x" })).toBe(false);
+      expect(await s.updateJob(987_654, { error: "x" }, ["failed"])).toBe(false);
+      // A second active job of a key is refused with its own error; the row is unchanged.
+      await expect(s.updateJob(b.id, { state: "queued" }, ["completed"])).rejects.toBeInstanceOf(KeyHasActiveJob);
+      expect(s.getJob(b.id)?.state).toBe("completed");
+      await s.updateJob(kb2.job.id, { notBeforeMs: 0 });
       expect(s.getJob(987_654)).toBeNull();
 
       expect(s.listJobs().map((j) => j.id)).toEqual([kb2.job.id, c.id, b.id, a.job.id]); // newest first

@@ -241,3 +241,27 @@ test("a session revoked on one replica is revoked on the other", async () => {
     await b.close();
   }
 });
+
+test("conditional job writes across replicas: a cancel never overwrites a completion, two retries requeue once", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  const b = await replica(url, "b");
+  try {
+    const { job } = await a.store.insertJob({ key: "k", url: "k", source: "auto", nowMs: 1 });
+    await a.store.claimJob(job.id, Date.now());
+    await until("b sees it running", () => b.store.getJob(job.id)?.state === "running");
+    await a.store.updateJob(job.id, { state: "completed", finishedAtMs: 2 });
+    // Whatever b's view says at this instant, the database says completed.
+    expect(await b.store.updateJob(job.id, { state: "cancelled", finishedAtMs: 3 }, ["queued", "running"])).toBe(false);
+    expect(a.store.getJob(job.id)?.state).toBe("completed");
+    await a.store.updateJob(job.id, { state: "failed" });
+    await until("b sees it failed", () => b.store.getJob(job.id)?.state === "failed");
+    const requeue = (r: Replica) => r.store.updateJob(job.id, { state: "queued", attempts: 0 }, ["failed", "cancelled"]);
+    const results = await Promise.all([requeue(a), requeue(b)]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    await until("both see it queued", () => a.store.getJob(job.id)?.state === "queued" && b.store.getJob(job.id)?.state === "queued");
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

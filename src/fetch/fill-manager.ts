@@ -18,7 +18,7 @@ import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
 import { assert } from "../core/errors.ts";
 import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
-import { BlobGone, BlobStoreUnavailable, type ArtifactRow, type JobRow, type RevalidationResult, type TempBlob } from "../store/types.ts";
+import { BlobGone, BlobStoreUnavailable, KeyHasActiveJob, type ArtifactRow, type JobRow, type RevalidationResult, type TempBlob } from "../store/types.ts";
 import { rowFreshness } from "./freshness-of-row.ts";
 import { LiveFill } from "./live-fill.ts";
 import { openSha256Sink, type HashMode, type Sha256Sink } from "./sha256-sink.ts";
@@ -390,8 +390,13 @@ export class FillManager {
       running.controller.abort();
       return { ok: true, job };
     }
-    if (!canTransition(job.state, "cancelled")) return { ok: false, status: 409, message: `job ${id} is ${job.state}; only queued or running jobs can be cancelled` };
-    await this.meta.updateJob(id, { state: "cancelled", finishedAtMs: this.deps.nowMs(), rateBytesPerSec: 0 });
+    const notCancellable = (state: JobState): ActionResult => ({ ok: false, status: 409, message: `job ${id} is ${state}; only queued or running jobs can be cancelled` });
+    if (!canTransition(job.state, "cancelled")) return notCancellable(job.state);
+    // Only from queued or running as the rows hold it now: a fill another cache-host just
+    // finished stays finished (its progress tick stops one that is still running there).
+    if (!(await this.meta.updateJob(id, { state: "cancelled", finishedAtMs: this.deps.nowMs(), rateBytesPerSec: 0 }, ["queued", "running"]))) {
+      return notCancellable(this.meta.getJob(id)?.state ?? job.state);
+    }
     this.endLive(job.key, id, "the fill was cancelled");
     this.deps.store.blobs.removeTemp(tempNameOf(id));
     const updated = this.meta.getJob(id)!;
@@ -404,8 +409,20 @@ export class FillManager {
     if (!job) return { ok: false, status: 404, message: `job ${id} does not exist` };
     if (!canTransition(job.state, "queued") || job.state === "running") return { ok: false, status: 409, message: `job ${id} is ${job.state}; only failed or cancelled jobs can be retried` };
     if (this.alreadyCached(job.key, { source: job.source })) return { ok: false, status: 409, message: `${loggableUrl(job.key)} is already cached and fresh` };
-    if (this.meta.activeJobForKey(job.key)) return { ok: false, status: 409, message: `another fill of ${loggableUrl(job.key)} is already queued or running` };
-    await this.meta.updateJob(id, { state: "queued", attempts: 0, error: null, notBeforeMs: 0, finishedAtMs: null, startedAtMs: null, bytesDone: 0, rateBytesPerSec: 0, validator: null });
+    const busy = (): ActionResult => ({ ok: false, status: 409, message: `another fill of ${loggableUrl(job.key)} is already queued or running` });
+    if (this.meta.activeJobForKey(job.key)) return busy();
+    let requeued: boolean;
+    try {
+      // Only from failed or cancelled as the rows hold it now (another cache-host may have retried it).
+      requeued = await this.meta.updateJob(id, { state: "queued", attempts: 0, error: null, notBeforeMs: 0, finishedAtMs: null, startedAtMs: null, bytesDone: 0, rateBytesPerSec: 0, validator: null }, ["failed", "cancelled"]);
+    } catch (err) {
+      if (err instanceof KeyHasActiveJob) return busy();
+      throw err;
+    }
+    if (!requeued) {
+      const now = this.meta.getJob(id);
+      return now === null ? { ok: false, status: 404, message: `job ${id} does not exist` } : { ok: false, status: 409, message: `job ${id} is ${now.state}; only failed or cancelled jobs can be retried` };
+    }
     const updated = this.meta.getJob(id)!;
     this.logJob(updated, "queued");
     this.wake();
@@ -986,7 +1003,7 @@ export class FillManager {
    */
   private backgroundJobWrite(jobId: number, patch: Parameters<CacheStore["metadata"]["updateJob"]>[1]): void {
     const write: Promise<void> = (this.jobWrites.get(jobId) ?? Promise.resolve())
-      .then(() => this.meta.updateJob(jobId, patch))
+      .then(async () => void (await this.meta.updateJob(jobId, patch)))
       .catch(() => {})
       .finally(() => {
         if (this.jobWrites.get(jobId) === write) this.jobWrites.delete(jobId);

@@ -12,7 +12,7 @@ import type { EvictionCandidate } from "../core/eviction.ts";
 import type { JobSource, JobState } from "../core/jobs.ts";
 import { BLOB_LOCK_CLASS, CHANGES_CHANNEL, CHANGES_LOCK_KEY, migratePostgres } from "./pg-schema.ts";
 import { JOB_COLUMNS, SHARED_TABLES, SqliteMetadataStore, type SharedTable } from "./sqlite-metadata.ts";
-import { BlobGone, BlobStoreUnavailable, type ArtifactRow, type FreshnessRecord, type JobRow, type ListArtifactsOptions, type MetadataStore, type MissRow, type NewArtifact, type RevalidationResult, type StoredTotals, type Totals } from "./types.ts";
+import { BlobGone, BlobStoreUnavailable, KeyHasActiveJob, type ArtifactRow, type FreshnessRecord, type JobRow, type ListArtifactsOptions, type MetadataStore, type MissRow, type NewArtifact, type RevalidationResult, type StoredTotals, type Totals } from "./types.ts";
 
 /** How long a claimed job stays leased without a renewal; renewed every third of it. */
 export const LEASE_MS = 15_000;
@@ -169,7 +169,7 @@ export class PgMetadataStore implements MetadataStore {
         });
       } catch (err) {
         // The blob store's own answers (from `before`) reach its caller as they are.
-        if (err instanceof BlobGone || err instanceof BlobStoreUnavailable) throw err;
+        if (err instanceof BlobGone || err instanceof BlobStoreUnavailable || err instanceof KeyHasActiveJob) throw err;
         const e = databaseError(err);
         if (e.message.startsWith("the database is unreachable")) this.setProblem(e.message);
         throw e;
@@ -639,9 +639,9 @@ export class PgMetadataStore implements MetadataStore {
     }).then((claimed) => (claimed ? this.view.getJob(id) : null));
   }
 
-  updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>): Promise<void> {
+  updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>, fromStates?: readonly JobState[]): Promise<boolean> {
     const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
-    if (entries.length === 0) return Promise.resolve();
+    if (entries.length === 0) return Promise.resolve(fromStates === undefined ? this.view.getJob(id) !== null : fromStates.includes(this.view.getJob(id)?.state as JobState));
     const sets: string[] = [];
     const values: unknown[] = [];
     for (const [k, v] of entries) {
@@ -653,9 +653,21 @@ export class PgMetadataStore implements MetadataStore {
     // A job leaving `running` gives its lease up.
     if (patch.state !== undefined && patch.state !== "running") sets.push("lease_owner = NULL", "lease_until_ms = NULL");
     values.push(id);
+    let where = `id = $${values.length}`;
+    if (fromStates !== undefined) {
+      values.push([...fromStates]);
+      where += ` AND state = ANY($${values.length}::text[])`;
+    }
     return this.write(async (tx, applied) => {
-      const rows = (await tx.unsafe(`UPDATE jobs SET ${sets.join(", ")} WHERE id = $${values.length} RETURNING *`, values)) as PgRow[];
+      let rows: PgRow[];
+      try {
+        rows = (await tx.unsafe(`UPDATE jobs SET ${sets.join(", ")} WHERE ${where} RETURNING *`, values)) as PgRow[];
+      } catch (err) {
+        if ((err as { errno?: string }).errno === "23505") throw new KeyHasActiveJob(`job ${id}: another fill of its key is already queued or running`);
+        throw err;
+      }
       for (const row of rows) applied.push({ table: "jobs", key: id, row });
+      return rows.length > 0;
     });
   }
 

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { JOB_STATES, type JobSource, type JobState } from "../core/jobs.ts";
 import { assert } from "../core/errors.ts";
 import type { EvictionCandidate } from "../core/eviction.ts";
-import { REVALIDATION_RESULTS, type ArtifactRow, type ArtifactSort, type FreshnessRecord, type JobRow, type ListArtifactsOptions, type MetadataStore, type MissRow, type NewArtifact, type RevalidationResult, type StoredTotals, type Totals } from "./types.ts";
+import { KeyHasActiveJob, REVALIDATION_RESULTS, type ArtifactRow, type ArtifactSort, type FreshnessRecord, type JobRow, type ListArtifactsOptions, type MetadataStore, type MissRow, type NewArtifact, type RevalidationResult, type StoredTotals, type Totals } from "./types.ts";
 import type { OriginHeaders } from "../core/freshness.ts";
 
 /** Numbered migrations; index + 1 is the user_version after it ran. Never edit a released one. */
@@ -797,16 +797,23 @@ export class SqliteMetadataStore implements MetadataStore {
     return row.t;
   }
 
-  async updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>): Promise<void> {
+  async updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>, fromStates?: readonly JobState[]): Promise<boolean> {
     const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
-    if (entries.length === 0) return;
+    if (entries.length === 0) return fromStates === undefined ? this.getJob(id) !== null : fromStates.includes(this.getJob(id)?.state as JobState);
     // Column names come from the fixed JOB_COLUMNS table; values are bound.
     const sets = entries.map(([k]) => {
       const column = JOB_COLUMNS[k];
       assert(column !== undefined, `updateJob: unknown field ${k}`);
       return `${column} = $${k}`;
     });
-    this.db.query(`UPDATE jobs SET ${sets.join(", ")} WHERE id = $id`).run({ id, ...Object.fromEntries(entries) } as Record<string, string | number | null>);
+    const guard = fromStates === undefined ? "" : " AND state IN (SELECT value FROM json_each($fromStates))";
+    const values = { id, ...Object.fromEntries(entries), ...(fromStates === undefined ? {} : { fromStates: JSON.stringify(fromStates) }) } as Record<string, string | number | null>;
+    try {
+      return this.db.query(`UPDATE jobs SET ${sets.join(", ")} WHERE id = $id${guard}`).run(values).changes > 0;
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new KeyHasActiveJob(`job ${id}: another fill of its key is already queued or running`);
+      throw err;
+    }
   }
 
   async requeueRunningJobs(): Promise<number> {

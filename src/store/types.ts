@@ -188,7 +188,14 @@ export interface MetadataStore {
   claimNextJob(nowMs: number): Promise<JobRow | null>;
   /** Mark this queued job running (a revalidation that skips the queue); null if it is not queued. */
   claimJob(id: number, nowMs: number): Promise<JobRow | null>;
-  updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>): Promise<void>;
+  /**
+   * Write `patch` into the job. With `fromStates`, only while the job's state is one of them: the
+   * check and the write are one statement, so a process sharing the rows cannot change the state
+   * in between (a cancel racing a completion elsewhere, two retries at once). False when nothing
+   * was written (no such job, or another state). A patch that would make a second queued or
+   * running job of the job's key throws KeyHasActiveJob.
+   */
+  updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>, fromStates?: readonly JobState[]): Promise<boolean>;
   /**
    * At startup: jobs left `running` by a dead process go back to `queued` (embedded: every running
    * job; shared: those whose lease ran out).
@@ -212,6 +219,9 @@ export type BlobLocation =
 
 /** A remote blob store could not be reached or refused a write: the fill retries later. */
 export class BlobStoreUnavailable extends Error {}
+
+/** Another job of the same key is queued or running already (one active job per key). */
+export class KeyHasActiveJob extends Error {}
 
 /** The blob's object is not in the shared bucket (deleted by another cache-host): upload it again. */
 export class BlobGone extends Error {}
