@@ -136,6 +136,42 @@ test("a delete decided while a row of the same bytes commits waits for it, then 
   }
 }, 60_000);
 
+test("an object another replica uploaded is served from the bucket; one gone behind everyone's back is forgotten after a check", async () => {
+  const { url, bucket, object } = await setup();
+  const a = await replica(url, bucket);
+  const b = await replica(url, bucket); // started before a's uploads: its listing has none of them
+  try {
+    await fill(a, "https://h/first.bin");
+    await pollUntilValue(() => b.store.metadata.getArtifact("https://h/first.bin"));
+    expect(b.store.blobs.sizeOf(SHA)).toBe(BYTES.length); // from the row, believed
+    const where = b.store.blobs.locate(SHA);
+    expect(where.kind).toBe("remote");
+    if (where.kind !== "remote") throw new Error("unreachable");
+    expect(new Uint8Array(await new Response(where.read({ start: 0, endExclusive: where.sizeBytes })).arrayBuffer())).toEqual(BYTES);
+    expect(await object(SHA).exists()).toBe(true); // and still there: nothing was forgotten
+
+    // Another blob of a's whose object someone deleted in the bucket directly.
+    const other = new TextEncoder().encode("deleted behind our back\n");
+    const otherSha = sha256Hex(other);
+    const name = `fill-${++temps}.part`;
+    const temp = await a.store.blobs.openTemp(name, { truncate: true });
+    await temp.write(other);
+    await temp.sync();
+    await temp.close();
+    const row = { key: "https://h/other.txt", url: "https://h/other.txt", sha256: otherSha, sizeBytes: other.length, contentType: "text/plain", contentDisposition: null, fetchedAtMs: 1 };
+    await a.store.blobs.commitTemp(name, otherSha, (confirmBlob) => a.store.metadata.commitArtifact(row, confirmBlob));
+    await pollUntilValue(() => b.store.metadata.getArtifact("https://h/other.txt"));
+    await object(otherSha).delete();
+    expect(b.store.blobs.sizeOf(otherSha)).toBe(other.length); // believed first…
+    await pollUntilValue(() => b.store.blobs.sizeOf(otherSha) === null); // …then checked and forgotten
+    await Bun.sleep(200);
+    expect(b.store.blobs.sizeOf(otherSha)).toBeNull(); // and not believed again from the same row
+  } finally {
+    await b.close();
+    await a.close();
+  }
+}, 60_000);
+
 async function pollUntilValue<T>(fn: () => T | null | undefined | false, timeoutMs = 5_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

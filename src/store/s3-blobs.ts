@@ -23,6 +23,8 @@ const UPLOAD_ATTEMPTS = 3;
 const UPLOAD_RETRY_MS = [250, 1000];
 /** Local copies made at once from S3 (each is one streaming GET). */
 const LOCALIZE_INFLIGHT_MAX = 2;
+/** Bound of the found-missing memory (cleared when full: at worst one more check each). */
+const FOUND_MISSING_MAX = 10_000;
 /** The bucket is listed in pages of this many keys. */
 const LIST_PAGE_KEYS = 1000;
 /** How long a start-up check waits for the S3 endpoint. */
@@ -146,6 +148,8 @@ export class S3BlobStore implements BlobStore {
   /** Remote deletes not yet done; a commit of the same sha256 waits for its delete first. */
   private readonly deleting = new Map<string, Promise<void>>();
   private readonly localizing = new Map<string, Promise<void>>();
+  /** Objects a row said were there and a check found missing: the fetch time of that row. */
+  private readonly foundMissing = new Map<string, number>();
   private tempCounter = 0;
 
   constructor(
@@ -217,8 +221,8 @@ export class S3BlobStore implements BlobStore {
       this.copies.set(sha256, { ...copy, usedMs: Date.now() });
       return this.local.locate(sha256);
     }
-    const sizeBytes = this.remote.get(sha256);
-    assert(sizeBytes !== undefined, `blob ${sha256} is neither local nor in the bucket`);
+    const sizeBytes = this.remoteSize(sha256);
+    assert(sizeBytes !== null, `blob ${sha256} is neither local nor in the bucket`);
     this.localize(sha256, sizeBytes);
     const key = this.bucket.keyOf(sha256);
     return {
@@ -265,7 +269,36 @@ export class S3BlobStore implements BlobStore {
   }
 
   sizeOf(sha256: string): number | null {
-    return this.copies.get(sha256)?.sizeBytes ?? this.remote.get(sha256) ?? null;
+    return this.copies.get(sha256)?.sizeBytes ?? this.remoteSize(sha256);
+  }
+
+  /**
+   * The object's size as this process knows it: listed at start, uploaded or seen here, or (the
+   * first time) the size a committed row records — another cache-host uploaded and checked it
+   * before its row committed, and objects a row holds are not deleted. That is believed at once
+   * and checked in the background; an object found missing is forgotten (the next request finds
+   * the blob missing and fills the key again) and not believed again from the same row — only
+   * from a newer commit, which confirmed the object in the bucket.
+   */
+  private remoteSize(sha256: string): number | null {
+    const known = this.remote.get(sha256);
+    if (known !== undefined) return known;
+    if (this.deleting.has(sha256)) return null;
+    const row = this.options.refs.newestRow(sha256);
+    if (row === null || this.foundMissing.get(sha256) === row.fetchedAtMs) return null;
+    const rowSize = row.sizeBytes;
+    this.remote.set(sha256, rowSize);
+    void this.storedSize(sha256).then(
+      (stored) => {
+        if (stored === rowSize || this.remote.get(sha256) !== rowSize) return;
+        this.remote.delete(sha256);
+        if (this.foundMissing.size >= FOUND_MISSING_MAX) this.foundMissing.clear();
+        this.foundMissing.set(sha256, row.fetchedAtMs);
+        this.options.onEvent?.("blob-store", { sha256, missing_object: stored === null ? "not in the bucket" : `${stored} bytes, the row says ${rowSize}` });
+      },
+      () => undefined, // S3 unreachable: the object is believed until a read fails
+    );
+    return rowSize;
   }
 
   recentSizeOf(sha256: string, maxAgeMs: number): number | null {

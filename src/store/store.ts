@@ -67,6 +67,7 @@ export type SharedRows = {
 export function processRefs(isReferenced: (sha256: string) => boolean): BlobRefs {
   return {
     isReferenced,
+    newestRow: () => null,
     async removeIfUnreferenced(sha256, remove) {
       if (isReferenced(sha256)) return false;
       await remove();
@@ -105,7 +106,16 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
   const closeRows = (): Promise<void> => (shared ? shared.close() : metadata.close());
   let blobs: BlobStore;
   const isReferenced = (sha256: string): boolean => metadata.countArtifactsWithSha(sha256) > 0;
-  const refs: BlobRefs = shared ? { isReferenced, removeIfUnreferenced: (sha256, remove) => shared.removeBlobIfUnreferenced(sha256, remove) } : processRefs(isReferenced);
+  // Shared rows: other cache-hosts commit rows of objects this one has not seen (their size is
+  // believed from the row). One process: it uploaded or listed every object its rows hold.
+  const newestRow = (sha256: string): { sizeBytes: number; fetchedAtMs: number } | null => {
+    let newest: { sizeBytes: number; fetchedAtMs: number } | null = null;
+    for (const a of metadata.artifactsWithSha(sha256)) if (newest === null || a.fetchedAtMs > newest.fetchedAtMs) newest = { sizeBytes: a.sizeBytes, fetchedAtMs: a.fetchedAtMs };
+    return newest;
+  };
+  const refs: BlobRefs = shared
+    ? { isReferenced, newestRow, removeIfUnreferenced: (sha256, remove) => shared.removeBlobIfUnreferenced(sha256, remove) }
+    : processRefs(isReferenced);
   try {
     blobs = makeBlobs ? makeBlobs(dataDir, refs) : new LocalBlobStore(dataDir, isReferenced);
   } catch (err) {

@@ -227,13 +227,15 @@ export class KeyHasActiveJob extends Error {}
 export class BlobGone extends Error {}
 
 /**
- * What a blob store asks the rows before it deletes a blob. `isReferenced` reads this process's
+ * What a blob store asks the rows about a blob. `isReferenced` and `newestRow` read this process's
  * view; `removeIfUnreferenced` runs `remove` only if no row holds the blob, judged by the shared
  * rows themselves while no commit of a row of it can run (the embedded store: the view, one
  * process). True when it removed.
  */
 export type BlobRefs = {
   isReferenced(sha256: string): boolean;
+  /** The newest committed row of the blob in this process's view: its size and when it was fetched. */
+  newestRow(sha256: string): { sizeBytes: number; fetchedAtMs: number } | null;
   removeIfUnreferenced(sha256: string, remove: () => Promise<void>): Promise<boolean>;
 };
 
