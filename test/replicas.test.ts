@@ -224,8 +224,15 @@ test("PostgreSQL restarted mid-test: hits go on, /healthz says degraded and why,
     const hit = await shimCurl(b.url, url);
     expect(hit.exitCode).toBe(0);
     expect(sha256Hex(hit.bytes)).toBe(sha256Hex(bodyOf("/f/outage-200000.bin")));
-    // A new URL: the replica cannot queue it; the shim goes to the origin and still gets the file.
+    // A new URL: the replica cannot queue it and says so (503, one line); the shim goes to the
+    // origin and still gets the file.
     const missUrl = `http://127.0.0.1:${origin.port}/f/during-1000.bin`;
+    const refused = await pollUntil(async () => {
+      const r = await fetch(cacheUrl(b.url, missUrl), { method: "GET" });
+      const text = await r.text();
+      return r.status === 503 ? text : null;
+    }, { timeoutMs: 10_000, what: "a miss answered 503 while the database is down" });
+    expect(refused).toMatch(/^not cached here, and no fill can be queued: database: the database is unreachable[^\n]*\n$/);
     const miss = await shimCurl(b.url, missUrl);
     expect(miss.exitCode).toBe(0);
     expect(miss.bytes.length).toBe(1000);

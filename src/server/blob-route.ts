@@ -306,6 +306,11 @@ function missOutcome(req: Request, ctx: RequestContext, parsed: ParsedUrl, note 
   if (options.record !== false) count(ctx, "miss", () => ctx.store.metadata.recordMiss({ key, url: href, nowMs: ctx.nowMs() }));
   const response = textResponse(req, 404, MISS_BODY, { "cache-control": "no-store" });
   if (ctx.config.curate) return { response, key, logKey, note };
+  // Shared rows out of reach: no fill can be queued, so this cache-host cannot decide the miss.
+  const databaseProblem = ctx.database?.metadata.health() ?? null;
+  if (databaseProblem !== null) {
+    return { response: textResponse(req, 503, `not cached here, and no fill can be queued: database: ${databaseProblem}`, { "cache-control": "no-store", "retry-after": "5" }), key, logKey, note: "miss-no-database" };
+  }
   // Not awaited: the DNS check must not hold the client; refusals are recorded on the miss.
   const fill = ctx.fills.enqueue(href, { source: "auto", requestId: ctx.requestId }).then(
     (result): FillNote => {
