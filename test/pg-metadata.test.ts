@@ -123,6 +123,66 @@ test("hits and misses counted on two replicas add up; a commit moves the misses 
   }
 });
 
+test("a replica's own writes are not read back: its changes name it, its catch-up skips them, the other replica reads them", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  const b = await replica(url, "b");
+  try {
+    await a.store.commitArtifact(artifact("own"));
+    for (let i = 0; i < 3; i++) a.store.recordHit("own", 7000 + i);
+    await a.store.flushCounters();
+    await until("b sees a's hits", () => b.store.getArtifact("own")?.hits === 3);
+    const origins = (await a.sql`SELECT DISTINCT origin FROM changes`) as Array<{ origin: string | null }>;
+    expect(origins).toEqual([{ origin: "a" }]);
+    const [{ n }] = (await a.sql`SELECT count(*) AS n FROM changes`) as [{ n: string }];
+    await until("a has caught up past its own changes", () => a.store.catchUpStats().changes >= Number(n));
+    expect(a.store.catchUpStats()).toMatchObject({ ownSkipped: Number(n), rowsRead: 0 });
+    expect(a.store.getArtifact("own")).toMatchObject({ hits: 3, lastHitMs: 7002 });
+    expect(b.store.catchUpStats().rowsRead).toBeGreaterThan(0);
+    // A writer that is not a replica (psql, withcache migrate) names nobody: every replica reads it.
+    await a.sql`UPDATE artifacts SET hits = 40 WHERE key = 'own'`;
+    await until("a sees the operator's write", () => a.store.getArtifact("own")?.hits === 40);
+    await until("b sees the operator's write", () => b.store.getArtifact("own")?.hits === 40);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test("after a failed write a replica reads its own changes back until a later write and catch-up settle it", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  try {
+    await pg.halt();
+    expect(await a.store.commitArtifact(artifact("lost")).catch((e: Error) => e.message)).toBe("the database is unreachable (connection refused or closed)");
+    await pg.start();
+    // What the failed write looks like had its COMMIT gone through with the answer lost: a change
+    // named "a" that a's view never got.
+    await a.sql.begin(async (tx) => {
+      await tx`SELECT set_config('withcache.replica', 'a', true)`;
+      await tx`INSERT INTO artifacts (key, url, sha256, size_bytes, content_type, fetched_at_ms) VALUES ('ghost', 'ghost', ${SHA}, 10, 'application/octet-stream', 1000)`;
+    });
+    let wrote = false;
+    const deadline = Date.now() + 10_000;
+    while (!wrote && Date.now() < deadline) {
+      wrote = await a.store.commitArtifact(artifact("after")).then(() => true, () => false);
+      if (!wrote) await Bun.sleep(100);
+    }
+    expect(wrote).toBe(true);
+    await a.store.catchUp();
+    expect(a.store.getArtifact("ghost")?.sha256).toBe(SHA);
+    // Settled: own changes are skipped again.
+    const before = a.store.catchUpStats();
+    await a.store.commitArtifact(artifact("later"));
+    await a.store.catchUp();
+    const after = a.store.catchUpStats();
+    expect(after.ownSkipped).toBeGreaterThan(before.ownSkipped);
+    expect(after.rowsRead).toBe(before.rowsRead);
+  } finally {
+    await a.close();
+  }
+}, 40_000);
+
 test("a job whose replica stops renewing its lease goes back to the queue and another replica claims it", async () => {
   const url = await freshDatabase();
   const a = await replica(url, "a", 600);

@@ -4,13 +4,14 @@
 // at start and kept true by the changes table: triggers record every change of a mirrored row
 // (migration 2), NOTIFY wakes the replicas, and each reads the changes after the last id it saw —
 // also after a reconnect, when notifications were lost. A replica's own writes are applied to its
-// view as soon as they commit. Hit and miss counts are buffered and written as increments, so they
+// view as soon as they commit, and catch-up skips the changes they made (each change names its
+// replica, migration 3), so a replica's counter flushes cost it no read-back. Hit and miss counts are buffered and written as increments, so they
 // add up across replicas. Jobs are leased: a claim names this replica and an expiry that the
 // replica renews; a job whose lease ran out goes back to the queue for any replica.
 import type { SQL } from "bun";
 import type { EvictionCandidate } from "../core/eviction.ts";
 import type { JobSource, JobState } from "../core/jobs.ts";
-import { BLOB_LOCK_CLASS, CHANGES_CHANNEL, CHANGES_LOCK_KEY, migratePostgres } from "./pg-schema.ts";
+import { BLOB_LOCK_CLASS, CHANGES_CHANNEL, CHANGES_LOCK_KEY, migratePostgres, ORIGIN_SETTING } from "./pg-schema.ts";
 import { JOB_COLUMNS, SHARED_TABLES, SqliteMetadataStore, type SharedTable } from "./sqlite-metadata.ts";
 import { BlobGone, BlobStoreUnavailable, KeyHasActiveJob, type ArtifactRow, type FreshnessRecord, type JobRow, type ListArtifactsOptions, type MetadataStore, type MissRow, type NewArtifact, type RevalidationResult, type StoredTotals, type Totals } from "./types.ts";
 
@@ -86,6 +87,16 @@ export class PgMetadataStore implements MetadataStore {
   /** Serialises view updates: a catch-up's rows never overwrite a newer own write. */
   private queue: Promise<unknown> = Promise.resolve();
   private catchUpScheduled = false;
+  /**
+   * Whether catch-up may skip this replica's own changes. A write that failed may still have
+   * committed (the connection broke after COMMIT was sent) without reaching the view, so after a
+   * failure own changes are read back like any other until that is settled: "need-write" until a
+   * later write commits (it took the changes lock, so the failed one had ended by then, and any
+   * change of it has a lower id), then "need-catch-up" until a catch-up after that has run.
+   */
+  private ownChangesInDoubt: "need-write" | "need-catch-up" | null = null;
+  /** What catch-up has done (for tests and diagnostics): changes seen, own changes skipped, rows read back. */
+  private readonly catchUpCounts = { changes: 0, ownSkipped: 0, rowsRead: 0 };
   private pendingHits = new Map<string, { count: number; lastMs: number }>();
   private pendingMisses = new Map<string, PendingMiss>();
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
@@ -164,10 +175,13 @@ export class PgMetadataStore implements MetadataStore {
           // `before` takes its locks ahead of the changes lock: a writer holding the changes lock
           // never waits on one of them, so no cycle.
           if (before) await before(tx as unknown as Tx);
-          await tx`SELECT pg_advisory_xact_lock(${CHANGES_LOCK_KEY})`;
+          // The same statement names this replica in the changes the transaction makes (no extra round trip).
+          await tx`SELECT pg_advisory_xact_lock(${CHANGES_LOCK_KEY}), set_config(${ORIGIN_SETTING}, ${this.options.replicaId}, true)`;
           return await fn(tx as unknown as Tx, applied);
         });
       } catch (err) {
+        // Whatever failed, the transaction may have committed unseen (see ownChangesInDoubt).
+        this.ownChangesInDoubt = "need-write";
         // The blob store's own answers (from `before`) reach its caller as they are.
         if (err instanceof BlobGone || err instanceof BlobStoreUnavailable || err instanceof KeyHasActiveJob) throw err;
         const e = databaseError(err);
@@ -176,6 +190,7 @@ export class PgMetadataStore implements MetadataStore {
       }
       this.setProblem(null);
       this.applyToView(applied);
+      if (this.ownChangesInDoubt === "need-write") this.ownChangesInDoubt = "need-catch-up";
       return result;
     });
   }
@@ -275,13 +290,24 @@ export class PgMetadataStore implements MetadataStore {
       });
     }
     return this.serial(async () => {
+      // Own changes are in the view already: write() applied each one's rows (RETURNING, the row as
+      // its transaction left it) at commit, before this catch-up could run (both go through
+      // serial). A later change of the same row by anyone else has a higher id and another origin
+      // (or none), so it is still read. Skipping them is what keeps counter flushes cheap.
+      const doubt = this.ownChangesInDoubt;
+      const skipOwn = doubt === null;
       for (;;) {
-        const changes = (await this.sql`SELECT id, kind, key FROM changes WHERE id > ${this.lastChangeId} ORDER BY id LIMIT ${CHANGES_PAGE}`) as Array<{ id: string; kind: SharedTable; key: string }>;
-        if (changes.length === 0) return;
+        const changes = (await this.sql`SELECT id, kind, key, origin FROM changes WHERE id > ${this.lastChangeId} ORDER BY id LIMIT ${CHANGES_PAGE}`) as Array<{ id: string; kind: SharedTable; key: string; origin: string | null }>;
+        if (changes.length === 0) break;
         const keys = new Map<SharedTable, Set<string>>();
         if (changes.some((c) => c.kind === ("replicas" as string))) await this.loadReplicas();
+        this.catchUpCounts.changes += changes.length;
         for (const c of changes) {
           if (!(c.kind in SHARED_TABLES)) continue;
+          if (skipOwn && c.origin === this.options.replicaId) {
+            this.catchUpCounts.ownSkipped += 1;
+            continue;
+          }
           const set = keys.get(c.kind) ?? new Set();
           set.add(c.key);
           keys.set(c.kind, set);
@@ -295,12 +321,20 @@ export class PgMetadataStore implements MetadataStore {
             : await this.sql.unsafe(`SELECT * FROM ${table} WHERE ${keyColumn} = ANY($1::text[])`, [list])) as PgRow[];
           const found = new Map(rows.map((r) => [String(r[keyColumn]), r]));
           for (const k of list) applied.push({ table, key: table === "jobs" ? Number(k) : k, row: found.get(k) ?? null });
+          this.catchUpCounts.rowsRead += list.length;
         }
         this.applyToView(applied);
         this.lastChangeId = Number(changes[changes.length - 1]!.id);
-        if (changes.length < CHANGES_PAGE) return;
+        if (changes.length < CHANGES_PAGE) break;
       }
+      // Every change up to now was read back, a failed write's included: own changes are trusted again.
+      if (doubt === "need-catch-up" && this.ownChangesInDoubt === "need-catch-up") this.ownChangesInDoubt = null;
     });
+  }
+
+  /** Catch-up's counts since open: changes seen, own changes skipped, rows read back from the database. */
+  catchUpStats(): { changes: number; ownSkipped: number; rowsRead: number } {
+    return { ...this.catchUpCounts };
   }
 
   // ---- leases and maintenance ----

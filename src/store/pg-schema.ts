@@ -19,6 +19,8 @@ export const EVICTION_LOCK_KEY = 0x7769746a;
 export const BLOB_LOCK_CLASS = 0x7769;
 /** NOTIFY channel: "something changed, read the changes table". */
 export const CHANGES_CHANNEL = "withcache_changes";
+/** The transaction-local setting a replica's write sets to its replica id (see migration 3). */
+export const ORIGIN_SETTING = "withcache.replica";
 
 export const PG_MIGRATIONS: readonly string[] = [
   // 1: artifacts, misses, jobs (with leases), revoked sessions, operations, changes.
@@ -157,6 +159,23 @@ export const PG_MIGRATIONS: readonly string[] = [
      name TEXT PRIMARY KEY,
      value TEXT NOT NULL
    );`,
+  // 3: each change names the replica whose transaction made it (the transaction-local setting
+  // ${ORIGIN_SETTING}, set by the replica's writes; NULL for any other writer), so a replica
+  // does not read back the rows it has just written (it applies them to its view at commit).
+  // After a transaction-local set_config ends, the setting reads '' in that session, hence nullif.
+  `ALTER TABLE changes ADD COLUMN origin TEXT;
+   CREATE OR REPLACE FUNCTION withcache_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+   DECLARE
+     r jsonb := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);
+   BEGIN
+     PERFORM pg_advisory_xact_lock(${CHANGES_LOCK_KEY});
+     INSERT INTO changes (at_ms, kind, key, origin)
+       VALUES ((extract(epoch FROM clock_timestamp()) * 1000)::bigint, TG_ARGV[0], r->>TG_ARGV[1],
+               nullif(current_setting('${ORIGIN_SETTING}', true), ''));
+     PERFORM pg_notify('${CHANGES_CHANNEL}', '');
+     RETURN NULL;
+   END
+   $fn$;`,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
