@@ -7,6 +7,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
+import { VALIDATED_USE_MS } from "../src/core/freshness.ts";
 import { encodeToken } from "../src/core/token.ts";
 import { cleanupsAfterEach, ensureBuilt, makeTempDir, pollUntil, run, sha256Hex, spawnServer, type SpawnedServer } from "./helpers/index.ts";
 import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
@@ -25,7 +26,7 @@ const originAborted = new Set<string>();
 const cleanups = cleanupsAfterEach();
 const PASSWORD = "replica-test-password";
 
-/** Distinct bytes per path; /slow/… paths are sent in 64 KiB pieces 25 ms apart. */
+/** Distinct bytes per path; /slow/… paths are sent in 64 KiB pieces 25 ms apart; /stale/… paths are stale at once (max-age=0, 304 to a matching If-None-Match). */
 function bodyOf(path: string): Uint8Array<ArrayBuffer> {
   const size = Number(/-(\d+)\.bin$/.exec(path)?.[1] ?? "1000");
   return patternedBytes(path, size);
@@ -38,10 +39,13 @@ beforeAll(async () => {
     port: 0,
     fetch(req) {
       const path = new URL(req.url).pathname;
-      if (!path.startsWith("/f/") && !path.startsWith("/slow/")) return new Response("no\n", { status: 404 });
+      if (!path.startsWith("/f/") && !path.startsWith("/slow/") && !path.startsWith("/stale/")) return new Response("no\n", { status: 404 });
       if (req.method === "GET") originGets.set(path, (originGets.get(path) ?? 0) + 1);
       const body = bodyOf(path);
-      const headers = { "content-type": "application/octet-stream", "content-length": String(body.length), "cache-control": "max-age=86400", etag: `"${sha256Hex(body).slice(0, 16)}"` };
+      const etag = `"${sha256Hex(body).slice(0, 16)}"`;
+      const maxAge = path.startsWith("/stale/") ? "max-age=0" : "max-age=86400";
+      const headers = { "content-type": "application/octet-stream", "content-length": String(body.length), "cache-control": maxAge, etag };
+      if (path.startsWith("/stale/") && req.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers: { etag, "cache-control": maxAge } });
       if (!path.startsWith("/slow/") || req.method === "HEAD") return new Response(req.method === "HEAD" ? null : body, { headers });
       let offset = 0;
       const stream = new ReadableStream<Uint8Array>({
@@ -152,6 +156,31 @@ test("20 concurrent misses spread over three replicas make one origin GET; every
   const jobs = (await c.sql`SELECT count(*)::int AS n FROM jobs WHERE key LIKE ${`%${path}`}`) as Array<{ n: number }>;
   expect(jobs[0]!.n).toBe(1);
 }, 120_000);
+
+test("16 probes at once of a stale copy queue one revalidation with one job insert, not one insert each", async () => {
+  const c = await cluster(1);
+  const [a] = c.replicas as [SpawnedServer];
+  const path = "/stale/probed-5000.bin";
+  const url = `http://127.0.0.1:${origin.port}${path}`;
+  expect((await fetch(cacheUrl(a.url, url))).status).toBeOneOf([200, 404]);
+  const idle = async () => {
+    const rows = (await c.sql`SELECT (SELECT count(*)::int FROM artifacts) AS artifacts, (SELECT count(*)::int FROM jobs WHERE state IN ('queued', 'running')) AS active`) as Array<{ artifacts: number; active: number }>;
+    return rows[0]!.artifacts === 1 && rows[0]!.active === 0 ? true : null;
+  };
+  await pollUntil(idle, { timeoutMs: 20_000, what: "the fill is committed" });
+  // Every insert takes a job id, also one that finds the key's job already queued and inserts nothing.
+  const ids = async () => ((await c.sql`SELECT (SELECT last_value::int FROM jobs_id_seq) AS used, (SELECT count(*)::int FROM jobs) AS jobs`) as Array<{ used: number; jobs: number }>)[0]!;
+  expect(await ids()).toEqual({ used: 1, jobs: 1 });
+  // A copy is a hit for VALIDATED_USE_MS after its fetch (the shim's probe, then its download).
+  const [{ at }] = (await c.sql`SELECT coalesce(response_at_ms, fetched_at_ms)::float8 AS at FROM artifacts`) as [{ at: number }];
+  await pollUntil(async () => (Date.now() - at > VALIDATED_USE_MS + 50 ? true : null), { timeoutMs: 5000, what: "the copy needs a revalidation" });
+  const probes = await Promise.all(Array.from({ length: 16 }, () => fetch(cacheUrl(a.url, url), { method: "HEAD" })));
+  for (const r of probes) expect([200, 404]).toContain(r.status);
+  await pollUntil(idle, { timeoutMs: 20_000, what: "the revalidation is done" });
+  const after = await ids();
+  expect(after.jobs).toBeGreaterThan(1);
+  expect(after.used).toBe(after.jobs);
+}, 60_000);
 
 test("kill -9 of the replica holding a fill's lease: another replica finishes the job, bytes exact", async () => {
   const c = await cluster(2);

@@ -129,6 +129,12 @@ export class FillManager {
   private readonly jobWrites = new Map<number, Promise<void>>();
   private wakers: Array<() => void> = [];
   private readonly pendingEnqueues = new Set<Promise<EnqueueResult>>();
+  /**
+   * Job inserts in flight, by key. With shared rows the insert is a database round trip, and every
+   * reader that finds the key stale (16 probes at once) would otherwise send its own insert
+   * (all but one a no-op conflict) through the one write queue, each waiting for the one before.
+   */
+  private readonly inserting = new Map<string, Promise<JobRow>>();
   private readonly minFree: MinFreeDisk;
   /** This boot's id: temp bytes written in it survived a process crash in the page cache. */
   private readonly bootId: string | null;
@@ -266,8 +272,18 @@ export class FillManager {
     // …or filled it completely while this lookup was slow: no second download.
     const raceRefusal = this.alreadyCached(key, options);
     if (raceRefusal) return raceRefusal;
-    const inserted = await this.meta.insertJob({ key, url: parsed.url.href, source: options.source, nowMs: this.deps.nowMs() });
-    // Queued meanwhile (by another request of this process, or another process on a shared store).
+    // Being queued by another request of this process: that insert's job.
+    const joined = this.inserting.get(key);
+    if (joined) return { ok: true, job: await joined, existing: true };
+    const insert = this.meta.insertJob({ key, url: parsed.url.href, source: options.source, nowMs: this.deps.nowMs() });
+    const insertedJob = insert.then((r) => r.job);
+    this.inserting.set(key, insertedJob);
+    const settled = (): void => {
+      if (this.inserting.get(key) === insertedJob) this.inserting.delete(key);
+    };
+    insertedJob.then(settled, settled);
+    const inserted = await insert;
+    // Queued meanwhile (by another process on a shared store).
     if (inserted.existing) return { ok: true, job: inserted.job, existing: true };
     const job = inserted.job;
     await this.meta.setMissInfo(key, { refusal: null });
