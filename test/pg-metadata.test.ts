@@ -149,6 +149,29 @@ test("a replica's own writes are not read back: its changes name it, its catch-u
   }
 });
 
+test("miss info that is already so is not written (no transaction, no change for the other replicas)", async () => {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  try {
+    const changes = async () => Number(((await a.sql`SELECT count(*) AS n FROM changes`) as [{ n: string }])[0].n);
+    await a.store.setMissInfo("none", { refusal: null }); // no miss row: nothing to clear
+    expect(await changes()).toBe(0);
+    a.store.recordMiss({ key: "m", url: "m", nowMs: 1 });
+    await a.store.setMissInfo("m", { refusal: "private address" }); // the buffered miss and its refusal
+    expect(a.store.getMiss("m")).toMatchObject({ count: 1, refusal: "private address" });
+    const written = await changes();
+    expect(written).toBeGreaterThan(0);
+    await a.store.setMissInfo("m", { refusal: "private address" });
+    expect(await changes()).toBe(written);
+    await a.store.setMissInfo("m", { refusal: null });
+    expect(await changes()).toBe(written + 1);
+    const [row] = (await a.sql`SELECT refusal FROM misses WHERE key = 'm'`) as Array<{ refusal: string | null }>;
+    expect(row!.refusal).toBeNull();
+  } finally {
+    await a.close();
+  }
+});
+
 test("after a failed write a replica reads its own changes back until a later write and catch-up settle it", async () => {
   const url = await freshDatabase();
   const a = await replica(url, "a");

@@ -534,6 +534,9 @@ export class PgMetadataStore implements MetadataStore {
   // ---- writes ----
 
   setMissInfo(key: string, info: { refusal?: string | null; knownSizeBytes?: number | null }): Promise<void> {
+    // Nothing to change is no transaction: every queued fill clears its key's refusal, and a
+    // revalidation's key has no miss row at all (one round trip less before its readers are answered).
+    if (!this.pendingMisses.has(key) && this.missInfoHolds(key, info)) return Promise.resolve();
     const pending = this.takeMiss(key);
     return this.write(async (tx, applied) => {
       await this.writeMisses(tx, pending, applied);
@@ -542,6 +545,13 @@ export class PgMetadataStore implements MetadataStore {
       if (info.knownSizeBytes !== undefined) rows = await tx`UPDATE misses SET known_size_bytes = ${info.knownSizeBytes} WHERE key = ${key} RETURNING *`;
       for (const r of rows) applied.push({ table: "misses", key, row: r });
     });
+  }
+
+  /** The view already says what `info` would write (no row counts as nulls; a value to set on a row it does not have does not hold). */
+  private missInfoHolds(key: string, info: { refusal?: string | null; knownSizeBytes?: number | null }): boolean {
+    const row = this.view.getMiss(key);
+    const holds = (want: string | number | null | undefined, have: string | number | null): boolean => want === undefined || want === have;
+    return holds(info.refusal, row?.refusal ?? null) && holds(info.knownSizeBytes, row?.knownSizeBytes ?? null);
   }
 
   markUncacheable(mark: { key: string; url: string; reason: string; untilMs: number; nowMs: number }): Promise<void> {
