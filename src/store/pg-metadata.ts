@@ -5,9 +5,10 @@
 // (migration 2), NOTIFY wakes the replicas, and each reads the changes after the last id it saw —
 // also after a reconnect, when notifications were lost. A replica's own writes are applied to its
 // view as soon as they commit, and catch-up skips the changes they made (each change names its
-// replica, migration 3), so a replica's counter flushes cost it no read-back. Hit and miss counts are buffered and written as increments, so they
-// add up across replicas. Jobs are leased: a claim names this replica and an expiry that the
-// replica renews; a job whose lease ran out goes back to the queue for any replica.
+// replica, migration 3), so a replica's counter flushes cost it no read-back. Hit and miss counts
+// are buffered and written as increments, so they add up across replicas. Jobs are leased: a
+// claim names this replica and an expiry that the replica renews; a job whose lease ran out goes
+// back to the queue for any replica.
 import type { SQL } from "bun";
 import type { EvictionCandidate } from "../core/eviction.ts";
 import type { JobSource, JobState } from "../core/jobs.ts";

@@ -160,7 +160,7 @@ export const PG_MIGRATIONS: readonly string[] = [
      value TEXT NOT NULL
    );`,
   // 3: each change names the replica whose transaction made it (the transaction-local setting
-  // ${ORIGIN_SETTING}, set by the replica's writes; NULL for any other writer), so a replica
+  // withcache.replica, set by the replica's writes; NULL for any other writer), so a replica
   // does not read back the rows it has just written (it applies them to its view at commit).
   // After a transaction-local set_config ends, the setting reads '' in that session, hence nullif.
   `ALTER TABLE changes ADD COLUMN origin TEXT;
