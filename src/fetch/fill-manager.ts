@@ -21,7 +21,7 @@ import type { CacheStore } from "../store/store.ts";
 import { BlobGone, BlobStoreUnavailable, KeyHasActiveJob, type ArtifactRow, type JobRow, type RevalidationResult, type TempBlob } from "../store/types.ts";
 import { rowFreshness } from "./freshness-of-row.ts";
 import { LiveFill } from "./live-fill.ts";
-import { HASH_WORKER_MIN_BYTES, openSha256Sink, type HashMode, type Sha256Sink } from "./sha256-sink.ts";
+import { openSha256Sink, type HashMode, type Sha256Sink } from "./sha256-sink.ts";
 import { addressRefusal, FillError, openOrigin, publicAddressesOnly, systemResolver, type AddressPolicy, type Resolver } from "./origin.ts";
 
 export type EnqueueResult =
@@ -83,6 +83,11 @@ const PENDING_AUTO_ENQUEUES_MAX = 64;
 /** While a fill writes, free disk space is checked again every this many bytes (a statfs costs ~1 µs). */
 const DISK_CHECK_BYTES = 1024 * 1024;
 
+/**
+ * Fills of at least this many bytes (or of unknown length) hash SHA-256 on a Worker, i.e. on
+ * another core; smaller ones hash in the event loop, where starting a worker would cost more.
+ */
+const HASH_WORKER_MIN_BYTES = 4 * 1024 * 1024;
 
 /** Every this many bytes a fill starts a background writeback of its temp file. */
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
@@ -580,7 +585,7 @@ export class FillManager {
     return false;
   }
 
-  /** A SHA-256 sink for a fill of `totalBytes` (null: unknown); a worker one (another core) when it pays. */
+  /** A SHA-256 sink for a fill of `totalBytes` (null: unknown); a worker one when it pays. */
   private openSink(totalBytes: number | null): Promise<Sha256Sink> {
     const url = this.deps.hashWorkerUrl;
     const useWorker = url !== null && (totalBytes === null || totalBytes >= HASH_WORKER_MIN_BYTES);

@@ -19,8 +19,6 @@ export interface Sha256Sink {
   dispose(): void;
 }
 
-/** Below this many bytes, hashing in this thread is quicker than starting a worker. */
-export const HASH_WORKER_MIN_BYTES = 4 * 1024 * 1024;
 /** Bytes posted to the worker and not hashed yet, at most; past it the fill waits (memory bound). */
 const HASH_INFLIGHT_BYTES_MAX = 8 * 1024 * 1024;
 /**

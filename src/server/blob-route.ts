@@ -7,7 +7,6 @@ import { loggableUrl } from "../core/log.ts";
 import { contentRange, decideRange, ifNoneMatchHits, notModifiedSince } from "../core/range.ts";
 import { VALIDATED_USE_MS } from "../core/freshness.ts";
 import { rowFreshness } from "../fetch/freshness-of-row.ts";
-import { HASH_WORKER_MIN_BYTES, openSha256Sink, type Sha256Sink } from "../fetch/sha256-sink.ts";
 import type { BunFile } from "bun";
 import type { ArtifactRow, BlobLocation } from "../store/types.ts";
 import type { RequestContext } from "./context.ts";
@@ -378,52 +377,38 @@ function bodySource(parts: HitParts, ctx: RequestContext): BodySource {
  * A whole blob streamed from the remote store, checked on the way: each chunk is held back until
  * the next one arrives, and the last one goes out only when the length and sha256 match the row.
  * A mismatch (or a read error) cuts the response short, so the client never gets a wrong file.
- * A big blob is hashed on a worker (another core) while the stream goes on, as a fill's is.
  */
 function verifiedStream(source: ReadableStream<Uint8Array>, a: ArtifactRow, ctx: RequestContext): ReadableStream<Uint8Array> {
   const reader = source.getReader();
-  let sink: Sha256Sink | null = null;
+  const hasher = new Bun.CryptoHasher("sha256");
   let held: Uint8Array | null = null;
   let count = 0;
   return new ReadableStream<Uint8Array>({
-    async start() {
-      sink = await openSha256Sink({ useWorker: a.sizeBytes >= HASH_WORKER_MIN_BYTES });
-    },
     async pull(controller) {
-      const hash = sink!;
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) {
-            const got = await hash.digest();
-            hash.dispose();
-            if (count !== a.sizeBytes || got !== a.sha256) {
-              ctx.log.event("blob-mismatch", { request: ctx.requestId, sha256: a.sha256, found_bytes: count, found_sha256: got });
-              controller.error(new Error(`the blob store's copy of ${a.sha256} does not match its row`));
-              return;
-            }
-            if (held) controller.enqueue(held);
-            controller.close();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) {
+          const got = hasher.digest("hex");
+          if (count !== a.sizeBytes || got !== a.sha256) {
+            ctx.log.event("blob-mismatch", { request: ctx.requestId, sha256: a.sha256, found_bytes: count, found_sha256: got });
+            controller.error(new Error(`the blob store's copy of ${a.sha256} does not match its row`));
             return;
           }
-          hash.update(value);
-          count += value.byteLength;
-          // The worker is at most a few MiB behind (memory bound).
-          await hash.drain();
-          const out = held;
-          held = value;
-          if (out) {
-            controller.enqueue(out);
-            return;
-          }
+          if (held) controller.enqueue(held);
+          controller.close();
+          return;
         }
-      } catch (err) {
-        hash.dispose();
-        throw err;
+        hasher.update(value);
+        count += value.byteLength;
+        const out = held;
+        held = value;
+        if (out) {
+          controller.enqueue(out);
+          return;
+        }
       }
     },
     cancel(reason) {
-      sink?.dispose();
       return reader.cancel(reason);
     },
   });

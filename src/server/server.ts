@@ -11,7 +11,6 @@ import { TrafficRecorder } from "../store/traffic.ts";
 import { FillManager } from "../fetch/fill-manager.ts";
 import type { AddressPolicy, Resolver } from "../fetch/origin.ts";
 import { connectBlobStore } from "../store/s3-blobs.ts";
-import { HASH_WORKER_MIN_BYTES, openSha256Sink } from "../fetch/sha256-sink.ts";
 import { openCacheStore, type SharedRows, type StoreLimits } from "../store/store.ts";
 import { parseDatabaseUrl } from "../core/database-url.ts";
 import { connectDatabase, type SharedDatabase } from "../store/pg-connect.ts";
@@ -82,8 +81,6 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
     localCacheBytes: config.localCacheBytes,
     env: options.env ?? process.env,
     onEvent: (name, fields) => log.event(name, fields),
-    // A big local copy is hashed on a worker (another core) while its GET arrives, like a fill.
-    openHasher: (sizeBytes) => openSha256Sink({ useWorker: sizeBytes >= HASH_WORKER_MIN_BYTES }),
   });
   // --database postgres://…: the rows (and sessions, tokens, jobs) are shared with other replicas.
   let shared: SharedDatabase | null = null;

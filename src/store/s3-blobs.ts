@@ -19,7 +19,7 @@ import { assert } from "../core/errors.ts";
 import { parseBlobStoreUrl, type S3BlobStoreUrl } from "../core/blob-store-url.ts";
 import { GrowingTemp, streamGrowingTemp } from "./growing-temp.ts";
 import { LocalBlobStore } from "./local-blobs.ts";
-import { BlobGone, BlobStoreUnavailable, type BlobLocation, type BlobRefs, type BlobStore, type Sha256Hasher, type TempBlob, type TempReader } from "./types.ts";
+import { BlobGone, BlobStoreUnavailable, type BlobLocation, type BlobRefs, type BlobStore, type TempBlob, type TempReader } from "./types.ts";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** Uploads tried per commit before the fill is told to retry later (with its own backoff). */
@@ -134,11 +134,6 @@ type LocalCopy = { sizeBytes: number; usedMs: number };
 /** A local copy being made: its temp file as it grows (whole reads stream from it) and the job. */
 type Copying = { growing: GrowingTemp; sizeBytes: number; job: Promise<void> };
 
-async function threadHasher(): Promise<Sha256Hasher> {
-  const hasher = new Bun.CryptoHasher("sha256");
-  return { update: (chunk) => void hasher.update(chunk), drain: async () => {}, digest: async () => hasher.digest("hex"), dispose: () => {} };
-}
-
 /**
  * Objects younger than this are never orphans to the sweep: a fill's row commit follows its upload
  * within moments, on whichever cache-host ran it.
@@ -169,8 +164,6 @@ export class S3BlobStore implements BlobStore {
       /** The bucket's blobs, listed at start-up (S3Bucket.listBlobs). */
       remote: Map<string, number>;
       onEvent?: (name: string, fields: Record<string, string | number>) => void;
-      /** The hasher of a local copy of `sizeBytes` (default: in this thread). */
-      openHasher?: (sizeBytes: number) => Promise<Sha256Hasher>;
     },
   ) {
     this.local = new LocalBlobStore(dataDir, options.refs.isReferenced);
@@ -273,19 +266,17 @@ export class S3BlobStore implements BlobStore {
     // openTemp creates the file before its first await: readCopying can open it from now on.
     const temp = await this.local.openTemp(name, { truncate: true });
     growing.start();
-    let hasher: Sha256Hasher | null = null;
+    const hasher = new Bun.CryptoHasher("sha256");
     let count = 0;
     try {
-      hasher = await (this.options.openHasher ?? threadHasher)(sizeBytes);
       for await (const chunk of this.bucket.client.file(this.bucket.keyOf(sha256)).stream() as unknown as AsyncIterable<Uint8Array>) {
         hasher.update(chunk);
         await temp.write(chunk);
         count += chunk.byteLength;
         if (count > sizeBytes) throw new Error(`the object of ${sha256} is longer than ${sizeBytes} bytes`);
         growing.progress(count);
-        await hasher.drain();
       }
-      const got = await hasher.digest();
+      const got = hasher.digest("hex");
       if (count !== sizeBytes || got !== sha256) throw new Error(`the object of ${sha256} is ${count} bytes hashing to ${got}`);
       // The bytes are the blob's: streams from the copy may finish (the fsync is the copy's, not theirs).
       growing.commit(count);
@@ -297,7 +288,6 @@ export class S3BlobStore implements BlobStore {
       this.addCopy(sha256, count, Date.now());
       this.trimCopies(sha256);
     } finally {
-      hasher?.dispose();
       await temp.close().catch(() => {});
       this.local.removeTemp(name);
     }
@@ -475,7 +465,6 @@ export async function connectBlobStore(options: {
   localCacheBytes: number;
   env: Record<string, string | undefined>;
   onEvent?: (name: string, fields: Record<string, string | number>) => void;
-  openHasher?: (sizeBytes: number) => Promise<Sha256Hasher>;
 }): Promise<((dataDir: string, refs: BlobRefs) => BlobStore) | undefined> {
   const bucket = await connectBucket(options.blobStore, options.env);
   return bucket === null ? undefined : await bucketStoreFactory(bucket, options);
@@ -484,7 +473,7 @@ export async function connectBlobStore(options: {
 /** The factory openCacheStore takes for a checked bucket: its blobs are listed once, now. */
 export async function bucketStoreFactory(
   bucket: S3Bucket,
-  options: { localCacheBytes: number; onEvent?: (name: string, fields: Record<string, string | number>) => void; openHasher?: (sizeBytes: number) => Promise<Sha256Hasher> },
+  options: { localCacheBytes: number; onEvent?: (name: string, fields: Record<string, string | number>) => void },
 ): Promise<(dataDir: string, refs: BlobRefs) => BlobStore> {
   let remote: Map<string, number>;
   try {
@@ -493,13 +482,7 @@ export async function bucketStoreFactory(
     throw new Error(`--blob-store: cannot list ${bucket.describe()}: ${s3Reason(err)}`);
   }
   return (dataDir, refs) =>
-    new S3BlobStore(bucket, dataDir, {
-      refs,
-      localCacheBytes: options.localCacheBytes,
-      remote,
-      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-      ...(options.openHasher ? { openHasher: options.openHasher } : {}),
-    });
+    new S3BlobStore(bucket, dataDir, { refs, localCacheBytes: options.localCacheBytes, remote, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
 }
 
 /** The checked bucket --blob-store names, or null for the directory store. */

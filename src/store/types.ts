@@ -226,18 +226,6 @@ export type BlobLocation =
       readCopying(): ReadableStream<Uint8Array> | null;
     };
 
-/**
- * SHA-256 of a stream of bytes, maybe on another core (fetch/sha256-sink.ts makes these): the
- * caller may reuse a chunk once update returns, waits on drain to bound what is still unhashed,
- * and disposes of it on every path.
- */
-export interface Sha256Hasher {
-  update(chunk: Uint8Array): void;
-  drain(): Promise<void>;
-  digest(): Promise<string>;
-  dispose(): void;
-}
-
 /** A remote blob store could not be reached or refused a write: the fill retries later. */
 export class BlobStoreUnavailable extends Error {}
 
