@@ -7,7 +7,7 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { blobUrl, cleanupsAfterEach, ensureBuilt, isStored, jobFinished, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
 import { patternedBytes } from "./helpers/bytes.ts";
-import { startS3Server, type S3Server } from "./helpers/s3.ts";
+import { startS3Forwarder, startS3Server, type S3Server } from "./helpers/s3.ts";
 import { ORPHAN_GRACE_MS } from "../src/store/s3-blobs.ts";
 
 let s3: S3Server;
@@ -43,8 +43,8 @@ function client(bucket: string): Bun.S3Client {
   return new Bun.S3Client({ bucket, endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region });
 }
 
-async function startS3Cache(bucket: string, overrides: Parameters<typeof startTestServer>[0] = {}, dataDir = makeTempDir("withcache-data-")): Promise<TestServer> {
-  const s = await startTestServer({ blobStore: `s3://${bucket}/cache`, ...overrides }, { dataDir, start: { env: s3.env } });
+async function startS3Cache(bucket: string, overrides: Parameters<typeof startTestServer>[0] = {}, dataDir = makeTempDir("withcache-data-"), env = s3.env): Promise<TestServer> {
+  const s = await startTestServer({ blobStore: `s3://${bucket}/cache`, ...overrides }, { dataDir, start: { env } });
   cleanups.push(() => s.stop());
   return s;
 }
@@ -122,12 +122,55 @@ test("a blob without a local copy streams from the bucket (whole and ranged), th
   expect(sha256Hex(again.bytes)).toBe(sha1);
 });
 
+test("a first hit while the local copy is made reads the object once, byte-exact; an S3 failure or wrong bytes end the client's download with an error", async () => {
+  const forwarder = startS3Forwarder(s3);
+  cleanups.push(() => forwarder.stop());
+  const bucket = await freshBucket();
+  // Room for one local copy: each fill pushes the one before out.
+  const s = await startS3Cache(bucket, { localCacheBytes: 7_500_000 }, makeTempDir("withcache-data-"), forwarder.env);
+  const names = ["once-5000000.bin", "cut-5000000.bin", "bad-5000000.bin", "last-5000000.bin"];
+  for (const name of names) await fill(s, `${origin.url}/f/${name}`);
+  const objectOf = (name: string) => `${bucket}/cache/sha256/${sha256Hex(bodyOf(`/f/${name}`))}`;
+  const localOf = (name: string) => {
+    const sha = sha256Hex(bodyOf(`/f/${name}`));
+    return join(s.dataDir, "blobs", sha.slice(0, 2), sha);
+  };
+  expect(existsSync(localOf("once-5000000.bin"))).toBe(false);
+
+  // One GET of the object serves the client and makes the local copy.
+  const before = forwarder.gets(objectOf("once-5000000.bin"));
+  const whole = await curlBytes(blobUrl(s.url, `${origin.url}/f/once-5000000.bin`));
+  expect(whole.exitCode).toBe(0);
+  expect(sha256Hex(whole.bytes)).toBe(sha256Hex(bodyOf("/f/once-5000000.bin")));
+  await pollUntil(() => existsSync(localOf("once-5000000.bin")), { what: "local copy", timeoutMs: 10_000 });
+  expect(forwarder.gets(objectOf("once-5000000.bin")) - before).toBe(1);
+
+  // The object's GET breaks off: the client's download fails (no short 200), no copy is kept.
+  forwarder.cutNextGet(objectOf("cut-5000000.bin"), 2_000_000);
+  const cut = await curlBytes(blobUrl(s.url, `${origin.url}/f/cut-5000000.bin`));
+  expect(cut.exitCode).not.toBe(0);
+  expect(cut.bytes.byteLength).toBeLessThan(5_000_000);
+  await pollUntil(() => s.logs.some((l) => l.includes("local_copy_error")), { what: "local copy error", timeoutMs: 10_000 });
+  expect(existsSync(localOf("cut-5000000.bin"))).toBe(false);
+
+  // Other bytes of the same length in the bucket: never served whole, never kept.
+  const body = bodyOf("/f/bad-5000000.bin");
+  const other = body.slice();
+  other[4_999_000] = other[4_999_000]! ^ 0xff;
+  await client(bucket).file(`cache/sha256/${sha256Hex(body)}`).write(other);
+  const bad = await curlBytes(blobUrl(s.url, `${origin.url}/f/bad-5000000.bin`));
+  expect(bad.exitCode).not.toBe(0);
+  expect(bad.bytes.byteLength).toBeLessThan(5_000_000);
+  await pollUntil(() => s.logs.some((l) => l.includes("local_copy_error") && l.includes("hashing to")), { what: "local copy mismatch", timeoutMs: 10_000 });
+  expect(existsSync(localOf("bad-5000000.bin"))).toBe(false);
+});
+
 test("an object that does not match its row is never served whole", async () => {
   const bucket = await freshBucket();
   const s = await startS3Cache(bucket, { localCacheBytes: 0 });
-  const url = `${origin.url}/f/tampered-150000.bin`;
+  const url = `${origin.url}/f/tampered-5000000.bin`;
   await fill(s, url);
-  const body = bodyOf("/f/tampered-150000.bin");
+  const body = bodyOf("/f/tampered-5000000.bin");
   const sha = sha256Hex(body);
   expect(existsSync(join(s.dataDir, "blobs", sha.slice(0, 2), sha))).toBe(false);
   // Someone rewrites the object with other bytes of the same length.

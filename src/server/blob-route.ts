@@ -8,7 +8,7 @@ import { contentRange, decideRange, ifNoneMatchHits, notModifiedSince } from "..
 import { VALIDATED_USE_MS } from "../core/freshness.ts";
 import { rowFreshness } from "../fetch/freshness-of-row.ts";
 import type { BunFile } from "bun";
-import type { ArtifactRow } from "../store/types.ts";
+import type { ArtifactRow, BlobLocation } from "../store/types.ts";
 import type { RequestContext } from "./context.ts";
 import { artifactBodyHeaders, textResponse } from "./responses.ts";
 import { streamLive } from "./stream-route.ts";
@@ -363,13 +363,14 @@ function withHeaders(headers: Headers, extra: Record<string, string>): Headers {
 
 /**
  * The hit's body source: the local file (sendfile), or, with an S3 blob store before the blob has
- * a local copy, ranged reads of the object (locate starts the local copy in the background).
+ * a local copy, ranged reads of the object, or the whole blob from the local copy as it arrives
+ * (locate starts the local copy in the background).
  */
-type BodySource = { kind: "file"; file: BunFile } | { kind: "remote"; read: (range: { start: number; endExclusive: number }) => ReadableStream<Uint8Array> };
+type BodySource = { kind: "file"; file: BunFile } | (BlobLocation & { kind: "remote" });
 
 function bodySource(parts: HitParts, ctx: RequestContext): BodySource {
   const where = ctx.store.blobs.locate(parts.row.sha256);
-  if (where.kind === "remote") return { kind: "remote", read: where.read };
+  if (where.kind === "remote") return where;
   if (parts.file === null || parts.path !== where.path) {
     parts.file = Bun.file(where.path);
     parts.path = where.path;
@@ -436,7 +437,9 @@ function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext, extra: Reco
       if (isGet) count(ctx, "hit", () => ctx.store.metadata.recordHit(a.key, ctx.nowMs()));
       // Bun sets Content-Length from the file (and honours HEAD); setting it too would duplicate it.
       if (source.kind === "file") return new Response(source.file, { status: 200, headers: new Headers(headers) });
-      return remoteResponse(req, 200, withHeaders(headers, {}), a.sizeBytes, () => verifiedStream(source.read({ start: 0, endExclusive: a.sizeBytes }), a, ctx));
+      // From the local copy being made if there is one (checked by the copy: one read of the
+      // object serves both), else the object itself, checked here.
+      return remoteResponse(req, 200, withHeaders(headers, {}), a.sizeBytes, () => source.readCopying() ?? verifiedStream(source.read({ start: 0, endExclusive: a.sizeBytes }), a, ctx));
     case "partial": {
       assert(source !== null, "a partial answer has a body source");
       // A range from byte 0 is a fresh download; a later start is a resume, not a new hit.

@@ -5,17 +5,14 @@
 // committed; a fill that fails or must rewrite sent bytes cuts the stream short (the connection
 // closes without the chunked terminator, so curl and wget report an error).
 // Bun sends a ReadableStream body chunked, without Content-Length (BUN-NOTES): a HEAD says the
-// length, a GET's body does not. Each stream reads the file itself, at its own client's pace.
+// length, a GET's body does not. Each stream reads the file itself, at its own client's pace
+// (store/growing-temp.ts: the one reader of a growing temp file).
 import { contentRange, decideStreamRange } from "../core/range.ts";
 import type { LiveFill } from "../fetch/live-fill.ts";
+import { streamGrowingTemp } from "../store/growing-temp.ts";
 import type { RequestContext } from "./context.ts";
 import { artifactBodyHeaders } from "./responses.ts";
 import type { LookupOutcome } from "./blob-route.ts";
-
-/** Bytes read from the temp file per step of a stream. */
-const CHUNK_BYTES = 256 * 1024;
-/** A stream waiting for bytes looks at its fill again at least this often. */
-const WAIT_SLICE_MS = 1000;
 
 export type StreamTarget = { key: string; logKey: string };
 
@@ -51,61 +48,10 @@ export function streamLive(req: Request, live: LiveFill, ctx: RequestContext, ta
   if (reader === null) return null;
   ctx.noIdleTimeout?.();
   live.streamers++;
-  const generation = live.generation;
-  let position = start;
-  let finished = false;
-  const finish = (outcome: "complete" | "cut" | "client-gone", reason?: string): void => {
-    if (finished) return;
-    finished = true;
+  const body = streamGrowingTemp(live, reader, { start, endExclusive }, (outcome, bytes, reason) => {
     live.streamers--;
-    reader.close();
-    ctx.log.event("stream", { request: ctx.requestId, key: target.logKey, job: live.jobId, outcome, bytes: position - start, ...(reason ? { reason } : {}) });
-    ctx.traffic.servedFromCache(position - start);
-  };
-  const body = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          for (;;) {
-            if (live.generation !== generation) {
-              finish("cut", live.cutReason ?? "the fill had to start over");
-              controller.error(new Error("the fill was cut"));
-              return;
-            }
-            const committed = live.state === "committed";
-            const end = endExclusive ?? (committed ? live.written : null);
-            if (committed && end !== null && position >= end) {
-              finish("complete");
-              controller.close();
-              return;
-            }
-            // Until the fill is verified, the final byte of a known length is held back.
-            let limit = live.written;
-            if (end !== null) limit = Math.min(limit, committed ? end : end - 1);
-            if (position < limit) {
-              const length = Math.min(CHUNK_BYTES, limit - position);
-              const own = () => reader.read(position, length);
-              // Another stream's read of the same bytes if there is one (its reader may close
-              // under it: then this stream reads for itself).
-              const chunk = await live.sharedRead(position, length, own).catch(own);
-              if (live.generation !== generation) continue;
-              if (chunk.byteLength === 0) throw new Error(`the temp file ends before byte ${position}`);
-              position += chunk.byteLength;
-              controller.enqueue(chunk);
-              return;
-            }
-            await live.waitForNews(WAIT_SLICE_MS);
-          }
-        } catch (err) {
-          finish("cut", (err instanceof Error ? err.message : String(err)).split("\n")[0]);
-          controller.error(err);
-        }
-      },
-      cancel() {
-        finish("client-gone");
-      },
-    },
-    { highWaterMark: 0 },
-  );
+    ctx.log.event("stream", { request: ctx.requestId, key: target.logKey, job: live.jobId, outcome, bytes, ...(reason ? { reason } : {}) });
+    ctx.traffic.servedFromCache(bytes);
+  });
   return { response: new Response(body, { status, headers }), key: target.key, logKey: target.logKey, note };
 }

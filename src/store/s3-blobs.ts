@@ -2,7 +2,10 @@
 // Ceph RGW, SeaweedFS, versitygw, …) through Bun.S3Client. The data dir keeps the fills' temp
 // files and a local copy of hot blobs (<data-dir>/blobs, the directory store's layout), bounded by
 // --local-cache-bytes, least recently used copies first. Hits on a local copy are sendfile; a
-// blob without one is streamed from S3 (ranged GETs) while a copy is made in the background.
+// blob without one gets one made in the background (one GET of the object into a temp file), and
+// a whole read meanwhile streams from that temp file as it grows (store/growing-temp.ts), so the
+// object is read once for both; ranged reads, and every read when no copy is being made (it does
+// not fit, two copies are being made already), are GETs of the object.
 //
 // Ordering: a blob is uploaded and its size checked in the bucket before its row commits (the
 // row commit runs inside commitTemp, right after the upload), and checked again inside the row
@@ -14,6 +17,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { assert } from "../core/errors.ts";
 import { parseBlobStoreUrl, type S3BlobStoreUrl } from "../core/blob-store-url.ts";
+import { GrowingTemp, streamGrowingTemp } from "./growing-temp.ts";
 import { LocalBlobStore } from "./local-blobs.ts";
 import { BlobGone, BlobStoreUnavailable, type BlobLocation, type BlobRefs, type BlobStore, type TempBlob, type TempReader } from "./types.ts";
 
@@ -129,6 +133,8 @@ export class S3Bucket {
 }
 
 type LocalCopy = { sizeBytes: number; usedMs: number };
+/** A local copy being made: its temp file as it grows (whole reads stream from it) and the job. */
+type Copying = { growing: GrowingTemp; sizeBytes: number; job: Promise<void> };
 
 /**
  * Objects younger than this are never orphans to the sweep: a fill's row commit follows its upload
@@ -147,7 +153,7 @@ export class S3BlobStore implements BlobStore {
   private readonly committing = new Map<string, number>();
   /** Remote deletes not yet done; a commit of the same sha256 waits for its delete first. */
   private readonly deleting = new Map<string, Promise<void>>();
-  private readonly localizing = new Map<string, Promise<void>>();
+  private readonly localizing = new Map<string, Copying>();
   /** Objects a row said were there and a check found missing: the fetch time of that row. */
   private readonly foundMissing = new Map<string, number>();
   private tempCounter = 0;
@@ -229,22 +235,41 @@ export class S3BlobStore implements BlobStore {
       kind: "remote",
       sizeBytes,
       read: ({ start, endExclusive }) => this.bucket.client.file(key).slice(start, endExclusive).stream(),
+      readCopying: () => this.readCopying(sha256),
     };
+  }
+
+  /** The whole blob from its local copy being made, as it arrives; null when none is being made. */
+  private readCopying(sha256: string): ReadableStream<Uint8Array> | null {
+    const copying = this.localizing.get(sha256);
+    if (copying === undefined || copying.growing.state === "cut") return null;
+    // Null when the copy was renamed into place or removed a moment ago: the caller reads the object.
+    const reader = this.local.openTempReader(copying.growing.tempName);
+    if (reader === null) return null;
+    return streamGrowingTemp(copying.growing, reader, { start: 0, endExclusive: copying.sizeBytes });
   }
 
   /** Copy a blob from the bucket into the local copy, verified by sha256 (once per blob at a time). */
   private localize(sha256: string, sizeBytes: number): void {
     if (this.localizing.has(sha256) || this.localizing.size >= LOCALIZE_INFLIGHT_MAX) return;
     if (sizeBytes > this.options.localCacheBytes) return;
-    const job = this.copyFromBucket(sha256, sizeBytes)
-      .catch((err: unknown) => this.options.onEvent?.("blob-store", { sha256, local_copy_error: s3Reason(err) }))
+    const growing = new GrowingTemp(`copy-${process.pid}-${++this.tempCounter}`);
+    const job = this.copyFromBucket(sha256, sizeBytes, growing)
+      .catch((err: unknown) => {
+        const reason = s3Reason(err);
+        // Streams from the copy end with an error, never short and complete-looking.
+        growing.cut(reason);
+        this.options.onEvent?.("blob-store", { sha256, local_copy_error: reason });
+      })
       .finally(() => this.localizing.delete(sha256));
-    this.localizing.set(sha256, job);
+    this.localizing.set(sha256, { growing, sizeBytes, job });
   }
 
-  private async copyFromBucket(sha256: string, sizeBytes: number): Promise<void> {
-    const name = `copy-${process.pid}-${++this.tempCounter}`;
+  private async copyFromBucket(sha256: string, sizeBytes: number, growing: GrowingTemp): Promise<void> {
+    const name = growing.tempName;
+    // openTemp creates the file before its first await: readCopying can open it from now on.
     const temp = await this.local.openTemp(name, { truncate: true });
+    growing.start();
     const hasher = new Bun.CryptoHasher("sha256");
     let count = 0;
     try {
@@ -252,11 +277,15 @@ export class S3BlobStore implements BlobStore {
         hasher.update(chunk);
         await temp.write(chunk);
         count += chunk.byteLength;
+        if (count > sizeBytes) throw new Error(`the object of ${sha256} is longer than ${sizeBytes} bytes`);
+        growing.progress(count);
       }
-      await temp.sync();
-      await temp.close();
       const got = hasher.digest("hex");
       if (count !== sizeBytes || got !== sha256) throw new Error(`the object of ${sha256} is ${count} bytes hashing to ${got}`);
+      // The bytes are the blob's: streams from the copy may finish (the fsync is the copy's, not theirs).
+      growing.commit(count);
+      await temp.sync();
+      await temp.close();
       // Deleted while it was copied: keep nothing.
       if (!this.remote.has(sha256)) return;
       this.local.renameIntoPlace(name, sha256);
@@ -454,7 +483,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async drain(timeoutMs: number): Promise<void> {
-    const pending = [...this.deleting.values(), ...this.localizing.values()];
+    const pending = [...this.deleting.values(), ...[...this.localizing.values()].map((c) => c.job)];
     await Promise.race([Promise.allSettled(pending), Bun.sleep(timeoutMs)]);
   }
 }

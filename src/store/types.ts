@@ -211,11 +211,20 @@ export interface MetadataStore {
 
 /**
  * Where a blob's bytes can be served from: a local file (sendfile), or a remote object (the S3
- * blob store before the blob has a local copy) read as a stream of `[start, endExclusive)`.
+ * blob store before the blob has a local copy) read as a stream of `[start, endExclusive)`, the
+ * bytes as the remote store holds them (the caller checks them). `readCopying`: the whole blob
+ * from the local copy being made from the remote one, as it arrives (one read of the object for
+ * both), or null when no copy is being made; its bytes are checked already: its last byte comes
+ * only once the copy's length and sha256 matched the blob, else the stream ends with an error.
  */
 export type BlobLocation =
   | { kind: "file"; path: string }
-  | { kind: "remote"; sizeBytes: number; read(range: { start: number; endExclusive: number }): ReadableStream<Uint8Array> };
+  | {
+      kind: "remote";
+      sizeBytes: number;
+      read(range: { start: number; endExclusive: number }): ReadableStream<Uint8Array>;
+      readCopying(): ReadableStream<Uint8Array> | null;
+    };
 
 /** A remote blob store could not be reached or refused a write: the fill retries later. */
 export class BlobStoreUnavailable extends Error {}

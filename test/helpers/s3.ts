@@ -93,3 +93,67 @@ export async function startS3Server(options: { dir?: TempDir } = {}): Promise<S3
     },
   };
 }
+
+export type S3Forwarder = {
+  endpoint: string;
+  /** The AWS_* variables that reach the S3 server through this forwarder. */
+  env: Record<string, string>;
+  /** GETs of each object key (`<bucket>/<key>`) that went through. */
+  gets(objectPath: string): number;
+  /** The next whole-object GET of `objectPath` is cut (the connection dropped) after this many body bytes. */
+  cutNextGet(objectPath: string, afterBytes: number): void;
+  stop(): Promise<void>;
+};
+
+/**
+ * A loopback HTTP forwarder in front of the S3 server, counting the GETs it passes on and cutting
+ * one when told (an S3 failure mid-body). The Host header goes through unchanged, so SigV4
+ * signatures made for the forwarder's address still verify.
+ */
+export function startS3Forwarder(s3: S3Server): S3Forwarder {
+  const counts = new Map<string, number>();
+  const cuts = new Map<string, number>();
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const url = new URL(req.url);
+      const path = decodeURIComponent(url.pathname.slice(1));
+      const ranged = req.headers.has("range");
+      if (req.method === "GET") counts.set(path, (counts.get(path) ?? 0) + 1);
+      const body = req.method === "GET" || req.method === "HEAD" ? undefined : await req.arrayBuffer();
+      const answer = await fetch(`${s3.endpoint}${url.pathname}${url.search}`, { method: req.method, headers: req.headers, body, redirect: "manual", decompress: false });
+      const cutAt = req.method === "GET" && !ranged ? cuts.get(path) : undefined;
+      if (cutAt === undefined || answer.body === null) return new Response(answer.body, { status: answer.status, headers: answer.headers });
+      cuts.delete(path);
+      const reader = answer.body.getReader();
+      let sent = 0;
+      const headers = new Headers(answer.headers);
+      headers.delete("content-length");
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            const { done, value } = await reader.read();
+            if (done) return controller.close();
+            const take = Math.min(value.byteLength, cutAt - sent);
+            if (take > 0) controller.enqueue(value.subarray(0, take));
+            sent += take;
+            if (sent >= cutAt) {
+              await reader.cancel();
+              controller.error(new Error("cut by the test's forwarder"));
+            }
+          },
+        }),
+        { status: answer.status, headers },
+      );
+    },
+  });
+  const endpoint = `http://127.0.0.1:${server.port}`;
+  return {
+    endpoint,
+    env: { ...s3.env, AWS_ENDPOINT_URL: endpoint },
+    gets: (objectPath) => counts.get(objectPath) ?? 0,
+    cutNextGet: (objectPath, afterBytes) => void cuts.set(objectPath, afterBytes),
+    stop: () => server.stop(true),
+  };
+}
