@@ -34,6 +34,29 @@ async function replica(url: string, id: string, leaseMs?: number): Promise<Repli
   };
 }
 
+/** Commit an artifact `key` through `r`, retrying for up to 10 s while the database comes back. */
+async function commitOnceBack(r: Replica, key: string): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (await r.store.commitArtifact(artifact(key)).then(() => true, () => false)) return true;
+    if (Date.now() > deadline) return false;
+    await Bun.sleep(100);
+  }
+}
+
+/** Two replicas over a fresh database, both closed after `fn` (whatever it throws). */
+async function withTwoReplicas(fn: (a: Replica, b: Replica, url: string) => Promise<void>): Promise<void> {
+  const url = await freshDatabase();
+  const a = await replica(url, "a");
+  const b = await replica(url, "b");
+  try {
+    await fn(a, b, url);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
 async function until<T>(what: string, fn: () => T | null | undefined | false, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -48,10 +71,7 @@ const SHA = "a".repeat(64);
 const artifact = (key: string, sha = SHA) => ({ key, url: key, sha256: sha, sizeBytes: 10, contentType: "application/octet-stream", contentDisposition: null, fetchedAtMs: 1000 });
 
 test("a commit on one replica is in the other's view within moments; a delete too", async () => {
-  const url = await freshDatabase();
-  const a = await replica(url, "a");
-  const b = await replica(url, "b");
-  try {
+  await withTwoReplicas(async (a, b) => {
     expect(b.store.getArtifact("https://x/f")).toBeNull();
     await a.store.commitArtifact(artifact("https://x/f"));
     expect(a.store.getArtifact("https://x/f")?.sha256).toBe(SHA); // own write: at once
@@ -62,17 +82,11 @@ test("a commit on one replica is in the other's view within moments; a delete to
     expect(removed).toEqual({ sha256: SHA, shared: false });
     await until("a sees the delete", () => a.store.getArtifact("https://x/f") === null);
     expect(a.store.storedTotals().artifactCount).toBe(0);
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });
 
 test("one active job per key across replicas, and each job is claimed once", async () => {
-  const url = await freshDatabase();
-  const a = await replica(url, "a");
-  const b = await replica(url, "b");
-  try {
+  await withTwoReplicas(async (a, b, url) => {
     const results = await Promise.all([
       a.store.insertJob({ key: "k", url: "k", source: "auto", nowMs: 1 }),
       b.store.insertJob({ key: "k", url: "k", source: "auto", nowMs: 1 }),
@@ -88,17 +102,11 @@ test("one active job per key across replicas, and each job is claimed once", asy
     const lease = await a.store.leaseOf(ids[0]!);
     expect(["a", "b"]).toContain(lease!.owner!);
     await until("b sees 21 running", () => b.store.activeJobCounts().running === 21);
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });
 
 test("hits and misses counted on two replicas add up; a commit moves the misses into the artifact", async () => {
-  const url = await freshDatabase();
-  const a = await replica(url, "a");
-  const b = await replica(url, "b");
-  try {
+  await withTwoReplicas(async (a, b, url) => {
     for (let i = 0; i < 5; i++) a.store.recordMiss({ key: "m", url: "m", nowMs: 100 + i });
     for (let i = 0; i < 3; i++) b.store.recordMiss({ key: "m", url: "m", nowMs: 200 + i });
     await a.store.flushCounters();
@@ -117,17 +125,11 @@ test("hits and misses counted on two replicas add up; a commit moves the misses 
     expect(Number(row!.hits)).toBe(10);
     expect(Number(row!.last_hit_ms)).toBe(6005);
     await until("both views say 10 hits", () => a.store.getArtifact("m")?.hits === 10 && b.store.getArtifact("m")?.hits === 10);
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });
 
 test("a replica's own writes are not read back: its changes name it, its catch-up skips them, the other replica reads them", async () => {
-  const url = await freshDatabase();
-  const a = await replica(url, "a");
-  const b = await replica(url, "b");
-  try {
+  await withTwoReplicas(async (a, b) => {
     await a.store.commitArtifact(artifact("own"));
     for (let i = 0; i < 3; i++) a.store.recordHit("own", 7000 + i);
     await a.store.flushCounters();
@@ -143,10 +145,7 @@ test("a replica's own writes are not read back: its changes name it, its catch-u
     await a.sql`UPDATE artifacts SET hits = 40 WHERE key = 'own'`;
     await until("a sees the operator's write", () => a.store.getArtifact("own")?.hits === 40);
     await until("b sees the operator's write", () => b.store.getArtifact("own")?.hits === 40);
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });
 
 test("miss info that is already so is not written (no transaction, no change for the other replicas)", async () => {
@@ -185,13 +184,7 @@ test("after a failed write a replica reads its own changes back until a later wr
       await tx`SELECT set_config('withcache.replica', 'a', true)`;
       await tx`INSERT INTO artifacts (key, url, sha256, size_bytes, content_type, fetched_at_ms) VALUES ('ghost', 'ghost', ${SHA}, 10, 'application/octet-stream', 1000)`;
     });
-    let wrote = false;
-    const deadline = Date.now() + 10_000;
-    while (!wrote && Date.now() < deadline) {
-      wrote = await a.store.commitArtifact(artifact("after")).then(() => true, () => false);
-      if (!wrote) await Bun.sleep(100);
-    }
-    expect(wrote).toBe(true);
+    expect(await commitOnceBack(a, "after")).toBe(true);
     await a.store.catchUp();
     expect(a.store.getArtifact("ghost")?.sha256).toBe(SHA);
     // Settled: own changes are skipped again.
@@ -233,10 +226,7 @@ test("a job whose replica stops renewing its lease goes back to the queue and an
 });
 
 test("PostgreSQL stopped: reads answer from the view, writes fail in one line, health says why; after the restart the replica catches up", async () => {
-  const url = await freshDatabase();
-  const a = await replica(url, "a");
-  const b = await replica(url, "b");
-  try {
+  await withTwoReplicas(async (a, b) => {
     await a.store.commitArtifact(artifact("before"));
     await until("b sees it", () => b.store.getArtifact("before"));
     await pg.halt();
@@ -248,28 +238,16 @@ test("PostgreSQL stopped: reads answer from the view, writes fail in one line, h
     await pg.start();
     // a writes while b's listener may still be reconnecting: b must not lose it.
     await until("a can write again", () => true);
-    let wrote = false;
-    const deadline = Date.now() + 10_000;
-    while (!wrote && Date.now() < deadline) {
-      wrote = await a.store.commitArtifact(artifact("after")).then(() => true, () => false);
-      if (!wrote) await Bun.sleep(100);
-    }
-    expect(wrote).toBe(true);
+    expect(await commitOnceBack(a, "after")).toBe(true);
     await until("b sees the row written while it reconnected", () => b.store.getArtifact("after"), 15_000);
     await b.store.commitArtifact(artifact("during"));
     expect(b.store.health()).toBeNull();
     await until("a sees b's write", () => a.store.getArtifact("during"));
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 }, 40_000);
 
 test("a replica away longer than the changes are kept reloads its whole view", async () => {
-  const url = await freshDatabase();
-  const a = await replica(url, "a");
-  const b = await replica(url, "b");
-  try {
+  await withTwoReplicas(async (a, b) => {
     await a.store.commitArtifact(artifact("one"));
     await until("b sees one", () => b.store.getArtifact("one"));
     // b stops listening (as if disconnected); a writes; the changes are pruned before b is back.
@@ -282,17 +260,11 @@ test("a replica away longer than the changes are kept reloads its whole view", a
     expect(b.store.getArtifact("one")).toBeNull();
     expect(b.store.getArtifact("two")?.sha256).toBe(SHA);
     expect(b.store.getArtifact("three")?.sha256).toBe(SHA);
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });
 
 test("a replica knows which other replica runs a key's fill and where it answers", async () => {
-  const url = await freshDatabase();
-  const a = await replica(url, "a");
-  const b = await replica(url, "b");
-  try {
+  await withTwoReplicas(async (a, b, url) => {
     await a.store.advertise("http://127.0.0.1:1111");
     await b.store.advertise("http://127.0.0.1:2222");
     const { job } = await b.store.insertJob({ key: "live", url: "live", source: "auto", nowMs: Date.now() });
@@ -303,33 +275,21 @@ test("a replica knows which other replica runs a key's fill and where it answers
     expect(remote).toEqual({ replicaId: "a", url: "http://127.0.0.1:1111" });
     await a.store.updateJob(job.id, { state: "completed", finishedAtMs: Date.now() });
     await until("b sees it finished", () => b.store.remoteFill("live") === null);
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });
 
 test("a session revoked on one replica is revoked on the other", async () => {
-  const url = await freshDatabase();
-  const a = await replica(url, "a");
-  const b = await replica(url, "b");
-  try {
+  await withTwoReplicas(async (a, b) => {
     const now = Date.now();
     expect(a.store.isSessionRevoked("s1", now)).toBe(false);
     await b.store.revokeSession({ id: "s1", expiresAtMs: now + 60_000, nowMs: now });
     expect(b.store.isSessionRevoked("s1", now)).toBe(true);
     await until("a sees the revocation", () => a.store.isSessionRevoked("s1", now));
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });
 
 test("conditional job writes across replicas: a cancel never overwrites a completion, two retries requeue once", async () => {
-  const url = await freshDatabase();
-  const a = await replica(url, "a");
-  const b = await replica(url, "b");
-  try {
+  await withTwoReplicas(async (a, b, url) => {
     const { job } = await a.store.insertJob({ key: "k", url: "k", source: "auto", nowMs: 1 });
     await a.store.claimJob(job.id, Date.now());
     await until("b sees it running", () => b.store.getJob(job.id)?.state === "running");
@@ -343,8 +303,5 @@ test("conditional job writes across replicas: a cancel never overwrites a comple
     const results = await Promise.all([requeue(a), requeue(b)]);
     expect(results.filter(Boolean)).toHaveLength(1);
     await until("both see it queued", () => a.store.getJob(job.id)?.state === "queued" && b.store.getJob(job.id)?.state === "queued");
-  } finally {
-    await a.close();
-    await b.close();
-  }
+  });
 });
