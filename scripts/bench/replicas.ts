@@ -2,8 +2,9 @@
 // p99 of HEAD /b/<token>/<name> on a stored artifact (`ab -i`, 16 connections, as benchmark 2),
 // same binary, same machine, same run. Target (issue 13): ≥ 0.8× the embedded rate, p99 < 5 ms.
 // A replica answers probes from its in-memory view of the rows, so the database is not on the path;
-// this measures that it stays off it. (2 replicas vs 1 is not measured: on 2 cores shared by both
-// replicas, PostgreSQL, versitygw and the clients, the ratio says nothing about a fleet.)
+// this measures that it stays off it. Then 2 replicas vs 1: 16 clients probing two different hits,
+// all on one replica or split over two (reported without a target: on 2 cores shared by both
+// replicas, PostgreSQL, versitygw and the clients, the ratio says nothing about a fleet).
 // PostgreSQL is started the way the tests start it (test/helpers/postgres.ts).
 import path from "node:path";
 import { startPostgres } from "../../test/helpers/postgres.ts";
@@ -25,17 +26,16 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     const { endpoint } = await startVersitygw();
     await makeBucket(endpoint, "bench-replicas");
     const embedded = await startWithcache({ label: "replicas-embedded" });
-    const replica = await startWithcache({
-      label: "replicas-pg-s3",
-      envExtra: {
-        WITHCACHE_DATABASE: pg.url,
-        WITHCACHE_BLOB_STORE: "s3://bench-replicas/cache",
-        AWS_ENDPOINT_URL: endpoint,
-        AWS_ACCESS_KEY_ID: KEY_ID,
-        AWS_SECRET_ACCESS_KEY: SECRET,
-        AWS_REGION: REGION,
-      },
-    });
+    const shared = {
+      WITHCACHE_DATABASE: pg.url,
+      WITHCACHE_BLOB_STORE: "s3://bench-replicas/cache",
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_ACCESS_KEY_ID: KEY_ID,
+      AWS_SECRET_ACCESS_KEY: SECRET,
+      AWS_REGION: REGION,
+    };
+    const replica = await startWithcache({ label: "replicas-pg-s3", envExtra: shared });
+    const second = await startWithcache({ label: "replicas-pg-s3-second", envExtra: shared });
     await seed(embedded, originUrl, { timeoutMs: 30_000 });
     await seed(replica, originUrl, { timeoutMs: 30_000 });
     const samples: Record<"embedded" | "replica", AbReport[]> = { embedded: [], replica: [] };
@@ -43,6 +43,19 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       const order = round % 2 === 0 ? (["embedded", "replica"] as const) : (["replica", "embedded"] as const);
       for (const side of order) samples[side].push(await ab((side === "embedded" ? embedded : replica).blobUrl(originUrl), CONNECTIONS));
       ctx.log(`round ${round + 1}/${ctx.runs}: embedded ${Math.round(samples.embedded.at(-1)!.requestsPerSecond)}/s, pg+s3 ${Math.round(samples.replica.at(-1)!.requestsPerSecond)}/s`);
+    }
+    // 2 replicas vs 1: 16 clients probing two different hits (8 each), all on one replica or
+    // split over both. The second replica serves rows and objects the first one filled.
+    const otherUrl = nginx.url(path.basename(smallFile(64 * 1024 + 1)));
+    await seed(replica, otherUrl, { timeoutMs: 30_000 });
+    for (const u of [originUrl, otherUrl]) for (let i = 0; i < 3; i++) await fetch(second.blobUrl(u)).then((r) => r.arrayBuffer());
+    const together = async (urls: [string, string]): Promise<number> =>
+      (await Promise.all(urls.map((u) => ab(u, CONNECTIONS / 2)))).reduce((sum, r) => sum + r.requestsPerSecond, 0);
+    const split: Record<"one" | "two", number[]> = { one: [], two: [] };
+    for (let round = 0; round < ctx.runs; round++) {
+      split.one.push(await together([replica.blobUrl(originUrl), replica.blobUrl(otherUrl)]));
+      split.two.push(await together([replica.blobUrl(originUrl), second.blobUrl(otherUrl)]));
+      ctx.log(`round ${round + 1}/${ctx.runs}: 16 clients on 1 replica ${Math.round(split.one.at(-1)!)}/s, on 2 replicas ${Math.round(split.two.at(-1)!)}/s`);
     }
     const rps = (side: "embedded" | "replica") => median(samples[side].map((r) => r.requestsPerSecond));
     const p99 = (side: "embedded" | "replica") => median(samples[side].map((r) => r.p99Ms));
@@ -67,8 +80,19 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
         target: { kind: "at-most", value: 5 },
         anchor: "",
       },
+      {
+        benchmark: "11 replicas 2 vs 1",
+        metric: `${CONNECTIONS} clients, two different hits (HEAD): on 2 replicas vs 1`,
+        unit: "req/s",
+        referenceName: "1 replica",
+        reference: median(split.one),
+        ours: median(split.two),
+        target: { kind: "none" },
+        anchor: "",
+        note: "both replicas, PostgreSQL, versitygw and ab share the same 2 cores: says nothing about a fleet",
+      },
     ];
-    return { rows, raw: { samples } };
+    return { rows, raw: { samples, split } };
   } finally {
     await pg.stop();
   }
