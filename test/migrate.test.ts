@@ -14,6 +14,7 @@ import { childEnv } from "./helpers/proc.ts";
 import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
 import { patternedBytes } from "./helpers/bytes.ts";
 import { startS3Server, type S3Server } from "./helpers/s3.ts";
+import { BLOB_LOCK_CLASS } from "../src/store/pg-schema.ts";
 
 let pg: PostgresServer;
 let s3: S3Server;
@@ -366,3 +367,36 @@ test("an object already in the bucket at the right size but with other bytes is 
   expect(r.stdout).toContain("3 copied, 0 already there, 0 refused; 2 blobs uploaded");
   expect(await verifiedObjects(t.client)).toContain(row.sha256 as string);
 }, 60_000);
+
+test("an object a running cache-host deletes between its upload and its row gets no row: migrate says so, exit 1, and a second run copies it", async () => {
+  const src = await buildSource(["held-2000.bin"]);
+  const t = await freshTargets();
+  const rows = sourceRows(src.dir, "artifacts", "key");
+  const held = rows.find((r) => (r.url as string).endsWith("/held-2000.bin"))!;
+  const sha = held.sha256 as string;
+  // Stand in for a replica deleting the object: it holds the blob's lock (pg-schema.ts) while it does.
+  const replica = new SQL(t.database, { max: 1 });
+  cleanups.push(() => replica.close());
+  await replica`SELECT pg_advisory_lock(${BLOB_LOCK_CLASS}::int4, hashtext(${sha}))`;
+  const proc = Bun.spawn(migrateArgs(src.dir, t), { cwd: REPO_ROOT, env: childEnv(s3.env), stdout: "pipe", stderr: "pipe" });
+  let stderr = "";
+  const reading = pipeText(proc.stderr, (text) => {
+    stderr += text;
+  });
+  const object = t.client.file(`cache/sha256/${sha}`);
+  await pollUntil(async () => (await object.exists()) && Number(((await t.sql`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`) as [{ n: string }])[0].n) > 0, {
+    what: "migrate uploaded the object and waits for its lock",
+    timeoutMs: 60_000,
+  });
+  await object.delete();
+  await replica`SELECT pg_advisory_unlock(${BLOB_LOCK_CLASS}::int4, hashtext(${sha}))`;
+  expect(await proc.exited).toBe(1);
+  await reading;
+  expect(stderr).toContain(`migrate: ${held.url} not copied: a running cache-host deleted its object during the copy; run migrate again`);
+  const keys = ((await t.sql`SELECT key FROM artifacts ORDER BY key`) as Array<{ key: string }>).map((k) => k.key);
+  expect(keys).toEqual(rows.filter((r) => r.key !== held.key).map((r) => r.key as string));
+  const again = await migrate(src.dir, t);
+  expect(again.exitCode).toBe(0);
+  expect(((await t.sql`SELECT key FROM artifacts ORDER BY key`) as Array<{ key: string }>).map((k) => k.key)).toEqual(rows.map((r) => r.key as string));
+  expect(await object.exists()).toBe(true);
+}, 120_000);

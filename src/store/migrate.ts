@@ -21,7 +21,7 @@ import { hidePassword, parseDatabaseUrl } from "../core/database-url.ts";
 import { loggableUrl } from "../core/log.ts";
 import { emptyCounts, type MigrateCounts } from "../core/migrate-report.ts";
 import { REVALIDATION_RESULTS } from "./types.ts";
-import { CHANGES_LOCK_KEY, migratePostgres } from "./pg-schema.ts";
+import { BLOB_LOCK_CLASS, CHANGES_LOCK_KEY, migratePostgres } from "./pg-schema.ts";
 import { databaseError } from "./pg-metadata.ts";
 import { connectBucket, s3Reason, type S3Bucket } from "./s3-blobs.ts";
 import { SCHEMA_VERSION } from "./sqlite-metadata.ts";
@@ -402,16 +402,41 @@ class Copier {
     };
     await Promise.all(Array.from({ length: Math.min(UPLOADS_INFLIGHT_MAX, todo.length) }, worker));
     if (good.length === 0) return;
-    const values = good.map((r) => ({ ...r, redirected: r.redirected === 1, superseded: r.superseded === 1 }));
-    const inserted = await this.sql.begin(async (tx) => {
-      // Every writer takes the changes lock first (pg-schema.ts, migration 2): no deadlock with a
-      // replica, and the trigger-written change ids commit in order.
+    const shas = [...new Set(good.map((r) => r.sha256))].sort();
+    const { inserted, gone } = await this.sql.begin(async (tx) => {
+      // The blobs' locks first, as a replica's row commit takes them (pg-schema.ts: BLOB_LOCK_CLASS;
+      // sorted, so two runs never wait on each other in a cycle): from here no running replica can
+      // delete one of these objects until the rows are in. One it deleted since the upload (it
+      // evicted the same bytes under another key) gets no row.
+      await tx`SELECT pg_advisory_xact_lock(${BLOB_LOCK_CLASS}::int4, hashtext(t.s)) FROM (SELECT unnest(${shas}::text[]) AS s ORDER BY 1) t`;
+      const missing = await this.missingObjects(shas);
+      const values = good.filter((r) => !missing.has(r.sha256)).map((r) => ({ ...r, redirected: r.redirected === 1, superseded: r.superseded === 1 }));
+      // Then the changes lock, which every writer takes (migration 2): change ids commit in order.
       await tx`SELECT pg_advisory_xact_lock(${CHANGES_LOCK_KEY})`;
-      return (await tx`INSERT INTO artifacts ${tx(values)} ON CONFLICT (key) DO NOTHING RETURNING key`) as Array<{ key: string }>;
+      const rows = values.length === 0 ? [] : ((await tx`INSERT INTO artifacts ${tx(values)} ON CONFLICT (key) DO NOTHING RETURNING key`) as Array<{ key: string }>);
+      return { inserted: rows, gone: good.filter((r) => missing.has(r.sha256)) };
     });
+    for (const r of gone) {
+      this.counts.refused += 1;
+      this.onProblem(`migrate: ${loggableUrl(r.url)} not copied: a running cache-host deleted its object during the copy; run migrate again`);
+    }
     this.counts.copied += inserted.length;
-    this.counts.alreadyThere += good.length - inserted.length;
+    this.counts.alreadyThere += good.length - gone.length - inserted.length;
     for (const r of good) this.done(r);
+  }
+
+  /** Which of these objects are not in the bucket now (HEADs, a few at a time). */
+  private async missingObjects(shas: readonly string[]): Promise<Set<string>> {
+    const missing = new Set<string>();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < shas.length) {
+        const sha = shas[next++]!;
+        if (!(await this.bucket.client.file(this.bucket.keyOf(sha)).exists())) missing.add(sha);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(UPLOADS_INFLIGHT_MAX, shas.length) }, worker));
+    return missing;
   }
 
   private done(r: SourceArtifact): void {
