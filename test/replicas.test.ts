@@ -115,6 +115,14 @@ function cacheUrl(server: string, originUrl: string): string {
   return `${server}/b/${encodeToken(originUrl)}/${originUrl.split("/").pop()}`;
 }
 
+/** The running fill's job id and where its lease holder answers (waits until one runs). */
+function runningFill(c: Cluster): Promise<{ id: string; url: string }> {
+  return pollUntil(async () => {
+    const rows = (await c.sql`SELECT j.id, r.url FROM jobs j JOIN replicas r ON r.id = j.lease_owner WHERE j.state = 'running'`) as Array<{ id: string; url: string }>;
+    return rows[0] ?? null;
+  }, { timeoutMs: 20_000, what: "a replica runs the fill" });
+}
+
 async function stored(server: string, originUrl: string): Promise<boolean> {
   const r = await fetch(cacheUrl(server, originUrl), { method: "HEAD", headers: { "x-withcache-hop": "test" } }).catch(() => null);
   return r?.status === 200 && r.headers.get("x-withcache") !== "stream";
@@ -189,10 +197,7 @@ test("kill -9 of the replica holding a fill's lease: another replica finishes th
   const [a] = c.replicas as [SpawnedServer, SpawnedServer];
   // Queue the fill (a HEAD probe is a miss in auto mode) and find which replica leased it.
   await fetch(cacheUrl(a.url, url), { method: "HEAD" });
-  const owner = await pollUntil(async () => {
-    const rows = (await c.sql`SELECT j.lease_owner, r.url FROM jobs j JOIN replicas r ON r.id = j.lease_owner WHERE j.state = 'running'`) as Array<{ lease_owner: string; url: string }>;
-    return rows[0] ?? null;
-  }, { timeoutMs: 20_000, what: "a replica runs the fill" });
+  const owner = await runningFill(c);
   const victim = c.replicas.find((r) => r.url === owner.url)!;
   const survivor = c.replicas.find((r) => r !== victim)!;
   await pollUntil(async () => {
@@ -308,10 +313,7 @@ test("a fill cancelled on the replica that does not run it stops on the one that
   const token = `wc_${"c".repeat(43)}`;
   await c.sql`INSERT INTO api_tokens (name, scope, token_sha256, hint, created_at_ms) VALUES ('ops', 'admin', ${sha256Hex(token)}, 'wc_cccc', 1)`;
   await fetch(cacheUrl(c.replicas[0]!.url, url), { method: "HEAD" });
-  const job = await pollUntil(async () => {
-    const rows = (await c.sql`SELECT j.id, r.url FROM jobs j JOIN replicas r ON r.id = j.lease_owner WHERE j.state = 'running'`) as Array<{ id: string; url: string }>;
-    return rows[0] ?? null;
-  }, { timeoutMs: 20_000, what: "a replica runs the fill" });
+  const job = await runningFill(c);
   const owner = c.replicas.find((r) => r.url === job.url)!;
   const other = c.replicas.find((r) => r !== owner)!;
   const res = await fetch(`${other.url}/api/v1/fills/${job.id}/cancel`, { method: "POST", headers: { authorization: `Bearer ${token}` } });

@@ -21,7 +21,7 @@ import { hidePassword, parseDatabaseUrl } from "../core/database-url.ts";
 import { loggableUrl } from "../core/log.ts";
 import { emptyCounts, type MigrateCounts } from "../core/migrate-report.ts";
 import { REVALIDATION_RESULTS } from "./types.ts";
-import { BLOB_LOCK_CLASS, CHANGES_LOCK_KEY, migratePostgres } from "./pg-schema.ts";
+import { CHANGES_LOCK_KEY, lockBlobs, migratePostgres } from "./pg-schema.ts";
 import { databaseError } from "./pg-metadata.ts";
 import { connectBucket, s3Reason, type S3Bucket } from "./s3-blobs.ts";
 import { SCHEMA_VERSION } from "./sqlite-metadata.ts";
@@ -385,30 +385,25 @@ class Copier {
       } else todo.push(r);
     }
     const good: SourceArtifact[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < todo.length) {
-        const r = todo[next++]!;
-        try {
-          await this.ensureBlob(r.sha256, r.size_bytes);
-          good.push(r);
-        } catch (err) {
-          if (!(err instanceof BlobRefused)) throw err;
-          this.counts.refused += 1;
-          this.done(r);
-          this.onProblem(`migrate: ${loggableUrl(r.url)} not copied: ${err.message}`);
-        }
+    await forEachLimited(todo, UPLOADS_INFLIGHT_MAX, async (r) => {
+      try {
+        await this.ensureBlob(r.sha256, r.size_bytes);
+        good.push(r);
+      } catch (err) {
+        if (!(err instanceof BlobRefused)) throw err;
+        this.counts.refused += 1;
+        this.done(r);
+        this.onProblem(`migrate: ${loggableUrl(r.url)} not copied: ${err.message}`);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(UPLOADS_INFLIGHT_MAX, todo.length) }, worker));
+    });
     if (good.length === 0) return;
     const shas = [...new Set(good.map((r) => r.sha256))].sort();
     const { inserted, gone } = await this.sql.begin(async (tx) => {
-      // The blobs' locks first, as a replica's row commit takes them (pg-schema.ts: BLOB_LOCK_CLASS;
+      // The blobs' locks first, as a replica's row commit takes them (pg-schema.ts: lockBlobs;
       // sorted, so two runs never wait on each other in a cycle): from here no running replica can
       // delete one of these objects until the rows are in. One it deleted since the upload (it
       // evicted the same bytes under another key) gets no row.
-      await tx`SELECT pg_advisory_xact_lock(${BLOB_LOCK_CLASS}::int4, hashtext(t.s)) FROM (SELECT unnest(${shas}::text[]) AS s ORDER BY 1) t`;
+      await lockBlobs(tx, shas);
       const missing = await this.missingObjects(shas);
       const values = good.filter((r) => !missing.has(r.sha256)).map((r) => ({ ...r, redirected: r.redirected === 1, superseded: r.superseded === 1 }));
       // Then the changes lock, which every writer takes (migration 2): change ids commit in order.
@@ -428,14 +423,9 @@ class Copier {
   /** Which of these objects are not in the bucket now (HEADs, a few at a time). */
   private async missingObjects(shas: readonly string[]): Promise<Set<string>> {
     const missing = new Set<string>();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < shas.length) {
-        const sha = shas[next++]!;
-        if (!(await this.bucket.client.file(this.bucket.keyOf(sha)).exists())) missing.add(sha);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(UPLOADS_INFLIGHT_MAX, shas.length) }, worker));
+    await forEachLimited(shas, UPLOADS_INFLIGHT_MAX, async (sha) => {
+      if (!(await this.bucket.client.file(this.bucket.keyOf(sha)).exists())) missing.add(sha);
+    });
     return missing;
   }
 
@@ -560,4 +550,13 @@ export async function migrateDataDir(options: MigrateOptions): Promise<MigrateRe
   } catch (err) {
     throw new Error(hide(err instanceof Error ? err.message : String(err)).split("\n")[0]);
   }
+}
+
+/** Run `fn` over `items` with at most `limit` at a time; the first rejection rejects the whole. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -12,7 +12,7 @@
 import type { SQL } from "bun";
 import type { EvictionCandidate } from "../core/eviction.ts";
 import type { JobSource, JobState } from "../core/jobs.ts";
-import { BLOB_LOCK_CLASS, CHANGES_CHANNEL, CHANGES_LOCK_KEY, migratePostgres, ORIGIN_SETTING } from "./pg-schema.ts";
+import { CHANGES_CHANNEL, CHANGES_LOCK_KEY, lockBlobs, migratePostgres, ORIGIN_SETTING } from "./pg-schema.ts";
 import { JOB_COLUMNS, SHARED_TABLES, SqliteMetadataStore, type SharedTable } from "./sqlite-metadata.ts";
 import { BlobGone, BlobStoreUnavailable, KeyHasActiveJob, type ArtifactRow, type FreshnessRecord, type JobRow, type ListArtifactsOptions, type MetadataStore, type MissRow, type NewArtifact, type RevalidationResult, type StoredTotals, type Totals } from "./types.ts";
 
@@ -595,7 +595,7 @@ export class PgMetadataStore implements MetadataStore {
   commitArtifact(a: NewArtifact, confirmBlob?: () => Promise<void>): Promise<{ replacedSha256: string | null }> {
     const pending = this.takeMiss(a.key);
     const holdBlob = async (tx: Tx): Promise<void> => {
-      await tx`SELECT pg_advisory_xact_lock(${BLOB_LOCK_CLASS}::int4, hashtext(${a.sha256}))`;
+      await lockBlobs(tx, [a.sha256]);
       await confirmBlob?.();
     };
     return this.write(async (tx, applied) => {
@@ -632,7 +632,7 @@ export class PgMetadataStore implements MetadataStore {
    */
   async removeBlobIfUnreferenced(sha256: string, remove: () => Promise<void>): Promise<boolean> {
     return await this.sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(${BLOB_LOCK_CLASS}::int4, hashtext(${sha256}))`;
+      await lockBlobs(tx as unknown as Tx, [sha256]);
       const held = (await tx`SELECT 1 FROM artifacts WHERE sha256 = ${sha256} LIMIT 1`) as unknown[];
       if (held.length > 0) return false;
       await remove();

@@ -17,6 +17,11 @@ export const EVICTION_LOCK_KEY = 0x7769746a;
  * hashtext(sha256)): a row commit of a blob and a delete of its object never overlap.
  */
 export const BLOB_LOCK_CLASS = 0x7769;
+
+/** Take the blob locks of `shas` in this transaction, in sorted order (two holders of several never wait in a cycle). */
+export async function lockBlobs(tx: SQL, shas: readonly string[]): Promise<void> {
+  await tx`SELECT pg_advisory_xact_lock(${BLOB_LOCK_CLASS}::int4, hashtext(t.s)) FROM (SELECT unnest(${[...shas]}::text[]) AS s ORDER BY 1) t`;
+}
 /** NOTIFY channel: "something changed, read the changes table". */
 export const CHANGES_CHANNEL = "withcache_changes";
 /** The transaction-local setting a replica's write sets to its replica id (see migration 3). */
