@@ -686,7 +686,8 @@ export class PgMetadataStore implements MetadataStore {
 
   updateJob(id: number, patch: Partial<Omit<JobRow, "id" | "key" | "url" | "source" | "createdAtMs">>, fromStates?: readonly JobState[]): Promise<boolean> {
     const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
-    if (entries.length === 0) return Promise.resolve(fromStates === undefined ? this.view.getJob(id) !== null : fromStates.includes(this.view.getJob(id)?.state as JobState));
+    // Nothing to write: the view answers whether the job is there (in one of `fromStates`).
+    if (entries.length === 0) return this.view.updateJob(id, patch, fromStates);
     const sets: string[] = [];
     const values: unknown[] = [];
     for (const [k, v] of entries) {
@@ -708,7 +709,7 @@ export class PgMetadataStore implements MetadataStore {
       try {
         rows = (await tx.unsafe(`UPDATE jobs SET ${sets.join(", ")} WHERE ${where} RETURNING *`, values)) as PgRow[];
       } catch (err) {
-        if ((err as { errno?: string }).errno === "23505") throw new KeyHasActiveJob(`job ${id}: another fill of its key is already queued or running`);
+        if ((err as { errno?: string }).errno === "23505") throw new KeyHasActiveJob(id);
         throw err;
       }
       for (const row of rows) applied.push({ table: "jobs", key: id, row });

@@ -811,7 +811,7 @@ export class SqliteMetadataStore implements MetadataStore {
     try {
       return this.db.query(`UPDATE jobs SET ${sets.join(", ")} WHERE id = $id${guard}`).run(values).changes > 0;
     } catch (err) {
-      if (isUniqueViolation(err)) throw new KeyHasActiveJob(`job ${id}: another fill of its key is already queued or running`);
+      if (isUniqueViolation(err)) throw new KeyHasActiveJob(id);
       throw err;
     }
   }

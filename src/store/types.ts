@@ -230,7 +230,11 @@ export type BlobLocation =
 export class BlobStoreUnavailable extends Error {}
 
 /** Another job of the same key is queued or running already (one active job per key). */
-export class KeyHasActiveJob extends Error {}
+export class KeyHasActiveJob extends Error {
+  constructor(jobId: number) {
+    super(`job ${jobId}: another fill of its key is already queued or running`);
+  }
+}
 
 /** The blob's object is not in the shared bucket (deleted by another cache-host): upload it again. */
 export class BlobGone extends Error {}
