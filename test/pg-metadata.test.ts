@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { PgMetadataStore } from "../src/store/pg-metadata.ts";
+import { pollUntil } from "./helpers/poll.ts";
 import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
 
 let pg: PostgresServer;
@@ -57,14 +58,9 @@ async function withTwoReplicas(fn: (a: Replica, b: Replica, url: string) => Prom
   }
 }
 
-async function until<T>(what: string, fn: () => T | null | undefined | false, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
+/** Poll (every 10 ms) until `fn` answers something truthy. */
+function until<T>(what: string, fn: () => T | null | undefined | false, timeoutMs = 5000): Promise<NonNullable<T>> {
+  return pollUntil(fn, { what, timeoutMs, intervalMs: 10 }) as Promise<NonNullable<T>>;
 }
 
 const SHA = "a".repeat(64);

@@ -9,7 +9,7 @@ import { bucketStoreFactory, S3Bucket } from "../src/store/s3-blobs.ts";
 import { connectDatabase, type SharedDatabase } from "../src/store/pg-connect.ts";
 import { openCacheStore, type CacheStore } from "../src/store/store.ts";
 import type { NewArtifact } from "../src/store/types.ts";
-import { makeTempDir, sha256Hex, type TempDir } from "./helpers/index.ts";
+import { makeTempDir, pollUntil, sha256Hex, type TempDir } from "./helpers/index.ts";
 import { startPostgres, type PostgresServer } from "./helpers/postgres.ts";
 import { startS3Server, type S3Server } from "./helpers/s3.ts";
 
@@ -85,7 +85,7 @@ test("a replica that still believes an object is in the bucket uploads it again 
       expect(await object(SHA).exists()).toBe(true);
       expect(new Uint8Array(await object(SHA).arrayBuffer())).toEqual(BYTES);
       // And A, which has no local copy, serves the row from the bucket.
-      const seen = await pollUntilValue(() => a.store.metadata.getArtifact("https://h/second.bin"));
+      const seen = await pollUntil(() => a.store.metadata.getArtifact("https://h/second.bin"), { timeoutMs: 5_000, what: "a sees b's row" });
       expect(seen.sha256).toBe(SHA);
     } finally {
       await b.close();
@@ -112,7 +112,7 @@ test("a delete decided while a row of the same bytes commits waits for it, then 
         await gate;
       },
     );
-    await pollUntilValue(() => confirmed);
+    await pollUntil(() => confirmed, { timeoutMs: 5_000, what: "b's commit confirms its blob" });
     await a.store.metadata.deleteArtifactRow("https://h/first.bin");
     let removed = false;
     let settled = false;
@@ -142,7 +142,7 @@ test("an object another replica uploaded is served from the bucket; one gone beh
   const b = await replica(url, bucket); // started before a's uploads: its listing has none of them
   try {
     await fill(a, "https://h/first.bin");
-    await pollUntilValue(() => b.store.metadata.getArtifact("https://h/first.bin"));
+    await pollUntil(() => b.store.metadata.getArtifact("https://h/first.bin"), { timeoutMs: 5_000, what: "b sees a's row" });
     expect(b.store.blobs.sizeOf(SHA)).toBe(BYTES.length); // from the row, believed
     const where = b.store.blobs.locate(SHA);
     expect(where.kind).toBe("remote");
@@ -160,10 +160,10 @@ test("an object another replica uploaded is served from the bucket; one gone beh
     await temp.close();
     const row = { key: "https://h/other.txt", url: "https://h/other.txt", sha256: otherSha, sizeBytes: other.length, contentType: "text/plain", contentDisposition: null, fetchedAtMs: 1 };
     await a.store.blobs.commitTemp(name, otherSha, (confirmBlob) => a.store.metadata.commitArtifact(row, confirmBlob));
-    await pollUntilValue(() => b.store.metadata.getArtifact("https://h/other.txt"));
+    await pollUntil(() => b.store.metadata.getArtifact("https://h/other.txt"), { timeoutMs: 5_000, what: "b sees a's other row" });
     await object(otherSha).delete();
     expect(b.store.blobs.sizeOf(otherSha)).toBe(other.length); // believed first…
-    await pollUntilValue(() => b.store.blobs.sizeOf(otherSha) === null); // …then checked and forgotten
+    await pollUntil(() => b.store.blobs.sizeOf(otherSha) === null, { timeoutMs: 5_000, what: "b forgets the missing object" }); // …then checked and forgotten
     await Bun.sleep(200);
     expect(b.store.blobs.sizeOf(otherSha)).toBeNull(); // and not believed again from the same row
   } finally {
@@ -171,13 +171,3 @@ test("an object another replica uploaded is served from the bucket; one gone beh
     await a.close();
   }
 }, 60_000);
-
-async function pollUntilValue<T>(fn: () => T | null | undefined | false, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("timed out");
-    await Bun.sleep(10);
-  }
-}
