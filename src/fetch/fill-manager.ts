@@ -734,7 +734,7 @@ export class FillManager {
       const digest = sink.digest();
       digest.catch(() => {}); // awaited below; a sync failure must not leave it unhandled
       try {
-        await file.sync();
+        if (blobs.commitNeedsSyncedTemp) await file.sync();
         await file.close();
       } catch (err) {
         throw storageFailure(err, store.dataDir);

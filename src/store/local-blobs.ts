@@ -190,6 +190,8 @@ export class LocalBlobStore implements BlobStore {
     };
   }
 
+  readonly commitNeedsSyncedTemp = true;
+
   async commitTemp<T>(name: string, sha256: string, commitRow: (confirmBlob: () => Promise<void>) => Promise<T>): Promise<T> {
     this.renameIntoPlace(name, sha256);
     // From the rename until the row commit settles, delete() of this sha256 keeps the file.

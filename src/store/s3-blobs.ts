@@ -14,6 +14,7 @@
 // background and look again, when they run, whether a commit in flight or a row (with shared
 // rows: in the database, under the same lock) still needs the blob.
 import { statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../core/errors.ts";
 import { parseBlobStoreUrl, type S3BlobStoreUrl } from "../core/blob-store-url.ts";
@@ -361,6 +362,9 @@ export class S3BlobStore implements BlobStore {
     return this.local.diskSpace();
   }
 
+  /** The bucket holds the blob durably; a temp kept as the local copy is fsynced after the row commit. */
+  readonly commitNeedsSyncedTemp = false;
+
   async commitTemp<T>(name: string, sha256: string, commitRow: (confirmBlob: () => Promise<void>) => Promise<T>): Promise<T> {
     this.committing.set(sha256, (this.committing.get(sha256) ?? 0) + 1);
     try {
@@ -392,8 +396,8 @@ export class S3BlobStore implements BlobStore {
         if (!this.options.refs.isReferenced(sha256)) this.removeNow(sha256);
         throw err;
       }
-      // The temp file becomes the local copy (when it fits), else it goes.
-      if (sizeBytes <= this.options.localCacheBytes) {
+      // The temp file becomes the local copy (when it fits, once it is on disk), else it goes.
+      if (sizeBytes <= this.options.localCacheBytes && (await syncFile(path))) {
         this.local.renameIntoPlace(name, sha256);
         this.addCopy(sha256, sizeBytes, Date.now());
       } else {
@@ -516,6 +520,21 @@ export async function bucketStoreFactory(
   }
   return (dataDir, refs) =>
     new S3BlobStore(bucket, dataDir, { refs, localCacheBytes: options.localCacheBytes, remote, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
+}
+
+/** fsync a file by path (off the event loop); false when it cannot be. */
+async function syncFile(path: string): Promise<boolean> {
+  try {
+    const handle = await open(path, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The checked bucket --blob-store names, or null for the directory store. */

@@ -292,7 +292,13 @@ export interface BlobStore {
    */
   openTempReader(name: string): TempReader | null;
   /**
-   * Move a finished, fsynced temp file into place as the blob `sha256`, then run `commitRow` (the
+   * Whether commitTemp needs the temp file fsynced first: the directory store renames it into
+   * place as the blob. A remote store uploads it (the bucket keeps it durable) and fsyncs only a
+   * temp it keeps as a local copy, after the row commit.
+   */
+  readonly commitNeedsSyncedTemp: boolean;
+  /**
+   * Move a finished temp file (fsynced when commitNeedsSyncedTemp) into place as the blob `sha256`, then run `commitRow` (the
    * row that references it) at once. The blob is complete in the store before `commitRow` starts,
    * and no delete of the same sha256 this store makes (an eviction, the orphan sweep) runs from
    * upload until `commitRow` settles. When `commitRow` rejects, the blob is removed again unless
