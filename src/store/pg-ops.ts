@@ -9,46 +9,14 @@ import { z } from "zod";
 import { tokenNameTaken } from "../core/api-token.ts";
 import { databaseError } from "./pg-metadata.ts";
 import { EVENTS_PAGE_MAX } from "./sqlite-ops.ts";
+import { opsRows } from "./ops-rows.ts";
 import type { ApiTokenRow, EventRow, HourlyTraffic, NewEvent, OpsStore } from "./types.ts";
 
 /** A BIGINT (or a sum of them, numeric) as PostgreSQL sends it: a decimal string. */
 const Int8 = z.union([z.number(), z.bigint(), z.string().regex(/^-?\d+$/)]).transform((v) => Number(v));
 
-const TokenDb = z.object({
-  id: Int8,
-  name: z.string(),
-  scope: z.enum(["read", "admin"]),
-  hint: z.string(),
-  created_at_ms: Int8,
-  last_used_ms: Int8.nullable(),
-});
-const EventDb = z.object({
-  id: Int8,
-  at_ms: Int8,
-  kind: z.string(),
-  actor: z.string(),
-  client: z.string(),
-  outcome: z.enum(["ok", "refused", "failed"]),
-  detail: z.string(),
-});
-const TrafficDb = z.object({ hour_ms: Int8, hits: Int8, misses: Int8, bytes_from_cache: Int8, bytes_from_origin: Int8 });
-const TrafficSumDb = z.object({ hits: Int8.nullable(), misses: Int8.nullable(), bytes_from_cache: Int8.nullable(), bytes_from_origin: Int8.nullable() });
-const TopDb = z.object({ key: z.string(), url: z.string(), size_bytes: Int8, hits: Int8, saved: Int8 });
-
+const { toToken, toEvent, toTraffic, TrafficSumDb, TopDb } = opsRows(Int8);
 const TOKEN_COLUMNS = "id, name, scope, hint, created_at_ms, last_used_ms";
-
-function toToken(row: unknown): ApiTokenRow {
-  const r = TokenDb.parse(row);
-  return { id: r.id, name: r.name, scope: r.scope, hint: r.hint, createdAtMs: r.created_at_ms, lastUsedMs: r.last_used_ms };
-}
-function toEvent(row: unknown): EventRow {
-  const r = EventDb.parse(row);
-  return { id: r.id, atMs: r.at_ms, kind: r.kind, actor: r.actor, client: r.client, outcome: r.outcome, detail: r.detail };
-}
-function toTraffic(row: unknown): HourlyTraffic {
-  const r = TrafficDb.parse(row);
-  return { hourMs: r.hour_ms, hits: r.hits, misses: r.misses, bytesFromCache: r.bytes_from_cache, bytesFromOrigin: r.bytes_from_origin };
-}
 
 /** Deltas for the same hour merged, hours ascending: one upsert per hour, and every replica locks hours in the same order (no deadlock). */
 export function mergeBuckets(buckets: readonly HourlyTraffic[]): HourlyTraffic[] {

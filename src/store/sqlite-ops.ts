@@ -3,42 +3,10 @@
 // call is one prepared statement or one transaction.
 import type { Database } from "bun:sqlite";
 import { z } from "zod";
+import { opsRows } from "./ops-rows.ts";
 import type { ApiTokenRow, EventRow, HourlyTraffic, NewEvent, OpsStore } from "./types.ts";
 
-const TokenDb = z.object({
-  id: z.number().int(),
-  name: z.string(),
-  scope: z.enum(["read", "admin"]),
-  hint: z.string(),
-  created_at_ms: z.number(),
-  last_used_ms: z.number().nullable(),
-});
-const EventDb = z.object({
-  id: z.number().int(),
-  at_ms: z.number(),
-  kind: z.string(),
-  actor: z.string(),
-  client: z.string(),
-  outcome: z.enum(["ok", "refused", "failed"]),
-  detail: z.string(),
-});
-const TrafficDb = z.object({ hour_ms: z.number(), hits: z.number(), misses: z.number(), bytes_from_cache: z.number(), bytes_from_origin: z.number() });
-const TrafficSumDb = z.object({ hits: z.number().nullable(), misses: z.number().nullable(), bytes_from_cache: z.number().nullable(), bytes_from_origin: z.number().nullable() });
-
-const TopDb = z.object({ key: z.string(), url: z.string(), size_bytes: z.number(), hits: z.number(), saved: z.number() });
-
-function toToken(row: unknown): ApiTokenRow {
-  const r = TokenDb.parse(row);
-  return { id: r.id, name: r.name, scope: r.scope, hint: r.hint, createdAtMs: r.created_at_ms, lastUsedMs: r.last_used_ms };
-}
-function toEvent(row: unknown): EventRow {
-  const r = EventDb.parse(row);
-  return { id: r.id, atMs: r.at_ms, kind: r.kind, actor: r.actor, client: r.client, outcome: r.outcome, detail: r.detail };
-}
-function toTraffic(row: unknown): HourlyTraffic {
-  const r = TrafficDb.parse(row);
-  return { hourMs: r.hour_ms, hits: r.hits, misses: r.misses, bytesFromCache: r.bytes_from_cache, bytesFromOrigin: r.bytes_from_origin };
-}
+const { toToken, toEvent, toTraffic, TrafficSumDb, TopDb } = opsRows(z.number());
 
 /** Most events one listEvents call returns (the API's page size cap is below it). */
 export const EVENTS_PAGE_MAX = 1000;
