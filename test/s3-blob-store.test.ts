@@ -70,6 +70,8 @@ test("start-up refuses a missing bucket, refused credentials, no credentials and
   const start = (blobStore: string, env: Record<string, string>) => startTestServer({ blobStore }, { dataDir: dir, start: { env } });
   await expect(start("s3://no-such-bucket/x", s3.env)).rejects.toThrow(`--blob-store: bucket "no-such-bucket" does not exist at ${s3.endpoint}`);
   await expect(start(`s3://${await freshBucket()}`, { ...s3.env, AWS_SECRET_ACCESS_KEY: "wrong" })).rejects.toThrow(/^--blob-store: http:\/\/127\.0\.0\.1:\d+ refused the credentials \(\w+\) to list in bucket/);
+  // An unknown access key id is a refused credential too (versitygw answers XAdminUserNotFound, AWS InvalidAccessKeyId).
+  await expect(start(`s3://${await freshBucket()}`, { ...s3.env, AWS_ACCESS_KEY_ID: "no-such-key" })).rejects.toThrow(/^--blob-store: http:\/\/127\.0\.0\.1:\d+ refused the credentials \(\w+\) to list in bucket .*; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY$/);
   await expect(start("s3://some-bucket", { AWS_ENDPOINT_URL: s3.endpoint })).rejects.toThrow("--blob-store: s3://some-bucket needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment");
   await expect(start("s3://some-bucket", { ...s3.env, AWS_ENDPOINT_URL: "http://127.0.0.1:1" })).rejects.toThrow(/^--blob-store: cannot list in bucket "some-bucket" at http:\/\/127\.0\.0\.1:1: /);
   // The secret never appears in a message.

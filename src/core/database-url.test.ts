@@ -17,7 +17,9 @@ test("bad URLs are refused in one line that never holds the password", () => {
     ["mysql://u:pw@h/db", "expected postgres://user:password@host:port/database (or unset for SQLite in the data dir), not a mysql:// URL"],
     ["db.lab/withcache", "expected postgres://user:password@host:port/database (or unset for SQLite in the data dir), not a value without a scheme"],
     ["postgres://u:pw@db.lab", "postgres:// URL names no database; expected postgres://user:password@db.lab/database"],
-    ["postgres://u:pw@db.lab:99999/x", "postgres:// URL has no host; expected postgres://user:password@host:port/database"],
+    ["postgres://u:pw@db.lab:99999/x", "port 99999 is not a port; expected 1-65535"],
+    ["postgres://u:pw@db.lab:0/x", "port 0 is not a port; expected 1-65535"],
+    ["postgres://u:pw@/x", "postgres:// URL has no host; expected postgres://user:password@host:port/database"],
   ];
   for (const [raw, message] of cases) {
     let error = "";

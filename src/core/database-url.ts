@@ -12,11 +12,14 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
   if (scheme !== "postgres" && scheme !== "postgresql") {
     throw new Error(`expected postgres://user:password@host:port/database (or unset for SQLite in the data dir), not ${scheme === undefined ? "a value without a scheme" : `a ${scheme}:// URL`}`);
   }
+  // URL.parse refuses a port past 65535 outright: say that, not "no host".
+  const port = /^[^:]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/@]+):(\d+)(?:[/?#]|$)/.exec(value)?.[1];
+  if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) throw new Error(`port ${port} is not a port; expected 1-65535`);
   const parsed = URL.parse(value);
   if (parsed === null || parsed.hostname === "") throw new Error("postgres:// URL has no host; expected postgres://user:password@host:port/database");
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, ""));
   if (database === "" || database.includes("/")) throw new Error(`postgres:// URL names no database; expected postgres://user:password@${parsed.host}/database`);
-  if (parsed.port !== "" && !(Number(parsed.port) >= 1 && Number(parsed.port) <= 65535)) throw new Error(`port ${parsed.port} is not a port`);
+  if (parsed.port !== "" && !(Number(parsed.port) >= 1 && Number(parsed.port) <= 65535)) throw new Error(`port ${parsed.port} is not a port; expected 1-65535`);
   const shownUser = parsed.username === "" ? "" : `${decodeURIComponent(parsed.username)}${parsed.password === "" ? "" : ":***"}@`;
   return { kind: "postgres", url: value, shown: `postgres://${shownUser}${parsed.host}/${database}`, host: parsed.host, database };
 }

@@ -24,6 +24,12 @@ const COUNTER_FLUSH_MS = 200;
 const CHANGES_PAGE = 5000;
 /** Changes older than this are deleted; a replica away longer reloads its whole view. */
 const CHANGES_KEEP_MS = 10 * 60_000;
+/**
+ * Catch-up also runs this often without a notification: after an outage Bun reconnects the pool
+ * at once but the LISTEN connection with exponential backoff (seconds), and meanwhile other
+ * replicas' commits would go unseen. One indexed query a second that usually returns nothing.
+ */
+const CHANGES_POLL_MS = 1_000;
 /** Maintenance (lease expiry, pruning) runs this often. */
 const MAINTENANCE_MS = 5_000;
 /** Finished jobs kept, like the embedded store. */
@@ -103,6 +109,7 @@ export class PgMetadataStore implements MetadataStore {
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private maintenanceTimer: ReturnType<typeof setInterval> | null = null;
   private renewTimer: ReturnType<typeof setInterval> | null = null;
+  private pollTimer: ReturnType<typeof setInterval> | null = null;
   private unlisten: (() => Promise<void>) | null = null;
   private problem: string | null = null;
   /** Who holds each running job's lease (the view's jobs table has no lease columns). */
@@ -139,7 +146,9 @@ export class PgMetadataStore implements MetadataStore {
     store.unlisten = () => subscription.unlisten();
     store.renewTimer = setInterval(() => void store.renewLeases(), Math.max(100, Math.floor(store.leaseMs / 3)));
     store.maintenanceTimer = setInterval(() => void store.maintain(), Math.min(MAINTENANCE_MS, store.leaseMs));
+    store.pollTimer = setInterval(() => store.scheduleCatchUp(), CHANGES_POLL_MS);
     store.renewTimer.unref?.();
+    store.pollTimer.unref?.();
     store.maintenanceTimer.unref?.();
     return store;
   }
@@ -751,6 +760,7 @@ export class PgMetadataStore implements MetadataStore {
     this.flushTimer = null;
     if (this.renewTimer !== null) clearInterval(this.renewTimer);
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
+    if (this.pollTimer !== null) clearInterval(this.pollTimer);
     await Promise.race([this.flushCounters().catch(() => undefined), Bun.sleep(2000)]);
     this.closed = true;
     await Promise.race([this.unlisten?.().catch(() => undefined), Bun.sleep(1000)]);

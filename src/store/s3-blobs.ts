@@ -94,7 +94,7 @@ export class S3Bucket {
     const fail = (err: unknown, doing: string): never => {
       const code = codeOf(err);
       if (code === "NoSuchBucket") throw new Error(`--blob-store: bucket "${this.url.bucket}" does not exist at ${where}`);
-      if (["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"].includes(code)) {
+      if (["InvalidAccessKeyId", "XAdminUserNotFound", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"].includes(code)) {
         throw new Error(`--blob-store: ${where} refused the credentials (${code}) to ${doing} in bucket "${this.url.bucket}"; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
       }
       if (code === "TimeoutError" || (err as { name?: unknown }).name === "TimeoutError") throw new Error(`--blob-store: ${where} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`);
