@@ -365,3 +365,31 @@ test("Cached artifacts at 1280 and 1920 px: every row shows its whole file name"
   await page.close();
   expect(problems).toEqual([]);
 }, 30_000);
+
+test("a file name wider than its column is cut with an ellipsis, never clipped bare", async () => {
+  const page = await context.newPage();
+  watch(page);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${ui.base}/login`);
+  if (new URL(page.url()).pathname === "/login") {
+    await page.fill("input[name=password]", PASSWORD);
+    await page.click("button[type=submit]");
+    await page.waitForURL(/\/admin$/);
+  }
+  // Misses at 390 px: a card's URL line is narrower than "/tool-1005.2.3-x86_64-linux-gnu.tar.gz?…".
+  // The head gives way to its first letters, then the file name itself must shrink and draw its
+  // ellipsis; a tail that does not shrink is clipped by the URL box with no sign that it was cut
+  // (".tar.gz" shown as ".t").
+  await page.goto(`${ui.base}/admin/misses`);
+  const shown = await page.evaluate(() =>
+    Array.from(document.querySelectorAll("#misses tbody .url")).map((u) => {
+      const tail = u.querySelector(".url-tail")!;
+      return { clipped: u.scrollWidth > u.clientWidth + 1, tailCut: tail.scrollWidth > tail.clientWidth };
+    }),
+  );
+  expect(shown.length).toBe(ROWS);
+  expect(shown.filter((s) => s.tailCut).length).toBeGreaterThan(0); // the case is really exercised
+  expect(shown.filter((s) => s.clipped).length).toBe(0);
+  await page.close();
+  expect(problems).toEqual([]);
+}, 30_000);
