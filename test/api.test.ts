@@ -161,6 +161,11 @@ describe("tokens", () => {
     expect((await post("urls=x", { "content-type": "application/x-www-form-urlencoded" })).status).toBe(415);
     expect((await api(s, "PUT", "/api/v1/fills", { token: admin })).status).toBe(405);
     expect((await api(s, "GET", "/api/v1/nothing", { token: admin })).status).toBe(404);
+    // Past the server's body cap (refused before routing): still the API's JSON error.
+    const hugeBody = JSON.stringify({ urls: ["https://example.com/a"], pad: "x".repeat(2 * 1024 * 1024) });
+    const huge = await post(hugeBody);
+    expect(huge.status).toBe(413);
+    expect(huge.json).toEqual({ error: `request body of ${hugeBody.length} bytes is larger than 1048576 bytes` });
   });
 });
 

@@ -17,6 +17,7 @@ import { connectDatabase, type SharedDatabase } from "../store/pg-connect.ts";
 import { hostname } from "node:os";
 import { VERSION } from "../version.ts";
 import { ApiTokens } from "./api-tokens.ts";
+import { API_PREFIX, apiError } from "./api/routes.ts";
 import { AuditLog } from "./audit.ts";
 import { clientAddress } from "./auth.ts";
 import type { RequestContext, ServerContext } from "./context.ts";
@@ -244,7 +245,10 @@ async function handle(req: Request, srv: Server<undefined>, base: ServerContext)
     if (declared !== null && Number(declared) > MAX_REQUEST_BODY_BYTES) {
       // Refused unread; "connection: close" so the rest of it is not read either.
       const message = `request body of ${Number(declared)} bytes is larger than ${MAX_REQUEST_BODY_BYTES} bytes`;
-      result = { response: textResponse(req, 413, message, { connection: "close" }), logPath: null, key: null, note: null };
+      // The API answers its errors as JSON, this one too.
+      const isApi = new URL(req.url).pathname.startsWith(`${API_PREFIX}/`);
+      const response = isApi ? apiError(413, message, { connection: "close" }) : textResponse(req, 413, message, { connection: "close" });
+      result = { response, logPath: null, key: null, note: null };
     } else {
       result = await route(req, ctx);
     }
