@@ -73,7 +73,7 @@ test("start-up refuses a missing bucket, refused credentials, no credentials and
   // An unknown access key id is a refused credential too (versitygw answers XAdminUserNotFound, AWS InvalidAccessKeyId).
   await expect(start(`s3://${await freshBucket()}`, { ...s3.env, AWS_ACCESS_KEY_ID: "no-such-key" })).rejects.toThrow(/^--blob-store: http:\/\/127\.0\.0\.1:\d+ refused the credentials \(\w+\) to list in bucket .*; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY$/);
   await expect(start("s3://some-bucket", { AWS_ENDPOINT_URL: s3.endpoint })).rejects.toThrow("--blob-store: s3://some-bucket needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment");
-  await expect(start("s3://some-bucket", { ...s3.env, AWS_ENDPOINT_URL: "http://127.0.0.1:1" })).rejects.toThrow(/^--blob-store: cannot list in bucket "some-bucket" at http:\/\/127\.0\.0\.1:1: /);
+  await expect(start("s3://some-bucket", { ...s3.env, AWS_ENDPOINT_URL: "http://127.0.0.1:1" })).rejects.toThrow("--blob-store: cannot reach http://127.0.0.1:1: connection refused (is AWS_ENDPOINT_URL right, is the S3 server up?)");
   // The secret never appears in a message.
   const err = await start("s3://no-such-bucket/x", s3.env).catch((e: Error) => e);
   expect(String(err)).not.toContain(s3.secretAccessKey);

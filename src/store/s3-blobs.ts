@@ -98,6 +98,7 @@ export class S3Bucket {
         throw new Error(`--blob-store: ${where} refused the credentials (${code}) to ${doing} in bucket "${this.url.bucket}"; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
       }
       if (code === "TimeoutError" || (err as { name?: unknown }).name === "TimeoutError") throw new Error(`--blob-store: ${where} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`);
+      if (code === "ConnectionRefused" || code === "ECONNREFUSED") throw new Error(`--blob-store: cannot reach ${where}: connection refused (is AWS_ENDPOINT_URL right, is the S3 server up?)`);
       throw new Error(`--blob-store: cannot ${doing} in bucket "${this.url.bucket}" at ${where}: ${s3Reason(err)}`);
     };
     const bounded = <T>(p: Promise<T>): Promise<T> =>
