@@ -249,6 +249,20 @@ async function checkFit(page: Page, label: string, present: Record<string, numbe
   if (process.env.FIT_TIMING) console.log(`${label}: measured, screenshot ${Date.now() - t0} ms`);
 }
 
+/** A new watched page (at this viewport), logged in unless the context's session already is. */
+async function loggedInPage(viewport?: { width: number; height: number }): Promise<Page> {
+  const page = await context.newPage();
+  watch(page);
+  if (viewport) await page.setViewportSize(viewport);
+  await page.goto(`${ui.base}/login`);
+  if (new URL(page.url()).pathname === "/login") {
+    await page.fill("input[name=password]", PASSWORD);
+    await page.click("button[type=submit]");
+    await page.waitForURL(/\/admin(\/misses)?$/);
+  }
+  return page;
+}
+
 test("every page fits at 390, 1280 and 1920 px with 200 long-URL rows", async () => {
   const failures: string[] = [];
   const page = await context.newPage();
@@ -276,15 +290,7 @@ test("every page fits at 390, 1280 and 1920 px with 200 long-URL rows", async ()
 }, 60_000);
 
 test("a long URL shows host … file name, with the full URL on hover and copied by its button", async () => {
-  const page = await context.newPage();
-  watch(page);
-  await page.setViewportSize({ width: 1920, height: 1080 });
-  await page.goto(`${ui.base}/login`);
-  if (new URL(page.url()).pathname === "/login") {
-    await page.fill("input[name=password]", PASSWORD);
-    await page.click("button[type=submit]");
-    await page.waitForURL(/\/admin(\/misses)?$/);
-  }
+  const page = await loggedInPage({ width: 1920, height: 1080 });
   // Misses at 1920 (not live, so nothing re-renders meanwhile): its URL column is wide enough for
   // the whole file name (where a column is narrower than the name, the name is cut as well). Misses show the URL with its query replaced by "?…".
   await page.goto(`${ui.base}/admin/misses`);
@@ -311,15 +317,7 @@ test("a long URL shows host … file name, with the full URL on hover and copied
 }, 30_000);
 
 test("the overview's empty chart says so in readable text at 390 px", async () => {
-  const page = await context.newPage();
-  watch(page);
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${ui.base}/login`);
-  if (new URL(page.url()).pathname === "/login") {
-    await page.fill("input[name=password]", PASSWORD);
-    await page.click("button[type=submit]");
-    await page.waitForURL(/\/admin$/);
-  }
+  const page = await loggedInPage({ width: 390, height: 844 });
   await page.goto(`${ui.base}/admin`);
   // The seeded store has no traffic: the chart is in its empty state. Its text, as rendered
   // (an SVG <text> scaled down with the viewBox was ~5 px tall), is at least 12 px.
@@ -340,14 +338,7 @@ test("the overview's empty chart says so in readable text at 390 px", async () =
 }, 30_000);
 
 test("Cached artifacts at 1280 and 1920 px: every row shows its whole file name", async () => {
-  const page = await context.newPage();
-  watch(page);
-  await page.goto(`${ui.base}/login`);
-  if (new URL(page.url()).pathname === "/login") {
-    await page.fill("input[name=password]", PASSWORD);
-    await page.click("button[type=submit]");
-    await page.waitForURL(/\/admin$/);
-  }
+  const page = await loggedInPage();
   for (const width of [1280, 1920]) {
     await page.setViewportSize({ width, height: 900 });
     await page.goto(`${ui.base}/admin/artifacts`);
@@ -367,15 +358,7 @@ test("Cached artifacts at 1280 and 1920 px: every row shows its whole file name"
 }, 30_000);
 
 test("a file name wider than its column is cut with an ellipsis, never clipped bare", async () => {
-  const page = await context.newPage();
-  watch(page);
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${ui.base}/login`);
-  if (new URL(page.url()).pathname === "/login") {
-    await page.fill("input[name=password]", PASSWORD);
-    await page.click("button[type=submit]");
-    await page.waitForURL(/\/admin$/);
-  }
+  const page = await loggedInPage({ width: 390, height: 844 });
   // Misses at 390 px: a card's URL line is narrower than "/tool-1005.2.3-x86_64-linux-gnu.tar.gz?…".
   // The head gives way to its first letters, then the file name itself must shrink and draw its
   // ellipsis; a tail that does not shrink is clipped by the URL box with no sign that it was cut
