@@ -373,7 +373,6 @@ export class S3BlobStore implements BlobStore {
       const path = join(this.local.tempDir, name);
       const sizeBytes = statSync(path).size;
       if (this.remote.get(sha256) !== sizeBytes) await this.upload(path, sha256, sizeBytes);
-      this.remote.set(sha256, sizeBytes);
       // Run by the row commit where no cache-host can delete the object until the row is in: the
       // object this one uploaded or saw may have been deleted by another since (its rows were
       // behind: an eviction or a sweep of the same bytes under another key).
@@ -389,7 +388,6 @@ export class S3BlobStore implements BlobStore {
           this.options.onEvent?.("blob-store", { sha256, reupload: "deleted by another cache-host before the row commit" });
           this.remote.delete(sha256);
           await this.upload(path, sha256, sizeBytes);
-          this.remote.set(sha256, sizeBytes);
           row = await commitRow(confirmBlob);
         }
       } catch (err) {
@@ -424,7 +422,7 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /** Upload and check the object's size; retried a few times, then BlobStoreUnavailable. */
+  /** Upload and check the object's size, then know it is there; retried a few times, then BlobStoreUnavailable. */
   private async upload(path: string, sha256: string, sizeBytes: number): Promise<void> {
     const object = this.bucket.client.file(this.bucket.keyOf(sha256));
     let last: unknown = null;
@@ -433,7 +431,10 @@ export class S3BlobStore implements BlobStore {
       try {
         await object.write(Bun.file(path));
         const stored = (await object.stat()).size;
-        if (stored === sizeBytes) return;
+        if (stored === sizeBytes) {
+          this.remote.set(sha256, sizeBytes);
+          return;
+        }
         last = new Error(`the bucket holds ${stored} bytes of ${sizeBytes} after the upload`);
       } catch (err) {
         last = err;

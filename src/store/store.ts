@@ -8,7 +8,7 @@ import { LocalBlobStore } from "./local-blobs.ts";
 import { acquireDataDirLock } from "./lock.ts";
 import { SqliteMetadataStore } from "./sqlite-metadata.ts";
 import { SqliteOpsStore } from "./sqlite-ops.ts";
-import type { BlobRefs, BlobStore, MetadataStore, OpsStore } from "./types.ts";
+import type { BlobRefs, BlobStore, MetadataStore, NewestRowOfBlob, OpsStore } from "./types.ts";
 
 export type CacheStore = {
   dataDir: string;
@@ -108,8 +108,8 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
   const isReferenced = (sha256: string): boolean => metadata.countArtifactsWithSha(sha256) > 0;
   // Shared rows: other cache-hosts commit rows of objects this one has not seen (their size is
   // believed from the row). One process: it uploaded or listed every object its rows hold.
-  const newestRow = (sha256: string): { sizeBytes: number; fetchedAtMs: number } | null => {
-    let newest: { sizeBytes: number; fetchedAtMs: number } | null = null;
+  const newestRow = (sha256: string): NewestRowOfBlob | null => {
+    let newest: NewestRowOfBlob | null = null;
     for (const a of metadata.artifactsWithSha(sha256)) if (newest === null || a.fetchedAtMs > newest.fetchedAtMs) newest = { sizeBytes: a.sizeBytes, fetchedAtMs: a.fetchedAtMs };
     return newest;
   };

@@ -239,6 +239,9 @@ export class KeyHasActiveJob extends Error {
 /** The blob's object is not in the shared bucket (deleted by another cache-host): upload it again. */
 export class BlobGone extends Error {}
 
+/** A blob's newest row as BlobRefs tells it: its size and when it was fetched. */
+export type NewestRowOfBlob = { sizeBytes: number; fetchedAtMs: number };
+
 /**
  * What a blob store asks the rows about a blob. `isReferenced` and `newestRow` read this process's
  * view; `removeIfUnreferenced` runs `remove` only if no row holds the blob, judged by the shared
@@ -247,8 +250,8 @@ export class BlobGone extends Error {}
  */
 export type BlobRefs = {
   isReferenced(sha256: string): boolean;
-  /** The newest committed row of the blob in this process's view: its size and when it was fetched. */
-  newestRow(sha256: string): { sizeBytes: number; fetchedAtMs: number } | null;
+  /** The newest committed row of the blob in this process's view. */
+  newestRow(sha256: string): NewestRowOfBlob | null;
   removeIfUnreferenced(sha256: string, remove: () => Promise<void>): Promise<boolean>;
 };
 
@@ -298,8 +301,8 @@ export interface BlobStore {
    */
   readonly commitNeedsSyncedTemp: boolean;
   /**
-   * Move a finished temp file (fsynced when commitNeedsSyncedTemp) into place as the blob `sha256`, then run `commitRow` (the
-   * row that references it) at once. The blob is complete in the store before `commitRow` starts,
+   * Move a finished temp file (fsynced when commitNeedsSyncedTemp) into place as the blob
+   * `sha256`, then run `commitRow` (the row that references it) at once. The blob is complete in the store before `commitRow` starts,
    * and no delete of the same sha256 this store makes (an eviction, the orphan sweep) runs from
    * upload until `commitRow` settles. When `commitRow` rejects, the blob is removed again unless
    * `isReferenced` says a row holds it. `commitRow` passes `confirmBlob` on to commitArtifact: a
