@@ -422,8 +422,9 @@ export class FillManager {
 
   async retry(id: number): Promise<ActionResult> {
     const job = this.meta.getJob(id);
-    if (!job) return { ok: false, status: 404, message: `job ${id} does not exist` };
-    if (!canTransition(job.state, "queued") || job.state === "running") return { ok: false, status: 409, message: `job ${id} is ${job.state}; only failed or cancelled jobs can be retried` };
+    const refused = (now: JobRow | null): ActionResult =>
+      now === null ? { ok: false, status: 404, message: `job ${id} does not exist` } : { ok: false, status: 409, message: `job ${id} is ${now.state}; only failed or cancelled jobs can be retried` };
+    if (!job || !canTransition(job.state, "queued") || job.state === "running") return refused(job);
     if (this.alreadyCached(job.key, { source: job.source })) return { ok: false, status: 409, message: `${loggableUrl(job.key)} is already cached and fresh` };
     const busy = (): ActionResult => ({ ok: false, status: 409, message: `another fill of ${loggableUrl(job.key)} is already queued or running` });
     if (this.meta.activeJobForKey(job.key)) return busy();
@@ -435,10 +436,7 @@ export class FillManager {
       if (err instanceof KeyHasActiveJob) return busy();
       throw err;
     }
-    if (!requeued) {
-      const now = this.meta.getJob(id);
-      return now === null ? { ok: false, status: 404, message: `job ${id} does not exist` } : { ok: false, status: 409, message: `job ${id} is ${now.state}; only failed or cancelled jobs can be retried` };
-    }
+    if (!requeued) return refused(this.meta.getJob(id));
     const updated = this.meta.getJob(id)!;
     this.logJob(updated, "queued");
     this.wake();
