@@ -64,6 +64,12 @@ function viewRow(table: SharedTable, row: PgRow): Record<string, unknown> {
   return out;
 }
 
+/** Whether a statement failed on a unique index (PostgreSQL 23505), `constraint` when given. */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { errno?: unknown; constraint?: unknown };
+  return e.errno === "23505" && (constraint === undefined || e.constraint === constraint);
+}
+
 /** A failed database call as one line, without the URL (it may carry a password). */
 export function databaseError(err: unknown): Error {
   const e = err as { code?: string; errno?: string; message?: string };
@@ -718,7 +724,7 @@ export class PgMetadataStore implements MetadataStore {
       try {
         rows = (await tx.unsafe(`UPDATE jobs SET ${sets.join(", ")} WHERE ${where} RETURNING *`, values)) as PgRow[];
       } catch (err) {
-        if ((err as { errno?: string }).errno === "23505") throw new KeyHasActiveJob(id);
+        if (isUniqueViolation(err)) throw new KeyHasActiveJob(id);
         throw err;
       }
       for (const row of rows) applied.push({ table: "jobs", key: id, row });

@@ -7,7 +7,7 @@
 import type { SQL } from "bun";
 import { z } from "zod";
 import { tokenNameTaken } from "../core/api-token.ts";
-import { databaseError } from "./pg-metadata.ts";
+import { databaseError, isUniqueViolation } from "./pg-metadata.ts";
 import { EVENTS_PAGE_MAX } from "./sqlite-ops.ts";
 import { opsRows } from "./ops-rows.ts";
 import type { ApiTokenRow, EventRow, HourlyTraffic, NewEvent, OpsStore } from "./types.ts";
@@ -53,8 +53,7 @@ export class PgOpsStore implements OpsStore {
       );
       return toToken(rows[0]);
     } catch (err) {
-      const e = err as { errno?: string; constraint?: string };
-      if (e.errno === "23505" && e.constraint === "api_tokens_name_key") throw new Error(tokenNameTaken(t.name));
+      if (isUniqueViolation(err, "api_tokens_name_key")) throw new Error(tokenNameTaken(t.name));
       throw databaseError(err);
     }
   }
