@@ -72,7 +72,7 @@ afterAll(async () => {
 });
 
 let counter = 0;
-type Cluster = { database: string; bucket: string; sql: SQL; replicas: SpawnedServer[] };
+type Cluster = { database: string; bucket: string; sql: SQL; replicas: SpawnedServer[]; dataDirs: string[] };
 
 async function cluster(n: number, extraArgs: string[] = []): Promise<Cluster> {
   const id = ++counter;
@@ -80,9 +80,11 @@ async function cluster(n: number, extraArgs: string[] = []): Promise<Cluster> {
   const bucket = `wc-replicas-${process.pid}-${id}`;
   await s3.createBucket(bucket);
   const replicas: SpawnedServer[] = [];
+  const dataDirs: string[] = [];
   for (let i = 0; i < n; i++) {
     const dir = makeTempDir(`withcache-replica-${i}-`);
     cleanups.push(() => dir.cleanup());
+    dataDirs.push(dir.path);
     const r = await spawnServer({
       binary,
       dataDir: dir.path,
@@ -99,7 +101,7 @@ async function cluster(n: number, extraArgs: string[] = []): Promise<Cluster> {
   }
   const sql = new SQL(database, { max: 1 });
   cleanups.push(() => sql.close());
-  return { database, bucket, sql, replicas };
+  return { database, bucket, sql, replicas, dataDirs };
 }
 
 /** curl through the shim (first on PATH) against one replica; the saved bytes and exit code. */
@@ -285,6 +287,62 @@ test("PostgreSQL restarted mid-test: hits go on, /healthz says degraded and why,
   await pollUntil(() => stored(a.url, later), { timeoutMs: 20_000, what: "a fill after the restart is a hit on a" });
   expect(a.proc.exitCode).toBeNull();
   expect(b.proc.exitCode).toBeNull();
+}, 120_000);
+
+test("S3 server stopped mid-test: local copies still served, a hit with none answers 503 so the shim goes to the origin, /healthz says degraded; back up, all is as before", async () => {
+  // Local copies of at most 100 kB: the big file lives only in the bucket.
+  const c = await cluster(2, ["--local-cache-bytes", "100000"]);
+  const [a, b] = c.replicas as [SpawnedServer, SpawnedServer];
+  const big = `http://127.0.0.1:${origin.port}/f/s3-outage-200000.bin`;
+  const small = `http://127.0.0.1:${origin.port}/f/s3-outage-small-50000.bin`;
+  const bigSha = sha256Hex(bodyOf("/f/s3-outage-200000.bin"));
+  const smallSha = sha256Hex(bodyOf("/f/s3-outage-small-50000.bin"));
+  for (const url of [big, small]) {
+    await fetch(cacheUrl(a.url, url), { method: "HEAD" });
+    await pollUntil(() => stored(b.url, url), { timeoutMs: 20_000, what: "stored" });
+  }
+  // b reads the small one once, which leaves it a local copy.
+  expect(sha256Hex(new Uint8Array(await (await fetch(cacheUrl(b.url, small))).arrayBuffer()))).toBe(smallSha);
+  const bDir = c.dataDirs[1]!;
+  await pollUntil(() => existsSync(join(bDir, "blobs", smallSha.slice(0, 2), smallSha)), { timeoutMs: 10_000, what: "b's local copy" });
+  expect(existsSync(join(bDir, "blobs", bigSha.slice(0, 2), bigSha))).toBe(false);
+  await s3.halt();
+  try {
+    const health = await pollUntil(async () => {
+      const t = await (await fetch(`${b.url}/healthz`)).text();
+      return t.startsWith("degraded") ? t : null;
+    }, { timeoutMs: 15_000, what: "healthz says degraded" });
+    expect(health).toMatch(/^degraded \S+: blob store: s3:\/\/wc-replicas-[^ ]+ at http:\/\/127\.0\.0\.1:\d+ does not answer \(since [^)]+\): [^\n]+\n$/);
+    expect(health).not.toContain(s3.secretAccessKey);
+    const probe = await fetch(cacheUrl(b.url, big), { method: "HEAD" });
+    expect(probe.status).toBe(503);
+    const body = await fetch(cacheUrl(b.url, big));
+    expect(await body.text()).toMatch(/^cached, but no copy here can be read now: blob store: s3:\/\/[^\n]+\n$/);
+    const before = originGets.get("/f/s3-outage-200000.bin") ?? 0;
+    const viaOrigin = await shimCurl(b.url, big);
+    expect(viaOrigin.exitCode).toBe(0);
+    expect(sha256Hex(viaOrigin.bytes)).toBe(bigSha);
+    expect(originGets.get("/f/s3-outage-200000.bin")).toBe(before + 1);
+    // The local copy needs no bucket: a hit, no origin GET.
+    const smallGets = originGets.get("/f/s3-outage-small-50000.bin");
+    const local = await shimCurl(b.url, small);
+    expect(local.exitCode).toBe(0);
+    expect(sha256Hex(local.bytes)).toBe(smallSha);
+    expect(originGets.get("/f/s3-outage-small-50000.bin")).toBe(smallGets);
+    // A new URL is a plain miss (a stream of a fill that cannot commit would be cut at its end).
+    const fresh = `http://127.0.0.1:${origin.port}/f/s3-outage-new-30000.bin`;
+    const miss = await shimCurl(b.url, fresh);
+    expect(miss.exitCode).toBe(0);
+    expect(sha256Hex(miss.bytes)).toBe(sha256Hex(bodyOf("/f/s3-outage-new-30000.bin")));
+    expect(b.output()).toContain("miss-blob-store-down");
+  } finally {
+    await s3.start();
+  }
+  await pollUntil(async () => (await (await fetch(`${b.url}/healthz`)).text()).startsWith("ok"), { timeoutMs: 15_000, what: "healthz ok again" });
+  const again = await fetch(cacheUrl(b.url, big));
+  expect(again.status).toBe(200);
+  expect(sha256Hex(new Uint8Array(await again.arrayBuffer()))).toBe(bigSha);
+  expect(b.output()).toMatch(/blob-store[^\n]*state=ok/);
 }, 120_000);
 
 test("start-up with a bad --database stops in one line naming the server, never the password", async () => {

@@ -162,6 +162,9 @@ function committedMeanwhile(req: Request, ctx: RequestContext, parsed: ParsedUrl
  * it, or answers the miss when the answer is late, refused or not storable (the fill goes on).
  */
 function streamOrMiss(req: Request, ctx: RequestContext, parsed: ParsedUrl): LookupOutcome | Promise<LookupOutcome> {
+  // A fill cannot be committed while the bucket does not answer: a stream of it would be cut at
+  // its last byte. A plain miss sends the client to the origin; the fill waits and retries.
+  if (ctx.store.blobs.health() !== null) return missOutcome(req, ctx, parsed, "miss-blob-store-down");
   const joined = joinLiveFill(req, ctx, parsed, "stream");
   if (joined !== null) return joined;
   if (ctx.database && ctx.database.metadata.remoteFill(parsed.key) !== null) {
@@ -230,6 +233,13 @@ function blobIntact(req: Request, artifact: ArtifactRow, ctx: RequestContext, lo
 }
 
 function hitOutcome(req: Request, artifact: ArtifactRow, ctx: RequestContext, parsed: ParsedUrl, note: string, extra: Record<string, string> = {}): LookupOutcome {
+  // Cached, but only in a bucket that does not answer: a hit's download would be cut, so the
+  // shim is told to go to the origin (it runs the tool as written on anything but 200 and 404).
+  const down = ctx.store.blobs.unavailable(artifact.sha256);
+  if (down !== null) {
+    const response = textResponse(req, 503, `cached, but no copy here can be read now: blob store: ${down}`, { "cache-control": "no-store", "retry-after": "5" });
+    return { response, key: parsed.key, logKey: parsed.logKey, note: "hit-blob-store-down" };
+  }
   const response = serveHit(req, artifact, ctx, extra);
   return { response, key: parsed.key, logKey: parsed.logKey, note, bytes: req.method === "HEAD" ? 0 : bodyBytes(response, artifact.sizeBytes) };
 }

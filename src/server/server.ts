@@ -131,8 +131,9 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
   const audit = new AuditLog(store.ops, { nowMs, retentionMs: config.eventRetentionMs, log });
   const tokens = new ApiTokens(store.ops, nowMs);
   const problems = (): string[] => {
-    const problem = database?.metadata.health() ?? null;
-    return problem === null ? [] : [`database: ${problem}`];
+    const rows = database?.metadata.health() ?? null;
+    const blobs = store.blobs.health();
+    return [...(rows === null ? [] : [`database: ${rows}`]), ...(blobs === null ? [] : [`blob store: ${blobs}`])];
   };
   const ctx: ServerContext = { config, store, fills, traffic, audit, tokens, metrics, log, version: VERSION, startedAtMs: nowMs(), nowMs, problems, replicaId, database };
   traffic.start();

@@ -292,5 +292,14 @@ export class LocalBlobStore implements BlobStore {
     return `directory ${this.blobsDir}`;
   }
 
+  /** A local directory has no outage of its own (a full or failing disk shows in the fills). */
+  health(): null {
+    return null;
+  }
+  unavailable(): null {
+    return null;
+  }
+  close(): void {}
+
   async drain(): Promise<void> {}
 }

@@ -34,9 +34,24 @@ const FOUND_MISSING_MAX = 10_000;
 const LIST_PAGE_KEYS = 1000;
 /** How long a start-up check waits for the S3 endpoint. */
 const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * The bucket is looked at this often (a HEAD of one small key, the cheapest request S3 bills), so
+ * an outage is noticed before a client's download meets it; a failed upload or local copy looks
+ * at once. Each look waits at most this long too.
+ */
+export const HEARTBEAT_MS = 2000;
 
 /** `endpointGiven`: AWS_ENDPOINT_URL was set (Bun then uses path-style); else Bun's AWS default for the region. */
 export type S3Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string; region: string; endpoint: string; endpointGiven: boolean };
+
+/** `p`, or a TimeoutError once `ms` have passed. */
+function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: Timer | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms / 1000} s`), { code: "TimeoutError" })), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 
 /** An S3 error as one line: the code S3 answered (NoSuchBucket, AccessDenied, …) or the network error. */
 export function s3Reason(err: unknown): string {
@@ -101,12 +116,15 @@ export class S3Bucket {
       if (code === "ConnectionRefused" || code === "ECONNREFUSED") throw new Error(`--blob-store: cannot reach ${where}: connection refused (is AWS_ENDPOINT_URL right, is the S3 server up?)`);
       throw new Error(`--blob-store: cannot ${doing} in bucket "${this.url.bucket}" at ${where}: ${s3Reason(err)}`);
     };
-    const bounded = <T>(p: Promise<T>): Promise<T> =>
-      Promise.race([p, Bun.sleep(CONNECT_TIMEOUT_MS).then((): never => { throw Object.assign(new Error("timeout"), { code: "TimeoutError" }); })]);
-    await bounded(this.client.list({ prefix: this.url.prefix, maxKeys: 1 })).catch((err: unknown) => fail(err, "list"));
+    await bounded(this.client.list({ prefix: this.url.prefix, maxKeys: 1 }), CONNECT_TIMEOUT_MS).catch((err: unknown) => fail(err, "list"));
     const probe = this.client.file(`${this.url.prefix}.withcache-write-check`);
-    await bounded(probe.write("withcache checks that it may write here\n")).catch((err: unknown) => fail(err, "write"));
-    await bounded(probe.delete()).catch((err: unknown) => fail(err, "delete"));
+    await bounded(probe.write("withcache checks that it may write here\n"), CONNECT_TIMEOUT_MS).catch((err: unknown) => fail(err, "write"));
+    await bounded(probe.delete(), CONNECT_TIMEOUT_MS).catch((err: unknown) => fail(err, "delete"));
+  }
+
+  /** Whether the bucket answers now (a HEAD of a key that need not exist); throws why not. */
+  async heartbeat(): Promise<void> {
+    await bounded(this.client.file(`${this.url.prefix}.withcache-heartbeat`).exists(), HEARTBEAT_MS);
   }
 
   /** Every blob object's sha256 and size. */
@@ -159,6 +177,10 @@ export class S3BlobStore implements BlobStore {
   /** Objects a row said were there and a check found missing: the fetch time of that row. */
   private readonly foundMissing = new Map<string, number>();
   private tempCounter = 0;
+  /** The bucket did not answer the last look: since when and why. */
+  private outage: { sinceMs: number; reason: string } | null = null;
+  private looking: Promise<void> | null = null;
+  private readonly heartbeatTimer: Timer;
 
   constructor(
     private readonly bucket: S3Bucket,
@@ -185,6 +207,45 @@ export class S3BlobStore implements BlobStore {
     found.sort((a, b) => a[2] - b[2]);
     for (const [sha, size, mtime] of found) this.addCopy(sha, size, mtime);
     this.trimCopies(null);
+    this.heartbeatTimer = setInterval(() => void this.lookAtBucket(), HEARTBEAT_MS);
+    this.heartbeatTimer.unref();
+  }
+
+  /** One look at the bucket at a time; the outage begins or ends with its answer. */
+  private lookAtBucket(): Promise<void> {
+    this.looking ??= this.bucket
+      .heartbeat()
+      .then(
+        () => {
+          if (this.outage === null) return;
+          this.options.onEvent?.("blob-store", { state: "ok", unreachable_for_ms: Date.now() - this.outage.sinceMs });
+          this.outage = null;
+        },
+        (err: unknown) => {
+          const reason = s3Reason(err);
+          if (this.outage === null) {
+            this.outage = { sinceMs: Date.now(), reason };
+            this.options.onEvent?.("blob-store", { state: "degraded", problem: reason });
+          } else {
+            this.outage.reason = reason;
+          }
+        },
+      )
+      .finally(() => (this.looking = null));
+    return this.looking;
+  }
+
+  health(): string | null {
+    if (this.outage === null) return null;
+    return `${this.describe()} does not answer (since ${new Date(this.outage.sinceMs).toISOString()}): ${this.outage.reason}`;
+  }
+
+  unavailable(sha256: string): string | null {
+    return this.outage === null || this.copies.has(sha256) ? null : this.health();
+  }
+
+  close(): void {
+    clearInterval(this.heartbeatTimer);
   }
 
   describe(): string {
@@ -261,6 +322,7 @@ export class S3BlobStore implements BlobStore {
         const reason = s3Reason(err);
         // Streams from the copy end with an error, never short and complete-looking.
         growing.cut(reason);
+        void this.lookAtBucket();
         this.options.onEvent?.("blob-store", { sha256, local_copy_error: reason });
       })
       .finally(() => this.localizing.delete(sha256));
@@ -440,6 +502,7 @@ export class S3BlobStore implements BlobStore {
         last = err;
       }
     }
+    void this.lookAtBucket();
     throw new BlobStoreUnavailable(`cannot upload to ${this.describe()}: ${s3Reason(last)}`);
   }
 

@@ -173,6 +173,7 @@ export function openCacheStore(dataDir: string, limits: StoreLimits = {}, makeBl
     },
     async close() {
       try {
+        blobs.close();
         await closeRows();
       } finally {
         release();

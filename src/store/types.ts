@@ -320,6 +320,16 @@ export interface BlobStore {
   diskSpace(): { freeBytes: number; totalBytes: number };
   /** Where the blobs are, for logs, the UI and /healthz: never a secret. */
   describe(): string;
+  /** Why the store cannot be used now, one line (a remote store that does not answer); null when it can. /healthz says it. */
+  health(): string | null;
+  /**
+   * Why this blob cannot be served now, or null: its remote store does not answer and this
+   * process has no local copy. The read path then answers 503 (the shims go to the origin)
+   * instead of a hit whose download would be cut.
+   */
+  unavailable(sha256: string): string | null;
+  /** Stop background work (the remote store's heartbeat); the store is not used afterwards. */
+  close(): void;
   /** Wait for background work (remote deletes) to settle, bounded by `timeoutMs`. */
   drain(timeoutMs: number): Promise<void>;
 }
