@@ -345,6 +345,49 @@ test("S3 server stopped mid-test: local copies still served, a hit with none ans
   expect(b.output()).toMatch(/blob-store[^\n]*state=ok/);
 }, 120_000);
 
+test("withcache verify --database checks the replicas' rows against the bucket; --repair beside live replicas removes a bad object and its rows", async () => {
+  const c = await cluster(2);
+  const [a, b] = c.replicas as [SpawnedServer, SpawnedServer];
+  const good = `http://127.0.0.1:${origin.port}/f/verify-good-40000.bin`;
+  const bad = `http://127.0.0.1:${origin.port}/f/verify-bad-40000.bin`;
+  for (const url of [good, bad]) {
+    await fetch(cacheUrl(a.url, url), { method: "HEAD" });
+    await pollUntil(() => stored(b.url, url), { timeoutMs: 20_000, what: "stored" });
+  }
+  // Its own data dir: the replicas' are theirs (and locked).
+  const dir = makeTempDir("withcache-verify-");
+  cleanups.push(() => dir.cleanup());
+  const env = { ...s3.env, WITHCACHE_DATABASE: c.database, WITHCACHE_BLOB_STORE: `s3://${c.bucket}/cache` };
+  const verify = (extra: string[] = []) => run([binary, "verify", "--data-dir", join(dir.path, "d"), ...extra], { env, timeoutMs: 30_000 });
+  const clean = await verify();
+  expect({ code: clean.exitCode, out: clean.stdout, err: clean.stderr }).toEqual({ code: 0, out: "verified 2 blobs (78 KiB): 0 bad\n", err: "" });
+  const badSha = sha256Hex(bodyOf("/f/verify-bad-40000.bin"));
+  const bucket = new Bun.S3Client({ bucket: c.bucket, endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region });
+  await bucket.file(`cache/sha256/${badSha}`).write("short");
+  const found = await verify();
+  expect(found.exitCode).toBe(1);
+  expect(found.stdout).toContain(`bad ${badSha}: blob object is 5 bytes, expected 40000 (${bad})`);
+  expect(found.stderr).toContain("(with the same --database and --blob-store)");
+  expect(found.stderr).not.toContain(c.database);
+  const repaired = await verify(["--repair"]);
+  expect(repaired.exitCode).toBe(1);
+  expect(repaired.stdout).toContain("; removed");
+  expect(await bucket.file(`cache/sha256/${badSha}`).exists()).toBe(false);
+  // The live replicas see the row gone: the next request is a miss that fills the key again.
+  expect(originGets.get("/f/verify-bad-40000.bin")).toBe(1);
+  await pollUntil(async () => {
+    const r = await fetch(cacheUrl(b.url, bad)).catch(() => null);
+    const bytes = r?.status === 200 ? new Uint8Array(await r.arrayBuffer()) : null;
+    return bytes !== null && sha256Hex(bytes) === badSha && (originGets.get("/f/verify-bad-40000.bin") ?? 0) >= 2;
+  }, { timeoutMs: 20_000, what: "the bad key filled again from the origin" });
+  await pollUntil(() => bucket.file(`cache/sha256/${badSha}`).exists(), { timeoutMs: 20_000, what: "the refilled object" });
+  const after = await verify();
+  expect({ code: after.exitCode, out: after.stdout }).toEqual({ code: 0, out: "verified 2 blobs (78 KiB): 0 bad\n" });
+  // Without the bucket it cannot check a replica, and says so.
+  const noBucket = await run([binary, "verify", "--data-dir", dir.path], { env: { ...s3.env, WITHCACHE_DATABASE: c.database }, timeoutMs: 30_000 });
+  expect({ code: noBucket.exitCode, err: noBucket.stderr }).toEqual({ code: 1, err: "withcache: error: --database: a PostgreSQL replica keeps its blobs in a bucket; give its --blob-store s3://… too\n" });
+}, 120_000);
+
 test("start-up with a bad --database stops in one line naming the server, never the password", async () => {
   const dir = makeTempDir("withcache-replica-bad-");
   cleanups.push(() => dir.cleanup());

@@ -6,8 +6,11 @@ import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { hostname } from "node:os";
+import { parseDatabaseUrl } from "../core/database-url.ts";
+import { connectDatabase, type SharedDatabase } from "./pg-connect.ts";
 import { bucketStoreFactory, connectBucket, type S3Bucket } from "./s3-blobs.ts";
-import { openCacheStore } from "./store.ts";
+import { type CacheStore, openCacheStore } from "./store.ts";
 
 export type BadBlob = { sha256: string; keys: string[]; problem: string };
 export type VerifyReport = { blobs: number; bytes: number; bad: BadBlob[]; repaired: boolean };
@@ -40,50 +43,91 @@ async function hashObject(bucket: S3Bucket, sha256: string): Promise<{ sha256: s
   return hashStream(object.stream());
 }
 
+/** The rows verify checks against: each blob's size and keys, and whether a row still holds it now. */
+type VerifyRows = {
+  blobs: Array<{ sha256: string; sizeBytes: number; keys: string[] }>;
+  /** Beside a live cache-host an artifact may be evicted or deleted mid-scan: not a bad blob. */
+  stillReferenced(sha256: string): boolean;
+  close(): Promise<void>;
+};
+
+/** The data dir's SQLite database, read-only (verify may run beside a live cache-host). */
+function sqliteRows(dataDir: string): VerifyRows {
+  const dbPath = join(dataDir, "withcache.db");
+  if (!existsSync(dbPath)) throw new Error(`--data-dir: ${dataDir} holds no withcache database`);
+  const db = new Database(dbPath, { readonly: true });
+  const blobs = db
+    .query("SELECT sha256, max(size_bytes) AS size_bytes, group_concat(key, char(10)) AS keys FROM artifacts GROUP BY sha256 ORDER BY sha256")
+    .all()
+    .map((r) => Row.parse(r))
+    .map((r) => ({ sha256: r.sha256, sizeBytes: r.size_bytes, keys: r.keys.split("\n") }));
+  const count = db.query("SELECT count(*) AS n FROM artifacts WHERE sha256 = $sha256");
+  return {
+    blobs,
+    stillReferenced: (sha256) => (count.get({ sha256 }) as { n: number }).n > 0,
+    close: async () => db.close(),
+  };
+}
+
+/** The shared rows of PostgreSQL replicas, from the view every replica keeps (kept true by LISTEN/NOTIFY). */
+function sharedRows(shared: SharedDatabase): VerifyRows {
+  const meta = shared.metadata;
+  const blobs = [...meta.referencedShas()].sort().map((sha256) => {
+    const rows = meta.artifactsWithSha(sha256);
+    return { sha256, sizeBytes: Math.max(0, ...rows.map((r) => r.sizeBytes)), keys: rows.map((r) => r.key) };
+  });
+  // The connection is closed by its owner (the repair's store, else verifyBlobs).
+  return { blobs, stillReferenced: (sha256) => meta.countArtifactsWithSha(sha256) > 0, close: async () => {} };
+}
+
 /**
  * `blobStore`/`env`: with an S3 blob store, the objects in the bucket are hashed (the source of
- * truth), and a local copy in the data dir as well when there is one.
+ * truth), and a local copy in the data dir as well when there is one. `database`: the rows are
+ * the shared PostgreSQL ones (a replica's data dir holds only local copies, and need not exist).
  */
 export async function verifyBlobs(
   dataDirArg: string,
-  options: { repair: boolean; onProgress?: (bad: BadBlob) => void; blobStore?: string; env?: Record<string, string | undefined> },
+  options: { repair: boolean; onProgress?: (bad: BadBlob) => void; blobStore?: string; database?: string; env?: Record<string, string | undefined> },
 ): Promise<VerifyReport> {
   const dataDir = resolve(dataDirArg);
-  const dbPath = join(dataDir, "withcache.db");
-  if (!existsSync(dbPath)) throw new Error(`--data-dir: ${dataDir} holds no withcache database`);
-  // Repair takes the lock first: a running cache-host makes it fail with its pid.
+  const postgres = parseDatabaseUrl(options.database ?? "").kind === "postgres";
+  if (!postgres && !existsSync(join(dataDir, "withcache.db"))) throw new Error(`--data-dir: ${dataDir} holds no withcache database`);
   const env = options.env ?? process.env;
   const bucket = await connectBucket(options.blobStore ?? "", env);
+  if (postgres && bucket === null) throw new Error("--database: a PostgreSQL replica keeps its blobs in a bucket; give its --blob-store s3://… too");
+  const shared = postgres ? await connectDatabase(options.database ?? "", { replicaId: `verify-${hostname()}-${process.pid}` }) : null;
   // One check of the bucket serves both the hashing and, with repair, the store that deletes.
-  const makeBlobs = options.repair && bucket ? await bucketStoreFactory(bucket, { localCacheBytes: Number.MAX_SAFE_INTEGER }) : undefined;
-  const store = options.repair ? openCacheStore(dataDir, {}, makeBlobs) : null;
-  const db = new Database(dbPath, { readonly: true });
-  const rows = db
-    .query("SELECT sha256, max(size_bytes) AS size_bytes, group_concat(key, char(10)) AS keys FROM artifacts GROUP BY sha256 ORDER BY sha256")
-    .all()
-    .map((r) => Row.parse(r));
-  // Beside a live cache-host an artifact may be evicted or deleted mid-scan: not a bad blob.
-  const stillReferenced = db.query("SELECT count(*) AS n FROM artifacts WHERE sha256 = $sha256");
+  let store: CacheStore | null = null;
+  let source: VerifyRows;
+  try {
+    const makeBlobs = options.repair && bucket ? await bucketStoreFactory(bucket, { localCacheBytes: Number.MAX_SAFE_INTEGER }) : undefined;
+    // Repair takes the data dir's lock first: a running cache-host on it makes it fail with its pid.
+    store = options.repair ? openCacheStore(dataDir, {}, makeBlobs, shared ?? undefined) : null;
+    source = shared ? sharedRows(shared) : sqliteRows(dataDir);
+  } catch (err) {
+    await closeAll(store, shared).catch(() => undefined);
+    throw err;
+  }
   const bad: BadBlob[] = [];
   let bytes = 0;
   try {
-    for (const row of rows) {
+    for (const row of source.blobs) {
       const path = join(dataDir, "blobs", row.sha256.slice(0, 2), row.sha256);
       const what = bucket ? "blob object" : "blob file";
       const found = bucket ? await hashObject(bucket, row.sha256) : await hashFile(path);
       let problem: string | null = null;
       if (found === null) problem = `${what} is missing`;
-      else if (found.sizeBytes !== row.size_bytes) problem = `${what} is ${found.sizeBytes} bytes, expected ${row.size_bytes}`;
+      else if (found.sizeBytes !== row.sizeBytes) problem = `${what} is ${found.sizeBytes} bytes, expected ${row.sizeBytes}`;
       else if (found.sha256 !== row.sha256) problem = `${bucket ? "blob object content" : "blob content"} hashes to ${found.sha256}`;
       if (problem === null && bucket) {
         // The local copy is served first: it must match too.
         const copy = await hashFile(path);
-        if (copy !== null && (copy.sizeBytes !== row.size_bytes || copy.sha256 !== row.sha256)) problem = `local copy is ${copy.sizeBytes} bytes hashing to ${copy.sha256}`;
+        if (copy !== null && (copy.sizeBytes !== row.sizeBytes || copy.sha256 !== row.sha256)) problem = `local copy is ${copy.sizeBytes} bytes hashing to ${copy.sha256}`;
       }
       bytes += found?.sizeBytes ?? 0;
       if (problem === null) continue;
-      if ((stillReferenced.get({ sha256: row.sha256 }) as { n: number }).n === 0) continue;
-      const entry = { sha256: row.sha256, keys: row.keys.split("\n"), problem };
+      if (!source.stillReferenced(row.sha256)) continue;
+      const entry = { sha256: row.sha256, keys: row.keys, problem };
       bad.push(entry);
       options.onProgress?.(entry);
       if (store) {
@@ -92,9 +136,15 @@ export async function verifyBlobs(
       }
     }
   } finally {
-    db.close();
+    await source.close();
     await store?.blobs.drain(10_000);
-    await store?.close();
+    await closeAll(store, shared);
   }
-  return { blobs: rows.length, bytes, bad, repaired: store !== null };
+  return { blobs: source.blobs.length, bytes, bad, repaired: store !== null };
+}
+
+/** The repair's store closes the shared rows it was given; without one they are closed here. */
+async function closeAll(store: CacheStore | null, shared: SharedDatabase | null): Promise<void> {
+  if (store) await store.close();
+  else await shared?.close();
 }
