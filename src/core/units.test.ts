@@ -25,7 +25,8 @@ describe("parseDuration", () => {
     expect(parseDuration("30s")).toEqual({ ok: true, ms: 30000 });
     expect(parseDuration("250ms")).toEqual({ ok: true, ms: 250 });
     expect(parseDuration("2h")).toEqual({ ok: true, ms: 7_200_000 });
-    expect(parseDuration("15")).toEqual({ ok: true, ms: 15 });
+    expect(parseDuration("15")).toEqual({ ok: false, message: '"15" has no unit; expected e.g. 5s or 500ms' });
+    expect(parseDuration("0")).toEqual({ ok: true, ms: 0 });
   });
   test("refuses garbage", () => {
     expect(parseDuration("soon")).toEqual({ ok: false, message: '"soon" is not a duration; expected e.g. 30s' });
