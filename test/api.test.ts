@@ -109,6 +109,12 @@ describe("/api/v1/artifacts", () => {
     const bySha = await api(s, "GET", `/api/v1/artifacts/${sha256Hex(keys[2]!)}`, { token: admin });
     expect(S.ArtifactList.parse(bySha.json).items.map((a) => a.key)).toEqual([keys[2]!]);
     expect((await api(s, "GET", `/api/v1/artifacts/${"0".repeat(64)}`, { token: admin })).status).toBe(404);
+    // Upper-case hex is the same sha256; anything else is a bad request, not a missing artifact.
+    const upper = await api(s, "GET", `/api/v1/artifacts/${sha256Hex(keys[2]!).toUpperCase()}`, { token: admin });
+    expect(S.ArtifactList.parse(upper.json).items.map((a) => a.key)).toEqual([keys[2]!]);
+    for (const method of ["GET", "DELETE"]) {
+      expect(await api(s, method, "/api/v1/artifacts/nothex", { token: admin })).toMatchObject({ status: 400, json: { error: '"nothex" is not a sha256; expected 64 hex digits' } });
+    }
     const missing = await api(s, "GET", `/api/v1/artifact?url=${encodeURIComponent("https://nowhere.example/x")}`, { token: admin });
     expect(missing).toMatchObject({ status: 404, json: { error: "no artifact for https://nowhere.example/x" } });
     expect((await api(s, "DELETE", `/api/v1/artifact?url=${encodeURIComponent(keys[1]!)}`, { token: admin })).json).toEqual({ deleted: 1, freedBytes: 0 });

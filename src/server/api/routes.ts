@@ -16,6 +16,12 @@ import { computeStats } from "../stats.ts";
 import { authenticate, isJsonRequest, type Caller } from "./auth.ts";
 import * as S from "./schemas.ts";
 
+/** A path's {sha256}: 64 hex digits (any case), else 400 saying so. */
+function sha256Param(raw: string): string {
+  if (!/^[0-9a-fA-F]{64}$/.test(raw)) throw new HttpError(400, `${quote(raw, 80)} is not a sha256; expected 64 hex digits`);
+  return raw.toLowerCase();
+}
+
 export const API_PREFIX = "/api/v1";
 
 type Call<Q, B> = { ctx: RequestContext; deps: AdminDeps; caller: Caller; params: string[]; query: Q; body: B; cursorKey: Buffer };
@@ -169,9 +175,9 @@ export const ROUTES: readonly ApiRoute[] = [
     summary: "Every artifact whose bytes are this blob",
     response: S.ArtifactList,
     handle(call) {
-      const sha = call.params[0]!;
-      const rows = /^[0-9a-f]{64}$/.test(sha) ? call.ctx.store.metadata.artifactsWithSha(sha) : [];
-      if (rows.length === 0) throw new HttpError(404, `no artifact has sha256 ${quote(sha, 80)}`);
+      const sha = sha256Param(call.params[0]!);
+      const rows = call.ctx.store.metadata.artifactsWithSha(sha);
+      if (rows.length === 0) throw new HttpError(404, `no artifact has sha256 ${sha}`);
       return { body: { items: rows.map((a) => artifactJson(a, call.ctx)) } };
     },
   }),
@@ -181,9 +187,9 @@ export const ROUTES: readonly ApiRoute[] = [
     summary: "Delete every artifact whose bytes are this blob",
     response: S.Deleted,
     async handle(call) {
-      const sha = call.params[0]!;
-      const rows = /^[0-9a-f]{64}$/.test(sha) ? call.ctx.store.metadata.artifactsWithSha(sha) : [];
-      if (rows.length === 0) throw new HttpError(404, `no artifact has sha256 ${quote(sha, 80)}`);
+      const sha = sha256Param(call.params[0]!);
+      const rows = call.ctx.store.metadata.artifactsWithSha(sha);
+      if (rows.length === 0) throw new HttpError(404, `no artifact has sha256 ${sha}`);
       let deleted = 0;
       let freedBytes = 0;
       for (const row of rows) {
