@@ -167,6 +167,30 @@ test("a first hit while the local copy is made reads the object once, byte-exact
   expect(existsSync(localOf("bad-5000000.bin"))).toBe(false);
 });
 
+test("a miss streamed through its fill ends with exact bytes before the upload to the bucket does; the row follows the upload", async () => {
+  const forwarder = startS3Forwarder(s3);
+  cleanups.push(() => forwarder.stop());
+  const bucket = await freshBucket();
+  const s = await startS3Cache(bucket, { firstByteWaitMs: 5000 }, makeTempDir("withcache-data-"), forwarder.env);
+  const url = `${origin.url}/f/streamed-300000.bin`;
+  const release = forwarder.holdUploads();
+  let released = false;
+  cleanups.push(() => {
+    if (!released) release();
+  });
+  // The miss waits for the origin's first byte and streams the fill.
+  const streamed = await curlBytes(blobUrl(s.url, url));
+  expect(streamed.exitCode).toBe(0);
+  expect(sha256Hex(streamed.bytes)).toBe(sha256Hex(bodyOf("/f/streamed-300000.bin")));
+  // The upload is still held: no row yet, so the client did not wait for it.
+  expect(s.running.ctx.store.metadata.getArtifact(url)).toBeNull();
+  release();
+  released = true;
+  const job = await jobFinished(s, url);
+  expect(job.state).toBe("completed");
+  expect(await isStored(fetch(blobUrl(s.url, url), { method: "HEAD" }))).toBe(true);
+});
+
 test("an object that does not match its row is never served whole", async () => {
   const bucket = await freshBucket();
   const s = await startS3Cache(bucket, { localCacheBytes: 0 });

@@ -741,9 +741,17 @@ export class FillManager {
       const sha256 = await digest;
       if (signal.aborted) throw new Error("aborted");
 
-      // Commit: the blob into the store, then the row (see commitStage).
-      await this.commitStage({ job, temp, sha256, sizeBytes: count, contentType, contentDisposition, redirected, headers: response.headers, requestAtMs, responseAtMs });
+      // The bytes are the origin's whole answer, verified: streams may finish now rather than after
+      // the commit (with an S3 blob store, a whole upload). Should the commit fail, the fill is
+      // forgotten by its readers (endLive): a retry streams under a new live fill, never this one.
       live.commit(count);
+      try {
+        // Commit: the blob into the store, then the row (see commitStage).
+        await this.commitStage({ job, temp, sha256, sizeBytes: count, contentType, contentDisposition, redirected, headers: response.headers, requestAtMs, responseAtMs });
+      } catch (err) {
+        this.endLive(job.key, job.id, null);
+        throw err;
+      }
       this.notifyKey(job.key);
       return { kind: "stored", sha256, sizeBytes: count, hash: sink.mode };
     } catch (err) {

@@ -102,6 +102,8 @@ export type S3Forwarder = {
   gets(objectPath: string): number;
   /** The next whole-object GET of `objectPath` is cut (the connection dropped) after this many body bytes. */
   cutNextGet(objectPath: string, afterBytes: number): void;
+  /** Hold every upload (PUT, POST) until the returned function is called (a slow or stuck bucket). */
+  holdUploads(): () => void;
   stop(): Promise<void>;
 };
 
@@ -113,10 +115,13 @@ export type S3Forwarder = {
 export function startS3Forwarder(s3: S3Server): S3Forwarder {
   const counts = new Map<string, number>();
   const cuts = new Map<string, number>();
+  let uploadsHeld: Promise<void> | null = null;
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
+    idleTimeout: 0,
     async fetch(req) {
+      if ((req.method === "PUT" || req.method === "POST") && uploadsHeld !== null) await uploadsHeld;
       const url = new URL(req.url);
       const path = decodeURIComponent(url.pathname.slice(1));
       const ranged = req.headers.has("range");
@@ -154,6 +159,14 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
     env: { ...s3.env, AWS_ENDPOINT_URL: endpoint },
     gets: (objectPath) => counts.get(objectPath) ?? 0,
     cutNextGet: (objectPath, afterBytes) => void cuts.set(objectPath, afterBytes),
+    holdUploads: () => {
+      let release!: () => void;
+      uploadsHeld = new Promise<void>((resolve) => (release = resolve));
+      return () => {
+        uploadsHeld = null;
+        release();
+      };
+    },
     stop: () => server.stop(true),
   };
 }
