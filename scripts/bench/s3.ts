@@ -7,6 +7,8 @@
 //                     also (context) the first hit of the same data dir restarted with local
 //                     copies allowed, which streams from the copy being made
 //   local-copy hit    a hit served from the local copy vs the same hit on the embedded default
+//   streamed miss     (context) a client of a cold miss, streamed through its fill into S3, vs
+//                     curl from the origin: it does not wait for the upload
 // Targets (issue 13): fill ≥ 0.8× direct (≤ 1.25× the time), first hit ≥ 0.8× a plain GET, a hit
 // on the local copy ≥ 0.95× embedded.
 import fs from "node:fs";
@@ -103,6 +105,17 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
     for (const which of pair) push(which, await curlTime((which === "embedded" ? embedded : local).blobUrl(originUrl), { timeoutMs: 120_000, expectBytes: BIG_FILE_BYTES }));
     local.child.proc.kill("SIGKILL");
     await local.child.proc.exited;
+    // A client of a cold miss on an S3 replica: streamed through the fill (its last byte once the
+    // answer is verified, not after the upload) vs curl from the origin itself. A bucket of its own,
+    // so the fill uploads.
+    const streamBucket = `${bucket}-stream`;
+    await makeBucket(endpoint, streamBucket);
+    const streaming = await startWithcache({ label: `s3-stream-${round}`, args: ["--allow-private-origins", "--blob-store", `s3://${streamBucket}/wc`, "--first-byte-wait", "10s"], envExtra: env });
+    push("origin-get", await curlTime(originUrl, { timeoutMs: 120_000, expectBytes: BIG_FILE_BYTES }));
+    push("streamed-miss", await curlTime(streaming.blobUrl(originUrl), { timeoutMs: 120_000, expectBytes: BIG_FILE_BYTES }));
+    await fillCommitted(streaming, originUrl);
+    streaming.child.proc.kill("SIGKILL");
+    await streaming.child.proc.exited;
     ctx.log(`s3: round ${round + 1}/${ctx.runs}: fill ${samples["fill"]!.at(-1)!.toFixed(2)} s vs direct write ${samples["direct-write"]!.at(-1)!.toFixed(2)} s`);
   }
   const row = (metric: string, referenceName: string, reference: string, ours: string, max: number | null): Row => ({
@@ -121,6 +134,7 @@ async function run(ctx: BenchContext): Promise<BenchResult> {
       row("first hit of 1 GiB, no local copy (streamed from S3, sha256-checked)", "curl S3 GET", "s3-get", "first-hit", 1.25),
       row("first hit of 1 GiB while its local copy is made (the default; context)", "curl S3 GET", "s3-get", "first-hit-copying", null),
       row("hit of 1 GiB on the local copy", "embedded default", "embedded", "local-hit", 1.05),
+      row("a client of a 1 GiB miss on an S3 replica, streamed through the fill (context)", "curl from the origin", "origin-get", "streamed-miss", null),
     ],
     raw: { samplesSeconds: samples, bytes: BIG_FILE_BYTES },
   };
