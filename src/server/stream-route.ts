@@ -3,8 +3,9 @@
 // as it arrives. Never a wrong byte: the last byte of a known length (or, for an unknown length,
 // the end of the body) is sent only once the fill has its whole answer, its length checked and
 // its sha256 computed (not later: the commit, an upload to S3, is not waited for; a failed commit
-// leaves the client a complete, right file); a fill that fails or must rewrite sent bytes cuts the stream short (the connection
-// closes without the chunked terminator, so curl and wget report an error).
+// leaves the client a complete, right file); a fill that fails or must rewrite sent bytes cuts
+// the stream short (the connection closes without the chunked terminator, so curl and wget
+// report an error).
 // Bun sends a ReadableStream body chunked, without Content-Length (BUN-NOTES): a HEAD says the
 // length, a GET's body does not. Each stream reads the file itself, at its own client's pace
 // (store/growing-temp.ts: the one reader of a growing temp file).
