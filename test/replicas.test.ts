@@ -334,7 +334,12 @@ test("S3 server stopped mid-test: local copies still served, a hit with none ans
     const miss = await shimCurl(b.url, fresh);
     expect(miss.exitCode).toBe(0);
     expect(sha256Hex(miss.bytes)).toBe(sha256Hex(bodyOf("/f/s3-outage-new-30000.bin")));
-    expect(b.output()).toContain("miss-blob-store-down");
+    // The log line may land a moment after curl is done: polled.
+    await pollUntil(() => b.output().includes("miss-blob-store-down"), { timeoutMs: 5000, what: "the miss logged as miss-blob-store-down" });
+    // Its fill does not fetch the origin for nothing while the bucket is down (only the shim did).
+    await Bun.sleep(2500);
+    expect(originGets.get("/f/s3-outage-new-30000.bin")).toBe(1);
+    expect(b.output()).toContain("fill waits: blob store: s3://");
   } finally {
     await s3.start();
   }
