@@ -334,7 +334,12 @@ test("S3 server stopped mid-test: local copies still served, a hit with none ans
     const miss = await shimCurl(b.url, fresh);
     expect(miss.exitCode).toBe(0);
     expect(sha256Hex(miss.bytes)).toBe(sha256Hex(bodyOf("/f/s3-outage-new-30000.bin")));
-    expect(b.output()).toContain("miss-blob-store-down");
+    // The log line may land a moment after curl is done: polled.
+    await pollUntil(() => b.output().includes("miss-blob-store-down"), { timeoutMs: 5000, what: "the miss logged as miss-blob-store-down" });
+    // Its fill does not fetch the origin for nothing while the bucket is down (only the shim did).
+    await Bun.sleep(2500);
+    expect(originGets.get("/f/s3-outage-new-30000.bin")).toBe(1);
+    expect(b.output()).toContain("fill waits: blob store: s3://");
   } finally {
     await s3.start();
   }
@@ -386,6 +391,16 @@ test("withcache verify --database checks the replicas' rows against the bucket; 
   // Without the bucket it cannot check a replica, and says so.
   const noBucket = await run([binary, "verify", "--data-dir", dir.path], { env: { ...s3.env, WITHCACHE_DATABASE: c.database }, timeoutMs: 30_000 });
   expect({ code: noBucket.exitCode, err: noBucket.stderr }).toEqual({ code: 1, err: "withcache: error: --database: a PostgreSQL replica keeps its blobs in a bucket; give its --blob-store s3://… too\n" });
+  // A wrong database that exists is not given withcache's tables and passed as "0 bad".
+  const other = await pg.createDatabase("wc_not_replicas");
+  const wrong = await run([binary, "verify", "--data-dir", dir.path], { env: { ...env, WITHCACHE_DATABASE: other }, timeoutMs: 30_000 });
+  expect({ code: wrong.exitCode, out: wrong.stdout }).toEqual({ code: 1, out: "" });
+  expect(wrong.stderr).toMatch(/^withcache: error: --database: database "wc_not_replicas\w*" at 127\.0\.0\.1:\d+ holds no withcache tables; give the replicas' --database\n$/);
+  const otherSql = new SQL(other, { max: 1 });
+  cleanups.push(() => otherSql.close());
+  expect(await otherSql`SELECT to_regclass('artifacts') AS t`).toEqual([{ t: null }]);
+  const mysql = await run([binary, "verify", "--data-dir", dir.path], { env: { ...env, WITHCACHE_DATABASE: "mysql://u@db/x" }, timeoutMs: 30_000 });
+  expect(mysql.stderr).toMatch(/^withcache: error: --database: expected postgres:\/\/[^\n]+, not a mysql:\/\/ URL\n$/);
 }, 120_000);
 
 test("start-up with a bad --database stops in one line naming the server, never the password", async () => {

@@ -624,6 +624,10 @@ export class FillManager {
     const policy = this.rules.match(job.url).policy;
     const existing = this.meta.getArtifact(job.key);
     const kept = existing === null || existing.superseded ? null : existing;
+    // New bytes cannot be stored while the bucket does not answer: not fetched from the origin
+    // for nothing on every retry (a revalidation still asks: a 304 needs no upload).
+    const blobsDown = kept === null ? blobs.health() : null;
+    if (blobsDown !== null) throw new FillError(`fill waits: blob store: ${blobsDown}`, "transient");
     const tempBytes = blobs.tempSize(temp) ?? 0;
     const plan = planFill({
       tempBytes,

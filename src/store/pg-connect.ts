@@ -45,13 +45,21 @@ function startError(err: unknown, raw: string, where: { host: string; database: 
   return new Error(`--database: ${where.host}: ${message}`);
 }
 
-export async function connectDatabase(raw: string, options: { replicaId: string; onHealth?: (problem: string | null) => void; leaseMs?: number }): Promise<SharedDatabase> {
+/**
+ * `existing`: the database must already hold withcache's tables (verify reads the replicas' rows:
+ * a wrong database name must not be given a new empty schema and pass as "0 bad").
+ */
+export async function connectDatabase(raw: string, options: { replicaId: string; onHealth?: (problem: string | null) => void; leaseMs?: number; existing?: boolean }): Promise<SharedDatabase> {
   const parsed = parseDatabaseUrl(raw);
   if (parsed.kind !== "postgres") throw new Error("connectDatabase: not a postgres:// URL");
   const sql = new SQL(parsed.url, { max: POOL_MAX, connectionTimeout: CONNECT_TIMEOUT_S });
   let metadata: PgMetadataStore;
   try {
     await sql`SELECT 1`;
+    if (options.existing) {
+      const rows = (await sql`SELECT to_regclass('schema_version') IS NOT NULL AS found`) as Array<{ found: boolean }>;
+      if (rows[0]?.found !== true) throw new Error(`--database: database "${parsed.database}" at ${parsed.host} holds no withcache tables; give the replicas' --database`);
+    }
     metadata = await PgMetadataStore.open(sql, { replicaId: options.replicaId, onHealth: options.onHealth, leaseMs: options.leaseMs });
   } catch (err) {
     await sql.close().catch(() => undefined);

@@ -90,12 +90,17 @@ export async function verifyBlobs(
   options: { repair: boolean; onProgress?: (bad: BadBlob) => void; blobStore?: string; database?: string; env?: Record<string, string | undefined> },
 ): Promise<VerifyReport> {
   const dataDir = resolve(dataDirArg);
-  const postgres = parseDatabaseUrl(options.database ?? "").kind === "postgres";
+  let postgres: boolean;
+  try {
+    postgres = parseDatabaseUrl(options.database ?? "").kind === "postgres";
+  } catch (err) {
+    throw new Error(`--database: ${(err as Error).message}`);
+  }
   if (!postgres && !existsSync(join(dataDir, "withcache.db"))) throw new Error(`--data-dir: ${dataDir} holds no withcache database`);
   const env = options.env ?? process.env;
   const bucket = await connectBucket(options.blobStore ?? "", env);
   if (postgres && bucket === null) throw new Error("--database: a PostgreSQL replica keeps its blobs in a bucket; give its --blob-store s3://… too");
-  const shared = postgres ? await connectDatabase(options.database ?? "", { replicaId: `verify-${hostname()}-${process.pid}` }) : null;
+  const shared = postgres ? await connectDatabase(options.database ?? "", { replicaId: `verify-${hostname()}-${process.pid}`, existing: true }) : null;
   // One check of the bucket serves both the hashing and, with repair, the store that deletes.
   let store: CacheStore | null = null;
   let source: VerifyRows;
