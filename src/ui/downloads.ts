@@ -17,7 +17,8 @@ export function isActive(job: JobView): boolean {
 function timing(job: JobView, nowMs: number): Html {
   if (job.finishedAtMs !== null) {
     const took = job.startedAtMs === null ? null : formatDuration(job.finishedAtMs - job.startedAtMs);
-    return html`<span title="${formatTime(job.finishedAtMs)}">finished ${formatAgo(job.finishedAtMs, nowMs)}${took === null ? null : html`, took ${took}`}</span>`;
+    // Each phrase stays whole, so a narrow column breaks only between them: two lines at most.
+    return html`<span title="${formatTime(job.finishedAtMs)}"><span class="nowrap">finished ${formatAgo(job.finishedAtMs, nowMs)}</span>${took === null ? null : html`, <span class="nowrap">took ${took}</span>`}</span>`;
   }
   if (job.startedAtMs !== null) return html`<span title="${formatTime(job.startedAtMs)}">started ${formatAgo(job.startedAtMs, nowMs)}</span>`;
   return html`<span title="${formatTime(job.createdAtMs)}">queued ${formatAgo(job.createdAtMs, nowMs)}</span>`;
@@ -35,7 +36,7 @@ function row(job: JobView, ctx: { csrfToken: string; nowMs: number }): Html {
 <td class="primary">${urlCell(job.url)}${job.error === null ? null : html`<small class="error">${job.error}</small>`}</td>
 <td data-label="State">${stateBadge(job.state)}</td>
 <td data-label="Progress" class="progress-cell">${progress(job)}</td>
-<td data-label="When"><small>${timing(job, ctx.nowMs)}</small></td>
+<td data-label="When" class="when"><small>${timing(job, ctx.nowMs)}</small></td>
 <td class="actions">${actions(job, ctx.csrfToken)}</td>
 </tr>`;
 }
