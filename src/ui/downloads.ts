@@ -20,8 +20,8 @@ function timing(job: JobView, nowMs: number): Html {
     // Each phrase stays whole, so a narrow column breaks only between them: two lines at most.
     return html`<span title="${formatTime(job.finishedAtMs)}"><span class="nowrap">finished ${formatAgo(job.finishedAtMs, nowMs)}</span>${took === null ? null : html`, <span class="nowrap">took ${took}</span>`}</span>`;
   }
-  if (job.startedAtMs !== null) return html`<span title="${formatTime(job.startedAtMs)}">started ${formatAgo(job.startedAtMs, nowMs)}</span>`;
-  return html`<span title="${formatTime(job.createdAtMs)}">queued ${formatAgo(job.createdAtMs, nowMs)}</span>`;
+  if (job.startedAtMs !== null) return html`<span class="nowrap" title="${formatTime(job.startedAtMs)}">started ${formatAgo(job.startedAtMs, nowMs)}</span>`;
+  return html`<span class="nowrap" title="${formatTime(job.createdAtMs)}">queued ${formatAgo(job.createdAtMs, nowMs)}</span>`;
 }
 
 function actions(job: JobView, csrfToken: string): Html | null {
@@ -36,7 +36,7 @@ function row(job: JobView, ctx: { csrfToken: string; nowMs: number }): Html {
 <td class="primary">${urlCell(job.url)}${job.error === null ? null : html`<small class="error">${job.error}</small>`}</td>
 <td data-label="State">${stateBadge(job.state)}</td>
 <td data-label="Progress" class="progress-cell">${progress(job)}</td>
-<td data-label="When" class="when"><small>${timing(job, ctx.nowMs)}</small></td>
+<td data-label="When"><small>${timing(job, ctx.nowMs)}</small></td>
 <td class="actions">${actions(job, ctx.csrfToken)}</td>
 </tr>`;
 }
