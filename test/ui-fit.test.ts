@@ -100,6 +100,8 @@ function longPath(i: number): string {
   return `${(dirs + "x".repeat(180)).slice(0, 180 - file.length - 1)}/${file}`;
 }
 
+const CUDA_URL = "https://developer.download.nvidia.com/compute/cuda/12.6.2/local_installers/cuda-repo-ubuntu2204-12-6-local_12.6.2-560.35.03-1_amd64.deb";
+
 function longUrl(i: number): string {
   return `https://${longHost(i)}/${longPath(i)}`;
 }
@@ -147,6 +149,12 @@ async function seed(dataDir: string, origin: Origin): Promise<void> {
         startedAtMs: now - 86_000_000 + i * 1000,
         finishedAtMs: now - 80_000_000 + i * 1000,
       });
+    }
+    // A long vendor file name (61 characters with its "/"), as an artifact and a finished download.
+    await meta.commitArtifact({ key: cacheKey(new URL(CUDA_URL), { keepQuery: false }), url: CUDA_URL, sha256: "c".repeat(64), sizeBytes: 3_221_225_472, contentType: "application/vnd.debian.binary-package", contentDisposition: null, fetchedAtMs: now });
+    {
+      const { job } = await meta.insertJob({ key: cacheKey(new URL(CUDA_URL), { keepQuery: false }), url: CUDA_URL, source: "operator", nowMs: now });
+      await meta.updateJob(job.id, { state: "completed", bytesDone: 3_221_225_472, totalBytes: 3_221_225_472, startedAtMs: now - 200, finishedAtMs: now - 100 });
     }
     // Live jobs: the loopback origin sends headers and then nothing, so they stay running/queued.
     for (let i = 0; i < LIVE_JOBS; i++) {
@@ -343,8 +351,10 @@ test("Cached artifacts at 1280 and 1920 px: every row shows its whole file name"
     await page.setViewportSize({ width, height: 900 });
     await page.goto(`${ui.base}/admin/artifacts`);
     const cut = await page.evaluate(() =>
-      Array.from(document.querySelectorAll("#artifacts tbody .url-tail"))
-        // Strict: Chromium draws an ellipsis for a tail cut by any fraction of a pixel.
+      // The seeded tool-N names (the one longer vendor name, cut at 1280, has its own test below).
+      Array.from(document.querySelectorAll("#artifacts tbody .url-tail, #artifacts tbody .url-stem"))
+        .filter((t) => !(t.closest(".url")?.getAttribute("title") ?? "").includes("cuda-repo-"))
+        // Strict: Chromium draws an ellipsis for a name cut by any fraction of a pixel.
         .filter((t) => t.scrollWidth > t.clientWidth)
         .map((t) => `${t.textContent} shows ${t.clientWidth} of ${t.scrollWidth} px`),
     );
@@ -361,18 +371,75 @@ test("a file name wider than its column is cut with an ellipsis, never clipped b
   const page = await loggedInPage({ width: 390, height: 844 });
   // Misses at 390 px: a card's URL line is narrower than "/tool-1005.2.3-x86_64-linux-gnu.tar.gz?…".
   // The head gives way to its first letters, then the file name itself must shrink and draw its
-  // ellipsis; a tail that does not shrink is clipped by the URL box with no sign that it was cut
+  // ellipsis (its stem does; the extension stays); a tail that does not shrink is clipped by the URL box with no sign that it was cut
   // (".tar.gz" shown as ".t").
   await page.goto(`${ui.base}/admin/misses`);
   const shown = await page.evaluate(() =>
     Array.from(document.querySelectorAll("#misses tbody .url")).map((u) => {
-      const tail = u.querySelector(".url-tail")!;
-      return { clipped: u.scrollWidth > u.clientWidth + 1, tailCut: tail.scrollWidth > tail.clientWidth };
+      const stem = u.querySelector(".url-tail .url-stem")!;
+      return { clipped: u.scrollWidth > u.clientWidth + 1, tailCut: stem.scrollWidth > stem.clientWidth };
     }),
   );
   expect(shown.length).toBe(ROWS);
   expect(shown.filter((s) => s.tailCut).length).toBeGreaterThan(0); // the case is really exercised
   expect(shown.filter((s) => s.clipped).length).toBe(0);
+  await page.close();
+  expect(problems).toEqual([]);
+}, 30_000);
+
+test("Downloads at 1280 px: a finished job's When cell takes at most two lines", async () => {
+  const page = await loggedInPage({ width: 1280, height: 800 });
+  await page.goto(`${ui.base}/admin/downloads`);
+  const cells = await page.evaluate(() =>
+    Array.from(document.querySelectorAll("#downloads tbody tr td[data-label='When'] small")).map((small) => {
+      const style = getComputedStyle(small);
+      const lineHeightPx = style.lineHeight === "normal" ? parseFloat(style.fontSize) * 1.2 : parseFloat(style.lineHeight);
+      return { text: (small.textContent ?? "").trim(), lines: Math.round(small.getBoundingClientRect().height / lineHeightPx) };
+    }),
+  );
+  // The reviewer's row ("finished just now, took 0s") is there, and every finished row was measured.
+  expect(cells.some((c) => /^finished just now, took \d+s$/.test(c.text))).toBe(true);
+  expect(cells.filter((c) => c.text.startsWith("finished")).length).toBeGreaterThan(ROWS / 2);
+  expect(cells.filter((c) => c.lines > 2)).toEqual([]);
+  await page.locator("#downloads tbody tr", { hasText: "finished just now" }).first().screenshot({ path: join(SHOTS, "fit-downloads-when-1280.png"), timeout: 15_000 });
+  await page.close();
+  expect(problems).toEqual([]);
+}, 30_000);
+
+test("a long file name cut to fit still shows its extension, at 390 and 1280 px", async () => {
+  const page = await loggedInPage();
+  // Widths at which the name really was cut somewhere (else the check proves nothing): at 1280
+  // Downloads has room for the whole name, Cached artifacts does not.
+  const cutAt = new Set<number>();
+  for (const width of [390, 1280]) {
+    await page.setViewportSize({ width, height: 900 });
+    for (const [path, table] of [["/admin/artifacts", "#artifacts"], ["/admin/downloads", "#downloads"]] as const) {
+      await page.goto(ui.base + path);
+      const row = page.locator(`${table} tbody tr`, { hasText: "cuda-repo-ubuntu2204" });
+      const shown = await row.locator(".url").evaluate((url) => {
+        // The last four characters of the URL (".deb") as drawn: inside every box that clips them?
+        const walker = document.createTreeWalker(url, NodeFilter.SHOW_TEXT);
+        let last: Text | null = null;
+        for (let n = walker.nextNode(); n !== null; n = walker.nextNode()) if ((n.textContent ?? "") !== "") last = n as Text;
+        const range = document.createRange();
+        range.setStart(last!, last!.length - 4);
+        range.setEnd(last!, last!.length);
+        const r = range.getBoundingClientRect();
+        const clippedBy: string[] = [];
+        for (let el: Element | null = last!.parentElement; el !== null && url.contains(el); el = el.parentElement) {
+          const box = el.getBoundingClientRect();
+          if (getComputedStyle(el).overflowX !== "visible" && (r.left < box.left - 0.5 || r.right > box.right + 0.5)) clippedBy.push(el.className);
+        }
+        // Something in the name really is cut (else the check proves nothing).
+        const cut = Array.from(url.querySelectorAll("*")).some((el) => el !== url.firstElementChild && el.scrollWidth > el.clientWidth);
+        return { end: range.toString(), clippedBy, cut };
+      });
+      expect([width, path, shown.end, shown.clippedBy]).toEqual([width, path, ".deb", []]);
+      if (shown.cut) cutAt.add(width);
+      await row.screenshot({ path: join(SHOTS, `fit-ext-${path.split("/").pop()}-${width}.png`), timeout: 15_000 });
+    }
+  }
+  expect([...cutAt].sort()).toEqual([1280, 390]);
   await page.close();
   expect(problems).toEqual([]);
 }, 30_000);

@@ -17,10 +17,11 @@ export function isActive(job: JobView): boolean {
 function timing(job: JobView, nowMs: number): Html {
   if (job.finishedAtMs !== null) {
     const took = job.startedAtMs === null ? null : formatDuration(job.finishedAtMs - job.startedAtMs);
-    return html`<span title="${formatTime(job.finishedAtMs)}">finished ${formatAgo(job.finishedAtMs, nowMs)}${took === null ? null : html`, took ${took}`}</span>`;
+    // Each phrase stays whole, so a narrow column breaks only between them: two lines at most.
+    return html`<span title="${formatTime(job.finishedAtMs)}"><span class="nowrap">finished ${formatAgo(job.finishedAtMs, nowMs)}</span>${took === null ? null : html`, <span class="nowrap">took ${took}</span>`}</span>`;
   }
-  if (job.startedAtMs !== null) return html`<span title="${formatTime(job.startedAtMs)}">started ${formatAgo(job.startedAtMs, nowMs)}</span>`;
-  return html`<span title="${formatTime(job.createdAtMs)}">queued ${formatAgo(job.createdAtMs, nowMs)}</span>`;
+  if (job.startedAtMs !== null) return html`<span class="nowrap" title="${formatTime(job.startedAtMs)}">started ${formatAgo(job.startedAtMs, nowMs)}</span>`;
+  return html`<span class="nowrap" title="${formatTime(job.createdAtMs)}">queued ${formatAgo(job.createdAtMs, nowMs)}</span>`;
 }
 
 function actions(job: JobView, csrfToken: string): Html | null {

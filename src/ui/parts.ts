@@ -2,7 +2,7 @@
 import { html, type Html } from "./html.ts";
 import { csrfField } from "./layout.ts";
 import { etaMs, formatBytes, formatDuration, formatRate, percent } from "./format.ts";
-import { splitUrlForDisplay } from "./url-display.ts";
+import { splitExtensionForDisplay, splitUrlForDisplay } from "./url-display.ts";
 import type { JobView } from "./view.ts";
 
 export function stateBadge(state: JobView["state"]): Html {
@@ -64,5 +64,7 @@ export function progress(job: JobView): Html {
 export function urlCell(url: string): Html {
   // Shown as text, never as a link: a recorded URL came from an unauthenticated client.
   const { head, tail } = splitUrlForDisplay(url);
-  return html`<span class="url-line"><span class="url" title="${url}"><span class="url-head">${head}</span><span class="url-tail">${tail}</span></span><button type="button" class="copy copy-url secondary outline" data-copy="${url}" title="copy URL" aria-label="copy URL">copy</button></span>`;
+  // The file name's extension never shrinks: a name too long for its column reads "cuda-repo-…amd64.deb".
+  const { stem, ext } = splitExtensionForDisplay(tail);
+  return html`<span class="url-line"><span class="url" title="${url}"><span class="url-head">${head}</span><span class="url-tail"><span class="url-stem">${stem}</span>${ext === "" ? null : html`<span class="url-ext">${ext}</span>`}</span></span><button type="button" class="copy copy-url secondary outline" data-copy="${url}" title="copy URL" aria-label="copy URL">copy</button></span>`;
 }

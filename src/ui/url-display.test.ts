@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { splitUrlForDisplay, URL_TAIL_CHARS_MAX } from "./url-display.ts";
+import { splitExtensionForDisplay, splitUrlForDisplay, URL_TAIL_CHARS_MAX } from "./url-display.ts";
 
 describe("splitUrlForDisplay", () => {
   test("host and directories in the head, the file name in the tail; together the whole URL", () => {
@@ -41,5 +41,45 @@ describe("splitUrlForDisplay", () => {
     const parts = splitUrlForDisplay(url, { tailCharsMax: 7 });
     expect(parts.head + parts.tail).toBe(url);
     expect(parts.tail).toBe("😀".repeat(4));
+  });
+});
+
+describe("splitExtensionForDisplay", () => {
+  const split = (tail: string) => {
+    const parts = splitExtensionForDisplay(tail);
+    expect(parts.stem + parts.ext).toBe(tail);
+    return parts;
+  };
+
+  test("one or two short dotted parts are the extension", () => {
+    expect(split("/cuda-repo-ubuntu2204-12-6-local_12.6.2-560.35.03-1_amd64.deb")).toEqual({ stem: "/cuda-repo-ubuntu2204-12-6-local_12.6.2-560.35.03-1_amd64", ext: ".deb" });
+    expect(split("/tool-1.2.3-x86_64-linux-gnu.tar.gz")).toEqual({ stem: "/tool-1.2.3-x86_64-linux-gnu", ext: ".tar.gz" });
+    expect(split("/cuda_12.6.2_560.35.03_linux.run")).toEqual({ stem: "/cuda_12.6.2_560.35.03_linux", ext: ".run" });
+    expect(split("/Obsidian-1.7.7.AppImage").ext).toBe(".AppImage");
+    expect(split("/7-Zip-24.08.7z").ext).toBe(".7z");
+    expect(split("/linux-6.12.tar.bz2").ext).toBe(".tar.bz2");
+  });
+
+  test("at most two parts: the rest of a dotted name stays in the stem", () => {
+    expect(split("/foo-x86_64.pkg.tar.zst")).toEqual({ stem: "/foo-x86_64.pkg", ext: ".tar.zst" });
+  });
+
+  test("a version is not an extension", () => {
+    expect(split("/cuda-12.6.2")).toEqual({ stem: "/cuda-12.6.2", ext: "" });
+    expect(split("/tool-1.2.3rc1")).toEqual({ stem: "/tool-1.2.3rc1", ext: "" });
+    expect(split("/libssl.so.3")).toEqual({ stem: "/libssl.so.3", ext: "" });
+    expect(split("/tool-1.2.3.tgz")).toEqual({ stem: "/tool-1.2.3", ext: ".tgz" });
+  });
+
+  test("no extension: all stem, cut at its end as before", () => {
+    for (const tail of ["", "/", "/download", "/.bashrc", "/file.", "/a.b-c", "no-slash"]) expect(split(tail)).toEqual({ stem: tail, ext: "" });
+    expect(split("/f.tar.toolongpart")).toEqual({ stem: "/f.tar.toolongpart", ext: "" });
+  });
+
+  test("a short query (Misses' '?…') stays with the extension; a long one goes with the stem", () => {
+    expect(split("/tool-1.2.3.tar.gz?…")).toEqual({ stem: "/tool-1.2.3", ext: ".tar.gz?…" });
+    expect(split("/f.tgz#x")).toEqual({ stem: "/f", ext: ".tgz#x" });
+    expect(split("/f.tgz?sig=a/b")).toEqual({ stem: "/f.tgz?sig=a/b", ext: "" });
+    expect(split("/f?…")).toEqual({ stem: "/f?…", ext: "" });
   });
 });
