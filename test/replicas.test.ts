@@ -291,7 +291,8 @@ test("PostgreSQL restarted mid-test: hits go on, /healthz says degraded and why,
 
 test("S3 server stopped mid-test: local copies still served, a hit with none answers 503 so the shim goes to the origin, /healthz says degraded; back up, all is as before", async () => {
   // Local copies of at most 100 kB: the big file lives only in the bucket.
-  const c = await cluster(2, ["--local-cache-bytes", "100000"]);
+  // Two attempts per fill: a fill that used them up while the bucket was down would fail.
+  const c = await cluster(2, ["--local-cache-bytes", "100000", "--fill-attempts", "2", "--fill-backoff", "200ms"]);
   const [a, b] = c.replicas as [SpawnedServer, SpawnedServer];
   const big = `http://127.0.0.1:${origin.port}/f/s3-outage-200000.bin`;
   const small = `http://127.0.0.1:${origin.port}/f/s3-outage-small-50000.bin`;
@@ -306,6 +307,7 @@ test("S3 server stopped mid-test: local copies still served, a hit with none ans
   const bDir = c.dataDirs[1]!;
   await pollUntil(() => existsSync(join(bDir, "blobs", smallSha.slice(0, 2), smallSha)), { timeoutMs: 10_000, what: "b's local copy" });
   expect(existsSync(join(bDir, "blobs", bigSha.slice(0, 2), bigSha))).toBe(false);
+  const fresh = `http://127.0.0.1:${origin.port}/f/s3-outage-new-30000.bin`;
   await s3.halt();
   try {
     const health = await pollUntil(async () => {
@@ -330,7 +332,6 @@ test("S3 server stopped mid-test: local copies still served, a hit with none ans
     expect(sha256Hex(local.bytes)).toBe(smallSha);
     expect(originGets.get("/f/s3-outage-small-50000.bin")).toBe(smallGets);
     // A new URL is a plain miss (a stream of a fill that cannot commit would be cut at its end).
-    const fresh = `http://127.0.0.1:${origin.port}/f/s3-outage-new-30000.bin`;
     const miss = await shimCurl(b.url, fresh);
     expect(miss.exitCode).toBe(0);
     expect(sha256Hex(miss.bytes)).toBe(sha256Hex(bodyOf("/f/s3-outage-new-30000.bin")));
@@ -348,6 +349,10 @@ test("S3 server stopped mid-test: local copies still served, a hit with none ans
   expect(again.status).toBe(200);
   expect(sha256Hex(new Uint8Array(await again.arrayBuffer()))).toBe(bigSha);
   expect(b.output()).toMatch(/blob-store[^\n]*state=ok/);
+  // The new URL's fill waited out the outage without using up its attempts, then completed.
+  await pollUntil(() => stored(a.url, fresh), { timeoutMs: 20_000, what: "the fill queued during the outage completed" });
+  expect(originGets.get("/f/s3-outage-new-30000.bin")).toBe(2);
+  for (const r of [a, b]) expect(r.output()).not.toMatch(/state=failed[^\n]*s3-outage-new/);
 }, 120_000);
 
 test("withcache verify --database checks the replicas' rows against the bucket; --repair beside live replicas removes a bad object and its rows", async () => {

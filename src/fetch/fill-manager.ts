@@ -111,6 +111,9 @@ type Running = { controller: AbortController; reason: "cancel" | "park" | null }
 /** What an attempt came to: a blob committed, or a revalidation that kept the bytes (no body moved). */
 type FillDone = { kind: "stored"; sha256: string; sizeBytes: number; hash: HashMode } | { kind: "kept"; detail: string };
 
+/** A fill waiting for the blob store to answer again looks this often (at most --fill-backoff-max). */
+const BLOB_STORE_WAIT_MS = 5000;
+
 export class FillManager {
   private readonly deps: FillManagerDeps;
   private readonly resolve: Resolver;
@@ -584,6 +587,14 @@ export class FillManager {
       kind = "transient";
       this.deps.log.event("fill-bug", { job: job.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     }
+    if (kind === "waiting") {
+      // However long the outage, the fill is not given up: it looks again every few seconds (no
+      // origin request until the blob store answers).
+      const delay = Math.min(BLOB_STORE_WAIT_MS, Math.max(this.deps.config.fillBackoffMaxMs, 1));
+      await this.meta.updateJob(job.id, { state: "queued", attempts: Math.max(0, job.attempts - 1), error: message, notBeforeMs: now + delay, rateBytesPerSec: 0 });
+      this.logJob(job, "queued", { retry_in_ms: delay, error: message });
+      return true;
+    }
     if (kind === "refused") await this.meta.setMissInfo(job.key, { refusal: message });
     if (kind === "transient" && job.attempts < this.deps.config.fillAttempts) {
       const delay = backoffMs(job.attempts, { baseMs: this.deps.config.fillBackoffMs, maxMs: this.deps.config.fillBackoffMaxMs });
@@ -627,7 +638,7 @@ export class FillManager {
     // New bytes cannot be stored while the bucket does not answer: not fetched from the origin
     // for nothing on every retry (a revalidation still asks: a 304 needs no upload).
     const blobsDown = kept === null ? blobs.health() : null;
-    if (blobsDown !== null) throw new FillError(`fill waits: blob store: ${blobsDown}`, "transient");
+    if (blobsDown !== null) throw new FillError(`fill waits: blob store: ${blobsDown}`, "waiting");
     const tempBytes = blobs.tempSize(temp) ?? 0;
     const plan = planFill({
       tempBytes,

@@ -11,7 +11,9 @@ import { loggableUrl } from "../core/log.ts";
 export class FillError extends Error {
   constructor(
     message: string,
-    readonly kind: "transient" | "permanent" | "refused",
+    /** `waiting`: the fill cannot start for a reason outside it (the blob store does not answer):
+     *  queued again without using up an attempt. */
+    readonly kind: "transient" | "permanent" | "refused" | "waiting",
   ) {
     super(message);
     this.name = "FillError";
