@@ -58,6 +58,9 @@ export function s3Reason(err: unknown): string {
   const e = err as { code?: unknown; name?: unknown; message?: unknown };
   const code = typeof e.code === "string" ? e.code : "";
   const message = typeof e.message === "string" ? e.message.split("\n")[0]! : String(err);
+  // Bun says "an unexpected error has occurred" for network failures: the code is the news.
+  if (code === "ConnectionRefused" || code === "ECONNREFUSED") return "connection refused";
+  if (code && /an unexpected error has occurred/i.test(message)) return code;
   if (code && !message.includes(code)) return `${code}: ${message}`;
   return message;
 }
