@@ -406,6 +406,24 @@ test("Downloads at 1280 px: a finished job's When cell takes at most two lines",
   expect(problems).toEqual([]);
 }, 30_000);
 
+test("Cached artifacts at 1280 px: a freshness policy takes at most two lines, the whole text in its title", async () => {
+  const page = await loggedInPage({ width: 1280, height: 800 });
+  await page.goto(`${ui.base}/admin/artifacts`);
+  const cells = await page.evaluate(() =>
+    Array.from(document.querySelectorAll("#artifacts tbody tr td.freshness small.policy")).map((small) => {
+      const style = getComputedStyle(small);
+      const lineHeightPx = style.lineHeight === "normal" ? parseFloat(style.fontSize) * 1.2 : parseFloat(style.lineHeight);
+      return { title: small.getAttribute("title") ?? "", text: (small.textContent ?? "").trim(), lines: Math.round(small.getBoundingClientRect().height / lineHeightPx) };
+    }),
+  );
+  // The long policy of rows filled before freshness was tracked is among them.
+  expect(cells.some((c) => c.text.length > 50)).toBe(true);
+  expect(cells.filter((c) => c.lines > 2)).toEqual([]);
+  expect(cells.filter((c) => c.title !== c.text)).toEqual([]);
+  await page.close();
+  expect(problems).toEqual([]);
+}, 30_000);
+
 test("a long file name cut to fit still shows its extension, at 390 and 1280 px", async () => {
   const page = await loggedInPage();
   // Widths at which the name really was cut somewhere (else the check proves nothing): at 1280

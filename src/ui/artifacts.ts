@@ -40,7 +40,7 @@ function freshnessCell(a: ArtifactView, nowMs: number): Html {
         ? html`<span class="badge state-completed">fresh</span> ${f.freshUntilMs === null ? html`<span class="muted">never revalidated</span>` : html`<span title="${formatTime(f.freshUntilMs)}">until ${formatUntil(f.freshUntilMs, nowMs)}</span>`}`
         : html`<span class="badge state-queued">stale</span> ${f.freshUntilMs === null ? null : html`<span title="${formatTime(f.freshUntilMs)}">since ${formatAgo(f.freshUntilMs, nowMs)}</span>`}`;
   const check = f.lastCheck === null ? html`<small class="muted">not revalidated yet</small>` : html`<small title="${f.lastCheck.detail ?? ""}">checked ${formatAgo(f.lastCheck.atMs, nowMs)}: ${f.lastCheck.result}</small>`;
-  return html`${state}<small class="muted">${f.policy}</small>${check}`;
+  return html`${state}<small class="muted policy" title="${f.policy}">${f.policy}</small>${check}`;
 }
 
 function row(a: ArtifactView, data: ArtifactsData): Html {
