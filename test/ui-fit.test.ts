@@ -387,16 +387,20 @@ test("a file name wider than its column is cut with an ellipsis, never clipped b
   expect(problems).toEqual([]);
 }, 30_000);
 
+/** Each element's text, title and how many lines (of its own line height) it takes. */
+function linesOf(page: Page, selector: string): Promise<Array<{ text: string; title: string; lines: number }>> {
+  return page.evaluate((sel) =>
+    Array.from(document.querySelectorAll(sel)).map((el) => {
+      const style = getComputedStyle(el);
+      const lineHeightPx = style.lineHeight === "normal" ? parseFloat(style.fontSize) * 1.2 : parseFloat(style.lineHeight);
+      return { text: (el.textContent ?? "").trim(), title: el.getAttribute("title") ?? "", lines: Math.round(el.getBoundingClientRect().height / lineHeightPx) };
+    }), selector);
+}
+
 test("Downloads at 1280 px: a finished job's When cell takes at most two lines", async () => {
   const page = await loggedInPage({ width: 1280, height: 800 });
   await page.goto(`${ui.base}/admin/downloads`);
-  const cells = await page.evaluate(() =>
-    Array.from(document.querySelectorAll("#downloads tbody tr td[data-label='When'] small")).map((small) => {
-      const style = getComputedStyle(small);
-      const lineHeightPx = style.lineHeight === "normal" ? parseFloat(style.fontSize) * 1.2 : parseFloat(style.lineHeight);
-      return { text: (small.textContent ?? "").trim(), lines: Math.round(small.getBoundingClientRect().height / lineHeightPx) };
-    }),
-  );
+  const cells = await linesOf(page, "#downloads tbody tr td[data-label='When'] small");
   // The reviewer's row ("finished just now, took 0s") is there, and every finished row was measured.
   expect(cells.some((c) => /^finished just now, took \d+s$/.test(c.text))).toBe(true);
   expect(cells.filter((c) => c.text.startsWith("finished")).length).toBeGreaterThan(ROWS / 2);
@@ -409,13 +413,7 @@ test("Downloads at 1280 px: a finished job's When cell takes at most two lines",
 test("Cached artifacts at 1280 px: a freshness policy takes at most two lines, the whole text in its title", async () => {
   const page = await loggedInPage({ width: 1280, height: 800 });
   await page.goto(`${ui.base}/admin/artifacts`);
-  const cells = await page.evaluate(() =>
-    Array.from(document.querySelectorAll("#artifacts tbody tr td.freshness small.policy")).map((small) => {
-      const style = getComputedStyle(small);
-      const lineHeightPx = style.lineHeight === "normal" ? parseFloat(style.fontSize) * 1.2 : parseFloat(style.lineHeight);
-      return { title: small.getAttribute("title") ?? "", text: (small.textContent ?? "").trim(), lines: Math.round(small.getBoundingClientRect().height / lineHeightPx) };
-    }),
-  );
+  const cells = await linesOf(page, "#artifacts tbody tr td.freshness small.policy");
   // The long policy of rows filled before freshness was tracked is among them.
   expect(cells.some((c) => c.text.length > 50)).toBe(true);
   expect(cells.filter((c) => c.lines > 2)).toEqual([]);
