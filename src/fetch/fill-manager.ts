@@ -587,18 +587,14 @@ export class FillManager {
       kind = "transient";
       this.deps.log.event("fill-bug", { job: job.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     }
-    if (kind === "waiting") {
-      // However long the outage, the fill is not given up: it looks again every few seconds (no
-      // origin request until the blob store answers).
-      const delay = Math.min(BLOB_STORE_WAIT_MS, Math.max(this.deps.config.fillBackoffMaxMs, 1));
-      await this.meta.updateJob(job.id, { state: "queued", attempts: Math.max(0, job.attempts - 1), error: message, notBeforeMs: now + delay, rateBytesPerSec: 0 });
-      this.logJob(job, "queued", { retry_in_ms: delay, error: message });
-      return true;
-    }
     if (kind === "refused") await this.meta.setMissInfo(job.key, { refusal: message });
-    if (kind === "transient" && job.attempts < this.deps.config.fillAttempts) {
-      const delay = backoffMs(job.attempts, { baseMs: this.deps.config.fillBackoffMs, maxMs: this.deps.config.fillBackoffMaxMs });
-      await this.meta.updateJob(job.id, { state: "queued", error: message, notBeforeMs: now + delay, rateBytesPerSec: 0 });
+    // Waiting for the blob store, however long the outage, is not given up: it looks again every
+    // few seconds and gives the attempt back (no origin request until the blob store answers).
+    const waiting = kind === "waiting";
+    if (waiting || (kind === "transient" && job.attempts < this.deps.config.fillAttempts)) {
+      const { fillBackoffMs, fillBackoffMaxMs } = this.deps.config;
+      const delay = waiting ? Math.min(BLOB_STORE_WAIT_MS, Math.max(fillBackoffMaxMs, 1)) : backoffMs(job.attempts, { baseMs: fillBackoffMs, maxMs: fillBackoffMaxMs });
+      await this.meta.updateJob(job.id, { state: "queued", error: message, notBeforeMs: now + delay, rateBytesPerSec: 0, ...(waiting ? { attempts: Math.max(0, job.attempts - 1) } : {}) });
       this.logJob(job, "queued", { retry_in_ms: delay, error: message });
       return true;
     }
