@@ -51,11 +51,9 @@ type VerifyRows = {
   close(): Promise<void>;
 };
 
-/** The data dir's SQLite database, read-only (verify may run beside a live cache-host). */
+/** The data dir's SQLite database (checked to exist by verifyBlobs), read-only: verify may run beside a live cache-host. */
 function sqliteRows(dataDir: string): VerifyRows {
-  const dbPath = join(dataDir, "withcache.db");
-  if (!existsSync(dbPath)) throw new Error(`--data-dir: ${dataDir} holds no withcache database`);
-  const db = new Database(dbPath, { readonly: true });
+  const db = new Database(join(dataDir, "withcache.db"), { readonly: true });
   const blobs = db
     .query("SELECT sha256, max(size_bytes) AS size_bytes, group_concat(key, char(10)) AS keys FROM artifacts GROUP BY sha256 ORDER BY sha256")
     .all()
