@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { blobUrl, cleanupsAfterEach, ensureBuilt, isStored, jobFinished, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
 import { patternedBytes } from "./helpers/bytes.ts";
 import { startS3Forwarder, startS3Server, type S3Server } from "./helpers/s3.ts";
-import { ORPHAN_GRACE_MS } from "../src/store/s3-blobs.ts";
+import { HEARTBEAT_MS, ORPHAN_GRACE_MS } from "../src/store/s3-blobs.ts";
 
 let s3: S3Server;
 let origin: Origin;
@@ -232,6 +232,25 @@ test("the S3 server down: local copies still served, a new fill waits and comple
   expect(job.state).toBe("completed");
   expect(await isStored(fetch(blobUrl(s.url, fresh), { method: "HEAD" }))).toBe(true);
 }, 60_000);
+
+test("a bucket that hangs: /healthz says degraded within seconds, one heartbeat HEAD waits at a time, and the answer ends the outage", async () => {
+  const forwarder = startS3Forwarder(s3);
+  cleanups.push(() => forwarder.stop());
+  const bucket = await freshBucket();
+  const s = await startS3Cache(bucket, {}, makeTempDir("withcache-data-"), forwarder.env);
+  const health = async () => (await fetch(`${s.url}/healthz`)).text();
+  expect(await health()).toStartWith("ok");
+  const hung = forwarder.holdHeartbeats();
+  cleanups.push(() => hung.release());
+  await pollUntil(async () => (await health()).startsWith("degraded"), { what: "healthz says degraded", timeoutMs: 10_000 });
+  expect(await health()).toContain("does not answer");
+  // Three more heartbeat periods: no second HEAD joins the one still unanswered.
+  await Bun.sleep(3 * HEARTBEAT_MS + 500);
+  expect(hung.held()).toBe(1);
+  expect(await health()).toContain("no answer for");
+  hung.release();
+  await pollUntil(async () => (await health()).startsWith("ok"), { what: "healthz ok again", timeoutMs: 10_000 });
+}, 30_000);
 
 test("deleting an artifact deletes its object; the start-up sweep deletes orphan objects", async () => {
   const bucket = await freshBucket();

@@ -125,9 +125,9 @@ export class S3Bucket {
     await bounded(probe.delete(), CONNECT_TIMEOUT_MS).catch((err: unknown) => fail(err, "delete"));
   }
 
-  /** Whether the bucket answers now (a HEAD of a key that need not exist); throws why not. */
+  /** Whether the bucket answers (a HEAD of a key that need not exist); throws why not. Not bounded in time. */
   async heartbeat(): Promise<void> {
-    await bounded(this.client.file(`${this.url.prefix}.withcache-heartbeat`).exists(), HEARTBEAT_MS);
+    await this.client.file(`${this.url.prefix}.withcache-heartbeat`).exists();
   }
 
   /** Every blob object's sha256 and size. */
@@ -183,6 +183,8 @@ export class S3BlobStore implements BlobStore {
   /** The bucket did not answer the last look: since when and why. */
   private outage: { sinceMs: number; reason: string } | null = null;
   private looking: Promise<void> | null = null;
+  /** When the HEAD still without an answer was sent (a look that timed out leaves it pending). */
+  private unansweredSinceMs: number | null = null;
   private readonly heartbeatTimer: Timer;
 
   constructor(
@@ -214,28 +216,42 @@ export class S3BlobStore implements BlobStore {
     this.heartbeatTimer.unref();
   }
 
-  /** One look at the bucket at a time; the outage begins or ends with its answer. */
+  /**
+   * One look at the bucket at a time; the outage begins or ends with its answer. A look without an
+   * answer within HEARTBEAT_MS counts as failed, and while its HEAD is still unanswered no other
+   * is sent (each later look fails at once): a hung endpoint holds one request, not one per tick.
+   */
   private lookAtBucket(): Promise<void> {
-    this.looking ??= this.bucket
-      .heartbeat()
+    if (this.looking !== null) return this.looking;
+    if (this.unansweredSinceMs !== null) {
+      this.lookFailed(`no answer for ${Math.round((Date.now() - this.unansweredSinceMs) / 1000)} s`);
+      return Promise.resolve();
+    }
+    const sentMs = Date.now();
+    this.unansweredSinceMs = sentMs;
+    const head = this.bucket.heartbeat().finally(() => {
+      if (this.unansweredSinceMs === sentMs) this.unansweredSinceMs = null;
+    });
+    this.looking = bounded(head, HEARTBEAT_MS)
       .then(
         () => {
           if (this.outage === null) return;
           this.options.onEvent?.("blob-store", { state: "ok", unreachable_for_ms: Date.now() - this.outage.sinceMs });
           this.outage = null;
         },
-        (err: unknown) => {
-          const reason = s3Reason(err);
-          if (this.outage === null) {
-            this.outage = { sinceMs: Date.now(), reason };
-            this.options.onEvent?.("blob-store", { state: "degraded", problem: reason });
-          } else {
-            this.outage.reason = reason;
-          }
-        },
+        (err: unknown) => this.lookFailed(s3Reason(err)),
       )
       .finally(() => (this.looking = null));
     return this.looking;
+  }
+
+  private lookFailed(reason: string): void {
+    if (this.outage === null) {
+      this.outage = { sinceMs: Date.now(), reason };
+      this.options.onEvent?.("blob-store", { state: "degraded", problem: reason });
+    } else {
+      this.outage.reason = reason;
+    }
   }
 
   health(): string | null {

@@ -104,6 +104,8 @@ export type S3Forwarder = {
   cutNextGet(objectPath: string, afterBytes: number): void;
   /** Hold every upload (PUT, POST) until the returned function is called (a slow or stuck bucket). */
   holdUploads(): () => void;
+  /** Hold every heartbeat HEAD (a hung endpoint: no answer, connection kept) until `release`; `held` counts those that arrived. */
+  holdHeartbeats(): { held(): number; release(): void };
   stop(): Promise<void>;
 };
 
@@ -116,6 +118,7 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
   const counts = new Map<string, number>();
   const cuts = new Map<string, number>();
   let uploadsHeld: Promise<void> | null = null;
+  let heartbeatsHeld: { promise: Promise<void>; count: number } | null = null;
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -123,6 +126,10 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
     async fetch(req) {
       if ((req.method === "PUT" || req.method === "POST") && uploadsHeld !== null) await uploadsHeld;
       const url = new URL(req.url);
+      if (req.method === "HEAD" && url.pathname.endsWith(".withcache-heartbeat") && heartbeatsHeld !== null) {
+        heartbeatsHeld.count++;
+        await heartbeatsHeld.promise;
+      }
       const path = decodeURIComponent(url.pathname.slice(1));
       const ranged = req.headers.has("range");
       if (req.method === "GET") counts.set(path, (counts.get(path) ?? 0) + 1);
@@ -165,6 +172,18 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
       return () => {
         uploadsHeld = null;
         release();
+      };
+    },
+    holdHeartbeats: () => {
+      let release!: () => void;
+      const held = { promise: new Promise<void>((resolve) => (release = resolve)), count: 0 };
+      heartbeatsHeld = held;
+      return {
+        held: () => held.count,
+        release: () => {
+          if (heartbeatsHeld === held) heartbeatsHeld = null;
+          release();
+        },
       };
     },
     stop: () => server.stop(true),
