@@ -1074,10 +1074,11 @@ class RowCommitError extends Error {
 
 /**
  * A failed write, sync or rename in the data dir: one line; the job fails and its temp goes. A
- * remote blob store that cannot be reached is transient: the job retries with backoff.
+ * remote blob store that refused the upload is transient: the job retries with backoff; one that
+ * does not answer at all makes the job wait for it without spending an attempt.
  */
 function storageFailure(err: unknown, dir: string): FillError {
-  if (err instanceof BlobStoreUnavailable) return new FillError(`fill waits: ${err.message}`, "transient");
+  if (err instanceof BlobStoreUnavailable) return new FillError(`fill waits: ${err.message}`, err.outage ? "waiting" : "transient");
   const code = (err as { code?: string }).code;
   if (code === "ENOSPC" || code === "EDQUOT") return new FillError(`fill stopped: the disk is full (no space left in ${dir})`, "permanent");
   const what = code ? code.toLowerCase() : firstLineOf(err).toLowerCase();

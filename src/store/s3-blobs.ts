@@ -521,8 +521,10 @@ export class S3BlobStore implements BlobStore {
         last = err;
       }
     }
-    void this.lookAtBucket();
-    throw new BlobStoreUnavailable(`cannot upload to ${this.describe()}: ${s3Reason(last)}`);
+    // The bucket does not answer at all (not just this upload refused): the fill waits for it
+    // without spending its attempts, as fills started during a known outage do.
+    await this.lookAtBucket();
+    throw new BlobStoreUnavailable(`cannot upload to ${this.describe()}: ${s3Reason(last)}`, { outage: this.outage !== null });
   }
 
   /** The local copy goes now; the object is deleted in the background, if still unreferenced then. */

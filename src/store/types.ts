@@ -226,8 +226,18 @@ export type BlobLocation =
       readCopying(): ReadableStream<Uint8Array> | null;
     };
 
-/** A remote blob store could not be reached or refused a write: the fill retries later. */
-export class BlobStoreUnavailable extends Error {}
+/**
+ * A remote blob store could not be reached or refused a write: the fill retries later. `outage`:
+ * the store does not answer at all (its heartbeat failed too), so the fill waits for it without
+ * spending an attempt; otherwise the refusal is a transient failure like any other.
+ */
+export class BlobStoreUnavailable extends Error {
+  readonly outage: boolean;
+  constructor(message: string, options: { outage?: boolean } = {}) {
+    super(message);
+    this.outage = options.outage ?? false;
+  }
+}
 
 /** Another job of the same key is queued or running already (one active job per key). */
 export class KeyHasActiveJob extends Error {
