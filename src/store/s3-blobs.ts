@@ -125,9 +125,22 @@ export class S3Bucket {
     await bounded(probe.delete(), CONNECT_TIMEOUT_MS).catch((err: unknown) => fail(err, "delete"));
   }
 
-  /** Whether the bucket answers (a HEAD of a key that need not exist); throws why not. Not bounded in time. */
-  async heartbeat(): Promise<void> {
-    await this.client.file(`${this.url.prefix}.withcache-heartbeat`).exists();
+  /**
+   * Whether the bucket answers within `timeoutMs` (a HEAD of a key that need not exist: 200 or
+   * 404); throws why not. A presigned HEAD through fetch, so a late one is aborted (its connection
+   * closed), not left pending: a hung endpoint never holds more than one look per cache-host.
+   */
+  async heartbeat(timeoutMs: number): Promise<void> {
+    const url = this.client.presign(`${this.url.prefix}.withcache-heartbeat`, { method: "HEAD", expiresIn: 60 });
+    let status: number;
+    try {
+      status = (await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(timeoutMs), redirect: "manual" })).status;
+    } catch (err) {
+      const name = (err as { name?: unknown }).name;
+      if (name === "TimeoutError" || name === "AbortError") throw Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: "TimeoutError" });
+      throw err;
+    }
+    if (status !== 200 && status !== 404) throw new Error(`the heartbeat HEAD got HTTP ${status}`);
   }
 
   /** Every blob object's sha256 and size. */
@@ -183,8 +196,6 @@ export class S3BlobStore implements BlobStore {
   /** The bucket did not answer the last look: since when and why. */
   private outage: { sinceMs: number; reason: string } | null = null;
   private looking: Promise<void> | null = null;
-  /** When the HEAD still without an answer was sent (a look that timed out leaves it pending). */
-  private unansweredSinceMs: number | null = null;
   private readonly heartbeatTimer: Timer;
 
   constructor(
@@ -216,23 +227,10 @@ export class S3BlobStore implements BlobStore {
     this.heartbeatTimer.unref();
   }
 
-  /**
-   * One look at the bucket at a time; the outage begins or ends with its answer. A look without an
-   * answer within HEARTBEAT_MS counts as failed, and while its HEAD is still unanswered no other
-   * is sent (each later look fails at once): a hung endpoint holds one request, not one per tick.
-   */
+  /** One look at the bucket at a time; the outage begins or ends with its answer. */
   private lookAtBucket(): Promise<void> {
-    if (this.looking !== null) return this.looking;
-    if (this.unansweredSinceMs !== null) {
-      this.lookFailed(`no answer for ${Math.round((Date.now() - this.unansweredSinceMs) / 1000)} s`);
-      return Promise.resolve();
-    }
-    const sentMs = Date.now();
-    this.unansweredSinceMs = sentMs;
-    const head = this.bucket.heartbeat().finally(() => {
-      if (this.unansweredSinceMs === sentMs) this.unansweredSinceMs = null;
-    });
-    this.looking = bounded(head, HEARTBEAT_MS)
+    this.looking ??= this.bucket
+      .heartbeat(HEARTBEAT_MS)
       .then(
         () => {
           if (this.outage === null) return;

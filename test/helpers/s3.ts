@@ -104,8 +104,12 @@ export type S3Forwarder = {
   cutNextGet(objectPath: string, afterBytes: number): void;
   /** Hold every upload (PUT, POST) until the returned function is called (a slow or stuck bucket). */
   holdUploads(): () => void;
-  /** Hold every heartbeat HEAD (a hung endpoint: no answer, connection kept) until `release`; `held` counts those that arrived. */
-  holdHeartbeats(): { held(): number; release(): void };
+  /**
+   * Hold every heartbeat HEAD (a hung endpoint: no answer, connection kept) until `release`:
+   * `arrived` counts those that came, `open` those whose client still waits, `mostOpen` the most
+   * open at once. With `limit`, only the first `limit` are held (one lost request), later ones pass.
+   */
+  holdHeartbeats(limit?: number): { arrived(): number; open(): number; mostOpen(): number; release(): void };
   stop(): Promise<void>;
 };
 
@@ -118,7 +122,7 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
   const counts = new Map<string, number>();
   const cuts = new Map<string, number>();
   let uploadsHeld: Promise<void> | null = null;
-  let heartbeatsHeld: { promise: Promise<void>; count: number } | null = null;
+  let heartbeatsHeld: { promise: Promise<void>; limit: number; arrived: number; open: number; mostOpen: number } | null = null;
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -126,9 +130,15 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
     async fetch(req) {
       if ((req.method === "PUT" || req.method === "POST") && uploadsHeld !== null) await uploadsHeld;
       const url = new URL(req.url);
-      if (req.method === "HEAD" && url.pathname.endsWith(".withcache-heartbeat") && heartbeatsHeld !== null) {
-        heartbeatsHeld.count++;
-        await heartbeatsHeld.promise;
+      if (req.method === "HEAD" && url.pathname.endsWith(".withcache-heartbeat") && heartbeatsHeld !== null && heartbeatsHeld.arrived < heartbeatsHeld.limit) {
+        const held = heartbeatsHeld;
+        held.arrived++;
+        held.open++;
+        held.mostOpen = Math.max(held.mostOpen, held.open);
+        // Open until the client gives up (its connection closes) or the hold ends.
+        const gaveUp = new Promise<void>((resolve) => req.signal.addEventListener("abort", () => resolve(), { once: true }));
+        await Promise.race([held.promise, gaveUp]);
+        held.open--;
       }
       const path = decodeURIComponent(url.pathname.slice(1));
       const ranged = req.headers.has("range");
@@ -174,12 +184,14 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
         release();
       };
     },
-    holdHeartbeats: () => {
+    holdHeartbeats: (limit = Number.POSITIVE_INFINITY) => {
       let release!: () => void;
-      const held = { promise: new Promise<void>((resolve) => (release = resolve)), count: 0 };
+      const held = { promise: new Promise<void>((resolve) => (release = resolve)), limit, arrived: 0, open: 0, mostOpen: 0 };
       heartbeatsHeld = held;
       return {
-        held: () => held.count,
+        arrived: () => held.arrived,
+        open: () => held.open,
+        mostOpen: () => held.mostOpen,
         release: () => {
           if (heartbeatsHeld === held) heartbeatsHeld = null;
           release();
