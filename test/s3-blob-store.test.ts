@@ -23,6 +23,8 @@ beforeAll(async () => {
   s3 = await startS3Server();
   origin = startOrigin((req) => {
     const path = new URL(req.url).pathname;
+    // /r/…: with an ETag, answering Range under a matching If-Range (206, or 416 past the end).
+    if (path.startsWith("/r/")) return rangedAnswer(req, bodyOf(path));
     if (!path.startsWith("/f/")) return new Response("no\n", { status: 404 });
     return new Response(bodyOf(path), { headers: { "content-type": "application/octet-stream", "cache-control": "max-age=86400" } });
   });
@@ -31,6 +33,16 @@ afterAll(async () => {
   await origin?.stop();
   await s3?.stop();
 });
+
+function rangedAnswer(req: Request, body: Uint8Array<ArrayBuffer>): Response {
+  const headers = { "content-type": "application/x-tar", "cache-control": "max-age=86400", etag: `"${sha256Hex(body).slice(0, 16)}"`, "accept-ranges": "bytes" };
+  const from = /^bytes=(\d+)-$/.exec(req.headers.get("range") ?? "")?.[1];
+  const ifRange = req.headers.get("if-range");
+  if (from === undefined || (ifRange !== null && ifRange !== headers.etag)) return new Response(body, { headers });
+  const start = Number(from);
+  if (start >= body.byteLength) return new Response(null, { status: 416, headers: { "content-range": `bytes */${body.byteLength}` } });
+  return new Response(body.subarray(start), { status: 206, headers: { ...headers, "content-range": `bytes ${start}-${body.byteLength - 1}/${body.byteLength}` } });
+}
 
 let bucketCounter = 0;
 async function freshBucket(): Promise<string> {
@@ -235,6 +247,29 @@ test("the S3 server down: local copies still served, a new fill that meets the o
   const job = await jobFinished(s, fresh, { timeoutMs: 20_000 });
   expect(job.state).toBe("completed");
   expect(await isStored(fetch(blobUrl(s.url, fresh), { method: "HEAD" }))).toBe(true);
+}, 60_000);
+
+test("a fill whose upload met an outage keeps its verified temp file: once the bucket is back it asks the origin for one byte, not the whole file again", async () => {
+  const bucket = await freshBucket();
+  const s = await startS3Cache(bucket, { fillAttempts: 1, fillBackoffMs: 100, fillBackoffMaxMs: 300 });
+  await s3.halt();
+  let restarted = false;
+  cleanups.push(async () => {
+    if (!restarted) await s3.start();
+  });
+  const path = "/r/kept-300000.bin";
+  const url = `${origin.url}${path}`;
+  await fetch(blobUrl(s.url, url), { method: "HEAD" }).catch(() => null);
+  await pollUntil(() => s.logs.some((l) => l.includes("queued") && l.includes("cannot upload to s3://")), { what: "a failed upload, queued again", timeoutMs: 15_000 });
+  await s3.start();
+  restarted = true;
+  const job = await jobFinished(s, url, { timeoutMs: 20_000 });
+  expect({ state: job.state, error: job.error }).toEqual({ state: "completed", error: null });
+  const asked = origin.requests.filter((r) => r.path === path).map((r) => r.headers["range"] ?? "whole");
+  expect(asked).toEqual(["whole", "bytes=299999-"]);
+  // The row has the origin's headers (from the one-byte 206), the bytes are exact.
+  const hit = await fetch(blobUrl(s.url, url));
+  expect({ status: hit.status, type: hit.headers.get("content-type"), sha: sha256Hex(new Uint8Array(await hit.arrayBuffer())) }).toEqual({ status: 200, type: "application/x-tar", sha: sha256Hex(bodyOf(path)) });
 }, 60_000);
 
 test("a bucket that hangs: /healthz says degraded within seconds, a late heartbeat is given up (never two open), and the answer ends the outage", async () => {

@@ -8,6 +8,8 @@ import { conditionalHeaders, type Freshness } from "./freshness.ts";
 export type FillPlanInput = {
   /** Bytes in the job's temp file now (0: none). */
   tempBytes: number;
+  /** The whole body's length, as the answer the temp file came from announced it (null: unknown). */
+  totalBytes: number | null;
   /** The validator the temp file was fetched under (null: none, the prefix cannot be trusted). */
   validator: string | null;
   /** Bytes of the temp file known to be fsynced, and the boot they were written in. */
@@ -23,8 +25,9 @@ export type FillPlanInput = {
 export type FillPlan = {
   /** Resume from this byte (0: from the start). */
   offsetBytes: number;
-  /** Cut the temp file to this many bytes first (a resume after a reboot trusts the synced prefix only). */
+  /** Cut the temp file to this many bytes first, and why (for the log). */
   truncateToBytes: number | null;
+  truncateReason: string | null;
   headers: Record<string, string>;
   /** The validators sent for a revalidation (null when not sent). */
   sentEtag: string | null;
@@ -34,11 +37,21 @@ export type FillPlan = {
 export function planFill(p: FillPlanInput): FillPlan {
   let offsetBytes = p.validator === null ? 0 : p.tempBytes; // an unprovable prefix starts over
   let truncateToBytes: number | null = null;
+  let truncateReason: string | null = null;
   if (offsetBytes > p.syncedBytes && (p.bootId === null || p.jobBootId !== p.bootId)) {
     // Written in another boot (the machine went down): bytes past the last fsync may be zeros
     // or garbage on disk. Trust only the synced prefix.
     offsetBytes = p.syncedBytes;
     truncateToBytes = p.syncedBytes;
+    truncateReason = "written before a reboot";
+  }
+  if (offsetBytes > 0 && p.totalBytes !== null && offsetBytes >= p.totalBytes) {
+    // The whole body is here already (its upload or row commit failed): ask for the last byte
+    // again. A resume from the end would get a 416, which carries none of the headers the commit
+    // records (type, validators, freshness); a 206 of one byte carries them all.
+    offsetBytes = Math.max(0, p.totalBytes - 1);
+    truncateToBytes = offsetBytes;
+    truncateReason = "the whole body is here: its last byte is asked again for the origin's headers";
   }
   const headers: Record<string, string> = {
     "accept-encoding": "identity", // cache the representation itself, byte for byte
@@ -52,5 +65,5 @@ export function planFill(p: FillPlanInput): FillPlan {
   // is not (it continues a body the origin already chose to send).
   const sent = offsetBytes === 0 && p.cached !== null ? conditionalHeaders(p.cached) : {};
   Object.assign(headers, sent);
-  return { offsetBytes, truncateToBytes, headers, sentEtag: sent["if-none-match"] ?? null, sentLastModified: sent["if-modified-since"] ?? null };
+  return { offsetBytes, truncateToBytes, truncateReason, headers, sentEtag: sent["if-none-match"] ?? null, sentLastModified: sent["if-modified-since"] ?? null };
 }

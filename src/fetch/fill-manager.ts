@@ -638,6 +638,7 @@ export class FillManager {
     const tempBytes = blobs.tempSize(temp) ?? 0;
     const plan = planFill({
       tempBytes,
+      totalBytes: job.totalBytes,
       validator: job.validator,
       syncedBytes: job.syncedBytes,
       jobBootId: job.bootId,
@@ -646,7 +647,7 @@ export class FillManager {
       version: this.deps.version,
     });
     if (plan.truncateToBytes !== null) {
-      this.deps.log.event("fills", { job: job.id, resume_trusts_bytes: plan.truncateToBytes, temp_bytes: tempBytes, reason: "written before a reboot" });
+      this.deps.log.event("fills", { job: job.id, resume_trusts_bytes: plan.truncateToBytes, temp_bytes: tempBytes, reason: plan.truncateReason ?? "" });
       live.rewindTo(plan.truncateToBytes);
       blobs.truncateTemp(temp, plan.truncateToBytes);
     }
