@@ -16,13 +16,19 @@ const cleanups = cleanupsAfterEach();
 /** Bodies by path: distinct bytes per file, sizes given in the name (/f/<name>-<bytes>.bin). */
 function bodyOf(path: string): Uint8Array<ArrayBuffer> {
   const size = Number(/-(\d+)\.bin$/.exec(path)?.[1] ?? "1000");
-  return patternedBytes(path, size);
+  // /r/twin<N>/name: the same bytes under several URLs.
+  return patternedBytes(path.replace(/\/twin\d+\//, "/"), size);
 }
+/** Runs (once) when the origin is asked for this path, before it answers. */
+const beforeAnswer = new Map<string, () => Promise<void>>();
 
 beforeAll(async () => {
   s3 = await startS3Server();
-  origin = startOrigin((req) => {
+  origin = startOrigin(async (req) => {
     const path = new URL(req.url).pathname;
+    const hook = beforeAnswer.get(path);
+    beforeAnswer.delete(path);
+    await hook?.();
     // /r/…: with an ETag, answering Range under a matching If-Range (206, or 416 past the end).
     if (path.startsWith("/r/")) return rangedAnswer(req, bodyOf(path));
     if (!path.startsWith("/f/")) return new Response("no\n", { status: 404 });
@@ -270,6 +276,35 @@ test("a fill whose upload met an outage keeps its verified temp file: once the b
   // The row has the origin's headers (from the one-byte 206), the bytes are exact.
   const hit = await fetch(blobUrl(s.url, url));
   expect({ status: hit.status, type: hit.headers.get("content-type"), sha: sha256Hex(new Uint8Array(await hit.arrayBuffer())) }).toEqual({ status: 200, type: "application/x-tar", sha: sha256Hex(bodyOf(path)) });
+}, 60_000);
+
+test("an outage met by the row commit's check of the object: the fill waits (no attempt spent, temp kept) and commits once the bucket is back", async () => {
+  const bucket = await freshBucket();
+  const s = await startS3Cache(bucket, { fillAttempts: 1, fillBackoffMs: 100, fillBackoffMaxMs: 300 });
+  // The first URL's bytes go into the bucket; the second URL has the same bytes, so its fill skips
+  // the upload and goes straight to the row commit, which checks the object: the S3 server stops
+  // while the origin answers, before this cache-host's heartbeat can notice.
+  await fill(s, `${origin.url}/r/twin1/shared-200000.bin`);
+  const path = "/r/twin2/shared-200000.bin";
+  const url = `${origin.url}${path}`;
+  let restarted = true;
+  beforeAnswer.set(path, async () => {
+    restarted = false;
+    await s3.halt();
+  });
+  cleanups.push(async () => {
+    if (!restarted) await s3.start();
+  });
+  await fetch(blobUrl(s.url, url), { method: "HEAD" }).catch(() => null);
+  await pollUntil(() => s.logs.some((l) => l.includes("queued") && l.includes("cannot check")), { what: "the row commit's check failed, queued again", timeoutMs: 15_000 });
+  expect(s.running.ctx.fills.listJobs().find((j) => j.key === url)?.state).not.toBe("failed");
+  await s3.start();
+  restarted = true;
+  const job = await jobFinished(s, url, { timeoutMs: 20_000 });
+  expect({ state: job.state, error: job.error }).toEqual({ state: "completed", error: null });
+  expect(origin.requests.filter((r) => r.path === path).map((r) => r.headers["range"] ?? "whole")).toEqual(["whole", "bytes=199999-"]);
+  const hit = await fetch(blobUrl(s.url, url));
+  expect(sha256Hex(new Uint8Array(await hit.arrayBuffer()))).toBe(sha256Hex(bodyOf(path)));
 }, 60_000);
 
 test("a bucket that hangs: /healthz says degraded within seconds, a late heartbeat is given up (never two open), and the answer ends the outage", async () => {

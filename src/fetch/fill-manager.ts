@@ -983,7 +983,8 @@ export class FillManager {
         revalidated = revalidation?.result ?? null;
         return committed.replacedSha256;
       } catch (err) {
-        if (err instanceof BlobGone) throw err; // the blob store uploads again and retries
+        // The blob store uploads again and retries (BlobGone), or the fill waits for it.
+        if (err instanceof BlobGone || err instanceof BlobStoreUnavailable) throw err;
         throw new RowCommitError(err);
       }
     };
@@ -1080,6 +1081,9 @@ class RowCommitError extends Error {
  */
 function storageFailure(err: unknown, dir: string): FillError {
   if (err instanceof BlobStoreUnavailable) return new FillError(`fill waits: ${err.message}`, err.outage ? "waiting" : "transient");
+  // Uploaded again after another cache-host deleted the object, and deleted again before the row
+  // commit (a sweep or an eviction listed it before): retried like any transient failure.
+  if (err instanceof BlobGone) return new FillError(`fill retries: ${err.message} (deleted again after a second upload)`, "transient");
   const code = (err as { code?: string }).code;
   if (code === "ENOSPC" || code === "EDQUOT") return new FillError(`fill stopped: the disk is full (no space left in ${dir})`, "permanent");
   const what = code ? code.toLowerCase() : firstLineOf(err).toLowerCase();

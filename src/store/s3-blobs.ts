@@ -35,6 +35,11 @@ const LIST_PAGE_KEYS = 1000;
 /** How long a start-up check waits for the S3 endpoint. */
 const CONNECT_TIMEOUT_MS = 10_000;
 /**
+ * How long the check of an object inside a row commit may take: it runs in a database
+ * transaction, holding the blob's lock and a connection, and the replica's writes queue behind it.
+ */
+const COMMIT_CHECK_MS = 10_000;
+/**
  * The bucket is looked at this often (a HEAD of one small key, the cheapest request S3 bills), so
  * an outage is noticed before a client's download meets it; a failed upload or local copy looks
  * at once. Each look waits at most this long too.
@@ -456,7 +461,7 @@ export class S3BlobStore implements BlobStore {
       // object this one uploaded or saw may have been deleted by another since (its rows were
       // behind: an eviction or a sweep of the same bytes under another key).
       const confirmBlob = async (): Promise<void> => {
-        if ((await this.storedSize(sha256)) !== sizeBytes) throw new BlobGone(`blob ${sha256} is no longer in ${this.describe()}`);
+        if ((await this.storedSize(sha256, COMMIT_CHECK_MS)) !== sizeBytes) throw new BlobGone(`blob ${sha256} is no longer in ${this.describe()}`);
       };
       let row: T;
       try {
@@ -470,6 +475,9 @@ export class S3BlobStore implements BlobStore {
           row = await commitRow(confirmBlob);
         }
       } catch (err) {
+        // The bucket did not answer the check, or lost the object twice: the fill retries, and
+        // its temp file (the whole body, verified) and the object it may still find are kept.
+        if (err instanceof BlobStoreUnavailable || err instanceof BlobGone) throw err;
         this.local.removeTemp(name);
         if (!this.options.refs.isReferenced(sha256)) this.removeNow(sha256);
         throw err;
@@ -490,14 +498,25 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /** The object's size in the bucket, or null when it is not there (other S3 errors throw). */
-  private async storedSize(sha256: string): Promise<number | null> {
+  /**
+   * The object's size in the bucket, or null when it is not there. Any other failure, or no answer
+   * within `timeoutMs`, is BlobStoreUnavailable (marked an outage when the heartbeat fails too).
+   */
+  private async storedSize(sha256: string, timeoutMs = COMMIT_CHECK_MS): Promise<number | null> {
     const object = this.bucket.client.file(this.bucket.keyOf(sha256));
     try {
-      return (await object.stat()).size;
-    } catch (err) {
-      if (!(await object.exists())) return null;
-      throw new BlobStoreUnavailable(`cannot check ${sha256} in ${this.describe()}: ${s3Reason(err)}`);
+      return (await bounded(object.stat(), timeoutMs)).size;
+    } catch (statError) {
+      let reason = s3Reason(statError);
+      if (codeOf(statError) !== "TimeoutError") {
+        try {
+          if (!(await bounded(object.exists(), timeoutMs))) return null;
+        } catch (existsError) {
+          reason = s3Reason(existsError);
+        }
+      }
+      await this.lookAtBucket();
+      throw new BlobStoreUnavailable(`cannot check ${sha256} in ${this.describe()}: ${reason}`, { outage: this.outage !== null });
     }
   }
 
