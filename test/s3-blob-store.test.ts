@@ -227,12 +227,14 @@ test("an object that does not match its row is never served whole", async () => 
   await pollUntil(() => s.logs.some((l) => l.includes("blob-mismatch")), { what: "blob-mismatch log line", timeoutMs: 5000 });
 });
 
-test("the S3 server down: local copies still served, a new fill that meets the outage at its upload waits (no attempt spent) and completes once it is back", async () => {
+test("the S3 server down: local copies still served, a new fill that meets the outage at its upload waits (no attempt spent) and completes once it is back; a delete meanwhile waits too", async () => {
   const bucket = await freshBucket();
   // One attempt: a fill that spent it on the outage would fail for good.
   const s = await startS3Cache(bucket, { fillAttempts: 1, fillBackoffMs: 100, fillBackoffMaxMs: 300 });
   const cached = `${origin.url}/f/cached-100000.bin`;
   await fill(s, cached);
+  const removed = `${origin.url}/f/removed-during-outage-30000.bin`;
+  await fill(s, removed);
   await s3.halt();
   let restarted = false;
   cleanups.push(async () => {
@@ -248,11 +250,18 @@ test("the S3 server down: local copies still served, a new fill that meets the o
   await Bun.sleep(1000);
   const waiting = s.running.ctx.fills.listJobs().find((j) => j.key === fresh);
   expect({ state: waiting?.state === "failed" ? "failed" : "waiting", error: waiting?.error }).toEqual({ state: "waiting", error: expect.stringContaining("fill waits:") });
+  // Deleted while the bucket is known down: the object's delete waits instead of failing (an
+  // object left behind would wait for the next start's orphan sweep).
+  expect(await s.running.ctx.store.deleteArtifact(removed)).toMatchObject({ deleted: true });
+  await Bun.sleep(500);
   await s3.start();
   restarted = true;
   const job = await jobFinished(s, fresh, { timeoutMs: 20_000 });
   expect(job.state).toBe("completed");
   expect(await isStored(fetch(blobUrl(s.url, fresh), { method: "HEAD" }))).toBe(true);
+  const removedKey = `cache/sha256/${sha256Hex(bodyOf("/f/removed-during-outage-30000.bin"))}`;
+  await pollUntil(async () => !(await client(bucket).file(removedKey).exists()), { what: "the object deleted once the bucket is back", timeoutMs: 10_000 });
+  expect(s.logs.some((l) => l.includes("delete_error"))).toBe(false);
 }, 60_000);
 
 test("a fill whose upload met an outage keeps its verified temp file: once the bucket is back it asks the origin for one byte, not the whole file again", async () => {
@@ -314,7 +323,7 @@ test("a bucket that hangs: /healthz says degraded within seconds, a late heartbe
   const s = await startS3Cache(bucket, {}, makeTempDir("withcache-data-"), forwarder.env);
   const health = async () => (await fetch(`${s.url}/healthz`)).text();
   expect(await health()).toStartWith("ok");
-  const hung = forwarder.holdHeartbeats();
+  const hung = forwarder.hold("heartbeats");
   cleanups.push(() => hung.release());
   await pollUntil(async () => (await health()).startsWith("degraded"), { what: "healthz says degraded", timeoutMs: 10_000 });
   expect(await health()).toContain("does not answer");
@@ -326,12 +335,33 @@ test("a bucket that hangs: /healthz says degraded within seconds, a late heartbe
   hung.release();
   await pollUntil(async () => (await health()).startsWith("ok"), { what: "healthz ok again", timeoutMs: 10_000 });
   // One heartbeat lost for good (never answered, connection kept): the next look answers.
-  const lost = forwarder.holdHeartbeats(1);
+  const lost = forwarder.hold("heartbeats", 1);
   cleanups.push(() => lost.release());
   await pollUntil(() => lost.arrived() === 1, { what: "the lost heartbeat", timeoutMs: 5000 });
   await Bun.sleep(2 * HEARTBEAT_MS + 500);
   expect({ open: lost.open(), health: (await health()).split(" ")[0] }).toEqual({ open: 0, health: "ok" });
 }, 40_000);
+
+test("a bucket whose deletes hang holds at most two of them (each holds the blob's lock); the rest follow once they answer", async () => {
+  const forwarder = startS3Forwarder(s3);
+  cleanups.push(() => forwarder.stop());
+  const bucket = await freshBucket();
+  const s = await startS3Cache(bucket, {}, makeTempDir("withcache-data-"), forwarder.env);
+  const names = ["d1-20000.bin", "d2-20000.bin", "d3-20000.bin", "d4-20000.bin", "d5-20000.bin"];
+  for (const name of names) await fill(s, `${origin.url}/f/${name}`);
+  const hung = forwarder.hold("deletes");
+  cleanups.push(() => hung.release());
+  for (const name of names) expect(await s.running.ctx.store.deleteArtifact(`${origin.url}/f/${name}`)).toMatchObject({ deleted: true });
+  await pollUntil(() => hung.arrived() >= 2, { what: "two deletes at the bucket", timeoutMs: 5000 });
+  await Bun.sleep(1000);
+  expect({ arrived: hung.arrived(), mostOpen: hung.mostOpen() }).toEqual({ arrived: 2, mostOpen: 2 });
+  hung.release();
+  const objects = client(bucket);
+  for (const name of names) {
+    const key = `cache/sha256/${sha256Hex(bodyOf(`/f/${name}`))}`;
+    await pollUntil(async () => !(await objects.file(key).exists()), { what: `object of ${name} deleted`, timeoutMs: 10_000 });
+  }
+}, 30_000);
 
 test("deleting an artifact deletes its object; the start-up sweep deletes orphan objects", async () => {
   const bucket = await freshBucket();

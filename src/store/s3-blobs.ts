@@ -28,6 +28,11 @@ const UPLOAD_ATTEMPTS = 3;
 const UPLOAD_RETRY_MS = [250, 1000];
 /** Local copies made at once from S3 (each is one streaming GET). */
 const LOCALIZE_INFLIGHT_MAX = 2;
+/**
+ * Object deletes run at once, at most: each holds the blob's lock (with shared rows, a database
+ * transaction and connection) until S3 answers, so a bucket that hangs must not take every one.
+ */
+const DELETES_INFLIGHT_MAX = 2;
 /** Bound of the found-missing memory (cleared when full: at worst one more check each). */
 const FOUND_MISSING_MAX = 10_000;
 /** The bucket is listed in pages of this many keys. */
@@ -198,6 +203,9 @@ export class S3BlobStore implements BlobStore {
   /** Objects a row said were there and a check found missing: the fetch time of that row. */
   private readonly foundMissing = new Map<string, number>();
   private tempCounter = 0;
+  private deletesRunning = 0;
+  private readonly deleteWaiters: Array<() => void> = [];
+  private closed = false;
   /** The bucket did not answer the last look: since when and why. */
   private outage: { sinceMs: number; reason: string } | null = null;
   private looking: Promise<void> | null = null;
@@ -267,7 +275,26 @@ export class S3BlobStore implements BlobStore {
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.heartbeatTimer);
+  }
+
+  /**
+   * A turn to delete an object: at most DELETES_INFLIGHT_MAX at once, and none while the bucket
+   * is known not to answer (the delete waits for it). False once the store is closed.
+   */
+  private async deleteTurn(): Promise<boolean> {
+    while (this.deletesRunning >= DELETES_INFLIGHT_MAX) await new Promise<void>((resolve) => this.deleteWaiters.push(resolve));
+    this.deletesRunning++;
+    while (this.outage !== null && !this.closed) await Bun.sleep(HEARTBEAT_MS);
+    if (!this.closed) return true;
+    this.deleteDone();
+    return false;
+  }
+
+  private deleteDone(): void {
+    this.deletesRunning--;
+    this.deleteWaiters.shift()?.();
   }
 
   describe(): string {
@@ -557,11 +584,16 @@ export class S3BlobStore implements BlobStore {
     const before = this.deleting.get(sha256) ?? Promise.resolve();
     const job = before
       .then(async () => {
-        // A commit that started since, or a row written since, needs the object.
-        if (this.committing.has(sha256)) return;
-        await this.options.refs.removeIfUnreferenced(sha256, async () => {
-          await this.bucket.client.file(this.bucket.keyOf(sha256)).delete();
-        });
+        if (!(await this.deleteTurn())) return;
+        try {
+          // A commit that started since, or a row written since, needs the object.
+          if (this.committing.has(sha256)) return;
+          await this.options.refs.removeIfUnreferenced(sha256, async () => {
+            await this.bucket.client.file(this.bucket.keyOf(sha256)).delete();
+          });
+        } finally {
+          this.deleteDone();
+        }
       })
       .catch((err: unknown) => {
         // Left for the orphan sweep.

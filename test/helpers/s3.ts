@@ -105,13 +105,17 @@ export type S3Forwarder = {
   /** Hold every upload (PUT, POST) until the returned function is called (a slow or stuck bucket). */
   holdUploads(): () => void;
   /**
-   * Hold every heartbeat HEAD (a hung endpoint: no answer, connection kept) until `release`:
-   * `arrived` counts those that came, `open` those whose client still waits, `mostOpen` the most
-   * open at once. With `limit`, only the first `limit` are held (one lost request), later ones pass.
+   * Hold every heartbeat HEAD, or every object DELETE (a hung endpoint: no answer, connection
+   * kept) until `release`: `arrived` counts those that came, `open` those whose client still
+   * waits, `mostOpen` the most open at once. With `limit`, only the first `limit` are held (one
+   * lost request), later ones pass.
    */
-  holdHeartbeats(limit?: number): { arrived(): number; open(): number; mostOpen(): number; release(): void };
+  hold(what: "heartbeats" | "deletes", limit?: number): Hold;
   stop(): Promise<void>;
 };
+
+export type Hold = { arrived(): number; open(): number; mostOpen(): number; release(): void };
+type Held = { promise: Promise<void>; limit: number; arrived: number; open: number; mostOpen: number };
 
 /**
  * A loopback HTTP forwarder in front of the S3 server, counting the GETs it passes on and cutting
@@ -122,7 +126,7 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
   const counts = new Map<string, number>();
   const cuts = new Map<string, number>();
   let uploadsHeld: Promise<void> | null = null;
-  let heartbeatsHeld: { promise: Promise<void>; limit: number; arrived: number; open: number; mostOpen: number } | null = null;
+  const holds = new Map<"heartbeats" | "deletes", Held>();
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -130,8 +134,9 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
     async fetch(req) {
       if ((req.method === "PUT" || req.method === "POST") && uploadsHeld !== null) await uploadsHeld;
       const url = new URL(req.url);
-      if (req.method === "HEAD" && url.pathname.endsWith(".withcache-heartbeat") && heartbeatsHeld !== null && heartbeatsHeld.arrived < heartbeatsHeld.limit) {
-        const held = heartbeatsHeld;
+      const kind = req.method === "HEAD" && url.pathname.endsWith(".withcache-heartbeat") ? "heartbeats" : req.method === "DELETE" ? "deletes" : null;
+      const held = kind === null ? undefined : holds.get(kind);
+      if (held !== undefined && held.arrived < held.limit) {
         held.arrived++;
         held.open++;
         held.mostOpen = Math.max(held.mostOpen, held.open);
@@ -184,16 +189,16 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
         release();
       };
     },
-    holdHeartbeats: (limit = Number.POSITIVE_INFINITY) => {
+    hold: (what, limit = Number.POSITIVE_INFINITY) => {
       let release!: () => void;
-      const held = { promise: new Promise<void>((resolve) => (release = resolve)), limit, arrived: 0, open: 0, mostOpen: 0 };
-      heartbeatsHeld = held;
+      const held: Held = { promise: new Promise<void>((resolve) => (release = resolve)), limit, arrived: 0, open: 0, mostOpen: 0 };
+      holds.set(what, held);
       return {
         arrived: () => held.arrived,
         open: () => held.open,
         mostOpen: () => held.mostOpen,
         release: () => {
-          if (heartbeatsHeld === held) heartbeatsHeld = null;
+          if (holds.get(what) === held) holds.delete(what);
           release();
         },
       };
