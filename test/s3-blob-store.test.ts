@@ -185,6 +185,23 @@ test("a first hit while the local copy is made reads the object once, byte-exact
   expect(existsSync(localOf("bad-5000000.bin"))).toBe(false);
 });
 
+test("a ranged read from the bucket that ends early without an error is never served as a complete 206", async () => {
+  const forwarder = startS3Forwarder(s3);
+  cleanups.push(() => forwarder.stop());
+  const bucket = await freshBucket();
+  const s = await startS3Cache(bucket, { localCacheBytes: 0 }, makeTempDir("withcache-data-"), forwarder.env);
+  const url = `${origin.url}/f/ranged-400000.bin`;
+  await fill(s, url);
+  const body = bodyOf("/f/ranged-400000.bin");
+  forwarder.shortNextRangedGet(`${bucket}/cache/sha256/${sha256Hex(body)}`, 50_000);
+  const short = await curlBytes(blobUrl(s.url, url), ["-r", "100000-299999"]);
+  expect(short.exitCode).not.toBe(0);
+  expect(short.bytes.byteLength).toBeLessThan(200_000);
+  // The next one is whole.
+  const whole = await curlBytes(blobUrl(s.url, url), ["-r", "100000-299999"]);
+  expect({ code: whole.exitCode, ok: Buffer.from(whole.bytes).equals(Buffer.from(body.subarray(100_000, 300_000))) }).toEqual({ code: 0, ok: true });
+});
+
 test("a miss streamed through its fill ends with exact bytes before the upload to the bucket does; the row follows the upload", async () => {
   const forwarder = startS3Forwarder(s3);
   cleanups.push(() => forwarder.stop());

@@ -429,6 +429,36 @@ function verifiedStream(source: ReadableStream<Uint8Array>, a: ArtifactRow, ctx:
   });
 }
 
+/**
+ * A ranged read from the remote store, checked for its length: it goes out chunked (no
+ * Content-Length), so one that ended early without an error would look complete to the client.
+ * Fewer or more bytes than asked end the response with an error instead.
+ */
+function exactLength(source: ReadableStream<Uint8Array>, lengthBytes: number, sha256: string): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  let count = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) {
+        if (count === lengthBytes) controller.close();
+        else controller.error(new Error(`the blob store's range of ${sha256} ended at ${count} of ${lengthBytes} bytes`));
+        return;
+      }
+      count += value.byteLength;
+      if (count > lengthBytes) {
+        await reader.cancel();
+        controller.error(new Error(`the blob store's range of ${sha256} is longer than ${lengthBytes} bytes`));
+        return;
+      }
+      controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
 function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext, extra: Record<string, string>): Response {
   const parts = partsOf(a, ctx);
   const { etag, lastModified } = parts;
@@ -459,7 +489,7 @@ function serveHit(req: Request, a: ArtifactRow, ctx: RequestContext, extra: Reco
       if (source.kind === "file") return new Response(source.file.slice(decision.start, decision.endInclusive + 1), { status: 206, headers: rangeHeaders });
       // A ranged GET of the object: only these bytes are read from the bucket.
       const range = { start: decision.start, endExclusive: decision.endInclusive + 1 };
-      return remoteResponse(req, 206, rangeHeaders, range.endExclusive - range.start, () => source.read(range));
+      return remoteResponse(req, 206, rangeHeaders, range.endExclusive - range.start, () => exactLength(source.read(range), range.endExclusive - range.start, a.sha256));
     }
     case "unsatisfiable":
       // The same body for HEAD (Bun sends none) keeps HEAD's headers identical to GET's.

@@ -102,6 +102,8 @@ export type S3Forwarder = {
   gets(objectPath: string): number;
   /** The next whole-object GET of `objectPath` is cut (the connection dropped) after this many body bytes. */
   cutNextGet(objectPath: string, afterBytes: number): void;
+  /** The next ranged GET of `objectPath` answers 206 with only this many bytes, ending cleanly (chunked, no length). */
+  shortNextRangedGet(objectPath: string, bytes: number): void;
   /** Hold every upload (PUT, POST) until the returned function is called (a slow or stuck bucket). */
   holdUploads(): () => void;
   /**
@@ -125,6 +127,7 @@ type Held = { promise: Promise<void>; limit: number; arrived: number; open: numb
 export function startS3Forwarder(s3: S3Server): S3Forwarder {
   const counts = new Map<string, number>();
   const cuts = new Map<string, number>();
+  const shorts = new Map<string, number>();
   let uploadsHeld: Promise<void> | null = null;
   const holds = new Map<"heartbeats" | "deletes", Held>();
   const server = Bun.serve({
@@ -150,6 +153,20 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
       if (req.method === "GET") counts.set(path, (counts.get(path) ?? 0) + 1);
       const body = req.method === "GET" || req.method === "HEAD" ? undefined : await req.arrayBuffer();
       const answer = await fetch(`${s3.endpoint}${url.pathname}${url.search}`, { method: req.method, headers: req.headers, body, redirect: "manual", decompress: false });
+      const short = req.method === "GET" && ranged ? shorts.get(path) : undefined;
+      if (short !== undefined && answer.body !== null) {
+        shorts.delete(path);
+        const bytes = new Uint8Array(await answer.arrayBuffer()).slice(0, short);
+        const headers = new Headers(answer.headers);
+        headers.delete("content-length");
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(bytes);
+            controller.close();
+          },
+        });
+        return new Response(body, { status: answer.status, headers });
+      }
       const cutAt = req.method === "GET" && !ranged ? cuts.get(path) : undefined;
       if (cutAt === undefined || answer.body === null) return new Response(answer.body, { status: answer.status, headers: answer.headers });
       cuts.delete(path);
@@ -181,6 +198,7 @@ export function startS3Forwarder(s3: S3Server): S3Forwarder {
     env: { ...s3.env, AWS_ENDPOINT_URL: endpoint },
     gets: (objectPath) => counts.get(objectPath) ?? 0,
     cutNextGet: (objectPath, afterBytes) => void cuts.set(objectPath, afterBytes),
+    shortNextRangedGet: (objectPath, bytes) => void shorts.set(objectPath, bytes),
     holdUploads: () => {
       let release!: () => void;
       uploadsHeld = new Promise<void>((resolve) => (release = resolve));
