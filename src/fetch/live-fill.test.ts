@@ -49,6 +49,14 @@ describe("LiveFill", () => {
     expect(l.written).toBe(0);
   });
 
+  test("another head with no byte written yet still starts a new generation (a reader took the old head's length)", () => {
+    const l = new LiveFill("k", 1, "fill-1.part");
+    l.publish(head);
+    const g = l.generation;
+    l.publish({ ...head, totalBytes: 300 });
+    expect({ generation: l.generation, written: l.written }).toEqual({ generation: g + 1, written: 0 });
+  });
+
   test("a cut ends streaming for good, with its reason", () => {
     const l = new LiveFill("k", 1, "fill-1.part");
     l.publish(head);

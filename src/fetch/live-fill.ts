@@ -32,7 +32,9 @@ export class LiveFill extends GrowingTemp {
   /** The attempt's answer is storable and its body is about to be written from `written` on. */
   publish(head: LiveHead): void {
     if (this.state === "committed" || this.state === "cut") return;
-    if (this.head !== null && !sameHead(this.head, head)) this.rewindTo(0);
+    // Another version: every reader stops, also one that has no byte yet (it took the old head's
+    // status and length).
+    if (this.head !== null && !sameHead(this.head, head)) this.newGeneration();
     this.head = head;
     this.start();
   }

@@ -51,6 +51,14 @@ export class GrowingTemp {
     this.wakeAll();
   }
 
+  /** Other bytes from 0 on: every reader stops, whether or not any byte was written yet. */
+  newGeneration(): void {
+    this.generation++;
+    this.written = 0;
+    this.announced = 0;
+    this.wakeAll();
+  }
+
   /** Bytes are about to be written from `written` on: readers may start. */
   start(): void {
     if (this.state === "committed" || this.state === "cut") return;
