@@ -56,6 +56,8 @@ export type FillManagerDeps = {
   hashWorkerUrl?: string | null;
   /** Told of origin bytes, finished fills and evictions (the traffic counters and /metrics). */
   observer?: FillObserver;
+  /** The queue is shared with other cache-hosts (PostgreSQL): a retry may run on another one. */
+  sharedQueue?: boolean;
 };
 
 /** What a fill reports to counters; every call is cheap and never throws into the fill. */
@@ -113,6 +115,8 @@ type FillDone = { kind: "stored"; sha256: string; sizeBytes: number; hash: HashM
 
 /** A fill waiting for the blob store to answer again looks this often (at most --fill-backoff-max). */
 const BLOB_STORE_WAIT_MS = 5000;
+/** How long after its due time a requeued fill's streams wait for this process to run the retry (shared queue). */
+const RETRY_CLAIM_GRACE_MS = 5000;
 
 export class FillManager {
   private readonly deps: FillManagerDeps;
@@ -121,6 +125,9 @@ export class FillManager {
   readonly rules: RuleSet;
   private readonly addressAllowed: AddressPolicy;
   private readonly running = new Map<number, Running>();
+  /** Requeued jobs whose kept streams wait for a retry here (shared queue): the watch's token. */
+  private readonly retryWatch = new Map<number, number>();
+  private retryWatchCounter = 0;
   private workers: Promise<void>[] = [];
   private active = false;
   /** A start() still requeueing and evicting (see start). */
@@ -385,6 +392,23 @@ export class FillManager {
   }
 
   /** Cut the key's streams (the fill failed, was cancelled or must start over) and forget them. */
+  /**
+   * Shared queue: the streams a requeued fill keeps are cut unless this process runs the retry
+   * within RETRY_CLAIM_GRACE_MS of its due time (another cache-host that claims it streams its own).
+   */
+  private watchRetry(job: JobRow): void {
+    if (this.deps.sharedQueue !== true) return;
+    const token = ++this.retryWatchCounter;
+    this.retryWatch.set(job.id, token);
+    const dueInMs = Math.max(0, (this.meta.getJob(job.id)?.notBeforeMs ?? 0) - this.deps.nowMs());
+    const timer = setTimeout(() => {
+      if (this.retryWatch.get(job.id) !== token) return;
+      this.retryWatch.delete(job.id);
+      if (!this.running.has(job.id)) this.endLive(job.key, job.id, "the fill's retry did not start on this cache-host");
+    }, dueInMs + RETRY_CLAIM_GRACE_MS);
+    timer.unref();
+  }
+
   private endLive(key: string, jobId: number, why: string | null): void {
     const known = this.live.get(key);
     if (!known || known.jobId !== jobId) return;
@@ -512,9 +536,13 @@ export class FillManager {
     this.running.set(job.id, entry);
     this.logJob(job, "running");
     const live = this.liveFor(job);
+    // Claimed here again: the watch for a retry run elsewhere is moot.
+    this.retryWatch.delete(job.id);
     try {
       const done = await this.fill(job, entry.controller.signal, live);
-      this.endLive(job.key, job.id, null);
+      // Committed: its streams finish. Otherwise (the cached copy was kept, a 304 or the same
+      // bytes) streams of an earlier attempt's answer would wait forever: they are cut.
+      this.endLive(job.key, job.id, "the fill ended without these bytes (the cached copy was kept)");
       await this.settleJobWrites(job.id);
       if (done.kind === "kept") {
         await this.meta.updateJob(job.id, { state: "completed", bytesDone: 0, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
@@ -526,10 +554,17 @@ export class FillManager {
         await this.evictToCap(job.key);
       }
     } catch (err) {
-      const retried = await this.settleFailure(job, entry, err);
-      // A retry that resumes the same bytes keeps its streams waiting; anything else cuts them.
-      const resumable = retried && this.meta.getJob(job.id)?.validator != null && (this.deps.store.blobs.tempSize(tempNameOf(job.id)) ?? 0) > 0;
-      if (!resumable) this.endLive(job.key, job.id, err instanceof Error ? firstLineOf(err) : "the fill stopped");
+      let retried = false;
+      try {
+        retried = await this.settleFailure(job, entry, err);
+      } finally {
+        // A retry that resumes the same bytes keeps its streams waiting (with a shared queue, only
+        // until the retry is due: it may run on another cache-host); anything else, including a
+        // failure to record the outcome, cuts them.
+        const resumable = retried && this.meta.getJob(job.id)?.validator != null && (this.deps.store.blobs.tempSize(tempNameOf(job.id)) ?? 0) > 0;
+        if (!resumable) this.endLive(job.key, job.id, err instanceof Error ? firstLineOf(err) : "the fill stopped");
+        else this.watchRetry(job);
+      }
     } finally {
       this.running.delete(job.id);
       this.notifyKey(job.key);

@@ -127,6 +127,7 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
     resolve: options.resolve,
     addressAllowed: options.addressAllowed,
     maxQueuedAutoJobs: options.maxQueuedAutoJobs,
+    sharedQueue: database !== null && database !== undefined,
   });
   const audit = new AuditLog(store.ops, { nowMs, retentionMs: config.eventRetentionMs, log });
   const tokens = new ApiTokens(store.ops, nowMs);
