@@ -32,6 +32,36 @@ function bodyOf(path: string): Uint8Array<ArrayBuffer> {
   return patternedBytes(path, size);
 }
 
+/** /versioned/… paths: the version the test sets, paced like /slow/, with an ETag per version and Range under a matching If-Range. */
+let currentVersion = 1;
+const versionedRequests: Array<{ range: string | null; ifRange: string | null; version: number }> = [];
+function versionedBody(path: string, version: number): Uint8Array<ArrayBuffer> {
+  return patternedBytes(`${path}#v${version}`, bodyOf(path).byteLength);
+}
+function versionedAnswer(req: Request, path: string): Response {
+  const version = currentVersion;
+  const body = versionedBody(path, version);
+  const etag = `"v${version}"`;
+  const range = req.headers.get("range");
+  const ifRange = req.headers.get("if-range");
+  if (req.method === "GET") versionedRequests.push({ range, ifRange, version });
+  const from = /^bytes=(\d+)-$/.exec(range ?? "")?.[1];
+  const start = from !== undefined && (ifRange === null || ifRange === etag) ? Number(from) : 0;
+  const headers: Record<string, string> = { "content-type": "application/octet-stream", "content-length": String(body.length - start), "cache-control": "max-age=86400", etag };
+  if (start > 0) headers["content-range"] = `bytes ${start}-${body.length - 1}/${body.length}`;
+  if (req.method === "HEAD") return new Response(null, { headers });
+  let offset = start;
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (offset >= body.length) return controller.close();
+      await Bun.sleep(25);
+      controller.enqueue(body.subarray(offset, Math.min(body.length, offset + 65536)));
+      offset += 65536;
+    },
+  });
+  return new Response(stream, { status: start > 0 ? 206 : 200, headers });
+}
+
 beforeAll(async () => {
   [pg, s3, binary] = await Promise.all([startPostgres(), startS3Server(), ensureBuilt()]);
   origin = Bun.serve({
@@ -39,6 +69,7 @@ beforeAll(async () => {
     port: 0,
     fetch(req) {
       const path = new URL(req.url).pathname;
+      if (path.startsWith("/versioned/")) return versionedAnswer(req, path);
       if (!path.startsWith("/f/") && !path.startsWith("/slow/") && !path.startsWith("/stale/")) return new Response("no\n", { status: 404 });
       if (req.method === "GET") originGets.set(path, (originGets.get(path) ?? 0) + 1);
       const body = bodyOf(path);
@@ -220,6 +251,64 @@ test("kill -9 of the replica holding a fill's lease: another replica finishes th
   expect(sha256Hex(new Uint8Array(await got.arrayBuffer()))).toBe(sha256Hex(bodyOf(path)));
   const [row] = (await c.sql`SELECT sha256 FROM artifacts`) as Array<{ sha256: string }>;
   expect(row!.sha256).toBe(sha256Hex(bodyOf(path)));
+}, 120_000);
+
+test("a job that ran on another replica since is never resumed from this one's older temp file (the origin changed between): the bytes are the new version's", async () => {
+  const c = await cluster(0);
+  const path = "/versioned/moved-8000000.bin";
+  const url = `http://127.0.0.1:${origin.port}${path}`;
+  const dirA = makeTempDir("withcache-replica-a-");
+  const dirB = makeTempDir("withcache-replica-b-");
+  cleanups.push(() => dirA.cleanup(), () => dirB.cleanup());
+  const start = async (dataDir: string) => {
+    const r = await spawnServer({
+      binary,
+      dataDir,
+      args: ["--allow-private-origins", "--job-lease", "2s"],
+      env: { ...s3.env, WITHCACHE_DATABASE: c.database, WITHCACHE_BLOB_STORE: `s3://${c.bucket}/cache`, WITHCACHE_ADMIN_PASSWORD: PASSWORD },
+      timeoutMs: 30_000,
+    });
+    cleanups.push(async () => {
+      r.proc.kill(9);
+      await r.proc.exited;
+    });
+    return r;
+  };
+  const killAfter = async (r: SpawnedServer, bytes: number) => {
+    await pollUntil(async () => {
+      const rows = (await c.sql`SELECT bytes_done FROM jobs WHERE state = 'running'`) as Array<{ bytes_done: string }>;
+      return Number(rows[0]?.bytes_done ?? 0) > bytes;
+    }, { timeoutMs: 30_000, what: `the fill past ${bytes} bytes` }).catch(async (e: unknown) => {
+      console.log(JSON.stringify(await c.sql`SELECT state, bytes_done, error, attempts FROM jobs`), JSON.stringify(versionedRequests), r.output());
+      throw e;
+    });
+    r.proc.kill(9);
+    await r.proc.exited;
+  };
+  currentVersion = 1;
+  versionedRequests.length = 0;
+  // A writes a prefix of version 1 into its temp file and dies.
+  const a = await start(dirA.path);
+  await fetch(cacheUrl(a.url, url), { method: "HEAD" });
+  await killAfter(a, 1_000_000);
+  // The origin changes; B takes the job over (lease lapsed), writes more of version 2, and dies.
+  currentVersion = 2;
+  const b = await start(dirB.path);
+  await killAfter(b, 2_500_000);
+  // A is back with its old temp file: the job's bytes are B's now, so A starts over.
+  const again = await start(dirA.path);
+  const done = await pollUntil(async () => {
+    const rows = (await c.sql`SELECT state FROM jobs ORDER BY id DESC LIMIT 1`) as Array<{ state: string }>;
+    return rows[0]?.state === "completed" ? true : null;
+  }, { timeoutMs: 60_000, what: "A completes the job" });
+  expect(done).toBe(true);
+  const got = await fetch(cacheUrl(again.url, url));
+  expect(got.status).toBe(200);
+  expect(sha256Hex(new Uint8Array(await got.arrayBuffer()))).toBe(sha256Hex(versionedBody(path, 2)));
+  const [row] = (await c.sql`SELECT sha256 FROM artifacts`) as Array<{ sha256: string }>;
+  expect(row!.sha256).toBe(sha256Hex(versionedBody(path, 2)));
+  // Its last request was a whole one (B's bytes are on B's disk; A's are another version).
+  expect(versionedRequests.at(-1)).toEqual({ range: null, ifRange: null, version: 2 });
 }, 120_000);
 
 test("a login on one replica is valid on the other; a logout on the other ends it on both", async () => {

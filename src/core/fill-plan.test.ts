@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { planFill, type FillPlanInput } from "./fill-plan.ts";
+import { planFill, tempStamp, type FillPlanInput } from "./fill-plan.ts";
 
 const base: FillPlanInput = { tempBytes: 0, totalBytes: null, validator: null, syncedBytes: 0, jobBootId: "b1", bootId: "b1", cached: null, version: "9.9.9" };
 
@@ -23,6 +23,17 @@ describe("planFill", () => {
     expect(planFill({ ...whole, tempBytes: 1, syncedBytes: 1, totalBytes: 0 })).toMatchObject({ offsetBytes: 0, truncateToBytes: 0 });
     // After a reboot the synced prefix rules first.
     expect(planFill({ ...whole, syncedBytes: 100, jobBootId: "b0" })).toMatchObject({ offsetBytes: 100, truncateToBytes: 100, truncateReason: "written before a reboot" });
+  });
+  test("with a shared queue, a temp file is resumed only when the job's last bytes were written in this data dir", () => {
+    const mine = tempStamp("b1", "dirA");
+    const resume = { ...base, tempBytes: 500, validator: '"v"', syncedBytes: 100, bootId: mine };
+    expect(planFill({ ...resume, jobBootId: mine })).toMatchObject({ offsetBytes: 500, truncateToBytes: null });
+    expect(planFill({ ...resume, jobBootId: tempStamp("b1", "dirB") })).toMatchObject({ offsetBytes: 0, truncateToBytes: 0, truncateReason: expect.stringContaining("another cache-host") });
+    // This data dir after a reboot: the synced prefix; a row from before stamps carried a writer: as before.
+    expect(planFill({ ...resume, jobBootId: tempStamp("b0", "dirA") })).toMatchObject({ offsetBytes: 100, truncateToBytes: 100 });
+    expect(planFill({ ...resume, jobBootId: "b1" })).toMatchObject({ offsetBytes: 500, truncateToBytes: null });
+    // An unknown boot is never the same boot.
+    expect(planFill({ ...resume, bootId: tempStamp(null, "dirA"), jobBootId: tempStamp(null, "dirA") })).toMatchObject({ offsetBytes: 100 });
   });
   test("a temp file without a validator cannot be proven current: start over", () => {
     expect(planFill({ ...base, tempBytes: 500 })).toMatchObject({ offsetBytes: 0, truncateToBytes: null });

@@ -12,10 +12,13 @@ export type FillPlanInput = {
   totalBytes: number | null;
   /** The validator the temp file was fetched under (null: none, the prefix cannot be trusted). */
   validator: string | null;
-  /** Bytes of the temp file known to be fsynced, and the boot they were written in. */
+  /**
+   * Bytes of the temp file known to be fsynced, and where they were written: the job's stamp
+   * (tempStamp: the boot, and with a shared queue the data dir) against this process's own.
+   */
   syncedBytes: number;
   jobBootId: string | null;
-  /** This machine's boot now (null: unknown). */
+  /** This process's stamp now (null: boot unknown). */
   bootId: string | null;
   /** The cached copy's validators, when the key has a copy we may keep (null: none or superseded). */
   cached: Pick<Freshness, "etag" | "lastModified"> | null;
@@ -34,11 +37,37 @@ export type FillPlan = {
   sentLastModified: string | null;
 };
 
+/**
+ * Where a temp file's bytes are written: the machine's boot and, with a queue shared by several
+ * cache-hosts, which data dir (each has its own temp files, and the job's row describes the last
+ * one that wrote its temp). `<boot>` alone, or `<boot>/<writer>`; "unknown" for an unknown boot.
+ */
+export function tempStamp(bootId: string | null, writer: string | null): string | null {
+  if (writer === null) return bootId;
+  return `${bootId ?? "unknown"}/${writer}`;
+}
+
+function parseStamp(stamp: string | null): { boot: string | null; writer: string | null } {
+  if (stamp === null) return { boot: null, writer: null };
+  const slash = stamp.indexOf("/");
+  if (slash < 0) return { boot: stamp, writer: null };
+  const boot = stamp.slice(0, slash);
+  return { boot: boot === "unknown" ? null : boot, writer: stamp.slice(slash + 1) };
+}
+
 export function planFill(p: FillPlanInput): FillPlan {
   let offsetBytes = p.validator === null ? 0 : p.tempBytes; // an unprovable prefix starts over
   let truncateToBytes: number | null = null;
   let truncateReason: string | null = null;
-  if (offsetBytes > p.syncedBytes && (p.bootId === null || p.jobBootId !== p.bootId)) {
+  const job = parseStamp(p.jobBootId);
+  const here = parseStamp(p.bootId);
+  if (offsetBytes > 0 && job.writer !== null && job.writer !== here.writer) {
+    // Another cache-host wrote the job's last bytes (and its validator, length and synced count
+    // describe its temp file): a temp left here by an earlier attempt may be another version.
+    offsetBytes = 0;
+    truncateToBytes = 0;
+    truncateReason = "another cache-host ran the job since this temp file was written";
+  } else if (offsetBytes > p.syncedBytes && (here.boot === null || job.boot !== here.boot)) {
     // Written in another boot (the machine went down): bytes past the last fsync may be zeros
     // or garbage on disk. Trust only the synced prefix.
     offsetBytes = p.syncedBytes;

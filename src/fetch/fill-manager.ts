@@ -10,7 +10,7 @@ import { cacheKey, parseOriginUrl } from "../core/cache-key.ts";
 import { backoffMs, canTransition, isFinished, isTransientStatus, type JobSource, type JobState } from "../core/jobs.ts";
 import { loggableUrl, type Logger } from "../core/log.ts";
 import { originHeadersOf } from "../core/freshness.ts";
-import { planFill } from "../core/fill-plan.ts";
+import { planFill, tempStamp } from "../core/fill-plan.ts";
 import { decideOriginAnswer, type CachedCopy, type OriginAnswer } from "../core/origin-answer.ts";
 import { planBody, sizeLimitExceeded } from "../core/body-plan.ts";
 import { RuleSet } from "../core/rules.ts";
@@ -58,6 +58,11 @@ export type FillManagerDeps = {
   observer?: FillObserver;
   /** The queue is shared with other cache-hosts (PostgreSQL): a retry may run on another one. */
   sharedQueue?: boolean;
+  /**
+   * With a shared queue: this data dir's stable name (its temp files are its own), recorded with
+   * the job's bytes so that another cache-host never resumes its own older temp file under them.
+   */
+  tempWriter?: string | null;
 };
 
 /** What a fill reports to counters; every call is cheap and never throws into the fill. */
@@ -167,7 +172,7 @@ export class FillManager {
     const minFree = parseMinFreeDisk(deps.config.minFreeDisk);
     assert(minFree.ok, `config.minFreeDisk was validated: ${deps.config.minFreeDisk}`);
     this.minFree = minFree.value;
-    this.bootId = deps.bootId !== undefined ? deps.bootId : currentBootId();
+    this.bootId = tempStamp(deps.bootId !== undefined ? deps.bootId : currentBootId(), deps.tempWriter ?? null);
     this.resolve = deps.resolve ?? systemResolver;
     const rules = deps.rules ? { ok: true as const, rules: deps.rules } : RuleSet.parse(deps.config.rules);
     assert(rules.ok, "config.rules was validated");

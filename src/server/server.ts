@@ -1,6 +1,7 @@
 // startServer: wire the store, the fill manager and the routes into one Bun.serve, and stop it
 // cleanly (drain client downloads with a bound, park running fills, close the database).
 import { randomBytes } from "node:crypto";
+import { realpathSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
 import type { Server } from "bun";
 import type { ServeConfig } from "../config/schema.ts";
@@ -128,6 +129,7 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
     addressAllowed: options.addressAllowed,
     maxQueuedAutoJobs: options.maxQueuedAutoJobs,
     sharedQueue: database !== null && database !== undefined,
+    tempWriter: database ? tempWriterOf(store.dataDir) : null,
   });
   const audit = new AuditLog(store.ops, { nowMs, retentionMs: config.eventRetentionMs, log });
   const tokens = new ApiTokens(store.ops, nowMs);
@@ -325,4 +327,15 @@ function safePath(req: Request): string {
   const token = path.search(/\/b\//i);
   if (token >= 0) return `${path.slice(0, token)}/b/…`;
   return path.length > 200 ? path.slice(0, 200) + "…" : path;
+}
+
+/** A data dir's stable name among cache-hosts sharing a queue: its host and real path, hashed (never shown). */
+function tempWriterOf(dataDir: string): string {
+  let path = dataDir;
+  try {
+    path = realpathSync(dataDir);
+  } catch {
+    // The path as given.
+  }
+  return new Bun.CryptoHasher("sha256").update(`${hostname()}\0${path}`).digest("hex").slice(0, 16);
 }

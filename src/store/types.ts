@@ -74,7 +74,10 @@ export type JobRow = {
   validator: string | null;
   /** Bytes of the temp file known to be on disk (fsynced): all a resume trusts after a reboot. */
   syncedBytes: number;
-  /** The boot (Linux boot_id) the temp file was last written in; null when unknown. */
+  /**
+   * Where the temp file was last written (core/fill-plan.ts tempStamp): the boot (Linux boot_id)
+   * and, with a shared queue, the data dir; null when unknown.
+   */
   bootId: string | null;
   createdAtMs: number;
   startedAtMs: number | null;
