@@ -311,6 +311,21 @@ test("a job that ran on another replica since is never resumed from this one's o
   expect(versionedRequests.at(-1)).toEqual({ range: null, ifRange: null, version: 2 });
 }, 120_000);
 
+test("a probe relayed to the replica running the fill carries the same markers as one asked there (X-Withcache-Filling)", async () => {
+  const c = await cluster(2);
+  const path = "/slow/marked-4000000.bin";
+  const url = `http://127.0.0.1:${origin.port}${path}`;
+  await fetch(cacheUrl(c.replicas[0]!.url, url), { method: "HEAD" });
+  const owner = await runningFill(c);
+  const other = c.replicas.find((r) => r.url !== owner.url)!;
+  const there = await fetch(cacheUrl(owner.url, url), { method: "HEAD" });
+  const relayed = await fetch(cacheUrl(other.url, url), { method: "HEAD" });
+  const markers = (r: Response) => ({ status: r.status, filling: r.headers.get("x-withcache-filling"), type: r.headers.get("content-type") });
+  expect(markers(there)).toEqual({ status: 200, filling: "1", type: "application/octet-stream" });
+  expect(markers(relayed)).toEqual(markers(there));
+  await pollUntil(() => /result=stream-via-/.test(other.output()), { timeoutMs: 5000, what: "the relayed request's log line" });
+}, 60_000);
+
 test("a login on one replica is valid on the other; a logout on the other ends it on both", async () => {
   const c = await cluster(2);
   const [a, b] = c.replicas as [SpawnedServer, SpawnedServer];

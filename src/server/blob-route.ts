@@ -146,7 +146,10 @@ async function joinRemoteFill(req: Request, ctx: RequestContext, parsed: ParsedU
   const remote = ctx.database.metadata.remoteFill(parsed.key);
   if (remote === null) return null;
   const response = await fromReplica(req, remote.url, ctx.replicaId);
-  return response === null ? null : { response, key: parsed.key, note: `${note}-via-${remote.replicaId}` };
+  if (response === null) return null;
+  // The owner may hold bytes back (the last one until its commit): no idle cut here meanwhile.
+  ctx.noIdleTimeout?.();
+  return { response, key: parsed.key, note: `${note}-via-${remote.replicaId}` };
 }
 
 /** A row another replica committed while this request waited: answer it as a hit. */

@@ -20,6 +20,9 @@ const FORWARDED_RESPONSE_HEADERS = [
   "cache-control",
   "x-withcache",
   "x-withcache-redirected",
+  "x-withcache-filling",
+  "x-withcache-stale",
+  "warning",
 ];
 
 export function hopped(req: Request): boolean {
