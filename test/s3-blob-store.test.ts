@@ -7,7 +7,7 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { blobUrl, cleanupsAfterEach, ensureBuilt, isStored, jobFinished, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
 import { patternedBytes } from "./helpers/bytes.ts";
-import { startS3Forwarder, startS3Server, type S3Server } from "./helpers/s3.ts";
+import { startS3Forwarder, startS3Server, type S3Forwarder, type S3Server } from "./helpers/s3.ts";
 import { HEARTBEAT_MS, ORPHAN_GRACE_MS } from "../src/store/s3-blobs.ts";
 
 let s3: S3Server;
@@ -65,6 +65,15 @@ async function startS3Cache(bucket: string, overrides: Parameters<typeof startTe
   const s = await startTestServer({ blobStore: `s3://${bucket}/cache`, ...overrides }, { dataDir, start: { env } });
   cleanups.push(() => s.stop());
   return s;
+}
+
+/** A cache-host whose requests to the S3 server go through a forwarder the test controls. */
+async function startForwardedCache(overrides: Parameters<typeof startTestServer>[0] = {}): Promise<{ forwarder: S3Forwarder; bucket: string; s: TestServer }> {
+  const forwarder = startS3Forwarder(s3);
+  cleanups.push(() => forwarder.stop());
+  const bucket = await freshBucket();
+  const s = await startS3Cache(bucket, overrides, makeTempDir("withcache-data-"), forwarder.env);
+  return { forwarder, bucket, s };
 }
 
 async function fill(s: TestServer, url: string): Promise<void> {
@@ -143,11 +152,8 @@ test("a blob without a local copy streams from the bucket (whole and ranged), th
 });
 
 test("a first hit while the local copy is made reads the object once, byte-exact; an S3 failure or wrong bytes end the client's download with an error", async () => {
-  const forwarder = startS3Forwarder(s3);
-  cleanups.push(() => forwarder.stop());
-  const bucket = await freshBucket();
   // Room for one local copy: each fill pushes the one before out.
-  const s = await startS3Cache(bucket, { localCacheBytes: 7_500_000 }, makeTempDir("withcache-data-"), forwarder.env);
+  const { forwarder, bucket, s } = await startForwardedCache({ localCacheBytes: 7_500_000 });
   const names = ["once-5000000.bin", "cut-5000000.bin", "bad-5000000.bin", "last-5000000.bin"];
   for (const name of names) await fill(s, `${origin.url}/f/${name}`);
   const objectOf = (name: string) => `${bucket}/cache/sha256/${sha256Hex(bodyOf(`/f/${name}`))}`;
@@ -186,10 +192,7 @@ test("a first hit while the local copy is made reads the object once, byte-exact
 });
 
 test("a ranged read from the bucket that ends early without an error is never served as a complete 206", async () => {
-  const forwarder = startS3Forwarder(s3);
-  cleanups.push(() => forwarder.stop());
-  const bucket = await freshBucket();
-  const s = await startS3Cache(bucket, { localCacheBytes: 0 }, makeTempDir("withcache-data-"), forwarder.env);
+  const { forwarder, bucket, s } = await startForwardedCache({ localCacheBytes: 0 });
   const url = `${origin.url}/f/ranged-400000.bin`;
   await fill(s, url);
   const body = bodyOf("/f/ranged-400000.bin");
@@ -203,10 +206,7 @@ test("a ranged read from the bucket that ends early without an error is never se
 });
 
 test("a miss streamed through its fill ends with exact bytes before the upload to the bucket does; the row follows the upload", async () => {
-  const forwarder = startS3Forwarder(s3);
-  cleanups.push(() => forwarder.stop());
-  const bucket = await freshBucket();
-  const s = await startS3Cache(bucket, { firstByteWaitMs: 5000 }, makeTempDir("withcache-data-"), forwarder.env);
+  const { forwarder, s } = await startForwardedCache({ firstByteWaitMs: 5000 });
   const url = `${origin.url}/f/streamed-300000.bin`;
   const release = forwarder.holdUploads();
   let released = false;
@@ -334,10 +334,7 @@ test("an outage met by the row commit's check of the object: the fill waits (no 
 }, 60_000);
 
 test("a bucket that hangs: /healthz says degraded within seconds, a late heartbeat is given up (never two open), and the answer ends the outage", async () => {
-  const forwarder = startS3Forwarder(s3);
-  cleanups.push(() => forwarder.stop());
-  const bucket = await freshBucket();
-  const s = await startS3Cache(bucket, {}, makeTempDir("withcache-data-"), forwarder.env);
+  const { forwarder, s } = await startForwardedCache();
   const health = async () => (await fetch(`${s.url}/healthz`)).text();
   expect(await health()).toStartWith("ok");
   const hung = forwarder.hold("heartbeats");
@@ -360,10 +357,7 @@ test("a bucket that hangs: /healthz says degraded within seconds, a late heartbe
 }, 40_000);
 
 test("a bucket whose deletes hang holds at most two of them (each holds the blob's lock); the rest follow once they answer", async () => {
-  const forwarder = startS3Forwarder(s3);
-  cleanups.push(() => forwarder.stop());
-  const bucket = await freshBucket();
-  const s = await startS3Cache(bucket, {}, makeTempDir("withcache-data-"), forwarder.env);
+  const { forwarder, bucket, s } = await startForwardedCache();
   const names = ["d1-20000.bin", "d2-20000.bin", "d3-20000.bin", "d4-20000.bin", "d5-20000.bin"];
   for (const name of names) await fill(s, `${origin.url}/f/${name}`);
   const hung = forwarder.hold("deletes");
