@@ -62,6 +62,31 @@ function versionedAnswer(req: Request, path: string): Response {
   return new Response(stream, { status: start > 0 ? 206 : 200, headers });
 }
 
+/** /cut-once/… paths: paced, with an ETag and Range; the first GET of each breaks off after 1 MB. */
+const cutOnce = new Set<string>();
+function cutOnceAnswer(req: Request, path: string): Response {
+  const body = bodyOf(path);
+  const etag = `"${sha256Hex(body).slice(0, 16)}"`;
+  const from = /^bytes=(\d+)-$/.exec(req.headers.get("range") ?? "")?.[1];
+  const start = from !== undefined && req.headers.get("if-range") === etag ? Number(from) : 0;
+  const headers: Record<string, string> = { "content-type": "application/octet-stream", "content-length": String(body.length - start), "cache-control": "max-age=86400", etag };
+  if (start > 0) headers["content-range"] = `bytes ${start}-${body.length - 1}/${body.length}`;
+  if (req.method === "HEAD") return new Response(null, { headers });
+  const breaks = !cutOnce.has(path);
+  cutOnce.add(path);
+  let offset = start;
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (offset >= body.length) return controller.close();
+      if (breaks && offset >= 1_000_000) return controller.error(new Error("the origin broke off"));
+      await Bun.sleep(25);
+      controller.enqueue(body.subarray(offset, Math.min(body.length, offset + 65536)));
+      offset += 65536;
+    },
+  });
+  return new Response(stream, { status: start > 0 ? 206 : 200, headers });
+}
+
 beforeAll(async () => {
   [pg, s3, binary] = await Promise.all([startPostgres(), startS3Server(), ensureBuilt()]);
   origin = Bun.serve({
@@ -70,6 +95,7 @@ beforeAll(async () => {
     fetch(req) {
       const path = new URL(req.url).pathname;
       if (path.startsWith("/versioned/")) return versionedAnswer(req, path);
+      if (path.startsWith("/cut-once/")) return cutOnceAnswer(req, path);
       if (!path.startsWith("/f/") && !path.startsWith("/slow/") && !path.startsWith("/stale/")) return new Response("no\n", { status: 404 });
       if (req.method === "GET") originGets.set(path, (originGets.get(path) ?? 0) + 1);
       const body = bodyOf(path);
@@ -325,6 +351,43 @@ test("a probe relayed to the replica running the fill carries the same markers a
   expect(markers(relayed)).toEqual(markers(there));
   await pollUntil(() => /result=stream-via-/.test(other.output()), { timeoutMs: 5000, what: "the relayed request's log line" });
 }, 60_000);
+
+test("a client streaming a fill whose retry runs on another replica is cut soon after, not left waiting", async () => {
+  const c = await cluster(0);
+  const env = { ...s3.env, WITHCACHE_DATABASE: c.database, WITHCACHE_BLOB_STORE: `s3://${c.bucket}/cache`, WITHCACHE_ADMIN_PASSWORD: PASSWORD };
+  const start = async (args: string[]) => {
+    const dir = makeTempDir("withcache-replica-");
+    cleanups.push(() => dir.cleanup());
+    const r = await spawnServer({ binary, dataDir: dir.path, args: ["--allow-private-origins", "--job-lease", "2s", "--fill-backoff", "1s", ...args], env, timeoutMs: 30_000 });
+    cleanups.push(async () => {
+      r.proc.kill(9);
+      await r.proc.exited;
+    });
+    return r;
+  };
+  // A has one worker: once the fill breaks off, a long fill keeps it busy, so B runs the retry.
+  const a = await start(["--workers", "1", "--first-byte-wait", "5s"]);
+  const path = "/cut-once/moving-3000000.bin";
+  const url = `http://127.0.0.1:${origin.port}${path}`;
+  const t0 = performance.now();
+  const client = fetch(cacheUrl(a.url, url)).then(
+    (r) => r.arrayBuffer().then((b) => `whole: ${b.byteLength} bytes`, (e: unknown) => `cut: ${String(e)}`),
+    (e: unknown) => `refused: ${String(e)}`,
+  );
+  await pollUntil(async () => {
+    const rows = (await c.sql`SELECT state, error FROM jobs WHERE key LIKE ${`%${path}`}`) as Array<{ state: string; error: string | null }>;
+    return rows[0]?.state === "queued" && rows[0].error !== null;
+  }, { timeoutMs: 20_000, what: "the fill broke off and waits for its retry" });
+  await fetch(cacheUrl(a.url, `http://127.0.0.1:${origin.port}/slow/blocker-20000000.bin`), { method: "HEAD" });
+  await start([]);
+  const outcome = await Promise.race([client, Bun.sleep(25_000).then(() => "still waiting after 25 s")]);
+  expect(outcome).toStartWith("cut: ");
+  expect(performance.now() - t0).toBeLessThan(25_000);
+  // The retry on B completed the fill: A serves the exact bytes.
+  await pollUntil(() => stored(a.url, url), { timeoutMs: 30_000, what: "the fill completed on B" });
+  const got = await fetch(cacheUrl(a.url, url));
+  expect(sha256Hex(new Uint8Array(await got.arrayBuffer()))).toBe(sha256Hex(bodyOf(path)));
+}, 90_000);
 
 test("a login on one replica is valid on the other; a logout on the other ends it on both", async () => {
   const c = await cluster(2);
