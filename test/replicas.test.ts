@@ -363,7 +363,7 @@ test("a client streaming a fill whose retry runs on another replica is cut soon 
       r.proc.kill(9);
       await r.proc.exited;
     });
-    return r;
+    return Object.assign(r, { dataDir: dir.path });
   };
   // A has one worker: once the fill breaks off, a long fill keeps it busy, so B runs the retry.
   const a = await start(["--workers", "1", "--first-byte-wait", "5s"]);
@@ -387,6 +387,9 @@ test("a client streaming a fill whose retry runs on another replica is cut soon 
   await pollUntil(() => stored(a.url, url), { timeoutMs: 30_000, what: "the fill completed on B" });
   const got = await fetch(cacheUrl(a.url, url));
   expect(sha256Hex(new Uint8Array(await got.arrayBuffer()))).toBe(sha256Hex(bodyOf(path)));
+  // A's temp file of the broken-off attempt is gone too (it would never be resumed now).
+  const [job] = (await c.sql`SELECT id FROM jobs WHERE key LIKE ${`%${path}`}`) as Array<{ id: string }>;
+  await pollUntil(() => !existsSync(join(a.dataDir, "tmp", `fill-${job!.id}.part`)), { timeoutMs: 10_000, what: "A's temp file removed" });
 }, 90_000);
 
 test("a login on one replica is valid on the other; a logout on the other ends it on both", async () => {

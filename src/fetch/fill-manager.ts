@@ -409,7 +409,12 @@ export class FillManager {
     const timer = setTimeout(() => {
       if (this.retryWatch.get(job.id) !== token) return;
       this.retryWatch.delete(job.id);
-      if (!this.running.has(job.id)) this.endLive(job.key, job.id, "the fill's retry did not start on this cache-host");
+      if (this.running.has(job.id)) return;
+      this.endLive(job.key, job.id, "the fill's retry did not start on this cache-host");
+      // Taken by another cache-host (or ended there): this one's temp file is never resumed now
+      // (the job's bytes are the other's, see planFill), so it goes. Still queued: look again.
+      if (this.meta.getJob(job.id)?.state === "queued") this.watchRetry(job);
+      else this.deps.store.blobs.removeTemp(tempNameOf(job.id));
     }, dueInMs + RETRY_CLAIM_GRACE_MS);
     timer.unref();
   }
@@ -550,6 +555,8 @@ export class FillManager {
       this.endLive(job.key, job.id, "the fill ended without these bytes (the cached copy was kept)");
       await this.settleJobWrites(job.id);
       if (done.kind === "kept") {
+        // A temp file an earlier attempt left (a body that broke off, then a 304) is not needed now.
+        this.deps.store.blobs.removeTemp(tempNameOf(job.id));
         await this.meta.updateJob(job.id, { state: "completed", bytesDone: 0, finishedAtMs: this.deps.nowMs(), error: null, rateBytesPerSec: 0 });
         this.logJob({ ...job, state: "completed" }, "completed", { revalidation: "not-modified", detail: done.detail, body_bytes: 0 });
       } else {
