@@ -346,8 +346,8 @@ test("a probe relayed to the replica running the fill carries the same markers a
   const other = c.replicas.find((r) => r.url !== owner.url)!;
   const there = await fetch(cacheUrl(owner.url, url), { method: "HEAD" });
   const relayed = await fetch(cacheUrl(other.url, url), { method: "HEAD" });
-  const markers = (r: Response) => ({ status: r.status, filling: r.headers.get("x-withcache-filling"), type: r.headers.get("content-type") });
-  expect(markers(there)).toEqual({ status: 200, filling: "1", type: "application/octet-stream" });
+  const markers = (r: Response) => ({ status: r.status, filling: r.headers.get("x-withcache-filling"), type: r.headers.get("content-type"), csp: r.headers.get("content-security-policy"), nosniff: r.headers.get("x-content-type-options") });
+  expect(markers(there)).toEqual({ status: 200, filling: "1", type: "application/octet-stream", csp: expect.stringContaining("sandbox"), nosniff: "nosniff" });
   expect(markers(relayed)).toEqual(markers(there));
   await pollUntil(() => /result=stream-via-/.test(other.output()), { timeoutMs: 5000, what: "the relayed request's log line" });
 }, 60_000);

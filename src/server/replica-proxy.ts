@@ -20,6 +20,9 @@ const FORWARDED_RESPONSE_HEADERS = [
   "cache-control",
   "x-withcache",
   "x-withcache-redirected",
+  // A cached body must never run as a page of the cache-host's own origin (the operator UI).
+  "content-security-policy",
+  "x-content-type-options",
   "x-withcache-filling",
   "x-withcache-stale",
   "warning",
