@@ -54,11 +54,16 @@ export const HEARTBEAT_MS = 2000;
 /** `endpointGiven`: AWS_ENDPOINT_URL was set (Bun then uses path-style); else Bun's AWS default for the region. */
 export type S3Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string; region: string; endpoint: string; endpointGiven: boolean };
 
+/** The error of an S3 request without an answer within `ms` (s3Reason and codeOf read it). */
+function timeoutError(ms: number): Error {
+  return Object.assign(new Error(`no answer within ${ms / 1000} s`), { code: "TimeoutError" });
+}
+
 /** `p`, or a TimeoutError once `ms` have passed. */
 function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: Timer | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms / 1000} s`), { code: "TimeoutError" })), ms);
+    timer = setTimeout(() => reject(timeoutError(ms)), ms);
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
@@ -147,7 +152,7 @@ export class S3Bucket {
       status = (await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(timeoutMs), redirect: "manual" })).status;
     } catch (err) {
       const name = (err as { name?: unknown }).name;
-      if (name === "TimeoutError" || name === "AbortError") throw Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: "TimeoutError" });
+      if (name === "TimeoutError" || name === "AbortError") throw timeoutError(timeoutMs);
       throw err;
     }
     if (status !== 200 && status !== 404) throw new Error(`the heartbeat HEAD got HTTP ${status}`);
