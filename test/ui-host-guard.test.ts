@@ -133,6 +133,16 @@ describe("behind a trusted proxy (--trust-proxy)", () => {
     expect((await ask(proxied, "/admin/add", local, { headers: { "x-forwarded-host": "cache.lab.example" } })).status).toBe(200);
     expect((await ask(proxied, "/admin/add", EVIL, { headers: { "x-forwarded-host": "cache.lab.example" } })).status).toBe(200);
   });
+  test("a rebinding page's own X-Forwarded-Host in front of the proxy's entry does not pass", async () => {
+    // The page sends `X-Forwarded-Host: cache.lab.example`; a proxy that appends adds the Host the
+    // browser used (the page's name) after it.
+    const local = new URL(proxied.url).host;
+    const forged = await ask(proxied, "/admin/misses", local, { headers: { "x-forwarded-host": `cache.lab.example, ${EVIL}` } });
+    expect(forged.status).toBe(403);
+    expect(forged.text).toBe(refusal("/admin/misses", EVIL));
+    const api = await ask(proxied, "/api/v1/misses", local, { headers: { "x-forwarded-host": `cache.lab.example, ${EVIL}` } });
+    expect(api.status).toBe(403);
+  });
   test("without --trust-proxy the header is ignored: Host decides", async () => {
     const local = new URL(direct.url).host;
     expect((await ask(direct, "/admin/add", local, { headers: { "x-forwarded-host": EVIL } })).status).toBe(200);

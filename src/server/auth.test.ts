@@ -87,6 +87,7 @@ describe("csrf and origins", () => {
     expect(isSecureRequest(r({}), { trustProxy: false })).toBe(false);
     expect(isSecureRequest(r({ "x-forwarded-proto": "https" }), { trustProxy: false })).toBe(false);
     expect(isSecureRequest(r({ "x-forwarded-proto": "https" }), { trustProxy: true })).toBe(true);
+    expect(isSecureRequest(r({ "x-forwarded-proto": "https, http" }), { trustProxy: true })).toBe(false);
     expect(isSecureRequest({ url: "https://h/", headers: new Headers() }, { trustProxy: false })).toBe(true);
   });
   test("client address: peer, or the proxy-appended forwarded address", () => {
@@ -122,7 +123,8 @@ describe("the rebinding guard of a password-less ui", () => {
     expect(uiHostRefused(req({ host: "build-01" }), { ...opts, machineHostname: "" })).toEqual({ host: "build-01" });
   });
   test("behind a trusted proxy the forwarded host is judged, as for the same-origin check", () => {
-    const proxied = req({ host: "127.0.0.1:3000", "x-forwarded-host": "evil.example, cache.lab.example" });
+    // A proxy that appends keeps the page's own header in front: the last entry is the proxy's.
+    const proxied = req({ host: "127.0.0.1:3000", "x-forwarded-host": "cache.lab.example, evil.example" });
     expect(uiHostRefused(proxied, { ...opts, trustProxy: true })).toEqual({ host: "evil.example" });
     expect(uiHostRefused(proxied, opts)).toBeNull(); // not trusted: the header is ignored
     expect(uiHostRefused(req({ host: "evil.example", "x-forwarded-host": "cache.lab.example" }), { ...opts, trustProxy: true })).toBeNull();

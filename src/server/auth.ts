@@ -106,12 +106,20 @@ export function sessionCookie(value: string | null, options: { secure: boolean }
   return `${SESSION_COOKIE}=${value}; ${attrs.join("; ")}; Max-Age=${SESSION_LIFETIME_MS / 1000}`;
 }
 
-/** The host[:port] the browser addressed: the Host header, or with a trusted proxy the first
- *  X-Forwarded-Host entry (the proxy copies the browser's Host there). */
+/** The entry a trusted proxy wrote into an X-Forwarded-* header: the last one. A proxy that
+ *  appends keeps what the client sent in front of its own entry (a page can send
+ *  `X-Forwarded-Host: <a listed name>` itself), one that overwrites leaves only its own. */
+function proxyEntry(value: string | null): string | undefined {
+  const last = value?.split(",").pop()?.trim();
+  return last === "" ? undefined : last;
+}
+
+/** The host[:port] the browser addressed: the Host header, or with a trusted proxy the
+ *  X-Forwarded-Host entry the proxy wrote (it copies the browser's Host there). */
 export function requestHost(request: { url: string; headers: Headers }, options: { trustProxy: boolean }): string {
   let host = request.headers.get("host") ?? new URL(request.url).host;
   if (options.trustProxy) {
-    const fwdHost = request.headers.get("x-forwarded-host")?.split(",")[0]?.trim();
+    const fwdHost = proxyEntry(request.headers.get("x-forwarded-host"));
     if (fwdHost) host = fwdHost;
   }
   return host;
@@ -122,7 +130,7 @@ export function requestOrigin(request: { url: string; headers: Headers }, option
   const url = new URL(request.url);
   let proto = url.protocol.replace(/:$/, "");
   if (options.trustProxy) {
-    const fwdProto = request.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase();
+    const fwdProto = proxyEntry(request.headers.get("x-forwarded-proto"))?.toLowerCase();
     if (fwdProto === "https" || fwdProto === "http") proto = fwdProto;
   }
   return `${proto}://${requestHost(request, options).toLowerCase()}`;
