@@ -9,10 +9,13 @@ import {
   blobUrl,
   cleanupsAfterEach,
   fillOnMiss,
+  jobFinished,
   makeTempDir,
   sha256Hex,
   startOrigin,
+  startRawOrigin,
   startTestServer,
+  tempReaches,
   type Origin,
   type TestServer,
 } from "./helpers/index.ts";
@@ -131,6 +134,44 @@ describe("--min-free-disk", () => {
     // Small artifacts still fit.
     expect(await fillOutcome(s, `${origin.url}/sized-100000.bin`)).toMatchObject({ state: "completed" });
   });
+});
+
+describe("fills at the same time", () => {
+  test.skipIf(tmpfsReason !== null)("on a 12 MiB tmpfs: a second 5 MiB fill does not start while the first still has its 5 MiB to write", async () => {
+    const tmpfs = testTmpfs(12 * MiB);
+    const size = 5 * MiB;
+    const body = patterned(size, 3);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    // /gated-<name>.bin: Content-Length and the first 64 KiB at once, the rest once the gate opens.
+    const origin = startRawOrigin((c) => {
+      c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`);
+      c.write(body.subarray(0, 64 * 1024));
+      void gate.then(() => {
+        c.write(body.subarray(64 * 1024));
+        c.end();
+      });
+    });
+    cleanups.push(() => origin.stop());
+    const s = await server({ minFreeDisk: "3MiB", workers: 2 }, tmpfs);
+    const readers = new AbortController();
+    cleanups.push(() => readers.abort());
+    const first = `${origin.url}/gated-a.bin`;
+    const second = `${origin.url}/gated-b.bin`;
+    void fetch(blobUrl(s.url, first), { signal: readers.signal }).then((r) => r.arrayBuffer()).catch(() => null);
+    await tempReaches(() => s.dataDir, 64 * 1024);
+    // Alone it fits (about 11 MiB free, 5 MiB to write, 3 MiB minimum); with the first's 5 MiB
+    // still to come it does not: refused before a byte is written, rather than both failing halfway.
+    void fetch(blobUrl(s.url, second), { signal: readers.signal }).then((r) => r.arrayBuffer()).catch(() => null);
+    const refused = await jobFinished(s, second, { timeoutMs: 10_000 });
+    expect(refused.state).toBe("failed");
+    expect(refused.error).toMatch(/^fill not started: only [0-9.]+ MiB free on .*, [0-9.]+ MiB of it still to be written by other fills, and 5\.0 MiB still to write \(minimum 3\.0 MiB free, --min-free-disk\)$/);
+    open();
+    expect(await jobFinished(s, first, { timeoutMs: 20_000 })).toMatchObject({ state: "completed" });
+    const hit = await fetch(blobUrl(s.url, first));
+    expect(sha256Hex(new Uint8Array(await hit.arrayBuffer()))).toBe(sha256Hex(body));
+    expect(s.running.ctx.store.blobs.diskSpace().promisedBytes).toBe(0);
+  }, 30_000);
 });
 
 describe("disk full", () => {

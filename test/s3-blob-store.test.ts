@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { blobUrl, cleanupsAfterEach, ensureBuilt, isStored, jobFinished, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
+import { blobFiles, blobUrl, cleanupsAfterEach, ensureBuilt, isStored, jobFinished, makeTempDir, pollUntil, run, sha256Hex, startOrigin, startTestServer, type Origin, type TestServer } from "./helpers/index.ts";
 import { patternedBytes } from "./helpers/bytes.ts";
 import { startS3Forwarder, startS3Server, type S3Forwarder, type S3Server } from "./helpers/s3.ts";
 import { HEARTBEAT_MS, ORPHAN_GRACE_MS } from "../src/store/s3-blobs.ts";
@@ -149,6 +149,39 @@ test("a blob without a local copy streams from the bucket (whole and ranged), th
   await pollUntil(() => existsSync(local1), { what: "local copy of the first blob", timeoutMs: 10_000 });
   const again = await curlBytes(blobUrl(s.url, first));
   expect(sha256Hex(again.bytes)).toBe(sha1);
+});
+
+test("local copies being made count under --local-cache-bytes, and none is made that would break --min-free-disk; the hits are served from the bucket", async () => {
+  const bucket = await freshBucket();
+  const data = makeTempDir("withcache-data-");
+  cleanups.push(() => data.cleanup());
+  const keep = { path: data.path, cleanup: () => {} };
+  const a = `${origin.url}/f/copy-a-5000000.bin`;
+  const b = `${origin.url}/f/copy-b-5000000.bin`;
+  const c = `${origin.url}/f/copy-c-300000.bin`;
+  // Filled without local copies: the next start has none.
+  const filler = await startS3Cache(bucket, { localCacheBytes: 0 }, keep);
+  for (const u of [a, b, c]) await fill(filler, u);
+  await filler.running.stop();
+
+  // Room for one 5 MB copy: two first hits at once start one copy, the other is skipped
+  // (before, both were copied and one removed after: the disk held twice the bound).
+  const s = await startS3Cache(bucket, { localCacheBytes: 7_500_000 }, keep);
+  const [ra, rb] = await Promise.all([curlBytes(blobUrl(s.url, a)), curlBytes(blobUrl(s.url, b))]);
+  expect(sha256Hex(ra.bytes)).toBe(sha256Hex(bodyOf("/f/copy-a-5000000.bin")));
+  expect(sha256Hex(rb.bytes)).toBe(sha256Hex(bodyOf("/f/copy-b-5000000.bin")));
+  await pollUntil(() => s.logs.some((l) => l.includes("local_copy_skipped=") && l.includes("--local-cache-bytes 7500000 is taken by copies being made")), { what: "a skipped copy", timeoutMs: 10_000 });
+  await pollUntil(() => blobFiles(s.dataDir).length === 1, { what: "one local copy", timeoutMs: 10_000 });
+  await s.running.stop();
+
+  // A copy that would leave less free than --min-free-disk is not made; the hit still is.
+  const full = await startS3Cache(bucket, { localCacheBytes: 7_500_000, minFreeDisk: "100%" }, keep);
+  const rc = await curlBytes(blobUrl(full.url, c));
+  expect(rc.exitCode).toBe(0);
+  expect(sha256Hex(rc.bytes)).toBe(sha256Hex(bodyOf("/f/copy-c-300000.bin")));
+  await pollUntil(() => full.logs.some((l) => l.includes("local_copy_skipped=") && l.includes("(minimum") && l.includes("--min-free-disk")), { what: "a copy refused by the disk guard", timeoutMs: 10_000 });
+  const shaC = sha256Hex(bodyOf("/f/copy-c-300000.bin"));
+  expect(existsSync(join(full.dataDir, "blobs", shaC.slice(0, 2), shaC))).toBe(false);
 });
 
 test("a first hit while the local copy is made reads the object once, byte-exact; an S3 failure or wrong bytes end the client's download with an error", async () => {

@@ -19,13 +19,24 @@ describe("--min-free-disk", () => {
     expect(minFreeBytes({ kind: "percent", percent: 10 }, 4000 * GiB)).toBe(400 * GiB);
   });
   test("verdicts name the directory, the free space and the minimum", () => {
-    const base = { totalBytes: 100 * GiB, rule: { kind: "bytes", bytes: GiB } as const, dir: "/data" };
+    const base = { totalBytes: 100 * GiB, promisedBytes: 0, rule: { kind: "bytes", bytes: GiB } as const, dir: "/data" };
     expect(diskGuard({ ...base, freeBytes: 5 * GiB, moreBytes: 3 * GiB, starting: true })).toBeNull();
     expect(diskGuard({ ...base, freeBytes: 5 * GiB, moreBytes: 4.5 * GiB, starting: true })).toBe(
       "fill not started: only 5.0 GiB free on /data and 4.5 GiB still to write (minimum 1.0 GiB free, --min-free-disk)",
     );
     expect(diskGuard({ ...base, freeBytes: 812 * 1024 ** 2, moreBytes: 0, starting: false })).toBe(
       "fill stopped: only 812 MiB free on /data (minimum 1.0 GiB free, --min-free-disk)",
+    );
+  });
+  test("what other fills still write counts as used: two fills that each fit alone do not both start", () => {
+    const base = { totalBytes: 100 * GiB, rule: { kind: "bytes", bytes: GiB } as const, dir: "/data", starting: true };
+    expect(diskGuard({ ...base, freeBytes: 10 * GiB, promisedBytes: 0, moreBytes: 6 * GiB })).toBeNull();
+    expect(diskGuard({ ...base, freeBytes: 10 * GiB, promisedBytes: 6 * GiB, moreBytes: 6 * GiB })).toBe(
+      "fill not started: only 10 GiB free on /data, 6.0 GiB of it still to be written by other fills, and 6.0 GiB still to write (minimum 1.0 GiB free, --min-free-disk)",
+    );
+    expect(diskGuard({ ...base, freeBytes: 10 * GiB, promisedBytes: 6 * GiB, moreBytes: 3 * GiB })).toBeNull();
+    expect(diskGuard({ ...base, freeBytes: 7 * GiB, promisedBytes: 6.5 * GiB, moreBytes: 0, starting: false })).toBe(
+      "fill stopped: only 7.0 GiB free on /data, 6.5 GiB of it still to be written by other fills (minimum 1.0 GiB free, --min-free-disk)",
     );
   });
 });

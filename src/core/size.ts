@@ -68,6 +68,13 @@ export function parseMinFreeDisk(text: string): ParsedMinFree {
   return { ok: true, value: { kind: "bytes", bytes: size.bytes } };
 }
 
+/** The rule of a --min-free-disk value the config schema has validated. */
+export function minFreeDiskRule(text: string): MinFreeDisk {
+  const parsed = parseMinFreeDisk(text);
+  if (!parsed.ok) throw new Error(`--min-free-disk: ${parsed.message}`);
+  return parsed.value;
+}
+
 /** Bytes that must stay free on a filesystem of `totalBytes`. */
 export function minFreeBytes(rule: MinFreeDisk, totalBytes: number): number {
   switch (rule.kind) {
@@ -84,12 +91,22 @@ export function minFreeBytes(rule: MinFreeDisk, totalBytes: number): number {
  * The disk guard's verdict before or while a fill writes: may `moreBytes` still be written
  * (null) or not (a one-line reason naming the directory, the free space and the minimum).
  */
-export function diskGuard(input: { freeBytes: number; totalBytes: number; moreBytes: number; rule: MinFreeDisk; dir: string; starting: boolean }): string | null {
+export function diskGuard(input: {
+  freeBytes: number;
+  totalBytes: number;
+  /** What other writers (fills, local copies) still mean to write: counted as used. */
+  promisedBytes: number;
+  moreBytes: number;
+  rule: MinFreeDisk;
+  dir: string;
+  starting: boolean;
+}): string | null {
   const minimum = minFreeBytes(input.rule, input.totalBytes);
-  const after = input.freeBytes - input.moreBytes;
+  const after = input.freeBytes - input.promisedBytes - input.moreBytes;
   if (after >= minimum) return null;
   const verb = input.starting ? "fill not started" : "fill stopped";
+  const others = input.promisedBytes > 0 ? `, ${formatSize(input.promisedBytes)} of it still to be written by other fills` : "";
   // Before a fill, what it still needs is the point; while writing, the free space is.
-  const need = input.starting && input.moreBytes > 0 ? ` and ${formatSize(input.moreBytes)} still to write` : "";
-  return `${verb}: only ${formatSize(input.freeBytes)} free on ${input.dir}${need} (minimum ${formatSize(minimum)} free, --min-free-disk)`;
+  const need = input.starting && input.moreBytes > 0 ? `${others === "" ? "" : ","} and ${formatSize(input.moreBytes)} still to write` : "";
+  return `${verb}: only ${formatSize(input.freeBytes)} free on ${input.dir}${others}${need} (minimum ${formatSize(minimum)} free, --min-free-disk)`;
 }

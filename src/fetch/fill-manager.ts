@@ -14,7 +14,7 @@ import { planFill, tempStamp } from "../core/fill-plan.ts";
 import { decideOriginAnswer, type CachedCopy, type OriginAnswer } from "../core/origin-answer.ts";
 import { planBody, sizeLimitExceeded } from "../core/body-plan.ts";
 import { RuleSet } from "../core/rules.ts";
-import { diskGuard, parseMinFreeDisk, type MinFreeDisk } from "../core/size.ts";
+import { diskGuard, minFreeDiskRule, type MinFreeDisk } from "../core/size.ts";
 import { assert } from "../core/errors.ts";
 import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
@@ -169,9 +169,7 @@ export class FillManager {
 
   constructor(deps: FillManagerDeps) {
     this.deps = deps;
-    const minFree = parseMinFreeDisk(deps.config.minFreeDisk);
-    assert(minFree.ok, `config.minFreeDisk was validated: ${deps.config.minFreeDisk}`);
-    this.minFree = minFree.value;
+    this.minFree = minFreeDiskRule(deps.config.minFreeDisk);
     this.bootId = tempStamp(deps.bootId !== undefined ? deps.bootId : currentBootId(), deps.tempWriter ?? null);
     this.resolve = deps.resolve ?? systemResolver;
     const rules = deps.rules ? { ok: true as const, rules: deps.rules } : RuleSet.parse(deps.config.rules);
@@ -598,11 +596,14 @@ export class FillManager {
     }
   }
 
-  /** The disk guard: null when `moreBytes` may be written, else the one-line reason. */
-  private diskVerdict(moreBytes: number, starting: boolean): string | null {
+  /**
+   * The disk guard: null when the fill writing `temp` may write `moreBytes` more, else the
+   * one-line reason. What other fills and local copies still mean to write counts as used.
+   */
+  private diskVerdict(temp: string, moreBytes: number, starting: boolean): string | null {
     // --min-free-disk 0 turns the guard off (a full disk then ends a fill with ENOSPC).
     if ((this.minFree.kind === "bytes" && this.minFree.bytes === 0) || (this.minFree.kind === "percent" && this.minFree.percent === 0)) return null;
-    const space = this.deps.store.diskSpace();
+    const space = this.deps.store.blobs.diskSpace(temp);
     return diskGuard({ ...space, moreBytes, rule: this.minFree, dir: this.deps.store.dataDir, starting });
   }
 
@@ -748,11 +749,13 @@ export class FillManager {
         throw new FillError(body.reason, body.kind === "restart" ? "transient" : "permanent");
       }
       const { offsetBytes: offset, totalBytes, validator } = body;
-      const refusal = this.diskVerdict(totalBytes === null ? 0 : totalBytes - offset, true);
+      const refusal = this.diskVerdict(temp, totalBytes === null ? 0 : totalBytes - offset, true);
       if (refusal !== null) {
         await dropBody();
         throw new FillError(refusal, "permanent");
       }
+      // Other fills and local copies count what this one still writes (released in finally).
+      if (totalBytes !== null) blobs.promiseWrite(temp, totalBytes - offset);
       const contentType = response.headers.get("content-type") ?? "application/octet-stream";
       const contentDisposition = response.headers.get("content-disposition");
       // A resumed prefix may still sit in the page cache only: it counts as synced no further than
@@ -820,6 +823,7 @@ export class FillManager {
       }
       throw err;
     } finally {
+      blobs.promiseWrite(temp, 0);
       idle.dispose();
       sink?.dispose();
       if (file) await file.close().catch(() => {});
@@ -912,6 +916,7 @@ export class FillManager {
   }): Promise<number> {
     const { config, store } = this.deps;
     const { job, file, sink, totalBytes, live } = s;
+    const temp = tempNameOf(job.id);
     let count = s.offset;
     if (!s.body) return count;
     let lastSyncAt = count;
@@ -952,7 +957,7 @@ export class FillManager {
         if (grewTooBig !== null) throw new FillError(`origin artifact exceeds ${grewTooBig.flag} ${grewTooBig.limitBytes}`, "permanent");
         if (next - lastDiskCheckAt >= DISK_CHECK_BYTES) {
           lastDiskCheckAt = next;
-          const stop = this.diskVerdict(totalBytes === null ? value.byteLength : totalBytes - count, false);
+          const stop = this.diskVerdict(temp, totalBytes === null ? value.byteLength : totalBytes - count, false);
           if (stop !== null) throw new FillError(stop, "permanent");
         }
         sink.update(value);
@@ -962,6 +967,7 @@ export class FillManager {
           throw storageFailure(err, store.dataDir);
         }
         count = next;
+        if (totalBytes !== null) store.blobs.promiseWrite(temp, totalBytes - count);
         this.deps.observer?.originBytes(value.byteLength);
         live.progress(count);
         await sink.drain();

@@ -14,6 +14,7 @@ import type { AddressPolicy, Resolver } from "../fetch/origin.ts";
 import { connectBlobStore } from "../store/s3-blobs.ts";
 import { openCacheStore, type SharedRows, type StoreLimits } from "../store/store.ts";
 import { parseDatabaseUrl } from "../core/database-url.ts";
+import { minFreeDiskRule } from "../core/size.ts";
 import { connectDatabase, type SharedDatabase } from "../store/pg-connect.ts";
 import { hostname } from "node:os";
 import { VERSION } from "../version.ts";
@@ -81,6 +82,7 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
   const makeBlobs = await connectBlobStore({
     blobStore: config.blobStore,
     localCacheBytes: config.localCacheBytes,
+    minFreeDisk: minFreeDiskRule(config.minFreeDisk),
     env: options.env ?? process.env,
     onEvent: (name, fields) => log.event(name, fields),
   });

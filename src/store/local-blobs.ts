@@ -6,7 +6,7 @@ import { fdatasync, fsync, read } from "node:fs";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { assert } from "../core/errors.ts";
-import type { BlobLocation, BlobStore, TempBlob, TempReader } from "./types.ts";
+import type { BlobLocation, BlobStore, DiskSpace, TempBlob, TempReader } from "./types.ts";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const TEMP_NAME = /^[A-Za-z0-9._-]{1,100}$/;
@@ -50,6 +50,9 @@ export class LocalBlobStore implements BlobStore {
 
   /** sha256 → commits in flight (renamed into place, row commit not settled): delete() keeps these. */
   private readonly committing = new Map<string, number>();
+
+  /** temp name → bytes its writer still means to write (see diskSpace). */
+  private readonly promised = new Map<string, number>();
 
   /** sha256 → [size, checkedAtMs]: spares the hit path a stat(2) per request. */
   private readonly sizeCache = new Map<string, [number, number]>();
@@ -283,9 +286,16 @@ export class LocalBlobStore implements BlobStore {
     return removed;
   }
 
-  diskSpace(): { freeBytes: number; totalBytes: number } {
+  diskSpace(except?: string): DiskSpace {
     const s = statfsSync(this.dataDir);
-    return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
+    let promisedBytes = 0;
+    for (const [name, bytes] of this.promised) if (name !== except) promisedBytes += bytes;
+    return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize, promisedBytes };
+  }
+
+  promiseWrite(name: string, bytes: number): void {
+    if (bytes > 0) this.promised.set(name, bytes);
+    else this.promised.delete(name);
   }
 
   describe(): string {

@@ -18,9 +18,10 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../core/errors.ts";
 import { parseBlobStoreUrl, type S3BlobStoreUrl } from "../core/blob-store-url.ts";
+import { formatSize, minFreeBytes, type MinFreeDisk } from "../core/size.ts";
 import { GrowingTemp, streamGrowingTemp } from "./growing-temp.ts";
 import { LocalBlobStore } from "./local-blobs.ts";
-import { BlobGone, BlobStoreUnavailable, type BlobLocation, type BlobRefs, type BlobStore, type TempBlob, type TempReader } from "./types.ts";
+import { BlobGone, BlobStoreUnavailable, type BlobLocation, type BlobRefs, type BlobStore, type DiskSpace, type TempBlob, type TempReader } from "./types.ts";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** Uploads tried per commit before the fill is told to retry later (with its own backoff). */
@@ -200,6 +201,8 @@ export class S3BlobStore implements BlobStore {
   /** Local copies, least recently used first (Map order is kept by re-inserting on use). */
   private readonly copies = new Map<string, LocalCopy>();
   private copiedBytes = 0;
+  /** Sizes of the local copies being made (localizing). */
+  private copyingBytes = 0;
   /** Blobs between upload and row commit: never deleted meanwhile. */
   private readonly committing = new Map<string, number>();
   /** Remote deletes not yet done; a commit of the same sha256 waits for its delete first. */
@@ -223,6 +226,8 @@ export class S3BlobStore implements BlobStore {
       /** Whether a row holds the blob; deletes of objects go through `refs.removeIfUnreferenced`. */
       refs: BlobRefs;
       localCacheBytes: number;
+      /** --min-free-disk: a local copy that would leave less free is not made (the hit reads the bucket). */
+      minFreeDisk?: MinFreeDisk;
       /** The bucket's blobs, listed at start-up (S3Bucket.listBlobs). */
       remote: Map<string, number>;
       onEvent?: (name: string, fields: Record<string, string | number>) => void;
@@ -311,6 +316,11 @@ export class S3BlobStore implements BlobStore {
     return this.copiedBytes;
   }
 
+  /** Copies held and copies being made: what --local-cache-bytes bounds. */
+  private heldBytes(): number {
+    return this.copiedBytes + this.copyingBytes;
+  }
+
   private addCopy(sha256: string, sizeBytes: number, usedMs: number): void {
     const old = this.copies.get(sha256);
     if (old) this.copiedBytes -= old.sizeBytes;
@@ -329,9 +339,9 @@ export class S3BlobStore implements BlobStore {
 
   /** Remove least recently used local copies (never `keep`, never one with no object in the bucket) until under the bound. */
   private trimCopies(keep: string | null): void {
-    if (this.copiedBytes <= this.options.localCacheBytes) return;
+    if (this.heldBytes() <= this.options.localCacheBytes) return;
     for (const sha of [...this.copies.keys()]) {
-      if (this.copiedBytes <= this.options.localCacheBytes) break;
+      if (this.heldBytes() <= this.options.localCacheBytes) break;
       if (sha === keep || !this.remote.has(sha)) continue;
       this.dropCopy(sha);
     }
@@ -370,7 +380,17 @@ export class S3BlobStore implements BlobStore {
   private localize(sha256: string, sizeBytes: number): void {
     if (this.localizing.has(sha256) || this.localizing.size >= LOCALIZE_INFLIGHT_MAX) return;
     if (sizeBytes > this.options.localCacheBytes) return;
+    // Room under --local-cache-bytes counting the copies being made; older copies go to make it.
+    this.copyingBytes += sizeBytes;
+    this.trimCopies(null);
+    const noRoom = this.heldBytes() > this.options.localCacheBytes ? `--local-cache-bytes ${this.options.localCacheBytes} is taken by copies being made` : this.diskRefusal(sizeBytes);
+    if (noRoom !== null) {
+      this.copyingBytes -= sizeBytes;
+      this.options.onEvent?.("blob-store", { sha256, local_copy_skipped: noRoom });
+      return;
+    }
     const growing = new GrowingTemp(`copy-${process.pid}-${++this.tempCounter}`);
+    this.local.promiseWrite(growing.tempName, sizeBytes);
     const job = this.copyFromBucket(sha256, sizeBytes, growing)
       .catch((err: unknown) => {
         const reason = s3Reason(err);
@@ -379,8 +399,22 @@ export class S3BlobStore implements BlobStore {
         void this.lookAtBucket();
         this.options.onEvent?.("blob-store", { sha256, local_copy_error: reason });
       })
-      .finally(() => this.localizing.delete(sha256));
+      .finally(() => {
+        this.localizing.delete(sha256);
+        this.copyingBytes -= sizeBytes;
+        this.local.promiseWrite(growing.tempName, 0);
+      });
     this.localizing.set(sha256, { growing, sizeBytes, job });
+  }
+
+  /** Why a local copy of `sizeBytes` would break --min-free-disk (counting what fills still write), or null. */
+  private diskRefusal(sizeBytes: number): string | null {
+    const rule = this.options.minFreeDisk;
+    if (rule === undefined) return null;
+    const space = this.local.diskSpace();
+    const minimum = minFreeBytes(rule, space.totalBytes);
+    if (minimum === 0 || space.freeBytes - space.promisedBytes - sizeBytes >= minimum) return null;
+    return `only ${formatSize(space.freeBytes)} free on ${this.dataDir}, ${formatSize(space.promisedBytes)} of it promised to fills (minimum ${formatSize(minimum)} free, --min-free-disk)`;
   }
 
   private async copyFromBucket(sha256: string, sizeBytes: number, growing: GrowingTemp): Promise<void> {
@@ -396,6 +430,7 @@ export class S3BlobStore implements BlobStore {
         await temp.write(chunk);
         count += chunk.byteLength;
         if (count > sizeBytes) throw new Error(`the object of ${sha256} is longer than ${sizeBytes} bytes`);
+        this.local.promiseWrite(name, sizeBytes - count);
         growing.progress(count);
       }
       const got = hasher.digest("hex");
@@ -475,8 +510,11 @@ export class S3BlobStore implements BlobStore {
   sweepTemp(keep: ReadonlySet<string>): string[] {
     return this.local.sweepTemp(keep);
   }
-  diskSpace(): { freeBytes: number; totalBytes: number } {
-    return this.local.diskSpace();
+  diskSpace(except?: string): DiskSpace {
+    return this.local.diskSpace(except);
+  }
+  promiseWrite(name: string, bytes: number): void {
+    this.local.promiseWrite(name, bytes);
   }
 
   /** The bucket holds the blob durably; a temp kept as the local copy is fsynced after the row commit. */
@@ -640,6 +678,7 @@ export class S3BlobStore implements BlobStore {
 export async function connectBlobStore(options: {
   blobStore: string;
   localCacheBytes: number;
+  minFreeDisk?: MinFreeDisk;
   env: Record<string, string | undefined>;
   onEvent?: (name: string, fields: Record<string, string | number>) => void;
 }): Promise<((dataDir: string, refs: BlobRefs) => BlobStore) | undefined> {
@@ -650,7 +689,7 @@ export async function connectBlobStore(options: {
 /** The factory openCacheStore takes for a checked bucket: its blobs are listed once, now. */
 export async function bucketStoreFactory(
   bucket: S3Bucket,
-  options: { localCacheBytes: number; onEvent?: (name: string, fields: Record<string, string | number>) => void },
+  options: { localCacheBytes: number; minFreeDisk?: MinFreeDisk; onEvent?: (name: string, fields: Record<string, string | number>) => void },
 ): Promise<(dataDir: string, refs: BlobRefs) => BlobStore> {
   let remote: Map<string, number>;
   try {
@@ -659,7 +698,13 @@ export async function bucketStoreFactory(
     throw new Error(`--blob-store: cannot list ${bucket.describe()}: ${s3Reason(err)}`);
   }
   return (dataDir, refs) =>
-    new S3BlobStore(bucket, dataDir, { refs, localCacheBytes: options.localCacheBytes, remote, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
+    new S3BlobStore(bucket, dataDir, {
+      refs,
+      localCacheBytes: options.localCacheBytes,
+      remote,
+      ...(options.minFreeDisk ? { minFreeDisk: options.minFreeDisk } : {}),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    });
 }
 
 /** fsync a file by path (off the event loop); false when it cannot be. */

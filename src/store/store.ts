@@ -8,7 +8,7 @@ import { LocalBlobStore } from "./local-blobs.ts";
 import { acquireDataDirLock } from "./lock.ts";
 import { SqliteMetadataStore } from "./sqlite-metadata.ts";
 import { SqliteOpsStore } from "./sqlite-ops.ts";
-import type { BlobRefs, BlobStore, MetadataStore, NewestRowOfBlob, OpsStore } from "./types.ts";
+import type { BlobRefs, BlobStore, DiskSpace, MetadataStore, NewestRowOfBlob, OpsStore } from "./types.ts";
 
 export type CacheStore = {
   dataDir: string;
@@ -18,7 +18,7 @@ export type CacheStore = {
   ops: OpsStore;
   /** Remove an artifact; its blob is deleted only when no other key shares it. */
   deleteArtifact(key: string): Promise<{ deleted: boolean; freedBytes: number }>;
-  diskSpace(): { freeBytes: number; totalBytes: number };
+  diskSpace(): DiskSpace;
   /**
    * Evict least recently used artifacts (last hit, else fetch time) until the blobs total at
    * most `capBytes`; never a key in `keep`. Returns what went, in order.

@@ -8,6 +8,9 @@ import type { JobSource, JobState } from "../core/jobs.ts";
 /** What the last revalidation of an artifact came to. `origin-down` (connection failure, timeout,
  *  5xx) lets a stale copy be served; `refused` (another 4xx) and `refetching` (the origin answered
  *  200 without a validator to compare: the body is being fetched to compare sha256) do not. */
+/** The data dir's filesystem as the disk guard sees it (see BlobStore.diskSpace). */
+export type DiskSpace = { freeBytes: number; totalBytes: number; promisedBytes: number };
+
 export const REVALIDATION_RESULTS = ["not-modified", "changed", "same-bytes", "origin-down", "refused", "refetching"] as const;
 export type RevalidationResult = (typeof REVALIDATION_RESULTS)[number];
 
@@ -330,7 +333,15 @@ export interface BlobStore {
   list(): Promise<string[]>;
   /** Remove temp files except those named in `keep`; returns the names removed. */
   sweepTemp(keep: ReadonlySet<string>): string[];
-  diskSpace(): { freeBytes: number; totalBytes: number };
+  /**
+   * Free and total bytes of the data dir's filesystem, and `promisedBytes`: what writers in this
+   * process (fills of a known length, local copies) still mean to write there, other than the
+   * writer `except`. The disk guard counts promised bytes as used, so two fills that each fit
+   * alone do not both start and then both fail halfway.
+   */
+  diskSpace(except?: string): DiskSpace;
+  /** The writer `name` (a temp file) still means to write `bytes` into the data dir; 0 forgets it. */
+  promiseWrite(name: string, bytes: number): void;
   /** Where the blobs are, for logs, the UI and /healthz: never a secret. */
   describe(): string;
   /** Why the store cannot be used now, one line (a remote store that does not answer); null when it can. /healthz says it. */
