@@ -141,11 +141,11 @@ function joinLiveFill(req: Request, ctx: RequestContext, parsed: ParsedUrl, note
  * Another replica runs the key's fill (shared database): its answer for the same request, streamed
  * through this one; null when no other replica runs it, or it gave no answer to pass on.
  */
-async function joinRemoteFill(req: Request, ctx: RequestContext, parsed: ParsedUrl, note: string): Promise<LookupOutcome | null> {
+async function joinRemoteFill(req: Request, ctx: RequestContext, parsed: ParsedUrl, note: string, headersTimeoutMs?: number): Promise<LookupOutcome | null> {
   if (!ctx.database || !ctx.replicaId || hopped(req)) return null;
   const remote = ctx.database.metadata.remoteFill(parsed.key);
   if (remote === null) return null;
-  const response = await fromReplica(req, remote.url, ctx.replicaId);
+  const response = await fromReplica(req, remote.url, ctx.replicaId, headersTimeoutMs);
   if (response === null) return null;
   // The owner may hold bytes back (the last one until its commit): no idle cut here meanwhile.
   ctx.noIdleTimeout?.();
@@ -191,8 +191,9 @@ async function waitForFirstByte(req: Request, ctx: RequestContext, parsed: Parse
     const streamed = joinLiveFill(req, ctx, parsed, "miss-stream");
     // The log line still says which fill the miss queued or joined.
     if (streamed !== null) return { ...streamed, fill };
-    // Shared database: the fill may run on another replica, or have finished there.
-    const remote = await joinRemoteFill(req, ctx, parsed, "miss-stream");
+    // Shared database: the fill may run on another replica, or have finished there (its answer
+    // is waited for no longer than this miss may still wait).
+    const remote = await joinRemoteFill(req, ctx, parsed, "miss-stream", deadline - performance.now());
     if (remote !== null) return { ...remote, fill };
     const committed = committedMeanwhile(req, ctx, parsed);
     if (committed !== null) return { ...committed, fill };

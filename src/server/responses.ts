@@ -22,6 +22,9 @@ export function methodNotAllowed(req: Request, path: string, allow: readonly str
   return textResponse(req, 405, `${path}: method ${req.method} is not allowed; expected ${allow.join(" or ")}`, { allow: allow.join(", ") });
 }
 
+/** The policy of every answer carrying an artifact's bytes: no script, no styles, no framing of ours. */
+export const ARTIFACT_CSP = "default-src 'none'; sandbox";
+
 /**
  * The headers every answer carrying an artifact's bytes shares, a hit's (blob-route) and a
  * stream's of a running fill (stream-route).
@@ -35,7 +38,7 @@ export function artifactBodyHeaders(a: { contentType: string; contentDisposition
     "content-disposition": a.contentDisposition ?? "inline",
     // Cached bytes come from anywhere (auto-fetch is unauthenticated) and are served from the
     // operator UI's origin: an HTML artifact opened in a browser must not run script there.
-    "content-security-policy": "default-src 'none'; sandbox",
+    "content-security-policy": ARTIFACT_CSP,
     "x-content-type-options": "nosniff",
     // The shims serve a redirected fill only to a tool that would follow the redirect itself.
     ...(a.redirected ? { "x-withcache-redirected": "1" } : {}),
