@@ -203,6 +203,8 @@ export class S3BlobStore implements BlobStore {
   private copiedBytes = 0;
   /** Sizes of the local copies being made (localizing). */
   private copyingBytes = 0;
+  /** sha256 → when a skipped local copy of it was last logged. */
+  private readonly skipLogged = new Map<string, number>();
   /** Blobs between upload and row commit: never deleted meanwhile. */
   private readonly committing = new Map<string, number>();
   /** Remote deletes not yet done; a commit of the same sha256 waits for its delete first. */
@@ -380,18 +382,27 @@ export class S3BlobStore implements BlobStore {
   private localize(sha256: string, sizeBytes: number): void {
     if (this.localizing.has(sha256) || this.localizing.size >= LOCALIZE_INFLIGHT_MAX) return;
     if (sizeBytes > this.options.localCacheBytes) return;
-    // Room under --local-cache-bytes counting the copies being made; older copies go to make it.
-    this.copyingBytes += sizeBytes;
-    this.trimCopies(null);
-    const noRoom = this.heldBytes() > this.options.localCacheBytes ? `--local-cache-bytes ${this.options.localCacheBytes} is taken by copies being made` : this.diskRefusal(sizeBytes);
+    // Decided before any copy is removed for it: a copy not made removes none.
+    const noRoom =
+      this.copyingBytes + sizeBytes > this.options.localCacheBytes ? `--local-cache-bytes ${this.options.localCacheBytes} is taken by copies being made` : this.diskRefusal(sizeBytes);
     if (noRoom !== null) {
-      this.copyingBytes -= sizeBytes;
-      this.options.onEvent?.("blob-store", { sha256, local_copy_skipped: noRoom });
+      this.skipped(sha256, noRoom);
       return;
     }
+    // Room under --local-cache-bytes counting the copies being made: older copies go to make it.
+    this.copyingBytes += sizeBytes;
+    this.trimCopies(null);
     const growing = new GrowingTemp(`copy-${process.pid}-${++this.tempCounter}`);
     this.local.promiseWrite(growing.tempName, sizeBytes);
-    const job = this.copyFromBucket(sha256, sizeBytes, growing)
+    let released = false;
+    // Once, when the copy becomes a held copy (then it counts in copiedBytes) or ends without.
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.copyingBytes -= sizeBytes;
+      this.local.promiseWrite(growing.tempName, 0);
+    };
+    const job = this.copyFromBucket(sha256, sizeBytes, growing, release)
       .catch((err: unknown) => {
         const reason = s3Reason(err);
         // Streams from the copy end with an error, never short and complete-looking.
@@ -401,8 +412,7 @@ export class S3BlobStore implements BlobStore {
       })
       .finally(() => {
         this.localizing.delete(sha256);
-        this.copyingBytes -= sizeBytes;
-        this.local.promiseWrite(growing.tempName, 0);
+        release();
       });
     this.localizing.set(sha256, { growing, sizeBytes, job });
   }
@@ -414,10 +424,19 @@ export class S3BlobStore implements BlobStore {
     const space = this.local.diskSpace();
     const minimum = minFreeBytes(rule, space.totalBytes);
     if (minimum === 0 || space.freeBytes - space.promisedBytes - sizeBytes >= minimum) return null;
-    return `only ${formatSize(space.freeBytes)} free on ${this.dataDir}, ${formatSize(space.promisedBytes)} of it promised to fills (minimum ${formatSize(minimum)} free, --min-free-disk)`;
+    return `only ${formatSize(space.freeBytes)} free on ${this.dataDir}, ${formatSize(space.promisedBytes)} of it still to be written by fills and copies (minimum ${formatSize(minimum)} free, --min-free-disk)`;
   }
 
-  private async copyFromBucket(sha256: string, sizeBytes: number, growing: GrowingTemp): Promise<void> {
+  /** A skipped local copy is logged once a minute per blob (every hit of it would ask again). */
+  private skipped(sha256: string, reason: string): void {
+    const now = Date.now();
+    if (now - (this.skipLogged.get(sha256) ?? 0) < 60_000) return;
+    if (this.skipLogged.size >= FOUND_MISSING_MAX) this.skipLogged.clear();
+    this.skipLogged.set(sha256, now);
+    this.options.onEvent?.("blob-store", { sha256, local_copy_skipped: reason });
+  }
+
+  private async copyFromBucket(sha256: string, sizeBytes: number, growing: GrowingTemp, release: () => void): Promise<void> {
     const name = growing.tempName;
     // openTemp creates the file before its first await: readCopying can open it from now on.
     const temp = await this.local.openTemp(name, { truncate: true });
@@ -442,6 +461,7 @@ export class S3BlobStore implements BlobStore {
       // Deleted while it was copied: keep nothing.
       if (!this.remote.has(sha256)) return;
       this.local.renameIntoPlace(name, sha256);
+      release();
       this.addCopy(sha256, count, Date.now());
       this.trimCopies(sha256);
     } finally {
@@ -553,7 +573,7 @@ export class S3BlobStore implements BlobStore {
         throw err;
       }
       // The temp file becomes the local copy (when it fits, once it is on disk), else it goes.
-      if (sizeBytes <= this.options.localCacheBytes && (await syncFile(path))) {
+      if (sizeBytes + this.copyingBytes <= this.options.localCacheBytes && (await syncFile(path))) {
         this.local.renameIntoPlace(name, sha256);
         this.addCopy(sha256, sizeBytes, Date.now());
       } else {
