@@ -131,6 +131,15 @@ describe("/metrics (--metrics on, the default)", () => {
     const head = await run(["/usr/bin/curl", "-sS", "-I", `${s.url}/metrics`]);
     expect(head.stdout).toMatch(/^HTTP\/1\.1 200/);
     expect(head.stdout.toLowerCase()).toContain("content-type: text/plain; version=0.0.4; charset=utf-8");
+    expect(head.stdout.toLowerCase()).toContain("x-content-type-options: nosniff");
+    // /healthz (it may quote database or bucket error text) and JSON errors are never sniffed either.
+    for (const accept of ["*/*", "application/json"]) {
+      const health = await fetch(`${s.url}/healthz`, { headers: { accept } });
+      expect(health.headers.get("x-content-type-options"), accept).toBe("nosniff");
+      const notFound = await fetch(`${s.url}/%3Cscript%3E`, { headers: { accept } });
+      expect(notFound.status).toBe(404);
+      expect(notFound.headers.get("x-content-type-options"), accept).toBe("nosniff");
+    }
     expect(await curl(["-X", "POST", `${s.url}/metrics`])).toBe("405");
     const q = await run(["/usr/bin/curl", "-sS", "-w", "\n%{http_code}", `${s.url}/metrics?token=wc_x`]);
     expect(q.stdout).toBe('/metrics: tokens are accepted only in the Authorization header ("Authorization: Bearer wc_…"), never in the query string\n\n400');

@@ -178,7 +178,7 @@ export async function handleMetrics(req: Request, url: URL, ctx: RequestContext)
     if (refused !== null) return textResponse(req, 401, refused, { "www-authenticate": 'Bearer realm="withcache"' });
   }
   const body = collector.render(ctx);
-  return new Response(req.method === "HEAD" ? null : body, { headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" } });
+  return new Response(req.method === "HEAD" ? null : body, { headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store", "x-content-type-options": "nosniff" } });
 }
 
 /** --metrics token: null when the request carries a live API token (read or admin), else the 401 line. */

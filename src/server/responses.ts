@@ -8,7 +8,7 @@ export function wantsJson(req: Request): boolean {
 
 export function textResponse(req: Request, status: number, message: string, headers: Record<string, string> = {}): Response {
   if (wantsJson(req)) {
-    return Response.json(status >= 400 ? { error: message } : { message }, { status, headers });
+    return Response.json(status >= 400 ? { error: message } : { message }, { status, headers: { "x-content-type-options": "nosniff", ...headers } });
   }
   // Messages may echo client input: plain text that a browser must not sniff into HTML.
   return new Response(message + "\n", { status, headers: { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", ...headers } });

@@ -71,10 +71,11 @@ export async function route(req: Request, ctx: RequestContext): Promise<RouteRes
     // copies), and a balancer that dropped every replica during a database outage would serve nothing.
     const problems = ctx.problems?.() ?? [];
     if (wantsJson(req)) {
-      return plain(Response.json({ status: problems.length === 0 ? "ok" : "degraded", version: ctx.version, mode: ctx.config.curate ? "curate" : "auto", uptimeMs: ctx.nowMs() - ctx.startedAtMs, problems }));
+      const status = { status: problems.length === 0 ? "ok" : "degraded", version: ctx.version, mode: ctx.config.curate ? "curate" : "auto", uptimeMs: ctx.nowMs() - ctx.startedAtMs, problems };
+      return plain(Response.json(status, { headers: { "x-content-type-options": "nosniff" } }));
     }
-    const line = problems.length === 0 ? `ok ${ctx.version}` : `degraded ${ctx.version}: ${problems.join("; ")}`;
-    return plain(new Response(`${line}\n`, { headers: { "content-type": "text/plain; charset=utf-8" } }));
+    // Problems quote error text of the database or bucket: plain text, never sniffed.
+    return plain(textResponse(req, 200, problems.length === 0 ? `ok ${ctx.version}` : `degraded ${ctx.version}: ${problems.join("; ")}`));
   }
 
   if (path === "/metrics") return plain(await handleMetrics(req, url, ctx));

@@ -160,7 +160,7 @@ export async function startServer(config: ServeConfig, options: StartOptions = {
       error: (err) => {
         const id = nextRequestId();
         log.event("internal-error", { request: id, error: err.stack ?? err.message });
-        return new Response(`internal error (request ${id})\n`, { status: 500, headers: { "content-type": "text/plain; charset=utf-8" } });
+        return new Response(`internal error (request ${id})\n`, { status: 500, headers: { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" } });
       },
     });
   } catch (err) {
