@@ -392,6 +392,46 @@ test("a client streaming a fill whose retry runs on another replica is cut soon 
   await pollUntil(() => !existsSync(join(a.dataDir, "tmp", `fill-${job!.id}.part`)), { timeoutMs: 10_000, what: "A's temp file removed" });
 }, 90_000);
 
+test("a client streaming through a replica whose fill runs on a replica that stops (SIGSTOP) is cut once the lease moves, not left waiting", async () => {
+  const c = await cluster(2);
+  const path = "/slow/frozen-40000000.bin";
+  const url = `http://127.0.0.1:${origin.port}${path}`;
+  await fetch(cacheUrl(c.replicas[0]!.url, url), { method: "HEAD" });
+  const owner = await runningFill(c);
+  const runner = c.replicas.find((r) => r.url === owner.url)!;
+  const other = c.replicas.find((r) => r.url !== owner.url)!;
+  const res = await fetch(cacheUrl(other.url, url));
+  expect(res.status).toBe(200);
+  const reader = res.body!.getReader();
+  let received = 0;
+  const outcome = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return `whole: ${received} bytes`;
+        received += value.byteLength;
+      }
+    } catch (e) {
+      return `cut: ${String(e)}`;
+    }
+  })();
+  await pollUntil(() => received > 0, { timeoutMs: 10_000, what: "the relayed stream's first bytes" });
+  runner.proc.kill("SIGSTOP");
+  try {
+    const t0 = performance.now();
+    const got = await Promise.race([outcome, Bun.sleep(20_000).then(() => "still waiting after 20 s")]);
+    expect(got).toStartWith("cut: ");
+    expect(performance.now() - t0).toBeLessThan(20_000);
+    expect(received).toBeLessThan(40_000_000);
+  } finally {
+    runner.proc.kill("SIGCONT");
+  }
+  // The fill is finished by a replica that runs: the bytes are exact.
+  await pollUntil(() => stored(other.url, url), { timeoutMs: 60_000, what: "the fill completed" });
+  const whole = await fetch(cacheUrl(other.url, url));
+  expect(sha256Hex(new Uint8Array(await whole.arrayBuffer()))).toBe(sha256Hex(bodyOf(path)));
+}, 120_000);
+
 test("a login on one replica is valid on the other; a logout on the other ends it on both", async () => {
   const c = await cluster(2);
   const [a, b] = c.replicas as [SpawnedServer, SpawnedServer];

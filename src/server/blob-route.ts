@@ -145,11 +145,61 @@ async function joinRemoteFill(req: Request, ctx: RequestContext, parsed: ParsedU
   if (!ctx.database || !ctx.replicaId || hopped(req)) return null;
   const remote = ctx.database.metadata.remoteFill(parsed.key);
   if (remote === null) return null;
+  const committedBefore = ctx.store.metadata.getArtifact(parsed.key)?.fetchedAtMs ?? null;
   const response = await fromReplica(req, remote.url, ctx.replicaId, headersTimeoutMs);
   if (response === null) return null;
   // The owner may hold bytes back (the last one until its commit): no idle cut here meanwhile.
   ctx.noIdleTimeout?.();
-  return { response, key: parsed.key, note: `${note}-via-${remote.replicaId}` };
+  const database = ctx.database;
+  // ...but a relay from a replica that no longer runs the fill (stopped, cut off: its lease went to
+  // another, or the job ended there without a commit) is cut, not left waiting for ever.
+  const moved = (): boolean => {
+    const now = database.metadata.remoteFill(parsed.key);
+    if (now !== null && now.replicaId === remote.replicaId) return false;
+    const row = ctx.store.metadata.getArtifact(parsed.key);
+    return row === null || row.fetchedAtMs === committedBefore;
+  };
+  const body = response.body === null ? null : cutWhen(response.body, moved, `replica ${remote.replicaId} no longer runs the fill`);
+  return { response: new Response(body, response), key: parsed.key, note: `${note}-via-${remote.replicaId}` };
+}
+
+/** How often a relayed stream looks whether its replica still runs the fill; cut after two looks in a row say no. */
+const RELAY_WATCH_MS = 1_000;
+
+/** `body`, ended with an error once `moved()` has said true on two looks in a row. */
+function cutWhen(body: ReadableStream<Uint8Array>, moved: () => boolean, reason: string): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let strikes = 0;
+  let timer: Timer | undefined;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      timer = setInterval(() => {
+        strikes = moved() ? strikes + 1 : 0;
+        if (strikes < 2) return;
+        clearInterval(timer);
+        controller.error(new Error(reason));
+        void reader.cancel(reason).catch(() => undefined);
+      }, RELAY_WATCH_MS);
+    },
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          clearInterval(timer);
+          controller.close();
+        } else {
+          controller.enqueue(value);
+        }
+      } catch (err) {
+        clearInterval(timer);
+        controller.error(err);
+      }
+    },
+    cancel(why) {
+      clearInterval(timer);
+      return reader.cancel(why);
+    },
+  });
 }
 
 /** A row another replica committed while this request waited: answer it as a hit. */
