@@ -87,9 +87,15 @@ export function minFreeBytes(rule: MinFreeDisk, totalBytes: number): number {
   }
 }
 
+/** --min-free-disk 0 (or 0%) turns the disk guard off (a full disk then ends a write with ENOSPC). */
+export function diskGuardOff(rule: MinFreeDisk): boolean {
+  return (rule.kind === "bytes" && rule.bytes === 0) || (rule.kind === "percent" && rule.percent === 0);
+}
+
 /**
- * The disk guard's verdict before or while a fill writes: may `moreBytes` still be written
- * (null) or not (a one-line reason naming the directory, the free space and the minimum).
+ * The disk guard's verdict before or while a fill (or a local copy, `what`) writes: may
+ * `moreBytes` still be written (null) or not (a one-line reason naming the directory, the free
+ * space and the minimum).
  */
 export function diskGuard(input: {
   freeBytes: number;
@@ -100,11 +106,13 @@ export function diskGuard(input: {
   rule: MinFreeDisk;
   dir: string;
   starting: boolean;
+  what?: string;
 }): string | null {
+  if (diskGuardOff(input.rule)) return null;
   const minimum = minFreeBytes(input.rule, input.totalBytes);
   const after = input.freeBytes - input.promisedBytes - input.moreBytes;
   if (after >= minimum) return null;
-  const verb = input.starting ? "fill not started" : "fill stopped";
+  const verb = `${input.what ?? "fill"} ${input.starting ? "not started" : "stopped"}`;
   const others = input.promisedBytes > 0 ? `, ${formatSize(input.promisedBytes)} of it still to be written by other fills` : "";
   // Before a fill, what it still needs is the point; while writing, the free space is.
   const need = input.starting && input.moreBytes > 0 ? `${others === "" ? "" : ","} and ${formatSize(input.moreBytes)} still to write` : "";

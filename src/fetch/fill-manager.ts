@@ -14,7 +14,7 @@ import { planFill, tempStamp } from "../core/fill-plan.ts";
 import { decideOriginAnswer, type CachedCopy, type OriginAnswer } from "../core/origin-answer.ts";
 import { planBody, sizeLimitExceeded } from "../core/body-plan.ts";
 import { RuleSet } from "../core/rules.ts";
-import { diskGuard, minFreeDiskRule, type MinFreeDisk } from "../core/size.ts";
+import { diskGuard, diskGuardOff, minFreeDiskRule, type MinFreeDisk } from "../core/size.ts";
 import { assert } from "../core/errors.ts";
 import { currentBootId } from "../store/boot-id.ts";
 import type { CacheStore } from "../store/store.ts";
@@ -601,8 +601,7 @@ export class FillManager {
    * one-line reason. What other fills and local copies still mean to write counts as used.
    */
   private diskVerdict(temp: string, moreBytes: number, starting: boolean): string | null {
-    // --min-free-disk 0 turns the guard off (a full disk then ends a fill with ENOSPC).
-    if ((this.minFree.kind === "bytes" && this.minFree.bytes === 0) || (this.minFree.kind === "percent" && this.minFree.percent === 0)) return null;
+    if (diskGuardOff(this.minFree)) return null; // before the statfs
     const space = this.deps.store.blobs.diskSpace(temp);
     return diskGuard({ ...space, moreBytes, rule: this.minFree, dir: this.deps.store.dataDir, starting });
   }

@@ -8,7 +8,7 @@ import { ARTIFACT_CSP } from "./responses.ts";
 /** Set on a request one replica sends another; its value is the sender's replica id. */
 export const HOP_HEADER = "x-withcache-hop";
 /** How long the other replica may take to start answering (at most; a waiting miss gives less). */
-export const HEADERS_TIMEOUT_MS = 5_000;
+const HEADERS_TIMEOUT_MS = 5_000;
 
 const FORWARDED_REQUEST_HEADERS = ["range", "if-range", "user-agent"];
 const FORWARDED_RESPONSE_HEADERS = [

@@ -18,7 +18,7 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../core/errors.ts";
 import { parseBlobStoreUrl, type S3BlobStoreUrl } from "../core/blob-store-url.ts";
-import { formatSize, minFreeBytes, type MinFreeDisk } from "../core/size.ts";
+import { diskGuard, diskGuardOff, type MinFreeDisk } from "../core/size.ts";
 import { GrowingTemp, streamGrowingTemp } from "./growing-temp.ts";
 import { LocalBlobStore } from "./local-blobs.ts";
 import { BlobGone, BlobStoreUnavailable, type BlobLocation, type BlobRefs, type BlobStore, type DiskSpace, type TempBlob, type TempReader } from "./types.ts";
@@ -420,11 +420,8 @@ export class S3BlobStore implements BlobStore {
   /** Why a local copy of `sizeBytes` would break --min-free-disk (counting what fills still write), or null. */
   private diskRefusal(sizeBytes: number): string | null {
     const rule = this.options.minFreeDisk;
-    if (rule === undefined) return null;
-    const space = this.local.diskSpace();
-    const minimum = minFreeBytes(rule, space.totalBytes);
-    if (minimum === 0 || space.freeBytes - space.promisedBytes - sizeBytes >= minimum) return null;
-    return `only ${formatSize(space.freeBytes)} free on ${this.dataDir}, ${formatSize(space.promisedBytes)} of it still to be written by fills and copies (minimum ${formatSize(minimum)} free, --min-free-disk)`;
+    if (rule === undefined || diskGuardOff(rule)) return null;
+    return diskGuard({ ...this.local.diskSpace(), moreBytes: sizeBytes, rule, dir: this.dataDir, starting: true, what: "local copy" });
   }
 
   /** A skipped local copy is logged once a minute per blob (every hit of it would ask again). */
