@@ -337,13 +337,17 @@ test("a job that ran on another replica since is never resumed from this one's o
   expect(versionedRequests.at(-1)).toEqual({ range: null, ifRange: null, version: 2 });
 }, 120_000);
 
-test("a probe relayed to the replica running the fill carries the same markers as one asked there (X-Withcache-Filling)", async () => {
+/** Two replicas, a fill of `path` (a slow one) queued through the first: the replica running it and the other. */
+async function slowFillOnTwo(path: string): Promise<{ url: string; owner: SpawnedServer; other: SpawnedServer }> {
   const c = await cluster(2);
-  const path = "/slow/marked-4000000.bin";
   const url = `http://127.0.0.1:${origin.port}${path}`;
   await fetch(cacheUrl(c.replicas[0]!.url, url), { method: "HEAD" });
-  const owner = await runningFill(c);
-  const other = c.replicas.find((r) => r.url !== owner.url)!;
+  const running = await runningFill(c);
+  return { url, owner: c.replicas.find((r) => r.url === running.url)!, other: c.replicas.find((r) => r.url !== running.url)! };
+}
+
+test("a probe relayed to the replica running the fill carries the same markers as one asked there (X-Withcache-Filling)", async () => {
+  const { url, owner, other } = await slowFillOnTwo("/slow/marked-4000000.bin");
   const there = await fetch(cacheUrl(owner.url, url), { method: "HEAD" });
   const relayed = await fetch(cacheUrl(other.url, url), { method: "HEAD" });
   const markers = (r: Response) => ({ status: r.status, filling: r.headers.get("x-withcache-filling"), type: r.headers.get("content-type"), csp: r.headers.get("content-security-policy"), nosniff: r.headers.get("x-content-type-options") });
@@ -393,13 +397,8 @@ test("a client streaming a fill whose retry runs on another replica is cut soon 
 }, 90_000);
 
 test("a client streaming through a replica whose fill runs on a replica that stops (SIGSTOP) is cut once the lease moves, not left waiting", async () => {
-  const c = await cluster(2);
   const path = "/slow/frozen-40000000.bin";
-  const url = `http://127.0.0.1:${origin.port}${path}`;
-  await fetch(cacheUrl(c.replicas[0]!.url, url), { method: "HEAD" });
-  const owner = await runningFill(c);
-  const runner = c.replicas.find((r) => r.url === owner.url)!;
-  const other = c.replicas.find((r) => r.url !== owner.url)!;
+  const { url, owner: runner, other } = await slowFillOnTwo(path);
   const res = await fetch(cacheUrl(other.url, url));
   expect(res.status).toBe(200);
   const reader = res.body!.getReader();
